@@ -1,0 +1,1216 @@
+//! The rule compiler: [`Snapshot`] in, [`CompiledSnapshot`] out, once per snapshot version.
+//!
+//! Everything that can be decided without a context is decided here, so evaluation only
+//! reads: flag/segment/variant references become indices, key lists become hash sets,
+//! regexes, semvers, CIDRs and datetimes are parsed, case-insensitive values are folded,
+//! rollout weights become cumulative thresholds in the flag's variant order, and
+//! prerequisite chains are checked for cycles and depth.
+//!
+//! Compilation never fails as a whole because of one bad definition: a flag (or segment)
+//! with problems compiles to a broken entry that evaluates to `ERROR`/`PARSE_ERROR`, and each
+//! problem is returned with the JSON path that causes it. [`validate`] is the strict entry
+//! point: the same checks, reported instead of tolerated.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use hashbrown::HashTable;
+use regex_lite::{Regex, RegexBuilder};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::cidr::Cidr;
+use crate::context::TARGETING_KEY;
+use crate::keyset::{HashedSet, KeySet, StringSet, parse_salted_hash};
+use crate::model::{
+    AcceptedKey, Audience, Condition, Config, EnvironmentSettings, FORMAT_VERSION, Flag, FlagType, Operator,
+    ROLLOUT_SCALE, Rule, Segment, Serve, Service, Snapshot,
+};
+use crate::semver::{self, OwnedVersion};
+use crate::{bucket, datetime, text};
+
+/// Longest allowed prerequisite chain (a flag → its prerequisite → …). Deeper chains are
+/// rejected so evaluation recursion stays shallow on every platform, including wasm.
+pub const MAX_PREREQUISITE_DEPTH: usize = 32;
+/// Longest accepted regex pattern, in bytes.
+pub const MAX_REGEX_LEN: usize = 1024;
+
+/// What a problem is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entity {
+    Snapshot,
+    Flag(String),
+    Segment(String),
+    Config(String),
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entity::Snapshot => f.write_str("snapshot"),
+            Entity::Flag(k) => write!(f, "flag '{k}'"),
+            Entity::Segment(k) => write!(f, "segment '{k}'"),
+            Entity::Config(k) => write!(f, "config '{k}'"),
+        }
+    }
+}
+
+/// One problem in a definition: which entity, where in it (a JSON path relative to the
+/// entity, e.g. `rules[2].conditions[0].values`), and what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub entity: Entity,
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.entity, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.entity, self.path, self.message)
+        }
+    }
+}
+
+/// A tolerated problem found while compiling.
+pub type Warning = Problem;
+
+/// Why a snapshot document cannot be used at all (the previous snapshot should stay).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotError {
+    /// Not JSON, or the envelope (format, application, environment, version) is unusable.
+    Malformed(String),
+    UnsupportedFormat(u32),
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::Malformed(m) => write!(f, "malformed snapshot: {m}"),
+            SnapshotError::UnsupportedFormat(v) => {
+                write!(f, "unsupported snapshot format_version {v} (this engine reads {FORMAT_VERSION})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+// ---------------------------------------------------------------------------------------------
+// Compiled form
+// ---------------------------------------------------------------------------------------------
+
+/// A snapshot ready for evaluation. Immutable; share it behind an `Arc` and swap whole.
+#[derive(Debug)]
+pub struct CompiledSnapshot {
+    pub(crate) application: String,
+    pub(crate) environment: String,
+    pub(crate) audience: Audience,
+    pub(crate) version: u64,
+    pub(crate) created_at: String,
+    pub(crate) settings: EnvironmentSettings,
+    pub(crate) flags: Vec<CompiledFlag>,
+    pub(crate) flag_index: KeyIndex,
+    pub(crate) segments: Vec<CompiledSegment>,
+    pub(crate) configs: Vec<Config>,
+    pub(crate) config_index: KeyIndex,
+    pub(crate) services: Vec<Service>,
+    pub(crate) keys: Vec<AcceptedKey>,
+    pub(crate) key_index: KeyIndex,
+}
+
+impl CompiledSnapshot {
+    pub fn application(&self) -> &str {
+        &self.application
+    }
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+    pub fn audience(&self) -> Audience {
+        self.audience
+    }
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    pub fn created_at(&self) -> &str {
+        &self.created_at
+    }
+    pub fn settings(&self) -> &EnvironmentSettings {
+        &self.settings
+    }
+    pub fn flag_count(&self) -> usize {
+        self.flags.len()
+    }
+    /// Flag keys in snapshot order.
+    pub fn flag_keys(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.flags.iter().map(|f| &*f.key)
+    }
+    /// The declared type of a flag.
+    pub fn flag_type(&self, key: &str) -> Option<FlagType> {
+        let i = self.flag_index.get(key)?;
+        self.flags.get(i).map(|f| f.flag_type)
+    }
+    /// A config by key.
+    pub fn config(&self, key: &str) -> Option<&Config> {
+        self.configs.get(self.config_index.get(key)?)
+    }
+    pub fn configs(&self) -> &[Config] {
+        &self.configs
+    }
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+    /// The accepted key whose hash (see [`crate::api_key_hash`]) is `hash`.
+    pub fn accepted_key(&self, hash: &str) -> Option<&AcceptedKey> {
+        self.keys.get(self.key_index.get(hash)?)
+    }
+}
+
+/// Exact string → index map, hashed with xxh3.
+#[derive(Debug, Default)]
+pub(crate) struct KeyIndex {
+    table: HashTable<(u64, Box<str>, u32)>,
+}
+
+impl KeyIndex {
+    fn with_capacity(n: usize) -> Self {
+        KeyIndex { table: HashTable::with_capacity(n) }
+    }
+    /// Inserts unless present; returns false for a duplicate.
+    fn insert(&mut self, key: &str, index: usize) -> bool {
+        let h = xxh3_64(key.as_bytes());
+        if self.table.find(h, |(eh, k, _)| *eh == h && **k == *key).is_some() {
+            return false;
+        }
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        self.table.insert_unique(h, (h, key.into(), index), |(eh, _, _)| *eh);
+        true
+    }
+    #[inline]
+    pub(crate) fn get(&self, key: &str) -> Option<usize> {
+        let h = xxh3_64(key.as_bytes());
+        self.table.find(h, |(eh, k, _)| *eh == h && **k == *key).map(|(_, _, i)| *i as usize)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledFlag {
+    pub(crate) key: Box<str>,
+    pub(crate) flag_type: FlagType,
+    pub(crate) version: u64,
+    pub(crate) variants: Vec<CompiledVariant>,
+    /// `Err` holds the parse-error detail this flag evaluates to.
+    pub(crate) logic: Result<FlagLogic, Box<str>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledVariant {
+    pub(crate) key: Box<str>,
+    pub(crate) value: Value,
+}
+
+#[derive(Debug)]
+pub(crate) struct FlagLogic {
+    pub(crate) enabled: bool,
+    pub(crate) off_variant: Option<u32>,
+    pub(crate) prerequisites: Vec<CompiledPrerequisite>,
+    pub(crate) rules: Vec<CompiledRule>,
+    pub(crate) default: CompiledServe,
+    /// Enabled, no prerequisites, no rules, a single default variant: context-independent.
+    pub(crate) is_static: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledPrerequisite {
+    pub(crate) flag: u32,
+    pub(crate) variants: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    pub(crate) id: Box<str>,
+    pub(crate) conditions: Vec<CompiledCondition>,
+    pub(crate) serve: CompiledServe,
+    pub(crate) active_from: Option<i64>,
+    pub(crate) active_until: Option<i64>,
+}
+
+#[derive(Debug)]
+pub(crate) enum CompiledServe {
+    Variant(u32),
+    Rollout(CompiledRollout),
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRollout {
+    pub(crate) bucket_by: Box<str>,
+    /// `salt:flagKey:`, the constant part of the bucket input.
+    pub(crate) prefix: Box<[u8]>,
+    /// `(exclusive upper bucket, variant)`, ascending; the last bound is [`ROLLOUT_SCALE`].
+    pub(crate) thresholds: Vec<(u32, u32)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledCondition {
+    pub(crate) attribute: Box<str>,
+    /// `negate` XOR the operator being a negative form (`neq`, `not_in`, …).
+    pub(crate) invert: bool,
+    pub(crate) test: Test,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Eq,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+impl Cmp {
+    #[inline]
+    pub(crate) fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        matches!(
+            (self, ord),
+            (Cmp::Eq, Equal)
+                | (Cmp::Lt, Less)
+                | (Cmp::Lte, Less | Equal)
+                | (Cmp::Gt, Greater)
+                | (Cmp::Gte, Greater | Equal)
+        )
+    }
+}
+
+/// The positive form of an operator, ready to run.
+#[derive(Debug)]
+pub(crate) enum Test {
+    Exists,
+    EqString { value: Box<str>, case_insensitive: bool },
+    EqNumber(f64),
+    In(KeySet),
+    Contains { values: Box<[Box<str>]>, case_insensitive: bool },
+    StartsWith { values: Box<[Box<str>]>, case_insensitive: bool },
+    EndsWith { values: Box<[Box<str>]>, case_insensitive: bool },
+    Matches(Box<[Regex]>),
+    Number(Cmp, f64),
+    Date(Cmp, i64),
+    Semver(Cmp, OwnedVersion),
+    Cidr(Box<[Cidr]>),
+    Segment(Box<[u32]>),
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledSegment {
+    pub(crate) logic: Result<SegmentLogic, Box<str>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SegmentLogic {
+    pub(crate) included: Option<KeySet>,
+    pub(crate) excluded: Option<KeySet>,
+    pub(crate) conditions: Vec<CompiledCondition>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------------
+
+/// Compiles a snapshot. Broken flags and segments are kept (they evaluate to `PARSE_ERROR`)
+/// and every problem is returned as a warning.
+pub fn compile(snapshot: &Snapshot) -> (CompiledSnapshot, Vec<Warning>) {
+    let flags: Vec<FlagSource<'_>> = snapshot.flags.iter().map(FlagSource::Parsed).collect();
+    let segments: Vec<SegmentSource<'_>> = snapshot.segments.iter().map(SegmentSource::Parsed).collect();
+    let envelope = Envelope {
+        application: &snapshot.application,
+        environment: &snapshot.environment,
+        audience: snapshot.audience,
+        version: snapshot.version,
+        created_at: &snapshot.created_at,
+        hash_salt: &snapshot.hash_salt,
+        settings: snapshot.settings.clone(),
+    };
+    let mut warnings = Vec::new();
+    if snapshot.format_version != FORMAT_VERSION {
+        warnings.push(Problem {
+            entity: Entity::Snapshot,
+            path: "format_version".into(),
+            message: format!("expected {FORMAT_VERSION}, found {}", snapshot.format_version),
+        });
+    }
+    let compiled = compile_parts(
+        envelope,
+        &flags,
+        &segments,
+        snapshot.configs.clone(),
+        snapshot.services.clone(),
+        snapshot.keys.clone(),
+        &mut warnings,
+    );
+    (compiled, warnings)
+}
+
+/// Compiles a snapshot document. Only an unusable envelope is an error; a flag or segment
+/// that does not even deserialise becomes a broken entry plus a warning.
+pub fn compile_json(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), SnapshotError> {
+    // Fast path: a well-formed document parses straight into the typed model.
+    if let Ok(snapshot) = serde_json::from_str::<Snapshot>(json) {
+        if snapshot.format_version != FORMAT_VERSION {
+            return Err(SnapshotError::UnsupportedFormat(snapshot.format_version));
+        }
+        return Ok(compile(&snapshot));
+    }
+    let raw: RawSnapshot<'_> = serde_json::from_str(json).map_err(|e| SnapshotError::Malformed(e.to_string()))?;
+    if raw.format_version != FORMAT_VERSION {
+        return Err(SnapshotError::UnsupportedFormat(raw.format_version));
+    }
+    let mut warnings = Vec::new();
+    let parsed_flags: Vec<Result<Flag, (String, String)>> = raw
+        .flags
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            serde_json::from_str::<Flag>(r.get()).map_err(|e| {
+                let key =
+                    serde_json::from_str::<KeyOnly>(r.get()).map(|k| k.key).unwrap_or_else(|_| format!("flags[{i}]"));
+                (key, e.to_string())
+            })
+        })
+        .collect();
+    let flags: Vec<FlagSource<'_>> = parsed_flags
+        .iter()
+        .map(|r| match r {
+            Ok(f) => FlagSource::Parsed(f),
+            Err((key, msg)) => FlagSource::Unreadable { key, message: msg },
+        })
+        .collect();
+    let parsed_segments: Vec<Result<Segment, (String, String)>> = raw
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            serde_json::from_str::<Segment>(r.get()).map_err(|e| {
+                let key = serde_json::from_str::<KeyOnly>(r.get())
+                    .map(|k| k.key)
+                    .unwrap_or_else(|_| format!("segments[{i}]"));
+                (key, e.to_string())
+            })
+        })
+        .collect();
+    let segments: Vec<SegmentSource<'_>> = parsed_segments
+        .iter()
+        .map(|r| match r {
+            Ok(s) => SegmentSource::Parsed(s),
+            Err((key, msg)) => SegmentSource::Unreadable { key, message: msg },
+        })
+        .collect();
+    let mut configs = Vec::with_capacity(raw.configs.len());
+    for (i, r) in raw.configs.iter().enumerate() {
+        match serde_json::from_str::<Config>(r.get()) {
+            Ok(c) => configs.push(c),
+            Err(e) => warnings.push(Problem {
+                entity: Entity::Config(
+                    serde_json::from_str::<KeyOnly>(r.get()).map(|k| k.key).unwrap_or_else(|_| format!("configs[{i}]")),
+                ),
+                path: String::new(),
+                message: format!("unreadable, left out: {e}"),
+            }),
+        }
+    }
+    let services = raw.services.iter().filter_map(|r| serde_json::from_str::<Service>(r.get()).ok()).collect();
+    let keys = raw.keys.iter().filter_map(|r| serde_json::from_str::<AcceptedKey>(r.get()).ok()).collect();
+    let envelope = Envelope {
+        application: &raw.application,
+        environment: &raw.environment,
+        audience: raw.audience,
+        version: raw.version,
+        created_at: &raw.created_at,
+        hash_salt: &raw.hash_salt,
+        settings: raw.settings.clone(),
+    };
+    let compiled = compile_parts(envelope, &flags, &segments, configs, services, keys, &mut warnings);
+    Ok((compiled, warnings))
+}
+
+/// Strict validation: every problem in the snapshot, each with its entity and JSON path.
+/// An empty list means every flag and segment compiles cleanly. The control plane runs this
+/// on the would-be snapshot of a write and rejects the write (422) if it returns anything
+/// for the written entity.
+pub fn validate(snapshot: &Snapshot) -> Vec<Problem> {
+    compile(snapshot).1
+}
+
+#[derive(Deserialize)]
+struct KeyOnly {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct RawSnapshot<'a> {
+    format_version: u32,
+    application: String,
+    environment: String,
+    #[serde(default)]
+    audience: Audience,
+    version: u64,
+    #[serde(default)]
+    created_at: String,
+    #[serde(default)]
+    hash_salt: String,
+    #[serde(default)]
+    settings: EnvironmentSettings,
+    #[serde(default, borrow)]
+    flags: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    segments: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    configs: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    services: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    keys: Vec<&'a RawValue>,
+}
+
+enum FlagSource<'a> {
+    Parsed(&'a Flag),
+    Unreadable { key: &'a str, message: &'a str },
+}
+
+enum SegmentSource<'a> {
+    Parsed(&'a Segment),
+    Unreadable { key: &'a str, message: &'a str },
+}
+
+struct Envelope<'a> {
+    application: &'a str,
+    environment: &'a str,
+    audience: Audience,
+    version: u64,
+    created_at: &'a str,
+    hash_salt: &'a str,
+    settings: EnvironmentSettings,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compilation
+// ---------------------------------------------------------------------------------------------
+
+/// Collects problems for one entity.
+struct Sink<'w> {
+    entity: &'w dyn Fn() -> Entity,
+    problems: Vec<(String, String)>,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push((path.into(), message.into()));
+    }
+    fn flush(self, out: &mut Vec<Problem>) -> Option<Box<str>> {
+        if self.problems.is_empty() {
+            return None;
+        }
+        let detail = self
+            .problems
+            .iter()
+            .map(|(p, m)| if p.is_empty() { m.clone() } else { format!("{p}: {m}") })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let entity = (self.entity)();
+        out.extend(self.problems.into_iter().map(|(path, message)| Problem { entity: entity.clone(), path, message }));
+        Some(detail.into())
+    }
+}
+
+/// What the compiler knows about the whole snapshot while compiling one entity.
+struct Scope<'a> {
+    segment_index: &'a KeyIndex,
+    segment_ok: &'a [bool],
+    hash_salt: &'a str,
+}
+
+fn compile_parts(
+    envelope: Envelope<'_>,
+    flags: &[FlagSource<'_>],
+    segments: &[SegmentSource<'_>],
+    configs: Vec<Config>,
+    services: Vec<Service>,
+    keys: Vec<AcceptedKey>,
+    warnings: &mut Vec<Problem>,
+) -> CompiledSnapshot {
+    // Segments first: flags refer to them.
+    let mut segment_index = KeyIndex::with_capacity(segments.len());
+    let mut compiled_segments = Vec::with_capacity(segments.len());
+    let mut segment_ok = Vec::with_capacity(segments.len());
+    let empty_index = KeyIndex::default();
+    for (i, src) in segments.iter().enumerate() {
+        let key = match src {
+            SegmentSource::Parsed(s) => s.key.as_str(),
+            SegmentSource::Unreadable { key, .. } => key,
+        };
+        let entity = || Entity::Segment(key.to_owned());
+        let mut sink = Sink { entity: &entity, problems: Vec::new() };
+        if !segment_index.insert(key, i) {
+            sink.push("key", format!("duplicate segment key '{key}'; only the first is used"));
+        }
+        let logic = match src {
+            SegmentSource::Unreadable { message, .. } => {
+                sink.push("", format!("unreadable: {message}"));
+                None
+            }
+            SegmentSource::Parsed(seg) => {
+                // Segments may not refer to segments, so an empty index is the right scope.
+                let scope = Scope { segment_index: &empty_index, segment_ok: &[], hash_salt: envelope.hash_salt };
+                Some(compile_segment(seg, &scope, &mut sink))
+            }
+        };
+        let logic = match (sink.flush(warnings), logic) {
+            (None, Some(l)) => Ok(l),
+            (Some(detail), _) => Err(detail),
+            (None, None) => Err("unreadable".into()),
+        };
+        segment_ok.push(logic.is_ok());
+        compiled_segments.push(CompiledSegment { logic });
+    }
+
+    // Pass 1: flag index and variants, so prerequisites can be resolved in any order.
+    let mut flag_index = KeyIndex::with_capacity(flags.len());
+    let mut compiled: Vec<CompiledFlag> = Vec::with_capacity(flags.len());
+    let mut sinks_problems: Vec<Vec<(String, String)>> = Vec::with_capacity(flags.len());
+    for (i, src) in flags.iter().enumerate() {
+        let mut problems = Vec::new();
+        let (key, flag_type, version, variants) = match src {
+            FlagSource::Parsed(f) => {
+                let variants = compile_variants(f, &mut problems);
+                (f.key.as_str(), f.flag_type, f.version, variants)
+            }
+            FlagSource::Unreadable { key, message } => {
+                problems.push((String::new(), format!("unreadable: {message}")));
+                (*key, FlagType::Json, 0, Vec::new())
+            }
+        };
+        if key.is_empty() {
+            problems.push(("key".into(), "must not be empty".into()));
+        }
+        if !flag_index.insert(key, i) {
+            problems.push(("key".into(), format!("duplicate flag key '{key}'; only the first is used")));
+        }
+        compiled.push(CompiledFlag {
+            key: key.into(),
+            flag_type,
+            version,
+            variants,
+            logic: Err("not compiled".into()),
+        });
+        sinks_problems.push(problems);
+    }
+
+    // Pass 2: rules, serves, prerequisites.
+    let scope = Scope { segment_index: &segment_index, segment_ok: &segment_ok, hash_salt: envelope.hash_salt };
+    let mut logics: Vec<Option<FlagLogic>> = Vec::with_capacity(flags.len());
+    for (i, src) in flags.iter().enumerate() {
+        let FlagSource::Parsed(flag) = src else {
+            logics.push(None);
+            continue;
+        };
+        let mut problems = sinks_problems.get_mut(i).map(std::mem::take).unwrap_or_default();
+        let logic = compile_flag_logic(flag, i, &compiled, &flag_index, &scope, &mut problems);
+        if let Some(p) = sinks_problems.get_mut(i) {
+            *p = problems;
+        }
+        logics.push(Some(logic));
+    }
+
+    // Pass 3: prerequisite cycles and depth.
+    check_prerequisite_graph(&logics, &compiled, &mut sinks_problems);
+
+    for ((flag, logic), problems) in compiled.iter_mut().zip(logics).zip(sinks_problems) {
+        let key = flag.key.clone();
+        let entity = move || Entity::Flag(key.to_string());
+        let sink = Sink { entity: &entity, problems };
+        flag.logic = match (sink.flush(warnings), logic) {
+            (None, Some(l)) => Ok(l),
+            (Some(detail), _) => Err(detail),
+            (None, None) => Err("unreadable".into()),
+        };
+    }
+
+    let mut config_index = KeyIndex::with_capacity(configs.len());
+    for (i, c) in configs.iter().enumerate() {
+        if !config_index.insert(&c.key, i) {
+            warnings.push(Problem {
+                entity: Entity::Config(c.key.clone()),
+                path: "key".into(),
+                message: "duplicate config key; only the first is used".into(),
+            });
+        }
+    }
+    let mut key_index = KeyIndex::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        key_index.insert(&k.hash, i);
+    }
+
+    CompiledSnapshot {
+        application: envelope.application.to_owned(),
+        environment: envelope.environment.to_owned(),
+        audience: envelope.audience,
+        version: envelope.version,
+        created_at: envelope.created_at.to_owned(),
+        settings: envelope.settings,
+        flags: compiled,
+        flag_index,
+        segments: compiled_segments,
+        configs,
+        config_index,
+        services,
+        keys,
+        key_index,
+    }
+}
+
+fn compile_variants(flag: &Flag, problems: &mut Vec<(String, String)>) -> Vec<CompiledVariant> {
+    if flag.variants.is_empty() {
+        if flag.flag_type == FlagType::Boolean {
+            return vec![
+                CompiledVariant { key: "on".into(), value: Value::Bool(true) },
+                CompiledVariant { key: "off".into(), value: Value::Bool(false) },
+            ];
+        }
+        problems.push(("variants".into(), format!("a {} flag needs at least one variant", flag.flag_type.as_str())));
+        return Vec::new();
+    }
+    let mut seen = KeyIndex::with_capacity(flag.variants.len());
+    let mut out = Vec::with_capacity(flag.variants.len());
+    for (i, v) in flag.variants.iter().enumerate() {
+        if v.key.is_empty() {
+            problems.push((format!("variants[{i}].key"), "must not be empty".into()));
+        } else if !seen.insert(&v.key, i) {
+            problems.push((format!("variants[{i}].key"), format!("duplicate variant '{}'", v.key)));
+        }
+        if !flag.flag_type.accepts(&v.value) {
+            problems.push((
+                format!("variants[{i}].value"),
+                format!("expected a {} value for a {} flag", flag.flag_type.as_str(), flag.flag_type.as_str()),
+            ));
+        }
+        out.push(CompiledVariant { key: v.key.as_str().into(), value: v.value.clone() });
+    }
+    out
+}
+
+fn variant_index(variants: &[CompiledVariant], key: &str) -> Option<u32> {
+    variants.iter().position(|v| &*v.key == key).and_then(|i| u32::try_from(i).ok())
+}
+
+fn compile_flag_logic(
+    flag: &Flag,
+    self_index: usize,
+    compiled: &[CompiledFlag],
+    flag_index: &KeyIndex,
+    scope: &Scope<'_>,
+    problems: &mut Vec<(String, String)>,
+) -> FlagLogic {
+    let variants: &[CompiledVariant] = compiled.get(self_index).map_or(&[], |f| &f.variants);
+    let entity = || Entity::Flag(flag.key.clone());
+    let mut sink = Sink { entity: &entity, problems: std::mem::take(problems) };
+
+    let off_variant = match &flag.off_variant {
+        Some(k) => {
+            let i = variant_index(variants, k);
+            if i.is_none() {
+                sink.push("off_variant", format!("unknown variant '{k}'"));
+            }
+            i
+        }
+        // Boolean flags conventionally turn off to `off`.
+        None if flag.flag_type == FlagType::Boolean => variant_index(variants, "off"),
+        None => None,
+    };
+
+    let mut prerequisites = Vec::with_capacity(flag.prerequisites.len());
+    for (i, p) in flag.prerequisites.iter().enumerate() {
+        let Some(target) = flag_index.get(&p.flag) else {
+            sink.push(format!("prerequisites[{i}].flag"), format!("unknown flag '{}'", p.flag));
+            continue;
+        };
+        if p.variants.is_empty() {
+            sink.push(format!("prerequisites[{i}].variants"), "list at least one variant");
+        }
+        let target_variants: &[CompiledVariant] = compiled.get(target).map_or(&[], |f| &f.variants);
+        let mut ids = Vec::with_capacity(p.variants.len());
+        for (j, v) in p.variants.iter().enumerate() {
+            match variant_index(target_variants, v) {
+                Some(id) => ids.push(id),
+                None => sink.push(
+                    format!("prerequisites[{i}].variants[{j}]"),
+                    format!("flag '{}' has no variant '{v}'", p.flag),
+                ),
+            }
+        }
+        prerequisites.push(CompiledPrerequisite { flag: u32::try_from(target).unwrap_or(u32::MAX), variants: ids });
+    }
+
+    let mut rules = Vec::with_capacity(flag.rules.len());
+    for (i, rule) in flag.rules.iter().enumerate() {
+        if let Some(r) = compile_rule(flag, variants, rule, &format!("rules[{i}]"), scope, &mut sink) {
+            rules.push(r);
+        }
+    }
+    let default =
+        compile_serve(flag, variants, &flag.default, "default", &mut sink).unwrap_or(CompiledServe::Variant(0));
+    let is_static =
+        flag.enabled && prerequisites.is_empty() && rules.is_empty() && matches!(default, CompiledServe::Variant(_));
+    *problems = sink.problems;
+    FlagLogic { enabled: flag.enabled, off_variant, prerequisites, rules, default, is_static }
+}
+
+fn compile_rule(
+    flag: &Flag,
+    variants: &[CompiledVariant],
+    rule: &Rule,
+    path: &str,
+    scope: &Scope<'_>,
+    sink: &mut Sink<'_>,
+) -> Option<CompiledRule> {
+    let mut conditions = Vec::with_capacity(rule.conditions.len());
+    for (i, c) in rule.conditions.iter().enumerate() {
+        if let Some(cc) = compile_condition(c, &format!("{path}.conditions[{i}]"), scope, sink) {
+            conditions.push(cc);
+        }
+    }
+    let serve = compile_serve(flag, variants, &rule.serve, &format!("{path}.serve"), sink);
+    let active_from = parse_schedule(rule.active_from.as_deref(), &format!("{path}.active_from"), sink);
+    let active_until = parse_schedule(rule.active_until.as_deref(), &format!("{path}.active_until"), sink);
+    if let (Some(Some(from)), Some(Some(until))) = (active_from, active_until)
+        && from >= until
+    {
+        sink.push(format!("{path}.active_until"), "must be later than active_from");
+    }
+    Some(CompiledRule {
+        id: rule.id.as_str().into(),
+        conditions,
+        serve: serve?,
+        active_from: active_from.flatten(),
+        active_until: active_until.flatten(),
+    })
+}
+
+/// `None` when absent, `Some(None)` when present but invalid (reported), `Some(Some(ms))`.
+fn parse_schedule(s: Option<&str>, path: &str, sink: &mut Sink<'_>) -> Option<Option<i64>> {
+    let s = s?;
+    let parsed = datetime::parse_rfc3339_ms(s);
+    if parsed.is_none() {
+        sink.push(path, format!("invalid RFC 3339 datetime '{s}'"));
+    }
+    Some(parsed)
+}
+
+fn compile_serve(
+    flag: &Flag,
+    variants: &[CompiledVariant],
+    serve: &Serve,
+    path: &str,
+    sink: &mut Sink<'_>,
+) -> Option<CompiledServe> {
+    match serve {
+        Serve::Variant(k) => match variant_index(variants, k) {
+            Some(i) => Some(CompiledServe::Variant(i)),
+            None => {
+                sink.push(format!("{path}.variant"), format!("unknown variant '{k}'"));
+                None
+            }
+        },
+        Serve::Rollout(r) => {
+            let mut ok = true;
+            let mut total: u64 = 0;
+            for (k, w) in &r.weights {
+                if variant_index(variants, k).is_none() {
+                    sink.push(format!("{path}.rollout.weights.{k}"), format!("unknown variant '{k}'"));
+                    ok = false;
+                }
+                total += u64::from(*w);
+            }
+            if total != u64::from(ROLLOUT_SCALE) {
+                sink.push(
+                    format!("{path}.rollout.weights"),
+                    format!("weights must add up to {ROLLOUT_SCALE} (100%), they add up to {total}"),
+                );
+                ok = false;
+            }
+            let bucket_by = r.bucket_by.as_deref().unwrap_or(TARGETING_KEY);
+            if bucket_by.is_empty() {
+                sink.push(format!("{path}.rollout.bucket_by"), "must not be empty");
+                ok = false;
+            }
+            if !ok {
+                return None;
+            }
+            // Buckets are laid out in variant declaration order, never in JSON key order.
+            let mut thresholds = Vec::with_capacity(r.weights.len());
+            let mut upper = 0u32;
+            for (i, v) in variants.iter().enumerate() {
+                let w = r.weights.get(&*v.key).copied().unwrap_or(0);
+                if w > 0 {
+                    upper = upper.saturating_add(w);
+                    thresholds.push((upper, u32::try_from(i).unwrap_or(u32::MAX)));
+                }
+            }
+            Some(CompiledServe::Rollout(CompiledRollout {
+                bucket_by: bucket_by.into(),
+                prefix: bucket::prefix(&flag.salt, &flag.key),
+                thresholds,
+            }))
+        }
+    }
+}
+
+fn compile_segment(seg: &Segment, scope: &Scope<'_>, sink: &mut Sink<'_>) -> SegmentLogic {
+    let build = |list: &[String], field: &str, sink: &mut Sink<'_>| -> Option<KeySet> {
+        if list.is_empty() {
+            return None;
+        }
+        if seg.hashed {
+            if scope.hash_salt.is_empty() {
+                sink.push("hashed", "hashed key lists need the snapshot's hash_salt");
+            }
+            let mut set = HashedSet::new(scope.hash_salt, false);
+            for (i, h) in list.iter().enumerate() {
+                match parse_salted_hash(h) {
+                    Some(d) => set.insert(d),
+                    None => sink.push(format!("{field}[{i}]"), "expected a 32-hex-digit salted hash"),
+                }
+            }
+            Some(KeySet::Hashed(set))
+        } else {
+            let mut set = StringSet::with_capacity(list.len(), false);
+            for k in list {
+                set.insert(k);
+            }
+            Some(KeySet::Plain(set))
+        }
+    };
+    let included = build(&seg.included, "included", sink);
+    let excluded = build(&seg.excluded, "excluded", sink);
+    let mut conditions = Vec::with_capacity(seg.conditions.len());
+    for (i, c) in seg.conditions.iter().enumerate() {
+        let path = format!("conditions[{i}]");
+        if matches!(c.operator, Operator::InSegment | Operator::NotInSegment) {
+            sink.push(format!("{path}.operator"), "segments cannot refer to other segments");
+            continue;
+        }
+        if let Some(cc) = compile_condition(c, &path, scope, sink) {
+            conditions.push(cc);
+        }
+    }
+    SegmentLogic { included, excluded, conditions }
+}
+
+fn is_negative(op: Operator) -> bool {
+    matches!(op, Operator::Neq | Operator::NotIn | Operator::NotContains | Operator::NotExists | Operator::NotInSegment)
+}
+
+fn supports_case_insensitive(op: Operator) -> bool {
+    matches!(
+        op,
+        Operator::Eq
+            | Operator::Neq
+            | Operator::In
+            | Operator::NotIn
+            | Operator::Contains
+            | Operator::NotContains
+            | Operator::StartsWith
+            | Operator::EndsWith
+            | Operator::Matches
+    )
+}
+
+/// The string form of a condition value: strings as is, numbers canonical, booleans.
+fn value_str(v: &Value) -> Option<Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => {
+            let f = n.as_f64()?;
+            let mut buf = text::ScalarBuf::new();
+            Some(Cow::Owned(text::number_str(f, &mut buf).to_owned()))
+        }
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        _ => None,
+    }
+}
+
+fn compile_condition(c: &Condition, path: &str, scope: &Scope<'_>, sink: &mut Sink<'_>) -> Option<CompiledCondition> {
+    let op = c.operator;
+    let before = sink.problems.len();
+    let is_segment_op = matches!(op, Operator::InSegment | Operator::NotInSegment);
+    let attribute: Box<str> =
+        if c.attribute.is_empty() && is_segment_op { TARGETING_KEY.into() } else { c.attribute.as_str().into() };
+    if attribute.is_empty() {
+        sink.push(format!("{path}.attribute"), "must not be empty");
+    }
+    if c.case_insensitive && !supports_case_insensitive(op) {
+        sink.push(format!("{path}.case_insensitive"), format!("not supported by operator {}", op.as_str()));
+    }
+    if c.hashed && !matches!(op, Operator::Eq | Operator::Neq | Operator::In | Operator::NotIn) {
+        sink.push(format!("{path}.hashed"), format!("not supported by operator {}", op.as_str()));
+    }
+    let vpath = || format!("{path}.values");
+    let ci = c.case_insensitive;
+
+    let want_exactly_one = |sink: &mut Sink<'_>| -> Option<&Value> {
+        if c.values.len() != 1 {
+            sink.push(vpath(), format!("operator {} takes exactly one value, found {}", op.as_str(), c.values.len()));
+            return None;
+        }
+        c.values.first()
+    };
+    let want_some = |sink: &mut Sink<'_>| {
+        if c.values.is_empty() {
+            sink.push(vpath(), format!("operator {} needs at least one value", op.as_str()));
+        }
+    };
+    let strings = |sink: &mut Sink<'_>| -> Box<[Box<str>]> {
+        want_some(sink);
+        let mut out = Vec::with_capacity(c.values.len());
+        for (i, v) in c.values.iter().enumerate() {
+            match value_str(v) {
+                Some(s) => out.push(if ci { text::fold(&s).into() } else { s.into_owned().into() }),
+                None => sink.push(format!("{path}.values[{i}]"), "expected a string, number or boolean"),
+            }
+        }
+        out.into_boxed_slice()
+    };
+    let key_set = |sink: &mut Sink<'_>| -> KeySet {
+        want_some(sink);
+        if c.hashed {
+            if scope.hash_salt.is_empty() {
+                sink.push(format!("{path}.hashed"), "hashed values need the snapshot's hash_salt");
+            }
+            let mut set = HashedSet::new(scope.hash_salt, ci);
+            for (i, v) in c.values.iter().enumerate() {
+                match v.as_str().and_then(parse_salted_hash) {
+                    Some(d) => set.insert(d),
+                    None => sink.push(format!("{path}.values[{i}]"), "expected a 32-hex-digit salted hash"),
+                }
+            }
+            KeySet::Hashed(set)
+        } else {
+            let mut set = StringSet::with_capacity(c.values.len(), ci);
+            for (i, v) in c.values.iter().enumerate() {
+                match value_str(v) {
+                    Some(s) => set.insert(&s),
+                    None => sink.push(format!("{path}.values[{i}]"), "expected a string, number or boolean"),
+                }
+            }
+            KeySet::Plain(set)
+        }
+    };
+    let number = |sink: &mut Sink<'_>| -> Option<f64> {
+        let v = want_exactly_one(sink)?;
+        let n = match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        }
+        .filter(|n| n.is_finite());
+        if n.is_none() {
+            sink.push(vpath(), format!("operator {} needs a number, found {v}", op.as_str()));
+        }
+        n
+    };
+    let date = |sink: &mut Sink<'_>| -> Option<i64> {
+        let v = want_exactly_one(sink)?;
+        let t = v.as_str().and_then(datetime::parse_rfc3339_ms);
+        if t.is_none() {
+            sink.push(vpath(), format!("operator {} needs an RFC 3339 datetime, found {v}", op.as_str()));
+        }
+        t
+    };
+    let version = |sink: &mut Sink<'_>| -> Option<OwnedVersion> {
+        let v = want_exactly_one(sink)?;
+        let parsed = v.as_str().and_then(semver::parse).map(|p| p.to_owned_version());
+        if parsed.is_none() {
+            sink.push(vpath(), format!("operator {} needs a semantic version like 1.2.3, found {v}", op.as_str()));
+        }
+        parsed
+    };
+
+    let test = match op {
+        Operator::Exists | Operator::NotExists => {
+            if !c.values.is_empty() {
+                sink.push(vpath(), format!("operator {} takes no values", op.as_str()));
+            }
+            Some(Test::Exists)
+        }
+        Operator::Eq | Operator::Neq if c.hashed => Some(Test::In(key_set(sink))),
+        Operator::Eq | Operator::Neq => match want_exactly_one(sink) {
+            Some(Value::Number(n)) => n.as_f64().map(Test::EqNumber),
+            Some(v) => match value_str(v) {
+                Some(s) => Some(Test::EqString {
+                    value: if ci { text::fold(&s).into() } else { s.into_owned().into() },
+                    case_insensitive: ci,
+                }),
+                None => {
+                    sink.push(vpath(), "expected a string, number or boolean");
+                    None
+                }
+            },
+            None => None,
+        },
+        Operator::In | Operator::NotIn => Some(Test::In(key_set(sink))),
+        Operator::Contains | Operator::NotContains => {
+            Some(Test::Contains { values: strings(sink), case_insensitive: ci })
+        }
+        Operator::StartsWith => Some(Test::StartsWith { values: strings(sink), case_insensitive: ci }),
+        Operator::EndsWith => Some(Test::EndsWith { values: strings(sink), case_insensitive: ci }),
+        Operator::Matches => {
+            want_some(sink);
+            let mut regexes = Vec::with_capacity(c.values.len());
+            for (i, v) in c.values.iter().enumerate() {
+                let Some(p) = v.as_str() else {
+                    sink.push(format!("{path}.values[{i}]"), "expected a regular expression string");
+                    continue;
+                };
+                if p.len() > MAX_REGEX_LEN {
+                    sink.push(format!("{path}.values[{i}]"), format!("regex longer than {MAX_REGEX_LEN} bytes"));
+                    continue;
+                }
+                match RegexBuilder::new(p).case_insensitive(ci).build() {
+                    Ok(r) => regexes.push(r),
+                    Err(e) => sink.push(format!("{path}.values[{i}]"), format!("invalid regex: {e}")),
+                }
+            }
+            Some(Test::Matches(regexes.into_boxed_slice()))
+        }
+        Operator::Lt => number(sink).map(|n| Test::Number(Cmp::Lt, n)),
+        Operator::Lte => number(sink).map(|n| Test::Number(Cmp::Lte, n)),
+        Operator::Gt => number(sink).map(|n| Test::Number(Cmp::Gt, n)),
+        Operator::Gte => number(sink).map(|n| Test::Number(Cmp::Gte, n)),
+        Operator::Before => date(sink).map(|t| Test::Date(Cmp::Lt, t)),
+        Operator::After => date(sink).map(|t| Test::Date(Cmp::Gt, t)),
+        Operator::SemverEq => version(sink).map(|v| Test::Semver(Cmp::Eq, v)),
+        Operator::SemverLt => version(sink).map(|v| Test::Semver(Cmp::Lt, v)),
+        Operator::SemverLte => version(sink).map(|v| Test::Semver(Cmp::Lte, v)),
+        Operator::SemverGt => version(sink).map(|v| Test::Semver(Cmp::Gt, v)),
+        Operator::SemverGte => version(sink).map(|v| Test::Semver(Cmp::Gte, v)),
+        Operator::InCidr => {
+            want_some(sink);
+            let mut blocks = Vec::with_capacity(c.values.len());
+            for (i, v) in c.values.iter().enumerate() {
+                match v.as_str().and_then(Cidr::parse) {
+                    Some(b) => blocks.push(b),
+                    None => sink.push(format!("{path}.values[{i}]"), format!("invalid CIDR block {v}")),
+                }
+            }
+            Some(Test::Cidr(blocks.into_boxed_slice()))
+        }
+        Operator::InSegment | Operator::NotInSegment => {
+            want_some(sink);
+            let mut ids = Vec::with_capacity(c.values.len());
+            for (i, v) in c.values.iter().enumerate() {
+                let Some(key) = v.as_str() else {
+                    sink.push(format!("{path}.values[{i}]"), "expected a segment key");
+                    continue;
+                };
+                match scope.segment_index.get(key) {
+                    Some(id) if scope.segment_ok.get(id).copied().unwrap_or(false) => {
+                        ids.push(u32::try_from(id).unwrap_or(u32::MAX))
+                    }
+                    Some(_) => sink.push(format!("{path}.values[{i}]"), format!("segment '{key}' is invalid")),
+                    None => sink.push(format!("{path}.values[{i}]"), format!("unknown segment '{key}'")),
+                }
+            }
+            Some(Test::Segment(ids.into_boxed_slice()))
+        }
+    };
+    if sink.problems.len() != before {
+        return None;
+    }
+    Some(CompiledCondition { attribute, invert: c.negate ^ is_negative(op), test: test? })
+}
+
+/// Marks flags on prerequisite cycles and flags whose chains are too deep.
+fn check_prerequisite_graph(
+    logics: &[Option<FlagLogic>],
+    flags: &[CompiledFlag],
+    problems: &mut [Vec<(String, String)>],
+) {
+    const UNVISITED: u8 = 0;
+    const ON_STACK: u8 = 1;
+    const DONE: u8 = 2;
+    let n = logics.len();
+    let mut state = vec![UNVISITED; n];
+    // Longest chain below each flag (0 = no prerequisites).
+    let mut depth = vec![0usize; n];
+    let edges = |i: usize| -> &[CompiledPrerequisite] {
+        logics.get(i).and_then(|l| l.as_ref()).map_or(&[], |l| &l.prerequisites)
+    };
+    let name = |i: usize| flags.get(i).map_or("?", |f| &*f.key);
+    let mut on_cycle = vec![false; n];
+    for root in 0..n {
+        if state.get(root) != Some(&UNVISITED) {
+            continue;
+        }
+        // Iterative DFS: (node, next edge to look at).
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        if let Some(s) = state.get_mut(root) {
+            *s = ON_STACK;
+        }
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let es = edges(node);
+            if let Some(e) = es.get(*next) {
+                *next += 1;
+                let child = e.flag as usize;
+                match state.get(child).copied() {
+                    Some(UNVISITED) => {
+                        if let Some(s) = state.get_mut(child) {
+                            *s = ON_STACK;
+                        }
+                        stack.push((child, 0));
+                    }
+                    Some(ON_STACK) => {
+                        // Everything on the stack from `child` up is on the cycle.
+                        let start = stack.iter().position(|(n, _)| *n == child).unwrap_or(0);
+                        let cycle: Vec<usize> = stack.iter().skip(start).map(|(n, _)| *n).collect();
+                        let mut names: Vec<&str> = cycle.iter().map(|&i| name(i)).collect();
+                        names.push(name(child));
+                        let text = names.join(" → ");
+                        for &i in &cycle {
+                            if let Some(flag_on_cycle) = on_cycle.get_mut(i)
+                                && !*flag_on_cycle
+                            {
+                                *flag_on_cycle = true;
+                                if let Some(p) = problems.get_mut(i) {
+                                    p.push(("prerequisites".into(), format!("prerequisite cycle {text}")));
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            } else {
+                let d = es.iter().map(|e| depth.get(e.flag as usize).copied().unwrap_or(0) + 1).max().unwrap_or(0);
+                if let Some(slot) = depth.get_mut(node) {
+                    *slot = d;
+                }
+                if let Some(s) = state.get_mut(node) {
+                    *s = DONE;
+                }
+                stack.pop();
+            }
+        }
+    }
+    for (i, d) in depth.iter().enumerate() {
+        if *d > MAX_PREREQUISITE_DEPTH
+            && !on_cycle.get(i).copied().unwrap_or(false)
+            && let Some(p) = problems.get_mut(i)
+        {
+            p.push((
+                "prerequisites".into(),
+                format!("prerequisite chain is {d} flags deep; at most {MAX_PREREQUISITE_DEPTH} are allowed"),
+            ));
+        }
+    }
+}

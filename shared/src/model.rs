@@ -1,0 +1,413 @@
+//! The snapshot model: what the control plane publishes and the edge and browsers load.
+//!
+//! These types are the JSON API boundary between the control plane and every evaluator
+//! (schema documented in ARCHITECTURE.md). They are plain data: no validation happens on
+//! deserialisation beyond JSON shape, because a snapshot must stay usable when one flag in it
+//! is broken. [`crate::compile`] turns them into the evaluable form and reports problems.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The only snapshot format this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Everything an evaluator needs for one application × environment × audience.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Always [`FORMAT_VERSION`]; any other value is rejected by the compiler.
+    pub format_version: u32,
+    /// Application key (slug).
+    pub application: String,
+    /// Environment key (slug).
+    pub environment: String,
+    /// Who the snapshot is for; the client audience carries hashed key lists only.
+    #[serde(default)]
+    pub audience: Audience,
+    /// Monotonically increasing per application × environment × audience stream.
+    pub version: u64,
+    /// RFC 3339 time at which the control plane published this version.
+    #[serde(default)]
+    pub created_at: String,
+    /// Salt used for the hashed key lists of a client-audience snapshot
+    /// (see [`crate::salted_key_hash`]). Empty for server snapshots.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hash_salt: String,
+    /// Environment settings the edge obeys.
+    #[serde(default)]
+    pub settings: EnvironmentSettings,
+    #[serde(default)]
+    pub flags: Vec<Flag>,
+    #[serde(default)]
+    pub segments: Vec<Segment>,
+    /// Non-secret configs; secrets are never published.
+    #[serde(default)]
+    pub configs: Vec<Config>,
+    /// Healthy services from the registry (server audience only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Service>,
+    /// Hashes of the API keys the edge accepts for this stream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<AcceptedKey>,
+}
+
+impl Snapshot {
+    /// An empty snapshot, handy for building one in code.
+    pub fn new(application: impl Into<String>, environment: impl Into<String>, version: u64) -> Self {
+        Snapshot {
+            format_version: FORMAT_VERSION,
+            application: application.into(),
+            environment: environment.into(),
+            audience: Audience::Server,
+            version,
+            created_at: String::new(),
+            hash_salt: String::new(),
+            settings: EnvironmentSettings::default(),
+            flags: Vec::new(),
+            segments: Vec::new(),
+            configs: Vec::new(),
+            services: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    #[default]
+    Server,
+    Client,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentSettings {
+    /// How old (seconds since `created_at` was last confirmed) a snapshot may get before the
+    /// stale policy applies. 0 means no limit.
+    #[serde(default)]
+    pub max_staleness_s: u64,
+    #[serde(default)]
+    pub stale_policy: StalePolicy,
+}
+
+impl Default for EnvironmentSettings {
+    fn default() -> Self {
+        EnvironmentSettings { max_staleness_s: 0, stale_policy: StalePolicy::ServeStale }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StalePolicy {
+    /// Keep answering from the last known good snapshot, reporting its age.
+    #[default]
+    ServeStale,
+    /// Answer 503 once the snapshot is older than `max_staleness_s`.
+    FailClosed,
+}
+
+/// The declared type of a flag; every variant value must be of this type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlagType {
+    Boolean,
+    String,
+    Number,
+    Json,
+}
+
+impl FlagType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagType::Boolean => "boolean",
+            FlagType::String => "string",
+            FlagType::Number => "number",
+            FlagType::Json => "json",
+        }
+    }
+
+    /// Whether `value` is acceptable as a variant value of this type.
+    pub fn accepts(self, value: &Value) -> bool {
+        match self {
+            FlagType::Boolean => value.is_boolean(),
+            FlagType::String => value.is_string(),
+            FlagType::Number => value.is_number(),
+            FlagType::Json => true,
+        }
+    }
+}
+
+/// One flag as it is configured in the snapshot's environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    pub key: String,
+    #[serde(rename = "type")]
+    pub flag_type: FlagType,
+    /// Possible values. Boolean flags may omit them: `on` = true, `off` = false.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// A disabled flag serves `off_variant` with reason `DISABLED`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Served when the flag is disabled or a prerequisite fails. Without one, those cases
+    /// resolve to no value and the caller's default applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub off_variant: Option<String>,
+    /// Evaluated in order; the first rule whose conditions all hold decides.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Served when no rule matches.
+    pub default: Serve,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prerequisites: Vec<Prerequisite>,
+    /// Part of the rollout bucket input; changing it reshuffles every rollout of the flag.
+    #[serde(default)]
+    pub salt: String,
+    /// Version of the flag's definition in this environment.
+    #[serde(default)]
+    pub version: u64,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    pub key: String,
+    pub value: Value,
+}
+
+/// What a rule or the default serves: one variant, or a weighted rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Serve {
+    Variant(String),
+    Rollout(Rollout),
+}
+
+/// A percentage rollout. Weights are parts of [`ROLLOUT_SCALE`] and must add up to it; the
+/// buckets are laid out in the flag's variant order, so the JSON key order never matters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// Attribute whose value is hashed; `targetingKey` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_by: Option<String>,
+    pub weights: BTreeMap<String, u32>,
+}
+
+/// Rollout weights are expressed in parts of this number (100000 = 100%, 1 = 0.001%).
+pub const ROLLOUT_SCALE: u32 = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rule {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// All must hold. An empty list always holds.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    pub serve: Serve,
+    /// RFC 3339; the rule is active from this instant (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_from: Option<String>,
+    /// RFC 3339; the rule is inactive from this instant on (exclusive end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_until: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub attribute: String,
+    pub operator: Operator,
+    #[serde(default)]
+    pub values: Vec<Value>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub negate: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+    /// Client audience only: `values` are salted hashes (see [`crate::salted_key_hash`]),
+    /// not the raw strings. Only `eq`, `neq`, `in` and `not_in` can be hashed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hashed: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Every condition operator. The table with value rules is in ARCHITECTURE.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operator {
+    Eq,
+    Neq,
+    In,
+    NotIn,
+    Contains,
+    NotContains,
+    StartsWith,
+    EndsWith,
+    Matches,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Before,
+    After,
+    SemverEq,
+    SemverLt,
+    SemverLte,
+    SemverGt,
+    SemverGte,
+    InCidr,
+    Exists,
+    NotExists,
+    InSegment,
+    NotInSegment,
+}
+
+impl Operator {
+    pub const ALL: [Operator; 25] = [
+        Operator::Eq,
+        Operator::Neq,
+        Operator::In,
+        Operator::NotIn,
+        Operator::Contains,
+        Operator::NotContains,
+        Operator::StartsWith,
+        Operator::EndsWith,
+        Operator::Matches,
+        Operator::Lt,
+        Operator::Lte,
+        Operator::Gt,
+        Operator::Gte,
+        Operator::Before,
+        Operator::After,
+        Operator::SemverEq,
+        Operator::SemverLt,
+        Operator::SemverLte,
+        Operator::SemverGt,
+        Operator::SemverGte,
+        Operator::InCidr,
+        Operator::Exists,
+        Operator::NotExists,
+        Operator::InSegment,
+        Operator::NotInSegment,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::Eq => "eq",
+            Operator::Neq => "neq",
+            Operator::In => "in",
+            Operator::NotIn => "not_in",
+            Operator::Contains => "contains",
+            Operator::NotContains => "not_contains",
+            Operator::StartsWith => "starts_with",
+            Operator::EndsWith => "ends_with",
+            Operator::Matches => "matches",
+            Operator::Lt => "lt",
+            Operator::Lte => "lte",
+            Operator::Gt => "gt",
+            Operator::Gte => "gte",
+            Operator::Before => "before",
+            Operator::After => "after",
+            Operator::SemverEq => "semver_eq",
+            Operator::SemverLt => "semver_lt",
+            Operator::SemverLte => "semver_lte",
+            Operator::SemverGt => "semver_gt",
+            Operator::SemverGte => "semver_gte",
+            Operator::InCidr => "in_cidr",
+            Operator::Exists => "exists",
+            Operator::NotExists => "not_exists",
+            Operator::InSegment => "in_segment",
+            Operator::NotInSegment => "not_in_segment",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prerequisite {
+    /// Key of another flag in the same snapshot.
+    pub flag: String,
+    /// The prerequisite holds when that flag resolves to one of these variants.
+    pub variants: Vec<String>,
+}
+
+/// A reusable audience: explicit key lists plus conditions.
+///
+/// Membership of a key: in `included` → member; else in `excluded` → not a member; else a
+/// member when `conditions` is non-empty and all of them hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default)]
+    pub included: Vec<String>,
+    #[serde(default)]
+    pub excluded: Vec<String>,
+    /// Client audience only: `included`/`excluded` hold salted hashes, not keys.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hashed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    String,
+    Number,
+    Boolean,
+    Json,
+}
+
+/// A non-secret config value as published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub key: String,
+    pub value: Value,
+    pub value_type: ValueType,
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+/// A healthy service from the registry, as published to server snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub service_name: String,
+    pub service_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_url: Option<String>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub metadata: Value,
+}
+
+/// An API key the edge accepts: SHA-256 of the key (see [`crate::api_key_hash`]), never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedKey {
+    pub id: String,
+    pub hash: String,
+    pub scope: KeyScope,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyScope {
+    Admin,
+    Read,
+    Edge,
+    Client,
+}

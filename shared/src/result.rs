@@ -1,0 +1,159 @@
+//! Evaluation results, aligned with OpenFeature: value, variant, reason, error code.
+//!
+//! An [`Evaluation`] borrows its value and variant from the compiled snapshot, so producing
+//! one never clones a JSON payload. [`Resolution`] serialises one result in the shape every
+//! Vane surface returns (OFREP's evaluation success/failure object), so the edge, the browser
+//! package and the CLI emit byte-identical JSON for the same evaluation.
+
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Reason {
+    /// Nothing in the context could change the result (no rules, no prerequisites).
+    Static,
+    /// A rule matched (its serve may be a rollout).
+    TargetingMatch,
+    /// No rule matched and the default serve is a rollout.
+    Split,
+    /// No rule matched; the default variant was served.
+    Default,
+    /// The flag is disabled in this environment.
+    Disabled,
+    /// A prerequisite flag did not resolve to one of its required variants.
+    PrerequisiteFailed,
+    Error,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Static => "STATIC",
+            Reason::TargetingMatch => "TARGETING_MATCH",
+            Reason::Split => "SPLIT",
+            Reason::Default => "DEFAULT",
+            Reason::Disabled => "DISABLED",
+            Reason::PrerequisiteFailed => "PREREQUISITE_FAILED",
+            Reason::Error => "ERROR",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    FlagNotFound,
+    TypeMismatch,
+    ParseError,
+    TargetingKeyMissing,
+    InvalidContext,
+    General,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::FlagNotFound => "FLAG_NOT_FOUND",
+            ErrorCode::TypeMismatch => "TYPE_MISMATCH",
+            ErrorCode::ParseError => "PARSE_ERROR",
+            ErrorCode::TargetingKeyMissing => "TARGETING_KEY_MISSING",
+            ErrorCode::InvalidContext => "INVALID_CONTEXT",
+            ErrorCode::General => "GENERAL",
+        }
+    }
+}
+
+/// The outcome of evaluating one flag for one context.
+///
+/// `value` is `None` when the caller's default applies: on every error, and when a disabled
+/// flag or a failed prerequisite has no off variant to serve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation<'s> {
+    pub value: Option<&'s Value>,
+    pub variant: Option<&'s str>,
+    pub reason: Reason,
+    pub error_code: Option<ErrorCode>,
+    pub error_details: Option<Cow<'s, str>>,
+    /// Id of the rule that matched, if any and if it has one.
+    pub rule_id: Option<&'s str>,
+    /// Version of the flag definition (0 when the flag was not found).
+    pub flag_version: u64,
+    pub(crate) variant_index: Option<u32>,
+}
+
+impl<'s> Evaluation<'s> {
+    pub(crate) fn error(code: ErrorCode, details: impl Into<Cow<'s, str>>, flag_version: u64) -> Self {
+        Evaluation {
+            value: None,
+            variant: None,
+            reason: Reason::Error,
+            error_code: Some(code),
+            error_details: Some(details.into()),
+            rule_id: None,
+            flag_version,
+            variant_index: None,
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.error_code.is_some()
+    }
+}
+
+/// One evaluation with its flag key and snapshot version: serialises as OFREP's
+/// `evaluationSuccess` / `evaluationFailure` object:
+/// `{key, value?, variant?, reason, errorCode?, errorDetails?, metadata}` where metadata has
+/// `snapshotVersion`, `flagVersion` and, when a rule matched, `ruleId`.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolution<'a, 's> {
+    pub key: &'a str,
+    pub evaluation: &'a Evaluation<'s>,
+    pub snapshot_version: u64,
+}
+
+impl Serialize for Resolution<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = self.evaluation;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("key", self.key)?;
+        if let Some(v) = e.value {
+            map.serialize_entry("value", v)?;
+        }
+        if let Some(v) = e.variant {
+            map.serialize_entry("variant", v)?;
+        }
+        map.serialize_entry("reason", e.reason.as_str())?;
+        if let Some(c) = e.error_code {
+            map.serialize_entry("errorCode", c.as_str())?;
+        }
+        if let Some(d) = &e.error_details {
+            map.serialize_entry("errorDetails", d)?;
+        }
+        map.serialize_entry(
+            "metadata",
+            &Metadata { snapshot_version: self.snapshot_version, flag_version: e.flag_version, rule_id: e.rule_id },
+        )?;
+        map.end()
+    }
+}
+
+struct Metadata<'a> {
+    snapshot_version: u64,
+    flag_version: u64,
+    rule_id: Option<&'a str>,
+}
+
+impl Serialize for Metadata<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("snapshotVersion", &self.snapshot_version)?;
+        map.serialize_entry("flagVersion", &self.flag_version)?;
+        if let Some(r) = self.rule_id {
+            map.serialize_entry("ruleId", r)?;
+        }
+        map.end()
+    }
+}

@@ -1,0 +1,171 @@
+//! String handling shared by the compiler and the evaluator: case folding that never
+//! allocates at evaluation time, and the canonical string form of scalar attributes.
+//!
+//! Case folding is per character (`char::to_lowercase`), applied identically to condition
+//! values at compile time and to attributes at evaluation time, so both sides always agree.
+
+use std::fmt::Write as _;
+
+use crate::context::AttrValue;
+
+/// Case-folds a string once, at compile time.
+pub fn fold(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// The folded characters of `s`, lazily.
+#[inline]
+pub fn folded_chars(s: &str) -> impl DoubleEndedIterator<Item = char> + Clone + '_ {
+    s.chars().flat_map(char::to_lowercase)
+}
+
+/// `input` folded equals `folded` (already folded).
+#[inline]
+pub fn eq_folded(input: &str, folded: &str) -> bool {
+    if input.is_ascii() {
+        return input.len() == folded.len()
+            && input.bytes().zip(folded.bytes()).all(|(a, b)| a.to_ascii_lowercase() == b);
+    }
+    folded_chars(input).eq(folded.chars())
+}
+
+pub fn starts_with_folded(input: &str, folded_prefix: &str) -> bool {
+    let mut it = folded_chars(input);
+    folded_prefix.chars().all(|p| it.next() == Some(p))
+}
+
+pub fn ends_with_folded(input: &str, folded_suffix: &str) -> bool {
+    let mut it = folded_chars(input).rev();
+    folded_suffix.chars().rev().all(|p| it.next() == Some(p))
+}
+
+pub fn contains_folded(input: &str, folded_needle: &str) -> bool {
+    if folded_needle.is_empty() {
+        return true;
+    }
+    // Quadratic in the worst case, but allocation-free; inputs are attribute values.
+    input.char_indices().any(|(i, _)| input.get(i..).is_some_and(|rest| starts_with_folded(rest, folded_needle)))
+}
+
+/// Calls `f` with the bytes of `s` folded, without allocating: ASCII-only and short input is
+/// folded into a stack buffer; anything else is streamed through `sink` in chunks.
+pub fn for_folded_bytes(s: &str, mut sink: impl FnMut(&[u8])) {
+    let mut buf = [0u8; 128];
+    let mut len = 0;
+    for c in folded_chars(s) {
+        if len + 4 > buf.len() {
+            sink(buf.get(..len).unwrap_or_default());
+            len = 0;
+        }
+        let tail = buf.get_mut(len..).unwrap_or_default();
+        len += c.encode_utf8(tail).len();
+    }
+    sink(buf.get(..len).unwrap_or_default());
+}
+
+/// A small stack buffer that holds the string form of a number or boolean.
+#[derive(Debug)]
+pub struct ScalarBuf {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl ScalarBuf {
+    pub fn new() -> Self {
+        ScalarBuf { buf: [0; 40], len: 0 }
+    }
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl Default for ScalarBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Write for ScalarBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Canonical string form of a number: `42` for 42.0, shortest round-trip otherwise,
+/// exponent notation when the plain form would not fit 40 bytes.
+pub fn number_str(n: f64, buf: &mut ScalarBuf) -> &str {
+    buf.len = 0;
+    if write!(buf, "{n}").is_err() {
+        buf.len = 0;
+        let _ = write!(buf, "{n:e}");
+    }
+    buf.as_str()
+}
+
+/// The string form of a scalar attribute (strings as is, numbers canonical, booleans
+/// `true`/`false`); `None` for lists and opaque values.
+#[inline]
+pub fn scalar_str<'a>(v: &'a AttrValue, buf: &'a mut ScalarBuf) -> Option<&'a str> {
+    match v {
+        AttrValue::String(s) => Some(s),
+        AttrValue::Number(n) => Some(number_str(*n, buf)),
+        AttrValue::Bool(true) => Some("true"),
+        AttrValue::Bool(false) => Some("false"),
+        AttrValue::List(_) | AttrValue::Opaque => None,
+    }
+}
+
+/// A scalar read as a number: numbers as is, strings that parse as a finite number.
+#[inline]
+pub fn scalar_number(v: &AttrValue) -> Option<f64> {
+    match v {
+        AttrValue::Number(n) => Some(*n),
+        AttrValue::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_agrees_on_both_sides() {
+        for (input, needle, eq, sw, ew, ct) in [
+            ("Hello", "hello", true, true, true, true),
+            ("ÉCOLE", "école", true, true, true, true),
+            ("İstanbul", "i̇stanbul", true, true, true, true),
+            ("Straße", "strasse", false, false, false, false),
+            ("abcDEF", "cd", false, false, false, true),
+            ("abcDEF", "abc", false, true, false, true),
+            ("abcDEF", "def", false, false, true, true),
+        ] {
+            let f = fold(needle);
+            assert_eq!(eq_folded(input, &f), eq, "eq {input} {needle}");
+            assert_eq!(starts_with_folded(input, &f), sw, "sw {input} {needle}");
+            assert_eq!(ends_with_folded(input, &f), ew, "ew {input} {needle}");
+            assert_eq!(contains_folded(input, &f), ct, "ct {input} {needle}");
+        }
+    }
+
+    #[test]
+    fn folded_bytes_match_fold_for_long_input() {
+        let long = "ÀbÇ".repeat(100);
+        let mut out = Vec::new();
+        for_folded_bytes(&long, |b| out.extend_from_slice(b));
+        assert_eq!(out, fold(&long).into_bytes());
+    }
+
+    #[test]
+    fn number_forms() {
+        let mut b = ScalarBuf::new();
+        assert_eq!(number_str(42.0, &mut b), "42");
+        assert_eq!(number_str(-0.5, &mut b), "-0.5");
+        assert_eq!(number_str(1e300, &mut b), "1e300");
+        assert_eq!(number_str(0.1 + 0.2, &mut b), "0.30000000000000004");
+    }
+}
