@@ -179,26 +179,77 @@ fn every_operator_has_rows() {
 #[test]
 fn invalid_values_are_reported_with_paths() {
     let cases: Vec<(Value, &str, &str)> = vec![
-        (json!({"attribute": "a", "operator": "matches", "values": ["("]}), "rules[0].conditions[0].values[0]", "invalid regex"),
-        (json!({"attribute": "a", "operator": "semver_gt", "values": ["1.2"]}), "rules[0].conditions[0].values", "semantic version"),
-        (json!({"attribute": "a", "operator": "before", "values": ["yesterday"]}), "rules[0].conditions[0].values", "RFC 3339"),
-        (json!({"attribute": "a", "operator": "lt", "values": ["ten"]}), "rules[0].conditions[0].values", "needs a number"),
-        (json!({"attribute": "a", "operator": "lt", "values": [1, 2]}), "rules[0].conditions[0].values", "exactly one value"),
-        (json!({"attribute": "a", "operator": "in", "values": []}), "rules[0].conditions[0].values", "at least one value"),
-        (json!({"attribute": "a", "operator": "in", "values": [{"x": 1}]}), "rules[0].conditions[0].values[0]", "string, number or boolean"),
-        (json!({"attribute": "a", "operator": "in_cidr", "values": ["10.0.0.0/33"]}), "rules[0].conditions[0].values[0]", "invalid CIDR"),
-        (json!({"attribute": "a", "operator": "exists", "values": ["x"]}), "rules[0].conditions[0].values", "takes no values"),
+        (
+            json!({"attribute": "a", "operator": "matches", "values": ["("]}),
+            "rules[0].conditions[0].values[0]",
+            "invalid regex",
+        ),
+        (
+            json!({"attribute": "a", "operator": "semver_gt", "values": ["1.2"]}),
+            "rules[0].conditions[0].values",
+            "semantic version",
+        ),
+        (
+            json!({"attribute": "a", "operator": "before", "values": ["yesterday"]}),
+            "rules[0].conditions[0].values",
+            "RFC 3339",
+        ),
+        (
+            json!({"attribute": "a", "operator": "lt", "values": ["ten"]}),
+            "rules[0].conditions[0].values",
+            "needs a number",
+        ),
+        (
+            json!({"attribute": "a", "operator": "lt", "values": [1, 2]}),
+            "rules[0].conditions[0].values",
+            "exactly one value",
+        ),
+        (
+            json!({"attribute": "a", "operator": "in", "values": []}),
+            "rules[0].conditions[0].values",
+            "at least one value",
+        ),
+        (
+            json!({"attribute": "a", "operator": "in", "values": [{"x": 1}]}),
+            "rules[0].conditions[0].values[0]",
+            "string, number or boolean",
+        ),
+        (
+            json!({"attribute": "a", "operator": "in_cidr", "values": ["10.0.0.0/33"]}),
+            "rules[0].conditions[0].values[0]",
+            "invalid CIDR",
+        ),
+        (
+            json!({"attribute": "a", "operator": "exists", "values": ["x"]}),
+            "rules[0].conditions[0].values",
+            "takes no values",
+        ),
         (json!({"attribute": "", "operator": "exists"}), "rules[0].conditions[0].attribute", "must not be empty"),
-        (json!({"attribute": "a", "operator": "lt", "values": [1], "case_insensitive": true}), "rules[0].conditions[0].case_insensitive", "not supported"),
-        (json!({"attribute": "a", "operator": "in_segment", "values": ["nope"]}), "rules[0].conditions[0].values[0]", "unknown segment"),
-        (json!({"attribute": "a", "operator": "in", "values": ["x"], "hashed": true}), "rules[0].conditions[0].hashed", "hash_salt"),
+        (
+            json!({"attribute": "a", "operator": "lt", "values": [1], "case_insensitive": true}),
+            "rules[0].conditions[0].case_insensitive",
+            "not supported",
+        ),
+        (
+            json!({"attribute": "a", "operator": "in_segment", "values": ["nope"]}),
+            "rules[0].conditions[0].values[0]",
+            "unknown segment",
+        ),
+        (
+            json!({"attribute": "a", "operator": "in", "values": ["x"], "hashed": true}),
+            "rules[0].conditions[0].hashed",
+            "hash_salt",
+        ),
     ];
     for (condition, path, needle) in cases {
         let mut flags = one_condition_flag(condition.clone());
         flags.as_array_mut().unwrap().push(json!({"key": "ok", "type": "string", "variants": [{"key": "a", "value": "A"}], "default": {"variant": "a"}}));
         let (snap, warnings) = compile_json(&snapshot_json(flags, json!([]))).unwrap();
         let hit = warnings.iter().find(|w| w.path == path);
-        assert!(hit.is_some_and(|w| w.message.contains(needle)), "{condition}: want {path} ~ {needle}, got {warnings:?}");
+        assert!(
+            hit.is_some_and(|w| w.message.contains(needle)),
+            "{condition}: want {path} ~ {needle}, got {warnings:?}"
+        );
         let e = snap.evaluate("f", &ctx(json!({"a": "x"})), NOW);
         assert_eq!(e.error_code, Some(vane_core::ErrorCode::ParseError), "{condition}");
         assert!(e.error_details.as_deref().unwrap_or("").contains(path), "{condition}: {:?}", e.error_details);
