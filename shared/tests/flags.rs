@@ -6,9 +6,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use vane_core::{
-    Context, ErrorCode, FlagType, Reason, Resolution, Snapshot, compile,
-    compile::{self},
-    compile_json, salted_key_hash, text, validate,
+    Context, ErrorCode, FlagType, Reason, Resolution, Snapshot, compile, compile_json, salted_key_hash, text, validate,
 };
 
 #[test]
