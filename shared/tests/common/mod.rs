@@ -1,5 +1,5 @@
 //! Helpers shared by vane-core's integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used)]
 
 use serde_json::{Value, json};
 use vane_core::{CompiledSnapshot, Context, compile_json};
