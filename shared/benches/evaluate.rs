@@ -1,1 +1,125 @@
-fn main() {}
+//! Criterion benchmarks for the rows of BENCHMARKS.md. Run: `cargo bench -p vane-core`.
+//!
+//! Each case evaluates against a pre-built context, like a server that parses the request
+//! context once and evaluates flags with it; compile cases start from the JSON text.
+//! Single-flag cases run twice: by key (what a request does) and by a pre-resolved
+//! [`vane_core::FlagId`] (the engine alone). The allocator is mimalloc, as in the `vane`
+//! binaries; `examples/profile_compile.rs` gives the system-allocator figure for compile.
+
+#![allow(clippy::unwrap_used)] // a benchmark: failing loudly on bad fixtures is right
+
+use std::hint::black_box;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use vane_core::{Context, compile_json};
+
+const NOW: i64 = 1_750_000_000_000;
+
+fn doc(flags: Vec<Value>, segments: Vec<Value>) -> String {
+    json!({"format_version": 1, "application": "bench", "environment": "production", "version": 1,
+           "flags": flags, "segments": segments})
+    .to_string()
+}
+
+/// A realistic mix: static flags, targeting rules, rollouts, multivariate payloads, segments.
+fn mixed_flag(i: usize) -> Value {
+    let key = format!("flag-{i}");
+    match i % 5 {
+        0 => json!({"key": key, "type": "boolean", "default": {"variant": "on"}}),
+        1 => json!({"key": key, "type": "boolean", "default": {"variant": "off"},
+            "rules": [{"id": "r", "conditions": [{"attribute": "country", "operator": "in", "values": ["US", "CA", "MX", "DE"]}],
+                       "serve": {"variant": "on"}}]}),
+        2 => json!({"key": key, "type": "boolean", "salt": key, "default": {"variant": "off"},
+            "rules": [{"conditions": [{"attribute": "plan", "operator": "eq", "values": ["pro"]}],
+                       "serve": {"rollout": {"weights": {"on": 50_000, "off": 50_000}}}}]}),
+        3 => json!({"key": key, "type": "json", "salt": key,
+            "variants": [{"key": "a", "value": {"color": "red", "size": 1}}, {"key": "b", "value": {"color": "blue", "size": 2}},
+                         {"key": "c", "value": {"color": "green", "size": 3}}],
+            "default": {"rollout": {"weights": {"a": 33_333, "b": 33_333, "c": 33_334}}}}),
+        _ => json!({"key": key, "type": "string", "variants": [{"key": "x", "value": "X"}, {"key": "y", "value": "Y"}],
+        "default": {"variant": "x"},
+        "rules": [
+            {"conditions": [{"attribute": "email", "operator": "ends_with", "values": ["@acme.com"]},
+                            {"attribute": "version", "operator": "semver_gte", "values": ["2.0.0"]}], "serve": {"variant": "y"}},
+            {"conditions": [{"attribute": "targetingKey", "operator": "in_segment", "values": ["beta"]}], "serve": {"variant": "y"}}
+        ]}),
+    }
+}
+
+fn context() -> Context {
+    Context::from_json(&json!({
+        "targetingKey": "user-8472", "country": "CA", "plan": "pro", "email": "jo@example.com", "version": "2.3.1"
+    }))
+    .unwrap()
+}
+
+fn single_flag_cases(c: &mut Criterion) {
+    let flags = vec![
+        json!({"key": "static", "type": "boolean", "default": {"variant": "on"}}),
+        json!({"key": "one-in", "type": "boolean", "default": {"variant": "off"},
+            "rules": [{"conditions": [{"attribute": "country", "operator": "in", "values": ["US", "CA", "MX"]}], "serve": {"variant": "on"}}]}),
+        json!({"key": "cond-rollout", "type": "boolean", "salt": "s", "default": {"variant": "off"},
+            "rules": [{"conditions": [{"attribute": "country", "operator": "in", "values": ["US", "CA", "MX"]}],
+                       "serve": {"rollout": {"weights": {"on": 50_000, "off": 50_000}}}}]}),
+        json!({"key": "multivariate", "type": "json", "salt": "s",
+            "variants": [{"key": "a", "value": {"layout": "grid", "columns": 3, "promo": {"text": "Hi", "color": "#f00"}}},
+                         {"key": "b", "value": {"layout": "list", "columns": 1, "promo": {"text": "Hey", "color": "#0f0"}}},
+                         {"key": "c", "value": {"layout": "cards", "columns": 2, "promo": null}}],
+            "default": {"rollout": {"weights": {"a": 20_000, "b": 30_000, "c": 50_000}}}}),
+        json!({"key": "segment", "type": "boolean", "default": {"variant": "off"},
+            "rules": [{"conditions": [{"attribute": "targetingKey", "operator": "in_segment", "values": ["big"]}], "serve": {"variant": "on"}}]}),
+    ];
+    let members: Vec<String> = (0..100_000).map(|i| format!("user-{i}")).collect();
+    let (snap, warnings) = compile_json(&doc(flags, vec![json!({"key": "big", "included": members})])).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let ctx = context();
+    let mut g = c.benchmark_group("evaluate");
+    for (name, key) in [
+        ("static flag", "static"),
+        ("one in condition", "one-in"),
+        ("condition + 50% rollout", "cond-rollout"),
+        ("multivariate rollout with payload", "multivariate"),
+        ("membership in a 100k-key segment", "segment"),
+    ] {
+        g.bench_function(format!("{name} (by key)"), |b| {
+            b.iter(|| black_box(snap.evaluate(black_box(key), black_box(&ctx), NOW)))
+        });
+        let id = snap.flag_id(key).unwrap();
+        g.bench_function(format!("{name} (by handle)"), |b| {
+            b.iter(|| black_box(snap.evaluate_id(black_box(id), black_box(&ctx), NOW)))
+        });
+    }
+    g.finish();
+}
+
+fn all_flags(c: &mut Criterion) {
+    let segment = json!({"key": "beta", "included": (0..1000).map(|i| format!("user-{i}")).collect::<Vec<_>>()});
+    let (snap, warnings) = compile_json(&doc((0..350).map(mixed_flag).collect(), vec![segment])).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let ctx = context();
+    c.bench_function("evaluate/all 350 flags for one context", |b| {
+        b.iter(|| {
+            for (k, e) in snap.evaluate_all(black_box(&ctx), NOW) {
+                black_box((k, e));
+            }
+        })
+    });
+}
+
+fn compile_10k(c: &mut Criterion) {
+    let segment = json!({"key": "beta", "included": (0..1000).map(|i| format!("user-{i}")).collect::<Vec<_>>()});
+    let text = doc((0..10_000).map(mixed_flag).collect(), vec![segment]);
+    let mut g = c.benchmark_group("compile");
+    g.sample_size(20);
+    // The result is dropped outside the timed region: freeing the previous snapshot is not
+    // compile work (and happens off the request path when a new version is swapped in).
+    g.bench_function("10,000 flags from JSON", |b| b.iter_with_large_drop(|| compile_json(black_box(&text)).unwrap()));
+    g.finish();
+}
+
+criterion_group!(benches, single_flag_cases, all_flags, compile_10k);
+criterion_main!(benches);

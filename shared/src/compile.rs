@@ -14,21 +14,20 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use hashbrown::HashTable;
 use regex_lite::{Regex, RegexBuilder};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::cidr::Cidr;
-use crate::context::TARGETING_KEY;
+use crate::context::{TARGETING_KEY, attribute_hash};
 use crate::keyset::{HashedSet, KeySet, StringSet, parse_salted_hash};
 use crate::model::{
     AcceptedKey, Audience, Condition, Config, EnvironmentSettings, FORMAT_VERSION, Flag, FlagType, Operator,
     ROLLOUT_SCALE, Rule, Segment, Serve, Service, Snapshot,
 };
 use crate::semver::{self, OwnedVersion};
+use crate::table::{StrTable, key_hash};
 use crate::{bucket, datetime, text};
 
 /// Longest allowed prerequisite chain (a flag → its prerequisite → …). Deeper chains are
@@ -107,6 +106,8 @@ impl std::error::Error for SnapshotError {}
 /// A snapshot ready for evaluation. Immutable; share it behind an `Arc` and swap whole.
 #[derive(Debug)]
 pub struct CompiledSnapshot {
+    /// Distinguishes compiled snapshots so a [`crate::eval::FlagId`] from one is refused by another.
+    pub(crate) identity: u64,
     pub(crate) application: String,
     pub(crate) environment: String,
     pub(crate) audience: Audience,
@@ -170,30 +171,24 @@ impl CompiledSnapshot {
     }
 }
 
-/// Exact string → index map, hashed with xxh3.
+/// Exact string → index map.
 #[derive(Debug, Default)]
 pub(crate) struct KeyIndex {
-    table: HashTable<(u64, Box<str>, u32)>,
+    table: StrTable,
 }
 
 impl KeyIndex {
     fn with_capacity(n: usize) -> Self {
-        KeyIndex { table: HashTable::with_capacity(n) }
+        KeyIndex { table: StrTable::with_capacity(n) }
     }
-    /// Inserts unless present; returns false for a duplicate.
-    fn insert(&mut self, key: &str, index: usize) -> bool {
-        let h = xxh3_64(key.as_bytes());
-        if self.table.find(h, |(eh, k, _)| *eh == h && **k == *key).is_some() {
-            return false;
-        }
-        let index = u32::try_from(index).unwrap_or(u32::MAX);
-        self.table.insert_unique(h, (h, key.into(), index), |(eh, _, _)| *eh);
-        true
+    /// Adds the next entity's key (entity index = number of keys added before). Returns false
+    /// for a duplicate, which stays unfindable: the first entity with a key answers for it.
+    fn push(&mut self, key: &str) -> bool {
+        self.table.insert(key_hash(key.as_bytes()), key.into())
     }
     #[inline]
     pub(crate) fn get(&self, key: &str) -> Option<usize> {
-        let h = xxh3_64(key.as_bytes());
-        self.table.find(h, |(eh, k, _)| *eh == h && **k == *key).map(|(_, _, i)| *i as usize)
+        self.table.find(key_hash(key.as_bytes()), |k| text::bytes_eq(k.as_bytes(), key.as_bytes()))
     }
 }
 
@@ -203,6 +198,9 @@ pub(crate) struct CompiledFlag {
     pub(crate) flag_type: FlagType,
     pub(crate) version: u64,
     pub(crate) variants: Vec<CompiledVariant>,
+    /// The variant of a context-independent flag (see [`FlagLogic::is_static`]): evaluation
+    /// serves it without looking further.
+    pub(crate) static_variant: Option<u32>,
     /// `Err` holds the parse-error detail this flag evaluates to.
     pub(crate) logic: Result<FlagLogic, Box<str>>,
 }
@@ -248,6 +246,7 @@ pub(crate) enum CompiledServe {
 #[derive(Debug)]
 pub(crate) struct CompiledRollout {
     pub(crate) bucket_by: Box<str>,
+    pub(crate) bucket_by_hash: u64,
     /// `salt:flagKey:`, the constant part of the bucket input.
     pub(crate) prefix: Box<[u8]>,
     /// `(exclusive upper bucket, variant)`, ascending; the last bound is [`ROLLOUT_SCALE`].
@@ -257,6 +256,7 @@ pub(crate) struct CompiledRollout {
 #[derive(Debug)]
 pub(crate) struct CompiledCondition {
     pub(crate) attribute: Box<str>,
+    pub(crate) attribute_hash: u64,
     /// `negate` XOR the operator being a negative form (`neq`, `not_in`, …).
     pub(crate) invert: bool,
     pub(crate) test: Test,
@@ -323,7 +323,21 @@ pub(crate) struct SegmentLogic {
 /// Compiles a snapshot. Broken flags and segments are kept (they evaluate to `PARSE_ERROR`)
 /// and every problem is returned as a warning.
 pub fn compile(snapshot: &Snapshot) -> (CompiledSnapshot, Vec<Warning>) {
-    let flags: Vec<FlagSource<'_>> = snapshot.flags.iter().map(FlagSource::Parsed).collect();
+    compile_owned(snapshot.clone())
+}
+
+/// Like [`compile()`], consuming the snapshot: strings and values move into the compiled form
+/// instead of being copied (what [`compile_json`] does).
+pub fn compile_owned(mut snapshot: Snapshot) -> (CompiledSnapshot, Vec<Warning>) {
+    let mut warnings = Vec::new();
+    if snapshot.format_version != FORMAT_VERSION {
+        warnings.push(Problem {
+            entity: Entity::Snapshot,
+            path: "format_version".into(),
+            message: format!("expected {FORMAT_VERSION}, found {}", snapshot.format_version),
+        });
+    }
+    let mut flags: Vec<FlagSource<'_>> = snapshot.flags.iter_mut().map(FlagSource::Parsed).collect();
     let segments: Vec<SegmentSource<'_>> = snapshot.segments.iter().map(SegmentSource::Parsed).collect();
     let envelope = Envelope {
         application: &snapshot.application,
@@ -334,21 +348,13 @@ pub fn compile(snapshot: &Snapshot) -> (CompiledSnapshot, Vec<Warning>) {
         hash_salt: &snapshot.hash_salt,
         settings: snapshot.settings.clone(),
     };
-    let mut warnings = Vec::new();
-    if snapshot.format_version != FORMAT_VERSION {
-        warnings.push(Problem {
-            entity: Entity::Snapshot,
-            path: "format_version".into(),
-            message: format!("expected {FORMAT_VERSION}, found {}", snapshot.format_version),
-        });
-    }
     let compiled = compile_parts(
         envelope,
-        &flags,
+        &mut flags,
         &segments,
-        snapshot.configs.clone(),
-        snapshot.services.clone(),
-        snapshot.keys.clone(),
+        std::mem::take(&mut snapshot.configs),
+        std::mem::take(&mut snapshot.services),
+        std::mem::take(&mut snapshot.keys),
         &mut warnings,
     );
     (compiled, warnings)
@@ -362,14 +368,14 @@ pub fn compile_json(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), Snap
         if snapshot.format_version != FORMAT_VERSION {
             return Err(SnapshotError::UnsupportedFormat(snapshot.format_version));
         }
-        return Ok(compile(&snapshot));
+        return Ok(compile_owned(snapshot));
     }
     let raw: RawSnapshot<'_> = serde_json::from_str(json).map_err(|e| SnapshotError::Malformed(e.to_string()))?;
     if raw.format_version != FORMAT_VERSION {
         return Err(SnapshotError::UnsupportedFormat(raw.format_version));
     }
     let mut warnings = Vec::new();
-    let parsed_flags: Vec<Result<Flag, (String, String)>> = raw
+    let mut parsed_flags: Vec<Result<Flag, (String, String)>> = raw
         .flags
         .iter()
         .enumerate()
@@ -381,8 +387,8 @@ pub fn compile_json(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), Snap
             })
         })
         .collect();
-    let flags: Vec<FlagSource<'_>> = parsed_flags
-        .iter()
+    let mut flags: Vec<FlagSource<'_>> = parsed_flags
+        .iter_mut()
         .map(|r| match r {
             Ok(f) => FlagSource::Parsed(f),
             Err((key, msg)) => FlagSource::Unreadable { key, message: msg },
@@ -432,7 +438,7 @@ pub fn compile_json(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), Snap
         hash_salt: &raw.hash_salt,
         settings: raw.settings.clone(),
     };
-    let compiled = compile_parts(envelope, &flags, &segments, configs, services, keys, &mut warnings);
+    let compiled = compile_parts(envelope, &mut flags, &segments, configs, services, keys, &mut warnings);
     Ok((compiled, warnings))
 }
 
@@ -476,7 +482,7 @@ struct RawSnapshot<'a> {
 }
 
 enum FlagSource<'a> {
-    Parsed(&'a Flag),
+    Parsed(&'a mut Flag),
     Unreadable { key: &'a str, message: &'a str },
 }
 
@@ -525,6 +531,43 @@ impl Sink<'_> {
     }
 }
 
+/// A JSON path inside an entity, built on the stack and only rendered to text when a problem
+/// is reported (formatting every rule's path up front was a third of compile time).
+#[derive(Debug, Clone, Copy)]
+struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    name: &'a str,
+    index: Option<usize>,
+}
+
+impl<'a> Path<'a> {
+    const fn top(name: &'a str) -> Self {
+        Path { parent: None, name, index: None }
+    }
+    const fn top_item(name: &'a str, index: usize) -> Self {
+        Path { parent: None, name, index: Some(index) }
+    }
+    fn field(&'a self, name: &'a str) -> Path<'a> {
+        Path { parent: Some(self), name, index: None }
+    }
+    fn item(&'a self, name: &'a str, index: usize) -> Path<'a> {
+        Path { parent: Some(self), name, index: Some(index) }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(parent) = self.parent {
+            write!(f, "{parent}.")?;
+        }
+        f.write_str(self.name)?;
+        if let Some(i) = self.index {
+            write!(f, "[{i}]")?;
+        }
+        Ok(())
+    }
+}
+
 /// What the compiler knows about the whole snapshot while compiling one entity.
 struct Scope<'a> {
     segment_index: &'a KeyIndex,
@@ -534,7 +577,7 @@ struct Scope<'a> {
 
 fn compile_parts(
     envelope: Envelope<'_>,
-    flags: &[FlagSource<'_>],
+    flags: &mut [FlagSource<'_>],
     segments: &[SegmentSource<'_>],
     configs: Vec<Config>,
     services: Vec<Service>,
@@ -546,14 +589,14 @@ fn compile_parts(
     let mut compiled_segments = Vec::with_capacity(segments.len());
     let mut segment_ok = Vec::with_capacity(segments.len());
     let empty_index = KeyIndex::default();
-    for (i, src) in segments.iter().enumerate() {
+    for src in segments {
         let key = match src {
             SegmentSource::Parsed(s) => s.key.as_str(),
             SegmentSource::Unreadable { key, .. } => key,
         };
         let entity = || Entity::Segment(key.to_owned());
         let mut sink = Sink { entity: &entity, problems: Vec::new() };
-        if !segment_index.insert(key, i) {
+        if !segment_index.push(key) {
             sink.push("key", format!("duplicate segment key '{key}'; only the first is used"));
         }
         let logic = match src {
@@ -580,7 +623,7 @@ fn compile_parts(
     let mut flag_index = KeyIndex::with_capacity(flags.len());
     let mut compiled: Vec<CompiledFlag> = Vec::with_capacity(flags.len());
     let mut sinks_problems: Vec<Vec<(String, String)>> = Vec::with_capacity(flags.len());
-    for (i, src) in flags.iter().enumerate() {
+    for src in flags.iter_mut() {
         let mut problems = Vec::new();
         let (key, flag_type, version, variants) = match src {
             FlagSource::Parsed(f) => {
@@ -595,7 +638,7 @@ fn compile_parts(
         if key.is_empty() {
             problems.push(("key".into(), "must not be empty".into()));
         }
-        if !flag_index.insert(key, i) {
+        if !flag_index.push(key) {
             problems.push(("key".into(), format!("duplicate flag key '{key}'; only the first is used")));
         }
         compiled.push(CompiledFlag {
@@ -603,6 +646,7 @@ fn compile_parts(
             flag_type,
             version,
             variants,
+            static_variant: None,
             logic: Err("not compiled".into()),
         });
         sinks_problems.push(problems);
@@ -611,7 +655,7 @@ fn compile_parts(
     // Pass 2: rules, serves, prerequisites.
     let scope = Scope { segment_index: &segment_index, segment_ok: &segment_ok, hash_salt: envelope.hash_salt };
     let mut logics: Vec<Option<FlagLogic>> = Vec::with_capacity(flags.len());
-    for (i, src) in flags.iter().enumerate() {
+    for (i, src) in flags.iter_mut().enumerate() {
         let FlagSource::Parsed(flag) = src else {
             logics.push(None);
             continue;
@@ -632,15 +676,20 @@ fn compile_parts(
         let entity = move || Entity::Flag(key.to_string());
         let sink = Sink { entity: &entity, problems };
         flag.logic = match (sink.flush(warnings), logic) {
-            (None, Some(l)) => Ok(l),
+            (None, Some(l)) => {
+                if let (true, CompiledServe::Variant(v)) = (l.is_static, &l.default) {
+                    flag.static_variant = Some(*v);
+                }
+                Ok(l)
+            }
             (Some(detail), _) => Err(detail),
             (None, None) => Err("unreadable".into()),
         };
     }
 
     let mut config_index = KeyIndex::with_capacity(configs.len());
-    for (i, c) in configs.iter().enumerate() {
-        if !config_index.insert(&c.key, i) {
+    for c in &configs {
+        if !config_index.push(&c.key) {
             warnings.push(Problem {
                 entity: Entity::Config(c.key.clone()),
                 path: "key".into(),
@@ -649,11 +698,13 @@ fn compile_parts(
         }
     }
     let mut key_index = KeyIndex::with_capacity(keys.len());
-    for (i, k) in keys.iter().enumerate() {
-        key_index.insert(&k.hash, i);
+    for k in &keys {
+        key_index.push(&k.hash);
     }
 
+    let identity = next_identity();
     CompiledSnapshot {
+        identity,
         application: envelope.application.to_owned(),
         environment: envelope.environment.to_owned(),
         audience: envelope.audience,
@@ -671,7 +722,16 @@ fn compile_parts(
     }
 }
 
-fn compile_variants(flag: &Flag, problems: &mut Vec<(String, String)>) -> Vec<CompiledVariant> {
+/// A process-wide counter, not a clock or a random source: compilation stays deterministic in
+/// everything it produces except this tag.
+fn next_identity() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Moves the variants out of the model (their keys and values are not needed there again).
+fn compile_variants(flag: &mut Flag, problems: &mut Vec<(String, String)>) -> Vec<CompiledVariant> {
     if flag.variants.is_empty() {
         if flag.flag_type == FlagType::Boolean {
             return vec![
@@ -684,10 +744,10 @@ fn compile_variants(flag: &Flag, problems: &mut Vec<(String, String)>) -> Vec<Co
     }
     let mut seen = KeyIndex::with_capacity(flag.variants.len());
     let mut out = Vec::with_capacity(flag.variants.len());
-    for (i, v) in flag.variants.iter().enumerate() {
+    for (i, v) in flag.variants.iter_mut().enumerate() {
         if v.key.is_empty() {
             problems.push((format!("variants[{i}].key"), "must not be empty".into()));
-        } else if !seen.insert(&v.key, i) {
+        } else if !seen.push(&v.key) {
             problems.push((format!("variants[{i}].key"), format!("duplicate variant '{}'", v.key)));
         }
         if !flag.flag_type.accepts(&v.value) {
@@ -696,7 +756,10 @@ fn compile_variants(flag: &Flag, problems: &mut Vec<(String, String)>) -> Vec<Co
                 format!("expected a {} value for a {} flag", flag.flag_type.as_str(), flag.flag_type.as_str()),
             ));
         }
-        out.push(CompiledVariant { key: v.key.as_str().into(), value: v.value.clone() });
+        out.push(CompiledVariant {
+            key: std::mem::take(&mut v.key).into_boxed_str(),
+            value: std::mem::take(&mut v.value),
+        });
     }
     out
 }
@@ -706,7 +769,7 @@ fn variant_index(variants: &[CompiledVariant], key: &str) -> Option<u32> {
 }
 
 fn compile_flag_logic(
-    flag: &Flag,
+    flag: &mut Flag,
     self_index: usize,
     compiled: &[CompiledFlag],
     flag_index: &KeyIndex,
@@ -754,13 +817,14 @@ fn compile_flag_logic(
     }
 
     let mut rules = Vec::with_capacity(flag.rules.len());
-    for (i, rule) in flag.rules.iter().enumerate() {
-        if let Some(r) = compile_rule(flag, variants, rule, &format!("rules[{i}]"), scope, &mut sink) {
+    let bucket_prefix = bucket::prefix(&flag.salt, &flag.key);
+    for (i, rule) in flag.rules.iter_mut().enumerate() {
+        if let Some(r) = compile_rule(&bucket_prefix, variants, rule, &Path::top_item("rules", i), scope, &mut sink) {
             rules.push(r);
         }
     }
-    let default =
-        compile_serve(flag, variants, &flag.default, "default", &mut sink).unwrap_or(CompiledServe::Variant(0));
+    let default = compile_serve(&bucket_prefix, variants, &flag.default, &Path::top("default"), &mut sink)
+        .unwrap_or(CompiledServe::Variant(0));
     let is_static =
         flag.enabled && prerequisites.is_empty() && rules.is_empty() && matches!(default, CompiledServe::Variant(_));
     *problems = sink.problems;
@@ -768,29 +832,29 @@ fn compile_flag_logic(
 }
 
 fn compile_rule(
-    flag: &Flag,
+    bucket_prefix: &[u8],
     variants: &[CompiledVariant],
-    rule: &Rule,
-    path: &str,
+    rule: &mut Rule,
+    path: &Path<'_>,
     scope: &Scope<'_>,
     sink: &mut Sink<'_>,
 ) -> Option<CompiledRule> {
     let mut conditions = Vec::with_capacity(rule.conditions.len());
-    for (i, c) in rule.conditions.iter().enumerate() {
-        if let Some(cc) = compile_condition(c, &format!("{path}.conditions[{i}]"), scope, sink) {
+    for (i, c) in rule.conditions.iter_mut().enumerate() {
+        if let Some(cc) = compile_condition(c, &path.item("conditions", i), scope, sink) {
             conditions.push(cc);
         }
     }
-    let serve = compile_serve(flag, variants, &rule.serve, &format!("{path}.serve"), sink);
-    let active_from = parse_schedule(rule.active_from.as_deref(), &format!("{path}.active_from"), sink);
-    let active_until = parse_schedule(rule.active_until.as_deref(), &format!("{path}.active_until"), sink);
+    let serve = compile_serve(bucket_prefix, variants, &rule.serve, &path.field("serve"), sink);
+    let active_from = parse_schedule(rule.active_from.as_deref(), &path.field("active_from"), sink);
+    let active_until = parse_schedule(rule.active_until.as_deref(), &path.field("active_until"), sink);
     if let (Some(Some(from)), Some(Some(until))) = (active_from, active_until)
         && from >= until
     {
         sink.push(format!("{path}.active_until"), "must be later than active_from");
     }
     Some(CompiledRule {
-        id: rule.id.as_str().into(),
+        id: std::mem::take(&mut rule.id).into_boxed_str(),
         conditions,
         serve: serve?,
         active_from: active_from.flatten(),
@@ -799,20 +863,20 @@ fn compile_rule(
 }
 
 /// `None` when absent, `Some(None)` when present but invalid (reported), `Some(Some(ms))`.
-fn parse_schedule(s: Option<&str>, path: &str, sink: &mut Sink<'_>) -> Option<Option<i64>> {
+fn parse_schedule(s: Option<&str>, path: &Path<'_>, sink: &mut Sink<'_>) -> Option<Option<i64>> {
     let s = s?;
     let parsed = datetime::parse_rfc3339_ms(s);
     if parsed.is_none() {
-        sink.push(path, format!("invalid RFC 3339 datetime '{s}'"));
+        sink.push(path.to_string(), format!("invalid RFC 3339 datetime '{s}'"));
     }
     Some(parsed)
 }
 
 fn compile_serve(
-    flag: &Flag,
+    bucket_prefix: &[u8],
     variants: &[CompiledVariant],
     serve: &Serve,
-    path: &str,
+    path: &Path<'_>,
     sink: &mut Sink<'_>,
 ) -> Option<CompiledServe> {
     match serve {
@@ -860,7 +924,8 @@ fn compile_serve(
             }
             Some(CompiledServe::Rollout(CompiledRollout {
                 bucket_by: bucket_by.into(),
-                prefix: bucket::prefix(&flag.salt, &flag.key),
+                bucket_by_hash: attribute_hash(bucket_by),
+                prefix: bucket_prefix.into(),
                 thresholds,
             }))
         }
@@ -896,12 +961,12 @@ fn compile_segment(seg: &Segment, scope: &Scope<'_>, sink: &mut Sink<'_>) -> Seg
     let excluded = build(&seg.excluded, "excluded", sink);
     let mut conditions = Vec::with_capacity(seg.conditions.len());
     for (i, c) in seg.conditions.iter().enumerate() {
-        let path = format!("conditions[{i}]");
+        let path = Path::top_item("conditions", i);
         if matches!(c.operator, Operator::InSegment | Operator::NotInSegment) {
             sink.push(format!("{path}.operator"), "segments cannot refer to other segments");
             continue;
         }
-        if let Some(cc) = compile_condition(c, &path, scope, sink) {
+        if let Some(cc) = compile_condition(&mut c.clone(), &path, scope, sink) {
             conditions.push(cc);
         }
     }
@@ -941,12 +1006,22 @@ fn value_str(v: &Value) -> Option<Cow<'_, str>> {
     }
 }
 
-fn compile_condition(c: &Condition, path: &str, scope: &Scope<'_>, sink: &mut Sink<'_>) -> Option<CompiledCondition> {
+fn compile_condition(
+    c: &mut Condition,
+    path: &Path<'_>,
+    scope: &Scope<'_>,
+    sink: &mut Sink<'_>,
+) -> Option<CompiledCondition> {
+    let taken_attribute = std::mem::take(&mut c.attribute);
+    let c = &*c;
     let op = c.operator;
     let before = sink.problems.len();
     let is_segment_op = matches!(op, Operator::InSegment | Operator::NotInSegment);
-    let attribute: Box<str> =
-        if c.attribute.is_empty() && is_segment_op { TARGETING_KEY.into() } else { c.attribute.as_str().into() };
+    let attribute: Box<str> = if taken_attribute.is_empty() && is_segment_op {
+        TARGETING_KEY.into()
+    } else {
+        taken_attribute.into_boxed_str()
+    };
     if attribute.is_empty() {
         sink.push(format!("{path}.attribute"), "must not be empty");
     }
@@ -1128,7 +1203,12 @@ fn compile_condition(c: &Condition, path: &str, scope: &Scope<'_>, sink: &mut Si
     if sink.problems.len() != before {
         return None;
     }
-    Some(CompiledCondition { attribute, invert: c.negate ^ is_negative(op), test: test? })
+    Some(CompiledCondition {
+        attribute_hash: attribute_hash(&attribute),
+        attribute,
+        invert: c.negate ^ is_negative(op),
+        test: test?,
+    })
 }
 
 /// Marks flags on prerequisite cycles and flags whose chains are too deep.

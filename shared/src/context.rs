@@ -1,10 +1,14 @@
 //! Evaluation contexts: the attributes of whoever a flag is evaluated for.
 //!
 //! A context is built once per request (from JSON, or in code) and then read by every
-//! condition of every flag without allocating. Attributes are kept sorted by name, so a
-//! lookup is a binary search over a handful of entries and never hashes.
+//! condition of every flag without allocating. Each attribute name is hashed once when the
+//! context is built, and compiled conditions carry the hash of the name they read, so a lookup
+//! is a binary search over a few integers plus one short byte comparison.
 
 use serde_json::Value;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::text::bytes_eq;
 
 /// The attribute OpenFeature uses for the subject's identity; the default rollout bucket key.
 pub const TARGETING_KEY: &str = "targetingKey";
@@ -90,7 +94,21 @@ impl std::error::Error for ContextError {}
 /// An evaluation context. Build it with [`Context::from_json`] or [`Context::set`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
-    attrs: Vec<(Box<str>, AttrValue)>,
+    /// Sorted by name hash, then name.
+    attrs: Vec<Attr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Attr {
+    hash: u64,
+    name: Box<str>,
+    value: AttrValue,
+}
+
+/// The hash a compiled condition stores for the attribute it reads.
+#[inline]
+pub fn attribute_hash(name: &str) -> u64 {
+    xxh3_64(name.as_bytes())
 }
 
 impl Context {
@@ -116,32 +134,59 @@ impl Context {
         {
             return Err(ContextError::TargetingKeyNotString);
         }
-        let mut attrs: Vec<(Box<str>, AttrValue)> =
-            map.iter().filter_map(|(k, v)| Some((k.as_str().into(), AttrValue::from_json(v)?))).collect();
-        attrs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut attrs: Vec<Attr> = map
+            .iter()
+            .filter_map(|(k, v)| {
+                Some(Attr { hash: attribute_hash(k), name: k.as_str().into(), value: AttrValue::from_json(v)? })
+            })
+            .collect();
+        attrs.sort_unstable_by(|a, b| (a.hash, &a.name).cmp(&(b.hash, &b.name)));
         Ok(Context { attrs })
     }
 
     /// Sets (or replaces) an attribute.
     pub fn set(&mut self, name: &str, value: impl Into<AttrValue>) -> &mut Self {
         let value = value.into();
-        match self.attrs.binary_search_by(|(k, _)| (**k).cmp(name)) {
+        let hash = attribute_hash(name);
+        match self.position(hash, name) {
             Ok(i) => {
                 if let Some(slot) = self.attrs.get_mut(i) {
-                    slot.1 = value;
+                    slot.value = value;
                 }
             }
-            Err(i) => self.attrs.insert(i, (name.into(), value)),
+            Err(i) => self.attrs.insert(i, Attr { hash, name: name.into(), value }),
         }
         self
     }
 
+    fn position(&self, hash: u64, name: &str) -> Result<usize, usize> {
+        self.attrs.binary_search_by(|a| a.hash.cmp(&hash).then_with(|| (*a.name).cmp(name)))
+    }
+
     #[inline]
     pub fn get(&self, name: &str) -> Option<&AttrValue> {
-        match self.attrs.binary_search_by(|(k, _)| (**k).cmp(name)) {
-            Ok(i) => self.attrs.get(i).map(|(_, v)| v),
-            Err(_) => None,
+        self.get_hashed(attribute_hash(name), name)
+    }
+
+    /// Lookup with a precomputed [`attribute_hash`] (what compiled conditions do).
+    #[inline(always)]
+    pub fn get_hashed(&self, hash: u64, name: &str) -> Option<&AttrValue> {
+        // Typical contexts have a handful of attributes: a linear scan over the hashes beats a
+        // binary search there. Equal hashes (almost never) are resolved by name.
+        if self.attrs.len() <= 8 {
+            return self
+                .attrs
+                .iter()
+                .find(|a| a.hash == hash && bytes_eq(a.name.as_bytes(), name.as_bytes()))
+                .map(|a| &a.value);
         }
+        let start = self.attrs.partition_point(|a| a.hash < hash);
+        self.attrs
+            .get(start..)?
+            .iter()
+            .take_while(|a| a.hash == hash)
+            .find(|a| bytes_eq(a.name.as_bytes(), name.as_bytes()))
+            .map(|a| &a.value)
     }
 
     pub fn targeting_key(&self) -> Option<&str> {

@@ -8,41 +8,82 @@
 use std::net::IpAddr;
 
 use crate::compile::{
-    CompiledCondition, CompiledFlag, CompiledRollout, CompiledServe, CompiledSnapshot, MAX_PREREQUISITE_DEPTH,
-    SegmentLogic, Test,
+    CompiledCondition, CompiledFlag, CompiledRollout, CompiledRule, CompiledServe, CompiledSnapshot,
+    MAX_PREREQUISITE_DEPTH, SegmentLogic, Test,
 };
-use crate::context::{AttrValue, Context};
+use crate::context::{AttrValue, Context, TARGETING_KEY};
 use crate::model::FlagType;
-use crate::result::{ErrorCode, Evaluation, Reason};
-use crate::text::{self, ScalarBuf};
+use crate::result::{Detail, ErrorCode, Evaluation, Reason};
+use crate::text;
 use crate::{bucket, datetime, semver};
 
+/// What evaluating a flag decided, as indices into the compiled flag. Small and `Copy`, so
+/// prerequisite checks and the rule loop move 12 bytes, not a result; the public
+/// [`Evaluation`] is built once, at the end, by [`CompiledSnapshot::finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Outcome {
+    variant: Option<u32>,
+    rule: Option<u32>,
+    reason: Reason,
+    error: Option<ErrorCode>,
+}
+
+impl Outcome {
+    const fn served(variant: u32, reason: Reason) -> Self {
+        Outcome { variant: Some(variant), rule: None, reason, error: None }
+    }
+    const fn optional(variant: Option<u32>, reason: Reason) -> Self {
+        Outcome { variant, rule: None, reason, error: None }
+    }
+    const fn error(code: ErrorCode) -> Self {
+        Outcome { variant: None, rule: None, reason: Reason::Error, error: Some(code) }
+    }
+}
+
+/// A flag resolved once in one compiled snapshot, for callers that evaluate the same flag
+/// many times (the key lookup is then paid once per snapshot version, not per evaluation).
+/// A handle used with a different snapshot resolves to `FLAG_NOT_FOUND`, never to another flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlagId {
+    index: u32,
+    snapshot: u64,
+}
+
 impl CompiledSnapshot {
+    /// Resolves a flag key to a handle for [`CompiledSnapshot::evaluate_id`].
+    pub fn flag_id(&self, key: &str) -> Option<FlagId> {
+        let index = u32::try_from(self.flag_index.get(key)?).ok()?;
+        Some(FlagId { index, snapshot: self.identity })
+    }
+
+    /// Evaluates a flag by handle.
+    #[inline]
+    pub fn evaluate_id<'s>(&'s self, id: FlagId, ctx: &Context, now_ms: i64) -> Evaluation<'s> {
+        match self.flags.get(id.index as usize).filter(|_| id.snapshot == self.identity) {
+            Some(flag) => self.finish(flag, self.decide(flag, ctx, now_ms, 0)),
+            None => Evaluation::error(ErrorCode::FlagNotFound, Detail::NotFound, 0),
+        }
+    }
+
     /// Evaluates one flag. Unknown keys resolve to `FLAG_NOT_FOUND`.
     pub fn evaluate<'s>(&'s self, key: &str, ctx: &Context, now_ms: i64) -> Evaluation<'s> {
-        match self.flag_index.get(key) {
-            Some(i) => self.evaluate_index(i, ctx, now_ms, 0),
-            None => Evaluation::error(ErrorCode::FlagNotFound, format!("flag '{key}' was not found"), 0),
+        match self.flag_index.get(key).and_then(|i| self.flags.get(i)) {
+            Some(flag) => self.finish(flag, self.decide(flag, ctx, now_ms, 0)),
+            None => Evaluation::error(ErrorCode::FlagNotFound, Detail::NotFound, 0),
         }
     }
 
     /// Evaluates one flag the caller expects to be of type `expected` (OpenFeature's typed
     /// resolvers). A flag of another type resolves to `TYPE_MISMATCH`.
     pub fn evaluate_typed<'s>(&'s self, key: &str, expected: FlagType, ctx: &Context, now_ms: i64) -> Evaluation<'s> {
-        let Some(i) = self.flag_index.get(key) else {
-            return Evaluation::error(ErrorCode::FlagNotFound, format!("flag '{key}' was not found"), 0);
-        };
-        let Some(flag) = self.flags.get(i) else {
-            return Evaluation::error(ErrorCode::General, "flag index out of range", 0);
+        let Some(flag) = self.flag_index.get(key).and_then(|i| self.flags.get(i)) else {
+            return Evaluation::error(ErrorCode::FlagNotFound, Detail::NotFound, 0);
         };
         if flag.flag_type != expected {
-            return Evaluation::error(
-                ErrorCode::TypeMismatch,
-                format!("flag '{key}' is of type {}, not {}", flag.flag_type.as_str(), expected.as_str()),
-                flag.version,
-            );
+            let detail = Detail::TypeMismatch { actual: flag.flag_type, expected };
+            return Evaluation::error(ErrorCode::TypeMismatch, detail, flag.version);
         }
-        self.evaluate_index(i, ctx, now_ms, 0)
+        self.finish(flag, self.decide(flag, ctx, now_ms, 0))
     }
 
     /// Evaluates every flag, in snapshot order.
@@ -51,62 +92,87 @@ impl CompiledSnapshot {
         ctx: &'c Context,
         now_ms: i64,
     ) -> impl ExactSizeIterator<Item = (&'s str, Evaluation<'s>)> + use<'s, 'c> {
-        (0..self.flags.len()).map(move |i| {
-            let key = self.flags.get(i).map_or("", |f| &*f.key);
-            (key, self.evaluate_index(i, ctx, now_ms, 0))
-        })
+        self.flags.iter().map(move |flag| (&*flag.key, self.finish(flag, self.decide(flag, ctx, now_ms, 0))))
     }
 
-    fn evaluate_index<'s>(&'s self, index: usize, ctx: &Context, now_ms: i64, depth: usize) -> Evaluation<'s> {
-        let Some(flag) = self.flags.get(index) else {
-            return Evaluation::error(ErrorCode::General, "flag index out of range", 0);
-        };
-        let logic = match &flag.logic {
-            Ok(l) => l,
-            Err(detail) => return Evaluation::error(ErrorCode::ParseError, &**detail, flag.version),
+    /// The cheap part inline: a context-independent flag is decided without a call.
+    #[inline(always)]
+    fn decide(&self, flag: &CompiledFlag, ctx: &Context, now_ms: i64, depth: usize) -> Outcome {
+        match flag.static_variant {
+            Some(v) => Outcome::served(v, Reason::Static),
+            None => self.decide_dynamic(flag, ctx, now_ms, depth),
+        }
+    }
+
+    #[inline(never)]
+    fn decide_dynamic(&self, flag: &CompiledFlag, ctx: &Context, now_ms: i64, depth: usize) -> Outcome {
+        let Ok(logic) = &flag.logic else {
+            return Outcome::error(ErrorCode::ParseError);
         };
         if !logic.enabled {
-            return serve_optional(flag, logic.off_variant, Reason::Disabled);
+            return Outcome::optional(logic.off_variant, Reason::Disabled);
         }
         for p in &logic.prerequisites {
             // Compile-time depth limits make this unreachable; it keeps recursion bounded even so.
             if depth >= MAX_PREREQUISITE_DEPTH {
-                return Evaluation::error(ErrorCode::General, "prerequisite chain too deep", flag.version);
+                return Outcome::error(ErrorCode::General);
             }
-            let pre = self.evaluate_index(p.flag as usize, ctx, now_ms, depth + 1);
-            let passed = pre.variant_index.is_some_and(|v| p.variants.contains(&v)) && !pre.is_error();
+            let passed = self.flags.get(p.flag as usize).is_some_and(|pre| {
+                let o = self.decide(pre, ctx, now_ms, depth + 1);
+                o.error.is_none() && o.variant.is_some_and(|v| p.variants.contains(&v))
+            });
             if !passed {
-                return serve_optional(flag, logic.off_variant, Reason::PrerequisiteFailed);
+                return Outcome::optional(logic.off_variant, Reason::PrerequisiteFailed);
             }
         }
-        for rule in &logic.rules {
+        for (i, rule) in logic.rules.iter().enumerate() {
             if rule.active_from.is_some_and(|from| now_ms < from)
                 || rule.active_until.is_some_and(|until| now_ms >= until)
             {
                 continue;
             }
             if rule.conditions.iter().all(|c| self.condition_holds(c, ctx)) {
-                let mut e = match &rule.serve {
-                    CompiledServe::Variant(v) => serve(flag, *v, Reason::TargetingMatch),
-                    CompiledServe::Rollout(r) => rollout(flag, r, ctx, Reason::TargetingMatch),
+                let mut o = match &rule.serve {
+                    CompiledServe::Variant(v) => Outcome::served(*v, Reason::TargetingMatch),
+                    CompiledServe::Rollout(r) => rollout(r, ctx, Reason::TargetingMatch),
                 };
-                if !rule.id.is_empty() && !e.is_error() {
-                    e.rule_id = Some(&rule.id);
-                }
-                return e;
+                o.rule = u32::try_from(i).ok();
+                return o;
             }
         }
         match &logic.default {
             CompiledServe::Variant(v) => {
-                serve(flag, *v, if logic.is_static { Reason::Static } else { Reason::Default })
+                Outcome::served(*v, if logic.is_static { Reason::Static } else { Reason::Default })
             }
-            CompiledServe::Rollout(r) => rollout(flag, r, ctx, Reason::Split),
+            CompiledServe::Rollout(r) => rollout(r, ctx, Reason::Split),
+        }
+    }
+
+    /// Turns an outcome into the public result, borrowing names and values from the flag.
+    #[inline(always)]
+    fn finish<'s>(&'s self, flag: &'s CompiledFlag, o: Outcome) -> Evaluation<'s> {
+        let rule = match (&flag.logic, o.rule) {
+            (Ok(logic), Some(r)) => logic.rules.get(r as usize),
+            _ => None,
+        };
+        if let Some(code) = o.error {
+            return Evaluation::error(code, error_details(flag, code, rule), flag.version);
+        }
+        let variant = o.variant.and_then(|v| flag.variants.get(v as usize));
+        Evaluation {
+            value: variant.map(|v| &v.value),
+            variant: variant.map(|v| &*v.key),
+            reason: o.reason,
+            error_code: None,
+            detail: Detail::None,
+            rule_id: rule.map(|r| &*r.id).filter(|id| !id.is_empty()),
+            flag_version: flag.version,
         }
     }
 
     #[inline]
     fn condition_holds(&self, c: &CompiledCondition, ctx: &Context) -> bool {
-        let attr = ctx.get(&c.attribute);
+        let attr = ctx.get_hashed(c.attribute_hash, &c.attribute);
         let positive = match &c.test {
             Test::Exists => attr.is_some(),
             Test::Segment(ids) => ids.iter().any(|&id| self.in_segment(id as usize, attr, ctx)),
@@ -124,88 +190,72 @@ impl CompiledSnapshot {
         let Some(Ok(SegmentLogic { included, excluded, conditions })) = self.segments.get(id).map(|s| &s.logic) else {
             return false;
         };
-        let mut buf = ScalarBuf::new();
-        if let Some(k) = key.and_then(|k| text::scalar_str(k, &mut buf)) {
-            if included.as_ref().is_some_and(|s| s.contains(k)) {
-                return true;
-            }
-            if excluded.as_ref().is_some_and(|s| s.contains(k)) {
-                return false;
-            }
+        let listed = key.and_then(|k| {
+            text::with_scalar_str(k, |k| {
+                if included.as_ref().is_some_and(|s| s.contains(k)) {
+                    Some(true)
+                } else if excluded.as_ref().is_some_and(|s| s.contains(k)) {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .flatten()
+        });
+        if let Some(member) = listed {
+            return member;
         }
         !conditions.is_empty() && conditions.iter().all(|c| self.condition_holds(c, ctx))
     }
 }
 
-#[inline]
-fn serve<'s>(flag: &'s CompiledFlag, variant: u32, reason: Reason) -> Evaluation<'s> {
-    match flag.variants.get(variant as usize) {
-        Some(v) => Evaluation {
-            value: Some(&v.value),
-            variant: Some(&v.key),
-            reason,
-            error_code: None,
-            error_details: None,
-            rule_id: None,
-            flag_version: flag.version,
-            variant_index: Some(variant),
+/// What an error outcome's message needs.
+#[cold]
+fn error_details<'s>(flag: &'s CompiledFlag, code: ErrorCode, rule: Option<&'s CompiledRule>) -> Detail<'s> {
+    match (code, &flag.logic) {
+        (ErrorCode::ParseError, Err(detail)) => Detail::Text(detail),
+        (ErrorCode::TargetingKeyMissing, Ok(logic)) => match rule.map_or(&logic.default, |r| &r.serve) {
+            CompiledServe::Rollout(r) => Detail::MissingBucketAttribute(&r.bucket_by),
+            CompiledServe::Variant(_) => Detail::MissingBucketAttribute(TARGETING_KEY),
         },
-        None => Evaluation::error(ErrorCode::General, "variant index out of range", flag.version),
-    }
-}
-
-fn serve_optional<'s>(flag: &'s CompiledFlag, variant: Option<u32>, reason: Reason) -> Evaluation<'s> {
-    match variant {
-        Some(v) => serve(flag, v, reason),
-        None => Evaluation {
-            value: None,
-            variant: None,
-            reason,
-            error_code: None,
-            error_details: None,
-            rule_id: None,
-            flag_version: flag.version,
-            variant_index: None,
-        },
+        (ErrorCode::General, _) => Detail::Text("prerequisite chain too deep"),
+        _ => Detail::Text("evaluation failed"),
     }
 }
 
 #[inline]
-fn rollout<'s>(flag: &'s CompiledFlag, r: &CompiledRollout, ctx: &Context, reason: Reason) -> Evaluation<'s> {
-    let mut buf = ScalarBuf::new();
-    let Some(value) = ctx.get(&r.bucket_by).and_then(|v| text::scalar_str(v, &mut buf)) else {
-        return Evaluation::error(
-            ErrorCode::TargetingKeyMissing,
-            format!("rollout buckets by '{}', which the context does not have", r.bucket_by),
-            flag.version,
-        );
+fn rollout(r: &CompiledRollout, ctx: &Context, reason: Reason) -> Outcome {
+    let bucket = ctx
+        .get_hashed(r.bucket_by_hash, &r.bucket_by)
+        .and_then(|v| text::with_scalar_str(v, |s| bucket::bucket(&r.prefix, s.as_bytes())));
+    let Some(b) = bucket else {
+        return Outcome::error(ErrorCode::TargetingKeyMissing);
     };
-    let b = bucket::bucket(&r.prefix, value.as_bytes());
     match r.thresholds.iter().find(|(upper, _)| b < *upper) {
-        Some((_, variant)) => serve(flag, *variant, reason),
-        None => Evaluation::error(ErrorCode::General, "bucket outside rollout", flag.version),
+        Some((_, variant)) => Outcome::served(*variant, reason),
+        // Thresholds end at ROLLOUT_SCALE and buckets are below it; total for safety.
+        None => Outcome::error(ErrorCode::General),
     }
 }
 
-/// Runs a test on one scalar attribute value.
-#[inline]
+/// Runs a test on one scalar attribute value. The common string tests (`in`, exact `eq`)
+/// stay inline; everything else goes through one out-of-line function, which keeps the hot
+/// path's frame small.
+#[inline(always)]
 fn scalar_holds(test: &Test, v: &AttrValue) -> bool {
-    let mut buf = ScalarBuf::new();
+    match (test, v) {
+        (Test::In(set), AttrValue::String(s)) => set.contains(s),
+        (Test::EqString { value, case_insensitive: false }, AttrValue::String(s)) => {
+            text::bytes_eq(s.as_bytes(), value.as_bytes())
+        }
+        _ => scalar_holds_general(test, v),
+    }
+}
+
+#[inline(never)]
+fn scalar_holds_general(test: &Test, v: &AttrValue) -> bool {
     match test {
-        Test::EqString { value, case_insensitive } => text::scalar_str(v, &mut buf)
-            .is_some_and(|s| if *case_insensitive { text::eq_folded(s, value) } else { s == &**value }),
         Test::EqNumber(n) => text::scalar_number(v) == Some(*n),
-        Test::In(set) => text::scalar_str(v, &mut buf).is_some_and(|s| set.contains(s)),
-        Test::Contains { values, case_insensitive } => text::scalar_str(v, &mut buf).is_some_and(|s| {
-            values.iter().any(|n| if *case_insensitive { text::contains_folded(s, n) } else { s.contains(&**n) })
-        }),
-        Test::StartsWith { values, case_insensitive } => text::scalar_str(v, &mut buf).is_some_and(|s| {
-            values.iter().any(|n| if *case_insensitive { text::starts_with_folded(s, n) } else { s.starts_with(&**n) })
-        }),
-        Test::EndsWith { values, case_insensitive } => text::scalar_str(v, &mut buf).is_some_and(|s| {
-            values.iter().any(|n| if *case_insensitive { text::ends_with_folded(s, n) } else { s.ends_with(&**n) })
-        }),
-        Test::Matches(regexes) => text::scalar_str(v, &mut buf).is_some_and(|s| regexes.iter().any(|r| r.is_match(s))),
         Test::Number(cmp, n) => text::scalar_number(v).and_then(|x| x.partial_cmp(n)).is_some_and(|o| cmp.holds(o)),
         Test::Date(cmp, t) => attr_time_ms(v).is_some_and(|x| cmp.holds(x.cmp(t))),
         Test::Semver(cmp, want) => match v {
@@ -220,6 +270,27 @@ fn scalar_holds(test: &Test, v: &AttrValue) -> bool {
         },
         // Handled in `condition_holds`; kept total so no input can reach a panic.
         Test::Exists | Test::Segment(_) => false,
+        string_test => text::with_scalar_str(v, |s| string_holds(string_test, s)).unwrap_or(false),
+    }
+}
+
+/// Runs a string test on the string form of a scalar.
+fn string_holds(test: &Test, s: &str) -> bool {
+    match test {
+        Test::EqString { value, case_insensitive: false } => text::bytes_eq(s.as_bytes(), value.as_bytes()),
+        Test::EqString { value, case_insensitive: true } => text::eq_folded(s, value),
+        Test::In(set) => set.contains(s),
+        Test::Contains { values, case_insensitive } => {
+            values.iter().any(|n| if *case_insensitive { text::contains_folded(s, n) } else { s.contains(&**n) })
+        }
+        Test::StartsWith { values, case_insensitive } => {
+            values.iter().any(|n| if *case_insensitive { text::starts_with_folded(s, n) } else { s.starts_with(&**n) })
+        }
+        Test::EndsWith { values, case_insensitive } => {
+            values.iter().any(|n| if *case_insensitive { text::ends_with_folded(s, n) } else { s.ends_with(&**n) })
+        }
+        Test::Matches(regexes) => regexes.iter().any(|r| r.is_match(s)),
+        _ => false,
     }
 }
 

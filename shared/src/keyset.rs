@@ -10,29 +10,33 @@ use hashbrown::HashTable;
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
+use crate::table::StrTable;
 use crate::text;
 
 /// A set of (possibly case-folded) strings.
 #[derive(Debug, Clone, Default)]
 pub struct StringSet {
-    table: HashTable<(u64, Box<str>)>,
+    table: StrTable,
     case_insensitive: bool,
 }
 
+/// Up to this many entries, a lookup compares against each entry instead of hashing.
+const SCAN_LIMIT: usize = 8;
+
 impl StringSet {
     pub fn new(case_insensitive: bool) -> Self {
-        StringSet { table: HashTable::new(), case_insensitive }
+        StringSet::with_capacity(0, case_insensitive)
     }
 
     pub fn with_capacity(n: usize, case_insensitive: bool) -> Self {
-        StringSet { table: HashTable::with_capacity(n), case_insensitive }
+        StringSet { table: StrTable::with_capacity(n), case_insensitive }
     }
 
     pub fn insert(&mut self, s: &str) {
         let s: Box<str> = if self.case_insensitive { text::fold(s).into() } else { s.into() };
         let h = xxh3_64(s.as_bytes());
-        if self.table.find(h, |(eh, e)| *eh == h && *e == s).is_none() {
-            self.table.insert_unique(h, (h, s), |(eh, _)| *eh);
+        if self.table.find(h, |e| e == &*s).is_none() {
+            self.table.insert(h, s);
         }
     }
 
@@ -44,15 +48,25 @@ impl StringSet {
         self.table.is_empty()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn contains(&self, s: &str) -> bool {
         if self.case_insensitive {
-            let h = hash_folded(s);
-            self.table.find(h, |(eh, e)| *eh == h && text::eq_folded(s, e)).is_some()
-        } else {
-            let h = xxh3_64(s.as_bytes());
-            self.table.find(h, |(eh, e)| *eh == h && **e == *s).is_some()
+            return self.contains_folded(s);
         }
+        let entries = self.table.entries();
+        if entries.len() <= SCAN_LIMIT {
+            return entries.iter().any(|e| text::bytes_eq(e.as_bytes(), s.as_bytes()));
+        }
+        self.table.find(xxh3_64(s.as_bytes()), |e| text::bytes_eq(e.as_bytes(), s.as_bytes())).is_some()
+    }
+
+    #[inline(never)]
+    fn contains_folded(&self, s: &str) -> bool {
+        let entries = self.table.entries();
+        if entries.len() <= SCAN_LIMIT {
+            return entries.iter().any(|e| text::eq_folded(s, e));
+        }
+        self.table.find(hash_folded(s), |e| text::eq_folded(s, e)).is_some()
     }
 }
 

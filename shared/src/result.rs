@@ -10,6 +10,8 @@ use std::borrow::Cow;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
+use crate::model::FlagType;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reason {
@@ -69,37 +71,62 @@ impl ErrorCode {
 /// The outcome of evaluating one flag for one context.
 ///
 /// `value` is `None` when the caller's default applies: on every error, and when a disabled
-/// flag or a failed prerequisite has no off variant to serve.
-#[derive(Debug, Clone, PartialEq)]
+/// flag or a failed prerequisite has no off variant to serve. The struct is `Copy` and owns
+/// nothing: producing one never allocates, not even for an error.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evaluation<'s> {
     pub value: Option<&'s Value>,
     pub variant: Option<&'s str>,
     pub reason: Reason,
     pub error_code: Option<ErrorCode>,
-    pub error_details: Option<Cow<'s, str>>,
     /// Id of the rule that matched, if any and if it has one.
     pub rule_id: Option<&'s str>,
     /// Version of the flag definition (0 when the flag was not found).
     pub flag_version: u64,
-    pub(crate) variant_index: Option<u32>,
+    pub(crate) detail: Detail<'s>,
+}
+
+/// What an error message needs, kept unformatted until someone asks for the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail<'s> {
+    None,
+    Text(&'s str),
+    NotFound,
+    TypeMismatch { actual: FlagType, expected: FlagType },
+    MissingBucketAttribute(&'s str),
 }
 
 impl<'s> Evaluation<'s> {
-    pub(crate) fn error(code: ErrorCode, details: impl Into<Cow<'s, str>>, flag_version: u64) -> Self {
+    pub(crate) fn error(code: ErrorCode, detail: Detail<'s>, flag_version: u64) -> Self {
         Evaluation {
             value: None,
             variant: None,
             reason: Reason::Error,
             error_code: Some(code),
-            error_details: Some(details.into()),
             rule_id: None,
             flag_version,
-            variant_index: None,
+            detail,
         }
     }
 
     pub fn is_error(&self) -> bool {
         self.error_code.is_some()
+    }
+
+    /// A human-readable explanation of an error result (`None` for successes); `key` is the
+    /// flag key that was evaluated.
+    pub fn error_details(&self, key: &str) -> Option<Cow<'s, str>> {
+        Some(match self.detail {
+            Detail::None => return None,
+            Detail::Text(t) => Cow::Borrowed(t),
+            Detail::NotFound => Cow::Owned(format!("flag '{key}' was not found")),
+            Detail::TypeMismatch { actual, expected } => {
+                Cow::Owned(format!("flag '{key}' is of type {}, not {}", actual.as_str(), expected.as_str()))
+            }
+            Detail::MissingBucketAttribute(by) => {
+                Cow::Owned(format!("rollout buckets by '{by}', which the context does not have"))
+            }
+        })
     }
 }
 
@@ -129,8 +156,8 @@ impl Serialize for Resolution<'_, '_> {
         if let Some(c) = e.error_code {
             map.serialize_entry("errorCode", c.as_str())?;
         }
-        if let Some(d) = &e.error_details {
-            map.serialize_entry("errorDetails", d)?;
+        if let Some(d) = e.error_details(self.key) {
+            map.serialize_entry("errorDetails", &d)?;
         }
         map.serialize_entry(
             "metadata",

@@ -8,6 +8,31 @@ use std::fmt::Write as _;
 
 use crate::context::AttrValue;
 
+/// Byte equality without a libc call: attribute names, flag keys and list entries are short,
+/// and for those an inlined loop beats `memcmp`'s call overhead.
+#[inline(always)]
+pub fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    use crate::table::{load4, load8};
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if len > 16 {
+        return a == b;
+    }
+    if len >= 8 {
+        load8(a, 0) == load8(b, 0) && load8(a, len - 8) == load8(b, len - 8)
+    } else if len >= 4 {
+        load4(a, 0) == load4(b, 0) && load4(a, len - 4) == load4(b, len - 4)
+    } else if len > 0 {
+        // Equal lengths of 1..=3: the first, middle and last bytes cover every position.
+        let at = |s: &[u8], i: usize| s.get(i).copied().unwrap_or(0);
+        at(a, 0) == at(b, 0) && at(a, len / 2) == at(b, len / 2) && at(a, len - 1) == at(b, len - 1)
+    } else {
+        true
+    }
+}
+
 /// Case-folds a string once, at compile time.
 pub fn fold(s: &str) -> String {
     s.chars().flat_map(char::to_lowercase).collect()
@@ -106,15 +131,15 @@ pub fn number_str(n: f64, buf: &mut ScalarBuf) -> &str {
     buf.as_str()
 }
 
-/// The string form of a scalar attribute (strings as is, numbers canonical, booleans
-/// `true`/`false`); `None` for lists and opaque values.
-#[inline]
-pub fn scalar_str<'a>(v: &'a AttrValue, buf: &'a mut ScalarBuf) -> Option<&'a str> {
+/// Runs `f` on the string form of a scalar attribute (strings as is, numbers canonical,
+/// booleans `true`/`false`); `None` for lists and opaque values. Only numbers need a buffer.
+#[inline(always)]
+pub fn with_scalar_str<R>(v: &AttrValue, f: impl FnOnce(&str) -> R) -> Option<R> {
     match v {
-        AttrValue::String(s) => Some(s),
-        AttrValue::Number(n) => Some(number_str(*n, buf)),
-        AttrValue::Bool(true) => Some("true"),
-        AttrValue::Bool(false) => Some("false"),
+        AttrValue::String(s) => Some(f(s)),
+        AttrValue::Number(n) => Some(f(number_str(*n, &mut ScalarBuf::new()))),
+        AttrValue::Bool(true) => Some(f("true")),
+        AttrValue::Bool(false) => Some(f("false")),
         AttrValue::List(_) | AttrValue::Opaque => None,
     }
 }

@@ -54,7 +54,7 @@ fn not_found_and_type_mismatch() {
     assert_eq!((e.reason, e.error_code, e.value), (Reason::Error, Some(ErrorCode::FlagNotFound), None));
     let e = snap.evaluate_typed("s", FlagType::Boolean, &c, NOW);
     assert_eq!((e.reason, e.error_code, e.value), (Reason::Error, Some(ErrorCode::TypeMismatch), None));
-    assert!(e.error_details.unwrap().contains("string"));
+    assert!(e.error_details("s").unwrap().contains("string"));
     let e = snap.evaluate_typed("s", FlagType::String, &c, NOW);
     assert_eq!(e.value, Some(&json!("A")));
     let e = snap.evaluate_typed("nope", FlagType::String, &c, NOW);

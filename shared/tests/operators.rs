@@ -252,7 +252,8 @@ fn invalid_values_are_reported_with_paths() {
         );
         let e = snap.evaluate("f", &ctx(json!({"a": "x"})), NOW);
         assert_eq!(e.error_code, Some(vane_core::ErrorCode::ParseError), "{condition}");
-        assert!(e.error_details.as_deref().unwrap_or("").contains(path), "{condition}: {:?}", e.error_details);
+        let details = e.error_details("f").unwrap_or_default();
+        assert!(details.contains(path), "{condition}: {details}");
         assert_eq!(snap.evaluate("ok", &ctx(json!({})), NOW).value, Some(&json!("A")));
     }
 }

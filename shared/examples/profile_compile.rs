@@ -1,0 +1,52 @@
+//! Profiling driver: `cargo run --release -p vane-core --example profile_compile -- <flags> <rounds>`.
+use serde_json::{Value, json};
+
+fn mixed_flag(i: usize) -> Value {
+    let key = format!("flag-{i}");
+    match i % 5 {
+        0 => json!({"key": key, "type": "boolean", "default": {"variant": "on"}}),
+        1 => json!({"key": key, "type": "boolean", "default": {"variant": "off"},
+            "rules": [{"id": "r", "conditions": [{"attribute": "country", "operator": "in", "values": ["US", "CA", "MX", "DE"]}],
+                       "serve": {"variant": "on"}}]}),
+        2 => json!({"key": key, "type": "boolean", "salt": key, "default": {"variant": "off"},
+            "rules": [{"conditions": [{"attribute": "plan", "operator": "eq", "values": ["pro"]}],
+                       "serve": {"rollout": {"weights": {"on": 50_000, "off": 50_000}}}}]}),
+        3 => json!({"key": key, "type": "json", "salt": key,
+            "variants": [{"key": "a", "value": {"color": "red", "size": 1}}, {"key": "b", "value": {"color": "blue", "size": 2}},
+                         {"key": "c", "value": {"color": "green", "size": 3}}],
+            "default": {"rollout": {"weights": {"a": 33_333, "b": 33_333, "c": 33_334}}}}),
+        _ => json!({"key": key, "type": "string", "variants": [{"key": "x", "value": "X"}, {"key": "y", "value": "Y"}],
+        "default": {"variant": "x"},
+        "rules": [
+            {"conditions": [{"attribute": "email", "operator": "ends_with", "values": ["@acme.com"]},
+                            {"attribute": "version", "operator": "semver_gte", "values": ["2.0.0"]}], "serve": {"variant": "y"}},
+            {"conditions": [{"attribute": "targetingKey", "operator": "in_segment", "values": ["beta"]}], "serve": {"variant": "y"}}
+        ]}),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let segment = json!({"key": "beta", "included": (0..1000).map(|i| format!("user-{i}")).collect::<Vec<_>>()});
+    let text = json!({"format_version": 1, "application": "p", "environment": "e", "version": 1,
+        "flags": (0..n).map(mixed_flag).collect::<Vec<_>>(), "segments": [segment]})
+    .to_string();
+    eprintln!("{} bytes", text.len());
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        let parsed = vane_core::compile_json(&text);
+        std::hint::black_box(&parsed);
+    }
+    eprintln!("{:.1} ms/compile", start.elapsed().as_secs_f64() * 1000.0 / rounds as f64);
+    if args.get(3).map(String::as_str) != Some("deserialize") {
+        return;
+    }
+    let start = std::time::Instant::now();
+    for _ in 0..rounds {
+        let parsed: vane_core::Snapshot = serde_json::from_str(&text).unwrap_or_else(|_| std::process::exit(1));
+        std::hint::black_box(&parsed);
+    }
+    eprintln!("{:.1} ms/deserialize only", start.elapsed().as_secs_f64() * 1000.0 / rounds as f64);
+}
