@@ -388,3 +388,12 @@ fn contexts_from_json() {
     assert_eq!(c.len(), 1);
     assert!(c.targeting_key().is_none());
 }
+
+#[test]
+fn demo_snapshot_compiles_cleanly() {
+    let (snap, warnings) = compile_json(include_str!("../examples/demo-snapshot.json")).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(snap.flag_count(), 6);
+    let e = snap.evaluate("new-checkout", &ctx(json!({"targetingKey": "user-ada"})), NOW);
+    assert_eq!((e.reason, e.rule_id), (Reason::TargetingMatch, Some("betas-first")));
+}
