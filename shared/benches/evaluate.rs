@@ -121,5 +121,15 @@ fn compile_10k(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, single_flag_cases, all_flags, compile_10k);
+/// What the machine gives before any engine work: the harness loop itself, and one lookup in
+/// the standard library's map, which every "by key" evaluation must beat to be cheap.
+fn calibration(c: &mut Criterion) {
+    let mut g = c.benchmark_group("calibration");
+    g.bench_function("harness floor (return a constant)", |b| b.iter(|| black_box(7u64)));
+    let map: std::collections::HashMap<String, u32> = (0..350).map(|i| (format!("flag-{i}"), i)).collect();
+    g.bench_function("std HashMap<String, u32> get", |b| b.iter(|| black_box(map.get(black_box("flag-123")))));
+    g.finish();
+}
+
+criterion_group!(benches, calibration, single_flag_cases, all_flags, compile_10k);
 criterion_main!(benches);

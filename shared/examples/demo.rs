@@ -61,9 +61,9 @@ fn demo() -> Result<(), String> {
         let ctx = Context::from_json(c).map_err(|e| format!("context {c}: {e}"))?;
         println!("context {c}");
         for (key, e) in snap.evaluate_all(&ctx, now_ms) {
-            let value = e.value.map_or_else(|| "(caller default)".to_owned(), Value::to_string);
+            let value = e.value().map_or_else(|| "(caller default)".to_owned(), Value::to_string);
             let detail = e.error_details(key).map(|d| format!("  ({d})")).unwrap_or_default();
-            println!("  {key:<16} {value:<44} {:<12} {}{detail}", e.variant.unwrap_or("-"), e.reason.as_str());
+            println!("  {key:<16} {value:<44} {:<12} {}{detail}", e.variant().unwrap_or("-"), e.reason().as_str());
         }
         println!();
     }

@@ -31,7 +31,7 @@ fn main() {
         } else {
             snap.evaluate(std::hint::black_box(key), &ctx, 0)
         };
-        hits += u64::from(e.value.is_some());
+        hits += u64::from(e.value().is_some());
     }
     eprintln!("{key}: {:.1} ns/eval ({hits})", start.elapsed().as_nanos() as f64 / n as f64);
 }

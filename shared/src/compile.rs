@@ -193,7 +193,7 @@ impl KeyIndex {
 }
 
 #[derive(Debug)]
-pub(crate) struct CompiledFlag {
+pub struct CompiledFlag {
     pub(crate) key: Box<str>,
     pub(crate) flag_type: FlagType,
     pub(crate) version: u64,
@@ -206,7 +206,7 @@ pub(crate) struct CompiledFlag {
 }
 
 #[derive(Debug)]
-pub(crate) struct CompiledVariant {
+pub struct CompiledVariant {
     pub(crate) key: Box<str>,
     pub(crate) value: Value,
 }
@@ -229,7 +229,7 @@ pub(crate) struct CompiledPrerequisite {
 }
 
 #[derive(Debug)]
-pub(crate) struct CompiledRule {
+pub struct CompiledRule {
     pub(crate) id: Box<str>,
     pub(crate) conditions: Vec<CompiledCondition>,
     pub(crate) serve: CompiledServe,

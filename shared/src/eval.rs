@@ -61,7 +61,7 @@ impl CompiledSnapshot {
     pub fn evaluate_id<'s>(&'s self, id: FlagId, ctx: &Context, now_ms: i64) -> Evaluation<'s> {
         match self.flags.get(id.index as usize).filter(|_| id.snapshot == self.identity) {
             Some(flag) => self.finish(flag, self.decide(flag, ctx, now_ms, 0)),
-            None => Evaluation::error(ErrorCode::FlagNotFound, Detail::NotFound, 0),
+            None => Evaluation::error(ErrorCode::FlagNotFound, Detail::NotFound, None),
         }
     }
 
@@ -69,7 +69,7 @@ impl CompiledSnapshot {
     pub fn evaluate<'s>(&'s self, key: &str, ctx: &Context, now_ms: i64) -> Evaluation<'s> {
         match self.flag_index.get(key).and_then(|i| self.flags.get(i)) {
             Some(flag) => self.finish(flag, self.decide(flag, ctx, now_ms, 0)),
-            None => Evaluation::error(ErrorCode::FlagNotFound, Detail::NotFound, 0),
+            None => Evaluation::error(ErrorCode::FlagNotFound, Detail::NotFound, None),
         }
     }
 
@@ -77,11 +77,11 @@ impl CompiledSnapshot {
     /// resolvers). A flag of another type resolves to `TYPE_MISMATCH`.
     pub fn evaluate_typed<'s>(&'s self, key: &str, expected: FlagType, ctx: &Context, now_ms: i64) -> Evaluation<'s> {
         let Some(flag) = self.flag_index.get(key).and_then(|i| self.flags.get(i)) else {
-            return Evaluation::error(ErrorCode::FlagNotFound, Detail::NotFound, 0);
+            return Evaluation::error(ErrorCode::FlagNotFound, Detail::NotFound, None);
         };
         if flag.flag_type != expected {
             let detail = Detail::TypeMismatch { actual: flag.flag_type, expected };
-            return Evaluation::error(ErrorCode::TypeMismatch, detail, flag.version);
+            return Evaluation::error(ErrorCode::TypeMismatch, detail, Some(flag));
         }
         self.finish(flag, self.decide(flag, ctx, now_ms, 0))
     }
@@ -151,22 +151,20 @@ impl CompiledSnapshot {
     /// Turns an outcome into the public result, borrowing names and values from the flag.
     #[inline(always)]
     fn finish<'s>(&'s self, flag: &'s CompiledFlag, o: Outcome) -> Evaluation<'s> {
-        let rule = match (&flag.logic, o.rule) {
-            (Ok(logic), Some(r)) => logic.rules.get(r as usize),
+        let rule = match (o.rule, &flag.logic) {
+            (Some(r), Ok(logic)) => logic.rules.get(r as usize),
             _ => None,
         };
         if let Some(code) = o.error {
-            return Evaluation::error(code, error_details(flag, code, rule), flag.version);
+            return Evaluation::error(code, error_details(flag, code, rule), Some(flag));
         }
-        let variant = o.variant.and_then(|v| flag.variants.get(v as usize));
         Evaluation {
-            value: variant.map(|v| &v.value),
-            variant: variant.map(|v| &*v.key),
+            flag: Some(flag),
+            served: o.variant.and_then(|v| flag.variants.get(v as usize)),
+            rule,
             reason: o.reason,
             error_code: None,
             detail: Detail::None,
-            rule_id: rule.map(|r| &*r.id).filter(|id| !id.is_empty()),
-            flag_version: flag.version,
         }
     }
 

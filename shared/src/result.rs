@@ -6,10 +6,12 @@
 //! package and the CLI emit byte-identical JSON for the same evaluation.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
+use crate::compile::{CompiledFlag, CompiledRule, CompiledVariant};
 use crate::model::FlagType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -70,19 +72,17 @@ impl ErrorCode {
 
 /// The outcome of evaluating one flag for one context.
 ///
-/// `value` is `None` when the caller's default applies: on every error, and when a disabled
-/// flag or a failed prerequisite has no off variant to serve. The struct is `Copy` and owns
-/// nothing: producing one never allocates, not even for an error.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// `value()` is `None` when the caller's default applies: on every error, and when a disabled
+/// flag or a failed prerequisite has no off variant to serve. An evaluation is `Copy`, three
+/// pointers into the compiled snapshot plus a reason: producing one never allocates, not even
+/// for an error (messages are formatted by [`Evaluation::error_details`] when asked for).
+#[derive(Clone, Copy)]
 pub struct Evaluation<'s> {
-    pub value: Option<&'s Value>,
-    pub variant: Option<&'s str>,
-    pub reason: Reason,
-    pub error_code: Option<ErrorCode>,
-    /// Id of the rule that matched, if any and if it has one.
-    pub rule_id: Option<&'s str>,
-    /// Version of the flag definition (0 when the flag was not found).
-    pub flag_version: u64,
+    pub(crate) flag: Option<&'s CompiledFlag>,
+    pub(crate) served: Option<&'s CompiledVariant>,
+    pub(crate) rule: Option<&'s CompiledRule>,
+    pub(crate) reason: Reason,
+    pub(crate) error_code: Option<ErrorCode>,
     pub(crate) detail: Detail<'s>,
 }
 
@@ -97,20 +97,44 @@ pub(crate) enum Detail<'s> {
 }
 
 impl<'s> Evaluation<'s> {
-    pub(crate) fn error(code: ErrorCode, detail: Detail<'s>, flag_version: u64) -> Self {
-        Evaluation {
-            value: None,
-            variant: None,
-            reason: Reason::Error,
-            error_code: Some(code),
-            rule_id: None,
-            flag_version,
-            detail,
-        }
+    pub(crate) fn error(code: ErrorCode, detail: Detail<'s>, flag: Option<&'s CompiledFlag>) -> Self {
+        Evaluation { flag, served: None, rule: None, reason: Reason::Error, error_code: Some(code), detail }
+    }
+
+    /// The served value, `None` when the caller's default applies.
+    #[inline]
+    pub fn value(&self) -> Option<&'s Value> {
+        self.served.map(|v| &v.value)
+    }
+
+    /// The served variant's key.
+    #[inline]
+    pub fn variant(&self) -> Option<&'s str> {
+        self.served.map(|v| &*v.key)
+    }
+
+    #[inline]
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    #[inline]
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.error_code
     }
 
     pub fn is_error(&self) -> bool {
         self.error_code.is_some()
+    }
+
+    /// Id of the rule that decided, if a rule did and it has an id.
+    pub fn rule_id(&self) -> Option<&'s str> {
+        self.rule.map(|r| &*r.id).filter(|id| !id.is_empty())
+    }
+
+    /// Version of the flag definition (0 when the flag was not found).
+    pub fn flag_version(&self) -> u64 {
+        self.flag.map_or(0, |f| f.version)
     }
 
     /// A human-readable explanation of an error result (`None` for successes); `key` is the
@@ -130,6 +154,31 @@ impl<'s> Evaluation<'s> {
     }
 }
 
+impl PartialEq for Evaluation<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
+            && self.variant() == other.variant()
+            && self.reason == other.reason
+            && self.error_code == other.error_code
+            && self.rule_id() == other.rule_id()
+            && self.flag_version() == other.flag_version()
+            && self.detail == other.detail
+    }
+}
+
+impl fmt::Debug for Evaluation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Evaluation")
+            .field("value", &self.value())
+            .field("variant", &self.variant())
+            .field("reason", &self.reason)
+            .field("error_code", &self.error_code)
+            .field("rule_id", &self.rule_id())
+            .field("flag_version", &self.flag_version())
+            .finish()
+    }
+}
+
 /// One evaluation with its flag key and snapshot version: serialises as OFREP's
 /// `evaluationSuccess` / `evaluationFailure` object:
 /// `{key, value?, variant?, reason, errorCode?, errorDetails?, metadata}` where metadata has
@@ -146,10 +195,10 @@ impl Serialize for Resolution<'_, '_> {
         let e = self.evaluation;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("key", self.key)?;
-        if let Some(v) = e.value {
+        if let Some(v) = e.value() {
             map.serialize_entry("value", v)?;
         }
-        if let Some(v) = e.variant {
+        if let Some(v) = e.variant() {
             map.serialize_entry("variant", v)?;
         }
         map.serialize_entry("reason", e.reason.as_str())?;
@@ -161,7 +210,7 @@ impl Serialize for Resolution<'_, '_> {
         }
         map.serialize_entry(
             "metadata",
-            &Metadata { snapshot_version: self.snapshot_version, flag_version: e.flag_version, rule_id: e.rule_id },
+            &Metadata { snapshot_version: self.snapshot_version, flag_version: e.flag_version(), rule_id: e.rule_id() },
         )?;
         map.end()
     }

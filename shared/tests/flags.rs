@@ -28,19 +28,19 @@ fn static_default_disabled_and_empty_rules() {
     );
     let c = ctx(json!({"targetingKey": "u", "plan": "free"}));
     let e = snap.evaluate("static", &c, NOW);
-    assert_eq!((e.value, e.variant, e.reason), (Some(&json!("A")), Some("a"), Reason::Static));
+    assert_eq!((e.value(), e.variant(), e.reason()), (Some(&json!("A")), Some("a"), Reason::Static));
     let e = snap.evaluate("ruled", &c, NOW);
-    assert_eq!((e.value, e.reason), (Some(&json!(false)), Reason::Default));
+    assert_eq!((e.value(), e.reason()), (Some(&json!(false)), Reason::Default));
     let e = snap.evaluate("ruled", &ctx(json!({"plan": "pro"})), NOW);
-    assert_eq!((e.value, e.reason, e.rule_id), (Some(&json!(true)), Reason::TargetingMatch, None));
+    assert_eq!((e.value(), e.reason(), e.rule_id()), (Some(&json!(true)), Reason::TargetingMatch, None));
     let e = snap.evaluate("empty-rule", &Context::new(), NOW);
-    assert_eq!((e.value, e.reason, e.rule_id), (Some(&json!(true)), Reason::TargetingMatch, Some("all")));
+    assert_eq!((e.value(), e.reason(), e.rule_id()), (Some(&json!(true)), Reason::TargetingMatch, Some("all")));
     let e = snap.evaluate("off", &c, NOW);
-    assert_eq!((e.value, e.variant, e.reason), (Some(&json!(false)), Some("off"), Reason::Disabled));
+    assert_eq!((e.value(), e.variant(), e.reason()), (Some(&json!(false)), Some("off"), Reason::Disabled));
     let e = snap.evaluate("off-explicit", &c, NOW);
-    assert_eq!((e.value, e.reason), (Some(&json!("B")), Reason::Disabled));
+    assert_eq!((e.value(), e.reason()), (Some(&json!("B")), Reason::Disabled));
     let e = snap.evaluate("off-none", &c, NOW);
-    assert_eq!((e.value, e.variant, e.reason, e.error_code), (None, None, Reason::Disabled, None));
+    assert_eq!((e.value(), e.variant(), e.reason(), e.error_code()), (None, None, Reason::Disabled, None));
 }
 
 #[test]
@@ -51,14 +51,14 @@ fn not_found_and_type_mismatch() {
     );
     let c = Context::new();
     let e = snap.evaluate("missing", &c, NOW);
-    assert_eq!((e.reason, e.error_code, e.value), (Reason::Error, Some(ErrorCode::FlagNotFound), None));
+    assert_eq!((e.reason(), e.error_code(), e.value()), (Reason::Error, Some(ErrorCode::FlagNotFound), None));
     let e = snap.evaluate_typed("s", FlagType::Boolean, &c, NOW);
-    assert_eq!((e.reason, e.error_code, e.value), (Reason::Error, Some(ErrorCode::TypeMismatch), None));
+    assert_eq!((e.reason(), e.error_code(), e.value()), (Reason::Error, Some(ErrorCode::TypeMismatch), None));
     assert!(e.error_details("s").unwrap().contains("string"));
     let e = snap.evaluate_typed("s", FlagType::String, &c, NOW);
-    assert_eq!(e.value, Some(&json!("A")));
+    assert_eq!(e.value(), Some(&json!("A")));
     let e = snap.evaluate_typed("nope", FlagType::String, &c, NOW);
-    assert_eq!(e.error_code, Some(ErrorCode::FlagNotFound));
+    assert_eq!(e.error_code(), Some(ErrorCode::FlagNotFound));
 }
 
 #[test]
@@ -99,7 +99,10 @@ fn invalid_flag_definitions() {
     for (flag, path) in cases {
         let (snap, warnings) = compile_json(&snapshot_json(json!([flag.clone()]), json!([]))).unwrap();
         assert!(warnings.iter().any(|w| w.path == path), "{flag}: want a problem at {path}, got {warnings:?}");
-        assert_eq!(snap.evaluate("f", &Context::with_targeting_key("u"), NOW).error_code, Some(ErrorCode::ParseError));
+        assert_eq!(
+            snap.evaluate("f", &Context::with_targeting_key("u"), NOW).error_code(),
+            Some(ErrorCode::ParseError)
+        );
     }
     // A flag that does not even deserialise keeps its key and breaks alone.
     let (snap, warnings) = compile_json(&snapshot_json(
@@ -108,8 +111,8 @@ fn invalid_flag_definitions() {
     ))
     .unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert_eq!(snap.evaluate("f", &Context::new(), NOW).error_code, Some(ErrorCode::ParseError));
-    assert_eq!(snap.evaluate("g", &Context::new(), NOW).value, Some(&json!(true)));
+    assert_eq!(snap.evaluate("f", &Context::new(), NOW).error_code(), Some(ErrorCode::ParseError));
+    assert_eq!(snap.evaluate("g", &Context::new(), NOW).value(), Some(&json!(true)));
 }
 
 #[test]
@@ -148,8 +151,8 @@ fn segments_lists_and_conditions() {
     ];
     for (c, member) in cases {
         let c = ctx(c);
-        assert_eq!(snap.evaluate("f", &c, NOW).reason == Reason::TargetingMatch, member, "in_segment {c:?}");
-        assert_eq!(not.evaluate("f", &c, NOW).reason == Reason::TargetingMatch, !member, "not_in_segment {c:?}");
+        assert_eq!(snap.evaluate("f", &c, NOW).reason() == Reason::TargetingMatch, member, "in_segment {c:?}");
+        assert_eq!(not.evaluate("f", &c, NOW).reason() == Reason::TargetingMatch, !member, "not_in_segment {c:?}");
     }
 }
 
@@ -163,7 +166,7 @@ fn segment_of_100k_keys() {
     );
     for (k, want) in [("user-0", true), ("user-99999", true), ("user-100000", false), ("USER-1", false)] {
         let e = snap.evaluate("f", &Context::with_targeting_key(k), NOW);
-        assert_eq!(e.value == Some(&json!(true)), want, "{k}");
+        assert_eq!(e.value() == Some(&json!(true)), want, "{k}");
     }
 }
 
@@ -177,7 +180,7 @@ fn segments_may_not_nest_and_broken_segments_break_their_users() {
     .unwrap();
     assert!(warnings.iter().any(|w| w.path == "conditions[0].operator"), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.message.contains("segment 'outer' is invalid")), "{warnings:?}");
-    assert_eq!(snap.evaluate("f", &Context::with_targeting_key("u"), NOW).error_code, Some(ErrorCode::ParseError));
+    assert_eq!(snap.evaluate("f", &Context::with_targeting_key("u"), NOW).error_code(), Some(ErrorCode::ParseError));
 }
 
 fn prereq_snapshot() -> serde_json::Value {
@@ -203,14 +206,14 @@ fn prerequisite_chains() {
     let pro = ctx(json!({"plan": "pro"}));
     let free = ctx(json!({"plan": "free"}));
     let e = snap.evaluate("child", &pro, NOW);
-    assert_eq!((e.value, e.reason), (Some(&json!("v2")), Reason::Default));
+    assert_eq!((e.value(), e.reason()), (Some(&json!("v2")), Reason::Default));
     let e = snap.evaluate("child", &free, NOW);
-    assert_eq!((e.value, e.variant, e.reason), (Some(&json!("v1")), Some("old"), Reason::PrerequisiteFailed));
-    assert_eq!(snap.evaluate("grandchild", &pro, NOW).value, Some(&json!(true)));
+    assert_eq!((e.value(), e.variant(), e.reason()), (Some(&json!("v1")), Some("old"), Reason::PrerequisiteFailed));
+    assert_eq!(snap.evaluate("grandchild", &pro, NOW).value(), Some(&json!(true)));
     let e = snap.evaluate("grandchild", &free, NOW);
-    assert_eq!((e.value, e.reason), (Some(&json!(false)), Reason::PrerequisiteFailed));
+    assert_eq!((e.value(), e.reason()), (Some(&json!(false)), Reason::PrerequisiteFailed));
     // A disabled prerequisite serves its off variant, which can be the required one.
-    assert_eq!(snap.evaluate("needs-disabled", &free, NOW).value, Some(&json!(true)));
+    assert_eq!(snap.evaluate("needs-disabled", &free, NOW).value(), Some(&json!(true)));
 }
 
 #[test]
@@ -229,13 +232,13 @@ fn prerequisite_cycles_are_rejected() {
             warnings.iter().any(|w| w.entity == vane_core::Entity::Flag(key.into()) && w.message.contains("cycle")),
             "{key}: {warnings:?}"
         );
-        assert_eq!(snap.evaluate(key, &Context::new(), NOW).error_code, Some(ErrorCode::ParseError));
+        assert_eq!(snap.evaluate(key, &Context::new(), NOW).error_code(), Some(ErrorCode::ParseError));
     }
     assert!(warnings.iter().any(|w| w.message.contains("a → b → c → a")), "{warnings:?}");
     // A flag depending on a broken cycle is not itself broken: its prerequisite just fails.
     let e = snap.evaluate("user", &Context::new(), NOW);
-    assert_eq!((e.reason, e.value), (Reason::PrerequisiteFailed, Some(&json!(false))));
-    assert_eq!(snap.evaluate("fine", &Context::new(), NOW).value, Some(&json!(true)));
+    assert_eq!((e.reason(), e.value()), (Reason::PrerequisiteFailed, Some(&json!(false))));
+    assert_eq!(snap.evaluate("fine", &Context::new(), NOW).value(), Some(&json!(true)));
 }
 
 #[test]
@@ -252,8 +255,8 @@ fn prerequisite_depth_is_limited() {
         .collect();
     let (snap, warnings) = compile_json(&snapshot_json(json!(flags), json!([]))).unwrap();
     assert!(warnings.iter().any(|w| w.entity == vane_core::Entity::Flag("f0".into()) && w.message.contains("deep")));
-    assert_eq!(snap.evaluate("f0", &Context::new(), NOW).error_code, Some(ErrorCode::ParseError));
-    assert_eq!(snap.evaluate("f3", &Context::new(), NOW).value, Some(&json!(true)));
+    assert_eq!(snap.evaluate("f0", &Context::new(), NOW).error_code(), Some(ErrorCode::ParseError));
+    assert_eq!(snap.evaluate("f3", &Context::new(), NOW).value(), Some(&json!(true)));
 }
 
 #[test]
@@ -278,8 +281,8 @@ fn schedules_at_their_boundaries() {
         (i64::MAX, false),
     ] {
         let e = snap.evaluate("f", &Context::new(), now);
-        assert_eq!(e.value == Some(&json!(true)), on, "now={now}");
-        assert_eq!(e.reason, if on { Reason::TargetingMatch } else { Reason::Default });
+        assert_eq!(e.value() == Some(&json!(true)), on, "now={now}");
+        assert_eq!(e.reason(), if on { Reason::TargetingMatch } else { Reason::Default });
     }
 }
 
@@ -291,9 +294,9 @@ fn rollout_needs_its_bucket_attribute() {
         json!([]),
     );
     let e = snap.evaluate("f", &Context::with_targeting_key("u"), NOW);
-    assert_eq!((e.reason, e.error_code), (Reason::Error, Some(ErrorCode::TargetingKeyMissing)));
+    assert_eq!((e.reason(), e.error_code()), (Reason::Error, Some(ErrorCode::TargetingKeyMissing)));
     let e = snap.evaluate("f", &ctx(json!({"orgId": 42})), NOW);
-    assert_eq!(e.reason, Reason::Split);
+    assert_eq!(e.reason(), Reason::Split);
 }
 
 #[test]
@@ -314,7 +317,7 @@ fn client_audience_hashed_lists() {
     assert!(!doc.contains("u-7") && !doc.to_lowercase().contains("ann@example.com"));
     let (snap, warnings) = compile_json(&doc).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
-    let on = |c| snap.evaluate("f", &ctx(c), NOW).value == Some(&json!(true));
+    let on = |c| snap.evaluate("f", &ctx(c), NOW).value() == Some(&json!(true));
     assert!(on(json!({"email": "ANN@example.COM"})));
     assert!(on(json!({"targetingKey": "u-7"})));
     assert!(!on(json!({"targetingKey": "u-8", "email": "bob@example.com"})));
@@ -369,7 +372,7 @@ fn typed_model_round_trips_and_validate_is_strict() {
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].to_string(), "flag 'child': default.variant: unknown variant 'nope'");
     let (snap, _) = compile(&broken);
-    assert_eq!(snap.evaluate("child", &Context::new(), NOW).error_code, Some(ErrorCode::ParseError));
+    assert_eq!(snap.evaluate("child", &Context::new(), NOW).error_code(), Some(ErrorCode::ParseError));
 }
 
 #[test]
@@ -395,5 +398,5 @@ fn demo_snapshot_compiles_cleanly() {
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(snap.flag_count(), 6);
     let e = snap.evaluate("new-checkout", &ctx(json!({"targetingKey": "user-ada"})), NOW);
-    assert_eq!((e.reason, e.rule_id), (Reason::TargetingMatch, Some("betas-first")));
+    assert_eq!((e.reason(), e.rule_id()), (Reason::TargetingMatch, Some("betas-first")));
 }

@@ -194,9 +194,9 @@ proptest! {
                 let Ok(ctx) = Context::from_json(c) else { continue };
                 for (key, e) in snap.evaluate_all(&ctx, now) {
                     if warnings.is_empty() {
-                        prop_assert_ne!(e.error_code, Some(ErrorCode::ParseError), "{} in {}", key, text);
+                        prop_assert_ne!(e.error_code(), Some(ErrorCode::ParseError), "{} in {}", key, text);
                     }
-                    prop_assert_eq!(e.value.is_some(), e.variant.is_some());
+                    prop_assert_eq!(e.value().is_some(), e.variant().is_some());
                 }
                 let _ = snap.evaluate("f0", &ctx, now);
                 let _ = snap.evaluate_typed("f1", vane_core::FlagType::Number, &ctx, now);

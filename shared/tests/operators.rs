@@ -143,7 +143,7 @@ fn evaluate(op: &str, values: &Value, ci: bool, negate: bool, attr: &Value) -> R
     if !attr.is_null() {
         context["a"] = attr.clone();
     }
-    snap.evaluate("f", &ctx(context), NOW).reason
+    snap.evaluate("f", &ctx(context), NOW).reason()
 }
 
 #[test]
@@ -251,10 +251,10 @@ fn invalid_values_are_reported_with_paths() {
             "{condition}: want {path} ~ {needle}, got {warnings:?}"
         );
         let e = snap.evaluate("f", &ctx(json!({"a": "x"})), NOW);
-        assert_eq!(e.error_code, Some(vane_core::ErrorCode::ParseError), "{condition}");
+        assert_eq!(e.error_code(), Some(vane_core::ErrorCode::ParseError), "{condition}");
         let details = e.error_details("f").unwrap_or_default();
         assert!(details.contains(path), "{condition}: {details}");
-        assert_eq!(snap.evaluate("ok", &ctx(json!({})), NOW).value, Some(&json!("A")));
+        assert_eq!(snap.evaluate("ok", &ctx(json!({})), NOW).value(), Some(&json!("A")));
     }
 }
 
@@ -268,6 +268,6 @@ fn unknown_operator_breaks_only_its_flag() {
     let (snap, warnings) = compile_json(&snapshot_json(flags, json!([]))).unwrap();
     assert_eq!(warnings.len(), 1);
     assert!(warnings[0].message.contains("resembles"), "{warnings:?}");
-    assert_eq!(snap.evaluate("bad", &ctx(json!({})), NOW).error_code, Some(vane_core::ErrorCode::ParseError));
-    assert_eq!(snap.evaluate("good", &ctx(json!({})), NOW).value, Some(&json!(true)));
+    assert_eq!(snap.evaluate("bad", &ctx(json!({})), NOW).error_code(), Some(vane_core::ErrorCode::ParseError));
+    assert_eq!(snap.evaluate("good", &ctx(json!({})), NOW).value(), Some(&json!(true)));
 }

@@ -41,9 +41,9 @@ fn same_context_same_variant_across_recompiles() {
     for k in keys(2_000) {
         let c = Context::with_targeting_key(&k);
         let a = first.evaluate("exp", &c, NOW);
-        assert_eq!(a.reason, Reason::Split);
-        assert_eq!(a.variant, first.evaluate("exp", &c, 0).variant);
-        assert_eq!(a.variant, second.evaluate("exp", &c, NOW).variant);
+        assert_eq!(a.reason(), Reason::Split);
+        assert_eq!(a.variant(), first.evaluate("exp", &c, 0).variant());
+        assert_eq!(a.variant(), second.evaluate("exp", &c, NOW).variant());
     }
 }
 
@@ -56,7 +56,7 @@ fn raising_a_boolean_rollout_keeps_everyone_who_was_in() {
         let c = Context::with_targeting_key(u);
         let mut was_on = false;
         for (snap, p) in snaps.iter().zip(steps) {
-            let on = snap.evaluate("ramp", &c, NOW).value == Some(&json!(true));
+            let on = snap.evaluate("ramp", &c, NOW).value() == Some(&json!(true));
             assert!(!was_on || on, "{u} dropped out when the rollout rose to {p}");
             was_on = on;
         }
@@ -79,7 +79,7 @@ fn splits_are_within_one_point_over_100k_keys() {
         let mut counts = std::collections::BTreeMap::<String, u32>::new();
         for u in &users {
             let e = snap.evaluate("split", &Context::with_targeting_key(u), NOW);
-            *counts.entry(e.variant.unwrap().to_owned()).or_default() += 1;
+            *counts.entry(e.variant().unwrap().to_owned()).or_default() += 1;
         }
         for (variant, w) in weights.as_object().unwrap() {
             let want = w.as_f64().unwrap() / 1000.0; // percent
@@ -99,7 +99,7 @@ fn json_key_order_of_weights_does_not_matter() {
     let (sb, _) = compile_json(&doc(b)).unwrap();
     for u in keys(1_000) {
         let c = Context::with_targeting_key(&u);
-        assert_eq!(sa.evaluate("f", &c, NOW).variant, sb.evaluate("f", &c, NOW).variant);
+        assert_eq!(sa.evaluate("f", &c, NOW).variant(), sb.evaluate("f", &c, NOW).variant());
     }
 }
 
@@ -117,10 +117,10 @@ fn rule_rollouts_bucket_by_a_custom_attribute_and_salt_reshuffles() {
         // Same org, different users: same answer.
         let a = s1.evaluate("f", &ctx(json!({"targetingKey": "x", "region": "eu", "orgId": org})), NOW);
         let b = s1.evaluate("f", &ctx(json!({"targetingKey": "y", "region": "eu", "orgId": org})), NOW);
-        assert_eq!(a.variant, b.variant);
-        assert_eq!((a.reason, a.rule_id), (Reason::TargetingMatch, Some("eu")));
+        assert_eq!(a.variant(), b.variant());
+        assert_eq!((a.reason(), a.rule_id()), (Reason::TargetingMatch, Some("eu")));
         let c = s2.evaluate("f", &ctx(json!({"targetingKey": "x", "region": "eu", "orgId": org})), NOW);
-        differ += usize::from(a.variant != c.variant);
+        differ += usize::from(a.variant() != c.variant());
     }
     assert!(differ > 800, "a new salt should reshuffle about half: {differ}");
 }
