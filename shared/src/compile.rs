@@ -27,7 +27,7 @@ use crate::model::{
     ROLLOUT_SCALE, Rule, Segment, Serve, Service, Snapshot,
 };
 use crate::semver::{self, OwnedVersion};
-use crate::table::{StrTable, key_hash};
+use crate::table::StrTable;
 use crate::{bucket, datetime, text};
 
 /// Longest allowed prerequisite chain (a flag → its prerequisite → …). Deeper chains are
@@ -184,11 +184,11 @@ impl KeyIndex {
     /// Adds the next entity's key (entity index = number of keys added before). Returns false
     /// for a duplicate, which stays unfindable: the first entity with a key answers for it.
     fn push(&mut self, key: &str) -> bool {
-        self.table.insert(key_hash(key.as_bytes()), key.into())
+        self.table.insert_exact(key.into())
     }
     #[inline]
     pub(crate) fn get(&self, key: &str) -> Option<usize> {
-        self.table.find(key_hash(key.as_bytes()), |k| text::bytes_eq(k.as_bytes(), key.as_bytes()))
+        self.table.find_exact(key.as_bytes())
     }
 }
 

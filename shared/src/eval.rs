@@ -168,7 +168,7 @@ impl CompiledSnapshot {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn condition_holds(&self, c: &CompiledCondition, ctx: &Context) -> bool {
         let attr = ctx.get_hashed(c.attribute_hash, &c.attribute);
         let positive = match &c.test {

@@ -33,10 +33,14 @@ impl StringSet {
     }
 
     pub fn insert(&mut self, s: &str) {
-        let s: Box<str> = if self.case_insensitive { text::fold(s).into() } else { s.into() };
-        let h = xxh3_64(s.as_bytes());
-        if self.table.find(h, |e| e == &*s).is_none() {
-            self.table.insert(h, s);
+        if self.case_insensitive {
+            let s: Box<str> = text::fold(s).into();
+            let h = xxh3_64(s.as_bytes());
+            if self.table.find(h, |e| e == &*s).is_none() {
+                self.table.insert(h, s);
+            }
+        } else if self.table.find_exact(s.as_bytes()).is_none() {
+            self.table.insert_exact(s.into());
         }
     }
 
@@ -53,11 +57,10 @@ impl StringSet {
         if self.case_insensitive {
             return self.contains_folded(s);
         }
-        let entries = self.table.entries();
-        if entries.len() <= SCAN_LIMIT {
-            return entries.iter().any(|e| text::bytes_eq(e.as_bytes(), s.as_bytes()));
+        if self.table.len() <= SCAN_LIMIT {
+            return self.table.scan_exact(s.as_bytes());
         }
-        self.table.find(xxh3_64(s.as_bytes()), |e| text::bytes_eq(e.as_bytes(), s.as_bytes())).is_some()
+        self.table.find_exact(s.as_bytes()).is_some()
     }
 
     #[inline(never)]

@@ -26,7 +26,7 @@ pub mod keyset;
 pub mod model;
 pub mod result;
 pub mod semver;
-mod table;
+pub mod table;
 pub mod text;
 
 pub use bucket::bucket_of;

@@ -6,33 +6,60 @@
 //! `(hash, index)`, the table is at most half full so a probe almost always ends at the first
 //! slot, and keys are compared inline only when the full 64-bit hashes agree.
 
+/// A key as two words and its length, read with fixed-size overlapping loads: 1–3 bytes as
+/// (first, middle, last), 4–8 as two overlapping 4-byte loads, 9–16 as two overlapping 8-byte
+/// loads. For keys of equal length up to 16 bytes this encoding is exact (every byte is covered),
+/// so comparing two keys is three integer comparisons; longer keys use it as a prefilter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct KeyWords {
+    a: u64,
+    b: u64,
+    len: u64,
+}
+
+impl KeyWords {
+    #[inline(always)]
+    pub fn of(bytes: &[u8]) -> KeyWords {
+        let len = bytes.len();
+        let (a, b) = if len > 16 { (load8(bytes, 0), load8(bytes, len - 8)) } else { small_words(bytes) };
+        KeyWords { a, b, len: len as u64 }
+    }
+
+    /// Whether equal words mean equal keys.
+    #[inline(always)]
+    pub fn exact(&self) -> bool {
+        self.len <= 16
+    }
+}
+
+const K0: u64 = 0x243f_6a88_85a3_08d3;
+const K1: u64 = 0x1319_8a2e_0370_7344;
+const K2: u64 = 0xa409_3822_299f_31d0;
+
 /// The table's hash: a folded 64×64→128-bit multiply per 16 bytes, seeded with the length
-/// (the shape of wyhash/foldhash). Short keys — flag keys, attribute names, list entries —
-/// are read with a few fixed-size overlapping loads and no loop. Only table placement depends
-/// on it; nothing persisted or cross-platform does, and keys are compared on a hash match.
+/// (the shape of wyhash/foldhash). Only table placement depends on it; nothing persisted or
+/// cross-platform does, and keys are compared on a hash match.
+#[inline(always)]
+fn hash_words(bytes: &[u8], w: &KeyWords) -> u64 {
+    let seed = K0 ^ w.len.wrapping_mul(K1);
+    if w.exact() {
+        return fold(w.a ^ seed, w.b ^ K2) ^ seed;
+    }
+    let mut acc = seed;
+    let mut rest = bytes;
+    while rest.len() > 16 {
+        let (chunk, tail) = rest.split_at(16);
+        let (x, y) = small_words(chunk);
+        acc = fold(x ^ acc, y ^ K1);
+        rest = tail;
+    }
+    fold(w.a ^ acc, w.b ^ K2) ^ acc
+}
+
+/// The hash [`StrTable::find_exact`] uses.
 #[inline]
 pub fn key_hash(bytes: &[u8]) -> u64 {
-    const K0: u64 = 0x243f_6a88_85a3_08d3;
-    const K1: u64 = 0x1319_8a2e_0370_7344;
-    const K2: u64 = 0xa409_3822_299f_31d0;
-    let len = bytes.len();
-    let seed = K0 ^ (len as u64).wrapping_mul(K1);
-    let (a, b) = if len <= 16 {
-        small_words(bytes)
-    } else {
-        let mut acc = seed;
-        let mut rest = bytes;
-        while rest.len() > 16 {
-            let (chunk, tail) = rest.split_at(16);
-            let (x, y) = small_words(chunk);
-            acc = fold(x ^ acc, y ^ K1);
-            rest = tail;
-        }
-        // The last 16 bytes, overlapping what was already consumed.
-        let (x, y) = small_words(bytes.get(len - 16..).unwrap_or_default());
-        return fold(x ^ acc, y ^ K2) ^ acc;
-    };
-    fold(a ^ seed, b ^ K2) ^ seed
+    hash_words(bytes, &KeyWords::of(bytes))
 }
 
 /// Two words covering a slice of at most 16 bytes, with overlapping loads.
@@ -73,16 +100,22 @@ const EMPTY: u32 = u32::MAX;
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     hash: u64,
+    words: KeyWords,
     index: u32,
 }
 
-const EMPTY_SLOT: Slot = Slot { hash: 0, index: EMPTY };
+const EMPTY_SLOT: Slot = Slot { hash: 0, words: KeyWords { a: 0, b: 0, len: 0 }, index: EMPTY };
 
-/// Strings with caller-supplied 64-bit hashes, each with its insertion index.
+/// Strings with 64-bit hashes, each with its insertion index.
+///
+/// Two ways to use it: exact keys hashed by the table ([`StrTable::insert_exact`] /
+/// [`StrTable::find_exact`], keys of up to 16 bytes never leave the slot array), or a caller's
+/// hash and equality ([`StrTable::insert`] / [`StrTable::find`], for case-folded sets).
 #[derive(Debug, Clone)]
 pub struct StrTable {
     slots: Box<[Slot]>,
     entries: Vec<Box<str>>,
+    words: Vec<KeyWords>,
 }
 
 impl Default for StrTable {
@@ -94,7 +127,11 @@ impl Default for StrTable {
 impl StrTable {
     pub fn with_capacity(n: usize) -> Self {
         let slots = (n.max(4) * 2).next_power_of_two();
-        StrTable { slots: vec![EMPTY_SLOT; slots].into_boxed_slice(), entries: Vec::with_capacity(n) }
+        StrTable {
+            slots: vec![EMPTY_SLOT; slots].into_boxed_slice(),
+            entries: Vec::with_capacity(n),
+            words: Vec::with_capacity(n),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -111,18 +148,26 @@ impl StrTable {
         &self.entries
     }
 
-    /// Appends `key` as entry number `len()`. The entry is findable unless an equal key was
-    /// inserted before (then the earlier one keeps answering); returns whether it is findable.
-    /// Entry numbers thus always equal insertion order, duplicates included.
+    /// Appends `key` as entry number `len()`, hashed by the table. The entry is findable unless
+    /// an equal key was inserted before (then the earlier one keeps answering); returns whether
+    /// it is findable. Entry numbers thus always equal insertion order, duplicates included.
+    pub fn insert_exact(&mut self, key: Box<str>) -> bool {
+        let hash = key_hash(key.as_bytes());
+        self.insert(hash, key)
+    }
+
+    /// Like [`StrTable::insert_exact`] with the caller's hash (find with [`StrTable::find`]).
     pub fn insert(&mut self, hash: u64, key: Box<str>) -> bool {
         let duplicate = self.find(hash, |e| e == &*key).is_some();
         let index = self.entries.len();
+        let words = KeyWords::of(key.as_bytes());
         self.entries.push(key);
+        self.words.push(words);
         if !duplicate {
-            if (self.entries.len()) * 2 > self.slots.len() {
+            if self.entries.len() * 2 > self.slots.len() {
                 self.grow();
             }
-            self.place(Slot { hash, index: u32::try_from(index).unwrap_or(EMPTY - 1) });
+            self.place(Slot { hash, words, index: u32::try_from(index).unwrap_or(EMPTY - 1) });
         }
         !duplicate
     }
@@ -147,6 +192,41 @@ impl StrTable {
                 }
                 _ => i = (i + 1) & mask,
             }
+        }
+    }
+
+    /// The index of the entry equal to `key` (table hashed with [`StrTable::insert_exact`]).
+    #[inline(always)]
+    pub fn find_exact(&self, key: &[u8]) -> Option<usize> {
+        let words = KeyWords::of(key);
+        let hash = hash_words(key, &words);
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = hash as usize & mask;
+        let mut budget = self.slots.len();
+        loop {
+            let slot = self.slots.get(i)?;
+            if slot.index == EMPTY {
+                return None;
+            }
+            if slot.hash == hash && slot.words == words {
+                let index = slot.index as usize;
+                if words.exact() || self.entries.get(index).is_some_and(|e| e.as_bytes() == key) {
+                    return Some(index);
+                }
+            }
+            budget = budget.checked_sub(1)?;
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Whether an entry equals `key`, by scanning: for small sets, cheaper than hashing.
+    #[inline(always)]
+    pub fn scan_exact(&self, key: &[u8]) -> bool {
+        let words = KeyWords::of(key);
+        if words.exact() {
+            self.words.iter().any(|w| *w == words)
+        } else {
+            self.entries.iter().any(|e| e.as_bytes() == key)
         }
     }
 
@@ -199,5 +279,27 @@ mod tests {
         assert_eq!(c.find(1, |e| e == "b"), Some(1));
         assert_eq!(c.find(1, |e| e == "z"), None);
         assert_eq!(StrTable::default().find(5, |_| true), None);
+    }
+
+    #[test]
+    fn exact_lookups_cover_every_length() {
+        let keys: Vec<String> =
+            (0..40).map(|n| "abcdefghijklmnopqrstuvwxyz0123456789ABCD".get(..n).unwrap().to_owned()).collect();
+        let mut t = StrTable::with_capacity(0);
+        for k in &keys {
+            assert!(t.insert_exact(k.as_str().into()));
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(t.find_exact(k.as_bytes()), Some(i), "{k:?}");
+            assert!(t.scan_exact(k.as_bytes()));
+            // Same length, one byte different anywhere: never found.
+            for pos in 0..k.len() {
+                let mut other = k.clone().into_bytes();
+                other[pos] = b'~';
+                assert_eq!(t.find_exact(&other), None, "{k:?} at {pos}");
+                assert!(!t.scan_exact(&other));
+            }
+        }
+        assert_eq!(t.find_exact(b"zzz"), None);
     }
 }
