@@ -224,7 +224,7 @@ impl StrTable {
     pub fn scan_exact(&self, key: &[u8]) -> bool {
         let words = KeyWords::of(key);
         if words.exact() {
-            self.words.iter().any(|w| *w == words)
+            self.words.contains(&words)
         } else {
             self.entries.iter().any(|e| e.as_bytes() == key)
         }
