@@ -14,41 +14,13 @@ use std::hint::black_box;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::{Value, json};
+use serde_json::json;
 use vane_core::{Context, compile_json};
 
+mod fixtures;
+use fixtures::{doc, mixed_flag};
+
 const NOW: i64 = 1_750_000_000_000;
-
-fn doc(flags: Vec<Value>, segments: Vec<Value>) -> String {
-    json!({"format_version": 1, "application": "bench", "environment": "production", "version": 1,
-           "flags": flags, "segments": segments})
-    .to_string()
-}
-
-/// A realistic mix: static flags, targeting rules, rollouts, multivariate payloads, segments.
-fn mixed_flag(i: usize) -> Value {
-    let key = format!("flag-{i}");
-    match i % 5 {
-        0 => json!({"key": key, "type": "boolean", "default": {"variant": "on"}}),
-        1 => json!({"key": key, "type": "boolean", "default": {"variant": "off"},
-            "rules": [{"id": "r", "conditions": [{"attribute": "country", "operator": "in", "values": ["US", "CA", "MX", "DE"]}],
-                       "serve": {"variant": "on"}}]}),
-        2 => json!({"key": key, "type": "boolean", "salt": key, "default": {"variant": "off"},
-            "rules": [{"conditions": [{"attribute": "plan", "operator": "eq", "values": ["pro"]}],
-                       "serve": {"rollout": {"weights": {"on": 50_000, "off": 50_000}}}}]}),
-        3 => json!({"key": key, "type": "json", "salt": key,
-            "variants": [{"key": "a", "value": {"color": "red", "size": 1}}, {"key": "b", "value": {"color": "blue", "size": 2}},
-                         {"key": "c", "value": {"color": "green", "size": 3}}],
-            "default": {"rollout": {"weights": {"a": 33_333, "b": 33_333, "c": 33_334}}}}),
-        _ => json!({"key": key, "type": "string", "variants": [{"key": "x", "value": "X"}, {"key": "y", "value": "Y"}],
-        "default": {"variant": "x"},
-        "rules": [
-            {"conditions": [{"attribute": "email", "operator": "ends_with", "values": ["@acme.com"]},
-                            {"attribute": "version", "operator": "semver_gte", "values": ["2.0.0"]}], "serve": {"variant": "y"}},
-            {"conditions": [{"attribute": "targetingKey", "operator": "in_segment", "values": ["beta"]}], "serve": {"variant": "y"}}
-        ]}),
-    }
-}
 
 fn context() -> Context {
     Context::from_json(&json!({

@@ -223,11 +223,7 @@ impl StrTable {
     #[inline(always)]
     pub fn scan_exact(&self, key: &[u8]) -> bool {
         let words = KeyWords::of(key);
-        if words.exact() {
-            self.words.contains(&words)
-        } else {
-            self.entries.iter().any(|e| e.as_bytes() == key)
-        }
+        if words.exact() { self.words.contains(&words) } else { self.entries.iter().any(|e| e.as_bytes() == key) }
     }
 
     /// The index of the entry with this hash for which `eq` holds.
