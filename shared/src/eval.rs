@@ -216,7 +216,9 @@ fn error_details<'s>(flag: &'s CompiledFlag, code: ErrorCode, rule: Option<&'s C
             CompiledServe::Rollout(r) => Detail::MissingBucketAttribute(&r.bucket_by),
             CompiledServe::Variant(_) => Detail::MissingBucketAttribute(TARGETING_KEY),
         },
-        (ErrorCode::General, _) => Detail::Text("prerequisite chain too deep"),
+        // Both GENERAL causes (prerequisite recursion past the compile-time limit, a bucket past
+        // the last threshold) are unreachable for a snapshot this crate compiled.
+        (ErrorCode::General, _) => Detail::Text("internal evaluation error: inconsistent compiled snapshot"),
         _ => Detail::Text("evaluation failed"),
     }
 }
