@@ -5,9 +5,13 @@
 //! developer's laptop. It has no dependencies beyond std, so it builds in seconds.
 //!
 //! * `cargo xtask test`  — everything CI checks: formatting, clippy, every test, the wasm build.
-//! * `cargo xtask run`   — runs Vane locally (today: the engine demo over a demo snapshot).
+//! * `cargo xtask run`   — runs Vane locally: PostgreSQL, the control plane, a demo application.
+//! * `cargo xtask demo`  — the evaluation engine on a demo snapshot, no server needed.
 //! * `cargo xtask bench` — the benchmarks behind BENCHMARKS.md.
 //! * `cargo xtask setup` — installs the toolchain pieces the other tasks need.
+
+mod http;
+mod pg;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -23,11 +27,12 @@ fn main() -> ExitCode {
     };
     let outcome = match task {
         "test" => test(),
-        "run" => run(rest),
+        "run" => run(),
+        "demo" => demo(rest),
         "bench" => bench(rest),
         "setup" => setup(),
         "help" | "-h" | "--help" => {
-            eprintln!("usage: cargo xtask <test|run|bench|setup>");
+            eprintln!("usage: cargo xtask <test|run|demo|bench|setup>");
             Ok(())
         }
         other => Err(format!("unknown task '{other}'; try `cargo xtask help`")),
@@ -51,7 +56,7 @@ fn cargo() -> Command {
     c
 }
 
-fn step(title: &str, cmd: &mut Command) -> Result {
+pub(crate) fn step(title: &str, cmd: &mut Command) -> Result {
     eprintln!("\n==> {title}");
     let status = cmd.status().map_err(|e| format!("{title}: cannot start: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("{title}: failed ({status})")) }
@@ -73,7 +78,13 @@ fn test() -> Result {
     setup()?;
     step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    step("tests", cargo().args(["test", "--workspace"]))?;
+    // The control plane's tests each get a fresh database on this throwaway cluster.
+    let data = env::temp_dir().join(format!("vane-test-pg-{}", std::process::id()));
+    let postgres = pg::Postgres::start(&data, pg::free_port()?)?;
+    let tests = step("tests", cargo().args(["test", "--workspace"]).env("DATABASE_URL", &postgres.url));
+    drop(postgres);
+    let _ = std::fs::remove_dir_all(&data);
+    tests?;
     step(
         "vane-core for wasm32-unknown-unknown",
         cargo().args(["build", "-p", "vane-core", "--target", "wasm32-unknown-unknown", "--release"]),
@@ -82,11 +93,80 @@ fn test() -> Result {
     Ok(())
 }
 
-fn run(rest: &[String]) -> Result {
+fn demo(rest: &[String]) -> Result {
     step(
         "engine demo",
         cargo().args(["run", "--quiet", "--release", "-p", "vane-core", "--example", "demo", "--"]).args(rest),
     )
+}
+
+/// Runs the local stack until Ctrl-C.
+fn run() -> Result {
+    let listen = env::var("VANE_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let pg_port: u16 = env::var("VANE_DEV_PG_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(55432);
+    let postgres = pg::Postgres::start(&env::temp_dir().join("vane-dev-pg"), pg_port)?;
+    step("build the control plane", cargo().args(["build", "-p", "vane-control-plane", "--bin", "vane"]))?;
+    let vane = root().join("target/debug/vane");
+    let db = [("DATABASE_URL", postgres.url.as_str())];
+    step("migrate", Command::new(&vane).arg("migrate").envs(db))?;
+    let mint = |scope: &str| -> Result<String> {
+        let out = Command::new(&vane)
+            .args(["key", "create", "--scope", scope, "--name", &format!("local {scope}")])
+            .envs(db)
+            .output()
+            .map_err(|e| format!("vane key create: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("vane key create failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let (admin, edge, client) = (mint("admin")?, mint("edge")?, mint("client")?);
+    let mut server = Command::new(&vane)
+        .arg("serve")
+        .envs(db)
+        .env("VANE_LISTEN", &listen)
+        .spawn()
+        .map_err(|e| format!("cannot start vane serve: {e}"))?;
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        http::request(&listen, "GET", "/health", None, None).is_ok_and(|(status, _)| status == 200)
+    });
+    if !ready {
+        let _ = server.kill();
+        return Err(format!("vane serve did not become ready on {listen}"));
+    }
+    let (status, body) = http::request(
+        &listen,
+        "POST",
+        "/api/v1/applications",
+        Some(&admin),
+        Some(r#"{"key":"demo","name":"Demo application","comments":"Seeded by cargo xtask run"}"#),
+    )?;
+    if status != 201 {
+        eprintln!("warning: seeding the demo application answered {status}: {body}");
+    }
+    eprintln!(
+        "
+Vane is running.
+  control plane   http://{listen}
+  PostgreSQL      {url}
+  admin key       {admin}
+  edge key        {edge}
+  client key      {client}
+
+Try:
+  curl -s http://{listen}/health
+  curl -s -H 'Authorization: Bearer {admin}' http://{listen}/api/v1/applications
+  curl -s -H 'Authorization: Bearer {admin}' -H 'Content-Type: application/json' \\
+       -d '{{\"key\":\"shop\",\"name\":\"Shop\"}}' http://{listen}/api/v1/applications
+  curl -si -H 'Authorization: Bearer {edge}' http://{listen}/api/v1/snapshots/demo/production
+
+Press Ctrl-C to stop.",
+        url = postgres.url
+    );
+    let status = server.wait().map_err(|e| e.to_string())?;
+    drop(postgres);
+    if status.success() { Ok(()) } else { Err(format!("vane serve exited with {status}")) }
 }
 
 fn bench(rest: &[String]) -> Result {

@@ -1,0 +1,38 @@
+//! The audit log: every write records who (key id), what (entity, action), before, after and
+//! the resulting version, in the write's own transaction.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use crate::auth::Caller;
+use crate::error::Result;
+
+#[derive(Debug)]
+pub struct Entry<'a> {
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub entity_key: &'a str,
+    pub action: &'a str,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub version: Option<i64>,
+}
+
+pub async fn record(conn: &mut PgConnection, caller: Option<&Caller>, e: Entry<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, actor, entity_type, entity_id, entity_key, action, before, after, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(ulid::Ulid::new().to_string())
+    .bind(caller.map(|c| c.key_id.as_str()))
+    .bind(e.entity_type)
+    .bind(e.entity_id)
+    .bind(e.entity_key)
+    .bind(e.action)
+    .bind(e.before)
+    .bind(e.after)
+    .bind(e.version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! The control plane's one error type. Every handler returns `Result<T, Error>`; the
+//! `IntoResponse` impl turns it into `{"error": {"code", "message", "details"}}` with the status
+//! each variant documents. Internal errors are logged and never echoed to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One problem with a request field, by JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { path: path.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request is not well-formed (bad JSON, bad query string).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no API key, or one we do not know.
+    #[error("a valid API key is required (Authorization: Bearer <key> or ApiKey <key>)")]
+    Unauthorized,
+    /// 403: a known key without the scope or binding this request needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such route or entity.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the route exists, the method does not.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// 409: the write conflicts with existing data (duplicate key, stale `version`).
+    #[error("{0}")]
+    Conflict(String),
+    /// 412: `If-Match` names a version that is not the current one.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// 413: the body is larger than the server accepts.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 422: well-formed but invalid; one entry per problem.
+    #[error("validation failed")]
+    Unprocessable(Vec<FieldError>),
+    /// 503: PostgreSQL is unreachable; retry later.
+    #[error("the database is unavailable; retry shortly")]
+    Unavailable,
+    /// 500: a bug or an unexpected database error. Logged, never echoed.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Unprocessable(vec![FieldError::new(path, message)])
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest(_) => "bad_request",
+            Error::Unauthorized => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::Conflict(_) => "conflict",
+            Error::PreconditionFailed(_) => "precondition_failed",
+            Error::PayloadTooLarge => "payload_too_large",
+            Error::Unprocessable(_) => "validation_failed",
+            Error::Unavailable => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let details: Value = match &self {
+            Error::Unprocessable(problems) => json!(problems),
+            _ => Value::Null,
+        };
+        if let Error::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let body = json!({"error": {"code": self.code(), "message": self.to_string(), "details": details}});
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if matches!(self, Error::Unavailable) {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+        }
+        response
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                Error::Unavailable
+            }
+            sqlx::Error::RowNotFound => Error::NotFound("not found".into()),
+            sqlx::Error::Database(db) => {
+                let constraint = db.constraint().unwrap_or_default().to_owned();
+                match db.code().as_deref() {
+                    // unique_violation
+                    Some("23505") => Error::Conflict(match constraint.as_str() {
+                        "applications_key_unique" => "an application with this key already exists".into(),
+                        "environments_key_unique" => "an environment with this key already exists".into(),
+                        other => format!("conflicts with an existing entry ({other})"),
+                    }),
+                    // check_violation
+                    Some("23514") => Error::invalid("", format!("value rejected by constraint {constraint}")),
+                    // foreign_key_violation
+                    Some("23503") => {
+                        Error::Conflict(format!("still referenced or refers to a missing entry ({constraint})"))
+                    }
+                    // admin_shutdown, crash_shutdown, cannot_connect_now, connection failures
+                    Some(code) if code.starts_with("08") || code.starts_with("57P") => Error::Unavailable,
+                    _ => Error::Internal(e.to_string()),
+                }
+            }
+            _ => Error::Internal(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! # vane-control-plane
+//!
+//! The control plane owns PostgreSQL. Handlers validate a write, apply it and publish the
+//! affected snapshots in one transaction ([`publish`]); delivery routes serve snapshots with
+//! ETags. Every route is one hop from [`app`]: `routes::<resource>::router()`.
+//!
+//! IO lives at the edges: handler → SQL; the evaluation engine (`vane-core`) stays pure and is
+//! used here for offline evaluation (`vane eval`) and, as flags land, validation of writes.
+
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod publish;
+pub mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use sqlx::PgPool;
+
+use crate::error::Error;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The schema migrations, embedded at build time (no database needed to build).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(routes::applications::router())
+        .merge(routes::environments::router())
+        .merge(routes::snapshots::router());
+    Router::new()
+        .route("/health", get(routes::health))
+        .nest("/api/v1", api)
+        .fallback(|| async { Error::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

@@ -1,0 +1,271 @@
+//! `vane`: the control plane's command line. `serve` runs the HTTP server, `migrate` applies
+//! the schema, `key create` mints an API key, `eval` evaluates a snapshot file offline.
+//! Every option can also come from the environment variable named in `--help`.
+#![allow(clippy::print_stdout)] // a command-line tool prints its results
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use vane_control_plane::auth::{generate_key, parse_scope, scope_str};
+use vane_control_plane::{AppState, MIGRATOR, app, audit, publish, routes};
+use vane_core::{Context, Resolution, api_key_hash, compile_json, datetime::parse_rfc3339_ms};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(name = "vane", version, about = "Vane control plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the admin and delivery HTTP server (migrates first).
+    Serve(ServeArgs),
+    /// Apply pending schema migrations and publish missing snapshots.
+    Migrate(DbArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Evaluate flags of a snapshot file offline (for debugging).
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+struct DbArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "VANE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create a key and print it (it is shown only once).
+    Create(KeyCreateArgs),
+}
+
+#[derive(Debug, Args)]
+struct KeyCreateArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// admin, read, edge or client.
+    #[arg(long)]
+    scope: String,
+    /// Bind the key to one application (key or id).
+    #[arg(long)]
+    application: Option<String>,
+    /// Bind the key to one environment (key or id).
+    #[arg(long)]
+    environment: Option<String>,
+    /// A label for people.
+    #[arg(long, default_value = "")]
+    name: String,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// A snapshot document (as served by GET /api/v1/snapshots/…).
+    #[arg(long)]
+    snapshot: PathBuf,
+    /// The flag to evaluate; all flags when omitted.
+    #[arg(long)]
+    flag: Option<String>,
+    /// Evaluation context as JSON.
+    #[arg(long, default_value = "{}")]
+    context: String,
+    /// Evaluation time (RFC 3339); now when omitted.
+    #[arg(long)]
+    now: Option<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VANE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vane: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vane: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(db) => {
+            let pool = connect(&db.database_url).await?;
+            migrate(&pool).await
+        }
+        Command::Key(KeyCommand::Create(args)) => create_key(args).await,
+        Command::Eval(args) => eval(args),
+    }
+}
+
+/// A lazily connecting pool: the server starts (and answers 503) while PostgreSQL is down, and
+/// recovers by itself when it comes back.
+fn pool(url: &str) -> Result<PgPool, String> {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy(url)
+        .map_err(|e| format!("invalid DATABASE_URL: {e}"))
+}
+
+/// Waits up to 30 s for PostgreSQL to answer.
+async fn connect(url: &str) -> Result<PgPool, String> {
+    let pool = pool(url)?;
+    let mut last = String::new();
+    for _ in 0..30 {
+        match sqlx::query("SELECT 1").execute(&pool).await {
+            Ok(_) => return Ok(pool),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Err(format!("PostgreSQL did not answer within 30 s: {last}"))
+}
+
+async fn migrate(pool: &PgPool) -> Result<(), String> {
+    MIGRATOR.run(pool).await.map_err(|e| format!("migrations failed: {e}"))?;
+    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    publish::publish_missing(&mut tx).await.map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let pool = connect(&args.db.database_url).await?;
+    migrate(&pool).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!(listen = %args.listen, "vane control plane ready");
+    axum::serve(listener, app(AppState { pool }))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn create_key(args: KeyCreateArgs) -> Result<(), String> {
+    let scope =
+        parse_scope(&args.scope).ok_or(format!("--scope must be admin, read, edge or client, not {}", args.scope))?;
+    let pool = connect(&args.db.database_url).await?;
+    let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+    let application_id = match &args.application {
+        Some(a) => Some(routes::applications::find(&mut *tx, a).await.map_err(|e| e.to_string())?.id),
+        None => None,
+    };
+    let environment_id = match &args.environment {
+        Some(e) => Some(routes::environments::find(&mut *tx, e).await.map_err(|e| e.to_string())?.id),
+        None => None,
+    };
+    let key = generate_key(scope);
+    let id = ulid::Ulid::new().to_string();
+    sqlx::query(
+        "INSERT INTO api_keys (id, name, hash, prefix, scope, application_id, environment_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&args.name)
+    .bind(api_key_hash(&key))
+    .bind(key.chars().take(14).collect::<String>())
+    .bind(scope_str(scope))
+    .bind(&application_id)
+    .bind(&environment_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| e.to_string())?;
+    publish::publish_all(&mut tx).await.map_err(|e| e.to_string())?;
+    audit::record(
+        &mut tx,
+        None,
+        audit::Entry {
+            entity_type: "api_key",
+            entity_id: &id,
+            entity_key: &args.name,
+            action: "create",
+            before: None,
+            after: Some(serde_json::json!({"id": id, "scope": scope_str(scope), "application_id": application_id,
+                                           "environment_id": environment_id})),
+            version: None,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tx.commit().await.map_err(|e| e.to_string())?;
+    println!("{key}");
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&args.snapshot).map_err(|e| format!("{}: {e}", args.snapshot.display()))?;
+    let (snapshot, warnings) = compile_json(&text).map_err(|e| e.to_string())?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let context: serde_json::Value =
+        serde_json::from_str(&args.context).map_err(|e| format!("--context is not JSON: {e}"))?;
+    let ctx = Context::from_json(&context).map_err(|e| format!("--context: {e}"))?;
+    let now_ms = match &args.now {
+        Some(t) => parse_rfc3339_ms(t).ok_or(format!("--now is not an RFC 3339 datetime: {t}"))?,
+        None => chrono::Utc::now().timestamp_millis(),
+    };
+    let print = |key: &str, e: &vane_core::Evaluation<'_>| -> Result<(), String> {
+        let r = Resolution { key, evaluation: e, snapshot_version: snapshot.version() };
+        println!("{}", serde_json::to_string(&r).map_err(|e| e.to_string())?);
+        Ok(())
+    };
+    match &args.flag {
+        Some(key) => print(key, &snapshot.evaluate(key, &ctx, now_ms)),
+        None => snapshot.evaluate_all(&ctx, now_ms).try_for_each(|(k, e)| print(k, &e)),
+    }
+}

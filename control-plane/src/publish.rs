@@ -1,0 +1,195 @@
+//! Snapshot publishing: inside the caller's transaction, rebuild the snapshots a write affects,
+//! store them under the next version of their stream, and announce them with `pg_notify`, which
+//! PostgreSQL delivers only if (and when) the transaction commits. Readers therefore never see
+//! a snapshot without its write, nor a write without its snapshot.
+//!
+//! Versions are gap-free and monotonic per stream because the stream row is locked
+//! (`SELECT … FOR UPDATE`) while the next version is written. Streams are always locked in
+//! (application id, environment id) order, so concurrent publishers cannot deadlock.
+
+use chrono::{SecondsFormat, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use vane_core::{AcceptedKey, Audience, EnvironmentSettings, Snapshot, StalePolicy};
+
+use crate::auth::parse_scope;
+use crate::error::{Error, Result};
+
+/// Channel on which every published version is announced.
+pub const CHANNEL: &str = "vane_snapshots";
+/// Snapshots kept per stream.
+pub const KEEP_PER_STREAM: i64 = 100;
+
+pub fn audience_str(a: Audience) -> &'static str {
+    match a {
+        Audience::Server => "server",
+        Audience::Client => "client",
+    }
+}
+
+/// SHA-256 of the exact body, lowercase hex: the snapshot's content hash and ETag.
+pub fn content_hash(body: &str) -> String {
+    Sha256::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct EnvRow {
+    key: String,
+    max_staleness_s: i64,
+    stale_policy: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    hash: String,
+    scope: String,
+}
+
+/// Publishes the next version of both audiences of one application × environment.
+pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_id: &str) -> Result<()> {
+    let app_key: String = sqlx::query_scalar("SELECT key FROM applications WHERE id = $1")
+        .bind(application_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::NotFound("application not found".into()))?;
+    let env: EnvRow = sqlx::query_as("SELECT key, max_staleness_s, stale_policy FROM environments WHERE id = $1")
+        .bind(environment_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::NotFound("environment not found".into()))?;
+    let keys: Vec<KeyRow> = sqlx::query_as(
+        "SELECT id, hash, scope FROM api_keys WHERE revoked_at IS NULL
+           AND (application_id IS NULL OR application_id = $1)
+           AND (environment_id IS NULL OR environment_id = $2)
+         ORDER BY id",
+    )
+    .bind(application_id)
+    .bind(environment_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let settings = EnvironmentSettings {
+        max_staleness_s: u64::try_from(env.max_staleness_s).unwrap_or(0),
+        stale_policy: if env.stale_policy == "fail_closed" { StalePolicy::FailClosed } else { StalePolicy::ServeStale },
+    };
+    for audience in [Audience::Server, Audience::Client] {
+        let aud = audience_str(audience);
+        sqlx::query(
+            "INSERT INTO snapshot_streams (application_id, environment_id, audience) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(application_id)
+        .bind(environment_id)
+        .bind(aud)
+        .execute(&mut *conn)
+        .await?;
+        let current: i64 = sqlx::query_scalar(
+            "SELECT version FROM snapshot_streams
+             WHERE application_id = $1 AND environment_id = $2 AND audience = $3 FOR UPDATE",
+        )
+        .bind(application_id)
+        .bind(environment_id)
+        .bind(aud)
+        .fetch_one(&mut *conn)
+        .await?;
+        let version = current + 1;
+        let mut snapshot = Snapshot::new(app_key.clone(), env.key.clone(), u64::try_from(version).unwrap_or(0));
+        snapshot.audience = audience;
+        snapshot.created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        snapshot.settings = settings.clone();
+        if audience == Audience::Server {
+            snapshot.keys = keys
+                .iter()
+                .filter_map(|k| {
+                    Some(AcceptedKey { id: k.id.clone(), hash: k.hash.clone(), scope: parse_scope(&k.scope)? })
+                })
+                .collect();
+        } else {
+            snapshot.hash_salt = ulid::Ulid::new().to_string();
+        }
+        let body = serde_json::to_string(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
+        let etag = content_hash(&body);
+        sqlx::query(
+            "INSERT INTO snapshots (application_id, environment_id, audience, version, etag, body)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(application_id)
+        .bind(environment_id)
+        .bind(aud)
+        .bind(version)
+        .bind(&etag)
+        .bind(&body)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE snapshot_streams SET version = $4 WHERE application_id = $1 AND environment_id = $2 AND audience = $3",
+        )
+        .bind(application_id)
+        .bind(environment_id)
+        .bind(aud)
+        .bind(version)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "DELETE FROM snapshots WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version <= $4",
+        )
+        .bind(application_id)
+        .bind(environment_id)
+        .bind(aud)
+        .bind(version - KEEP_PER_STREAM)
+        .execute(&mut *conn)
+        .await?;
+        let payload = serde_json::json!({
+            "application": app_key, "environment": env.key, "audience": aud, "version": version, "etag": etag
+        })
+        .to_string();
+        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Republishes every environment of one application (in lock order).
+pub async fn publish_application(conn: &mut PgConnection, application_id: &str) -> Result<()> {
+    let envs: Vec<String> = sqlx::query_scalar("SELECT id FROM environments ORDER BY id").fetch_all(&mut *conn).await?;
+    for env in envs {
+        publish(conn, application_id, &env).await?;
+    }
+    Ok(())
+}
+
+/// Republishes every application of one environment (in lock order).
+pub async fn publish_environment(conn: &mut PgConnection, environment_id: &str) -> Result<()> {
+    let apps: Vec<String> = sqlx::query_scalar("SELECT id FROM applications ORDER BY id").fetch_all(&mut *conn).await?;
+    for app in apps {
+        publish(conn, &app, environment_id).await?;
+    }
+    Ok(())
+}
+
+/// Republishes every stream (key changes affect all of them), in lock order.
+pub async fn publish_all(conn: &mut PgConnection) -> Result<()> {
+    let pairs: Vec<(String, String)> =
+        sqlx::query_as("SELECT a.id, e.id FROM applications a CROSS JOIN environments e ORDER BY a.id, e.id")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (app, env) in pairs {
+        publish(conn, &app, &env).await?;
+    }
+    Ok(())
+}
+
+/// Publishes version 1 of every stream that has none yet (after migrations and at start-up).
+pub async fn publish_missing(conn: &mut PgConnection) -> Result<()> {
+    let pairs: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.id, e.id FROM applications a CROSS JOIN environments e
+         WHERE NOT EXISTS (SELECT 1 FROM snapshot_streams s
+                           WHERE s.application_id = a.id AND s.environment_id = e.id AND s.version > 0)
+         ORDER BY a.id, e.id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (app, env) in pairs {
+        publish(conn, &app, &env).await?;
+    }
+    Ok(())
+}

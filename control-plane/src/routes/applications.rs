@@ -1,0 +1,243 @@
+//! `/api/v1/applications`: namespaces for flags, segments and configs. Creating one publishes
+//! its first snapshots in every environment; the `default` application cannot be deleted.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json as Reply, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Expected, List, Page, check_text, is_slug, slugify};
+use crate::audit::{self, Entry};
+use crate::auth::Caller;
+use crate::error::{Error, FieldError, Result};
+use crate::json::{Json, Query};
+use crate::{AppState, publish};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/applications", get(list).post(create))
+        .route("/applications/{application}", get(read).put(update).patch(update).delete(remove))
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Application {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    pub comments: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! app_columns {
+    () => {
+        "id, key, name, comments, version, created_at, updated_at"
+    };
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateApplication {
+    key: Option<String>,
+    name: String,
+    #[serde(default)]
+    comments: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateApplication {
+    name: Option<String>,
+    comments: Option<String>,
+    version: Option<i64>,
+}
+
+/// Finds an application by ULID or key.
+pub async fn find(conn: impl sqlx::PgExecutor<'_>, id_or_key: &str) -> Result<Application> {
+    sqlx::query_as(concat!("SELECT ", app_columns!(), " FROM applications WHERE id = $1 OR key = $1"))
+        .bind(id_or_key)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("application '{id_or_key}' not found")))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Reply<List<Application>>> {
+    caller.require_read()?;
+    let (limit, offset) = page.resolve()?;
+    let bound = caller.application_id.clone();
+    let items: Vec<Application> = sqlx::query_as(concat!(
+        "SELECT ",
+        app_columns!(),
+        " FROM applications WHERE ($1::text IS NULL OR id = $1) ORDER BY key LIMIT $2 OFFSET $3"
+    ))
+    .bind(&bound)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM applications WHERE ($1::text IS NULL OR id = $1)")
+        .bind(&bound)
+        .fetch_one(&state.pool)
+        .await?;
+    Ok(Reply(List { items, total, limit, offset }))
+}
+
+async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Reply<Application>> {
+    caller.require_read()?;
+    let app = find(&state.pool, &id).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    Ok(Reply(app))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateApplication>,
+) -> Result<(StatusCode, Reply<Application>)> {
+    caller.require_write()?;
+    caller.require_unbound()?;
+    let key = body.key.clone().unwrap_or_else(|| slugify(&body.name));
+    let mut problems = Vec::new();
+    if !is_slug(&key) {
+        problems.push(FieldError::new(
+            "key",
+            "must match [a-z0-9][a-z0-9._-]{0,99} (lowercase letters, digits, '.', '_', '-')",
+        ));
+    }
+    check_text(&mut problems, "name", &body.name, 1, 256);
+    check_text(&mut problems, "comments", &body.comments, 0, 1024);
+    if !problems.is_empty() {
+        return Err(Error::Unprocessable(problems));
+    }
+    let mut tx = state.pool.begin().await?;
+    let app: Application = sqlx::query_as(concat!(
+        "INSERT INTO applications (id, key, name, comments) VALUES ($1, $2, $3, $4) RETURNING ",
+        app_columns!()
+    ))
+    .bind(ulid::Ulid::new().to_string())
+    .bind(&key)
+    .bind(&body.name)
+    .bind(&body.comments)
+    .fetch_one(&mut *tx)
+    .await?;
+    publish::publish_application(&mut tx, &app.id).await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "application",
+            entity_id: &app.id,
+            entity_key: &app.key,
+            action: "create",
+            before: None,
+            after: serde_json::to_value(&app).ok(),
+            version: Some(app.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Reply(app)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<UpdateApplication>,
+) -> Result<Reply<Application>> {
+    caller.require_write()?;
+    let expected = Expected::from(&headers, body.version)?;
+    let mut problems = Vec::new();
+    if let Some(name) = &body.name {
+        check_text(&mut problems, "name", name, 1, 256);
+    }
+    if let Some(comments) = &body.comments {
+        check_text(&mut problems, "comments", comments, 0, 1024);
+    }
+    if !problems.is_empty() {
+        return Err(Error::Unprocessable(problems));
+    }
+    let mut tx = state.pool.begin().await?;
+    let before: Application =
+        sqlx::query_as(concat!("SELECT ", app_columns!(), " FROM applications WHERE id = $1 OR key = $1 FOR UPDATE"))
+            .bind(&id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("application '{id}' not found")))?;
+    caller.require_binding(Some(&before.id), None)?;
+    expected.check(before.version)?;
+    let after: Application = sqlx::query_as(concat!(
+        "UPDATE applications SET name = COALESCE($2, name), comments = COALESCE($3, comments),
+                version = version + 1, updated_at = now()
+         WHERE id = $1 RETURNING ",
+        app_columns!()
+    ))
+    .bind(&before.id)
+    .bind(&body.name)
+    .bind(&body.comments)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "application",
+            entity_id: &after.id,
+            entity_key: &after.key,
+            action: "update",
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
+            version: Some(after.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply(after))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    caller.require_write()?;
+    caller.require_unbound()?;
+    let expected = Expected::from(&headers, None)?;
+    let mut tx = state.pool.begin().await?;
+    let before: Application =
+        sqlx::query_as(concat!("SELECT ", app_columns!(), " FROM applications WHERE id = $1 OR key = $1 FOR UPDATE"))
+            .bind(&id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("application '{id}' not found")))?;
+    if before.key == "default" {
+        return Err(Error::Conflict("the default application cannot be deleted".into()));
+    }
+    expected.check(before.version)?;
+    sqlx::query("DELETE FROM applications WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "application",
+            entity_id: &before.id,
+            entity_key: &before.key,
+            action: "delete",
+            before: serde_json::to_value(&before).ok(),
+            after: None,
+            version: Some(before.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

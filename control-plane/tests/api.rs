@@ -1,0 +1,371 @@
+//! Admin REST against a real PostgreSQL: each test gets a fresh, migrated database from
+//! `#[sqlx::test]` (the server comes from `DATABASE_URL`; `cargo xtask test` starts one).
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers fail loudly
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tower::ServiceExt;
+use vane_control_plane::{AppState, app, publish};
+use vane_core::api_key_hash;
+
+/// Inserts a key with `scope` (optionally bound) and returns it.
+async fn key(pool: &PgPool, scope: &str, application: Option<&str>, environment: Option<&str>) -> String {
+    let key = format!("test_{scope}_{}", ulid::Ulid::new());
+    sqlx::query(
+        "INSERT INTO api_keys (id, hash, prefix, scope, application_id, environment_id)
+         VALUES ($1, $2, 'test', $3,
+                 (SELECT id FROM applications WHERE key = $4), (SELECT id FROM environments WHERE key = $5))",
+    )
+    .bind(ulid::Ulid::new().to_string())
+    .bind(api_key_hash(&key))
+    .bind(scope)
+    .bind(application)
+    .bind(environment)
+    .execute(pool)
+    .await
+    .unwrap();
+    key
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+}
+
+async fn call(pool: &PgPool, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+    call_with(pool, method, uri, key, body.map(|b| b.to_string()), &[]).await
+}
+
+async fn call_with(
+    pool: &PgPool,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<String>,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(k) = key {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
+    }
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
+    let res = app(AppState { pool: pool.clone() }).oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    Reply { status, headers, body }
+}
+
+async fn stream_version(pool: &PgPool, app: &str, env: &str, audience: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT t.version FROM snapshot_streams t JOIN applications a ON a.id = t.application_id
+         JOIN environments e ON e.id = t.environment_id WHERE a.key = $1 AND e.key = $2 AND t.audience = $3",
+    )
+    .bind(app)
+    .bind(env)
+    .bind(audience)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+    .unwrap_or(0)
+}
+
+async fn setup(pool: &PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    publish::publish_missing(&mut conn).await.unwrap();
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn health_needs_no_key_and_everything_else_does(pool: PgPool) {
+    setup(&pool).await;
+    let r = call(&pool, "GET", "/health", None, None).await;
+    assert_eq!((r.status, r.body["database"].as_str()), (StatusCode::OK, Some("up")));
+    for uri in ["/api/v1/applications", "/api/v1/environments", "/api/v1/snapshots/default/production"] {
+        let r = call(&pool, "GET", uri, None, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(r.body["error"]["code"], "unauthorized");
+        let r = call(&pool, "GET", uri, Some("not-a-key"), None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{uri}");
+    }
+    let admin = key(&pool, "admin", None, None).await;
+    // Both header schemes work.
+    let r =
+        call_with(&pool, "GET", "/api/v1/applications", None, None, &[("authorization", &format!("ApiKey {admin}"))])
+            .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = call(&pool, "GET", "/api/v1/nothing-here", Some(&admin), None).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let r = call(&pool, "DELETE", "/api/v1/applications", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn applications_crud_with_validation_and_concurrency(pool: PgPool) {
+    setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let r =
+        call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "shop", "name": "Shop"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!((r.body["key"].as_str(), r.body["version"].as_i64()), (Some("shop"), Some(1)));
+    assert_eq!(r.body["id"].as_str().map(str::len), Some(26));
+
+    // The original service's clients send a name only: the key is derived from it.
+    let r = call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"name": "Billing Service!"}))).await;
+    assert_eq!((r.status, r.body["key"].as_str()), (StatusCode::CREATED, Some("billing-service")));
+
+    let r =
+        call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "shop", "name": "Again"}))).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+
+    let r = call(
+        &pool,
+        "POST",
+        "/api/v1/applications",
+        Some(&admin),
+        Some(json!({"key": "-Bad", "name": "", "comments": "x".repeat(1025)})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let paths: Vec<&str> =
+        r.body["error"]["details"].as_array().unwrap().iter().filter_map(|d| d["path"].as_str()).collect();
+    assert_eq!(paths, ["key", "name", "comments"]);
+
+    let r =
+        call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"name": "X", "colour": "red"}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are rejected: {}", r.body);
+
+    let r = call_with(&pool, "POST", "/api/v1/applications", Some(&admin), Some("{\"name\":".into()), &[]).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
+
+    let big = json!({"name": "x".repeat(2 * 1024 * 1024)}).to_string();
+    let r = call_with(&pool, "POST", "/api/v1/applications", Some(&admin), Some(big), &[]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let r = call(&pool, "GET", "/api/v1/applications/shop", Some(&admin), None).await;
+    assert_eq!((r.status, r.body["name"].as_str()), (StatusCode::OK, Some("Shop")));
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = call(&pool, "GET", &format!("/api/v1/applications/{id}"), Some(&admin), None).await;
+    assert_eq!(r.body["key"], "shop");
+
+    // Stale If-Match: 412, nothing changes. Stale body version: 409. Current: applied.
+    let r = call_with(
+        &pool,
+        "PUT",
+        "/api/v1/applications/shop",
+        Some(&admin),
+        Some(json!({"name": "Nope"}).to_string()),
+        &[("if-match", "\"7\"")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+    let r =
+        call(&pool, "PATCH", "/api/v1/applications/shop", Some(&admin), Some(json!({"name": "Nope", "version": 7})))
+            .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = call(&pool, "GET", "/api/v1/applications/shop", Some(&admin), None).await;
+    assert_eq!((r.body["name"].as_str(), r.body["version"].as_i64()), (Some("Shop"), Some(1)));
+    let r = call_with(
+        &pool,
+        "PUT",
+        "/api/v1/applications/shop",
+        Some(&admin),
+        Some(json!({"name": "The Shop"}).to_string()),
+        &[("if-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["name"].as_str(), r.body["version"].as_i64()),
+        (StatusCode::OK, Some("The Shop"), Some(2))
+    );
+
+    let r = call(&pool, "GET", "/api/v1/applications?limit=1&offset=1", Some(&admin), None).await;
+    assert_eq!((r.body["total"].as_i64(), r.body["items"].as_array().map(Vec::len)), (Some(3), Some(1)));
+    let r = call(&pool, "GET", "/api/v1/applications?limit=0", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = call(&pool, "GET", "/api/v1/applications?limit=ten", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let r = call(&pool, "DELETE", "/api/v1/applications/default", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = call(&pool, "DELETE", "/api/v1/applications/shop", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = call(&pool, "GET", "/api/v1/applications/shop", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let actions: Vec<(String, String)> =
+        sqlx::query_as("SELECT entity_key, action FROM audit_log WHERE entity_type = 'application' ORDER BY at, id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        actions.iter().map(|(k, a)| format!("{k}:{a}")).collect::<Vec<_>>(),
+        ["shop:create", "billing-service:create", "shop:update", "shop:delete"]
+    );
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn scopes_and_bindings(pool: PgPool) {
+    setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "other", "name": "Other"}))).await;
+    let read = key(&pool, "read", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let client = key(&pool, "client", None, None).await;
+    let bound = key(&pool, "admin", Some("default"), None).await;
+
+    assert_eq!(call(&pool, "GET", "/api/v1/applications", Some(&read), None).await.status, StatusCode::OK);
+    let r = call(&pool, "POST", "/api/v1/applications", Some(&read), Some(json!({"name": "No"}))).await;
+    assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+    assert_eq!(call(&pool, "GET", "/api/v1/applications", Some(&edge), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(&pool, "GET", "/api/v1/environments", Some(&client), None).await.status, StatusCode::FORBIDDEN);
+
+    assert_eq!(call(&pool, "GET", "/api/v1/applications/default", Some(&bound), None).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&pool, "GET", "/api/v1/applications/other", Some(&bound), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = call(&pool, "GET", "/api/v1/applications", Some(&bound), None).await;
+    assert_eq!(r.body["total"].as_i64(), Some(1), "a bound key lists only its application");
+    assert_eq!(
+        call(&pool, "POST", "/api/v1/applications", Some(&bound), Some(json!({"name": "New"}))).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Snapshots: edge reads both audiences, client only the client one, read keys neither.
+    let s = "/api/v1/snapshots/default/production";
+    assert_eq!(call(&pool, "GET", s, Some(&edge), None).await.status, StatusCode::OK);
+    assert_eq!(call(&pool, "GET", &format!("{s}?audience=client"), Some(&edge), None).await.status, StatusCode::OK);
+    assert_eq!(call(&pool, "GET", &format!("{s}?audience=client"), Some(&client), None).await.status, StatusCode::OK);
+    assert_eq!(call(&pool, "GET", s, Some(&client), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(&pool, "GET", s, Some(&read), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        call(&pool, "GET", &format!("{s}?audience=everyone"), Some(&edge), None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let edge_prod = key(&pool, "edge", Some("default"), Some("production")).await;
+    assert_eq!(call(&pool, "GET", s, Some(&edge_prod), None).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&pool, "GET", "/api/v1/snapshots/default/staging", Some(&edge_prod), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn snapshots_publish_with_writes_and_answer_304(pool: PgPool) {
+    setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let s = "/api/v1/snapshots/default/production";
+    let r = call(&pool, "GET", s, Some(&edge), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let etag = r.headers[header::ETAG].to_str().unwrap().to_owned();
+    let v1: i64 = r.headers["x-vane-snapshot-version"].to_str().unwrap().parse().unwrap();
+    assert_eq!(r.body["environment"], "production");
+    assert_eq!(r.body["format_version"], 1);
+    // The served body is a snapshot the engine accepts, and the ETag is its SHA-256.
+    let raw: String =
+        sqlx::query_scalar("SELECT body FROM snapshots ORDER BY version DESC LIMIT 1").fetch_one(&pool).await.unwrap();
+    assert!(vane_core::compile_json(&raw).is_ok());
+
+    let r = call_with(&pool, "GET", s, Some(&edge), None, &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers[header::ETAG].to_str().unwrap(), etag);
+
+    // A settings change republishes: new version, new ETag, settings in the body.
+    let r = call(
+        &pool,
+        "PATCH",
+        "/api/v1/environments/production",
+        Some(&admin),
+        Some(json!({"max_staleness_s": 30, "stale_policy": "fail_closed"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = call_with(&pool, "GET", s, Some(&edge), None, &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["settings"], json!({"max_staleness_s": 30, "stale_policy": "fail_closed"}));
+    let v2: i64 = r.headers["x-vane-snapshot-version"].to_str().unwrap().parse().unwrap();
+    assert_eq!(v2, v1 + 1, "versions are gap-free");
+
+    // A failed write leaves every stream's version unchanged.
+    let before = stream_version(&pool, "default", "production", "server").await;
+    let r =
+        call(&pool, "PATCH", "/api/v1/environments/production", Some(&admin), Some(json!({"stale_policy": "panic"})))
+            .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r =
+        call(&pool, "POST", "/api/v1/environments", Some(&admin), Some(json!({"key": "production", "name": "Dup"})))
+            .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(stream_version(&pool, "default", "production", "server").await, before);
+
+    // A new environment gets snapshots for every application at once.
+    let r = call(&pool, "POST", "/api/v1/environments", Some(&admin), Some(json!({"key": "qa", "name": "QA"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(stream_version(&pool, "default", "qa", "server").await, 1);
+    assert_eq!(stream_version(&pool, "default", "qa", "client").await, 1);
+    let r = call(&pool, "DELETE", "/api/v1/environments/staging", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "built-in environments stay");
+    assert_eq!(
+        call(&pool, "DELETE", "/api/v1/environments/qa", Some(&admin), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn concurrent_updates_with_if_match_lose_nothing(pool: PgPool) {
+    setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    // 50 writers race with If-Match: 1; exactly one wins, the rest get 412, no update is lost.
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let pool = pool.clone();
+            let admin = admin.clone();
+            tokio::spawn(async move {
+                call_with(
+                    &pool,
+                    "PATCH",
+                    "/api/v1/environments/staging",
+                    Some(&admin),
+                    Some(json!({"max_staleness_s": i + 1}).to_string()),
+                    &[("if-match", "1")],
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => won += 1,
+            StatusCode::PRECONDITION_FAILED => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let r = call(&pool, "GET", "/api/v1/environments/staging", Some(&admin), None).await;
+    assert_eq!(r.body["version"].as_i64(), Some(2));
+    // Snapshot versions stay gap-free: 1 at start-up, then exactly one republish.
+    assert_eq!(stream_version(&pool, "default", "staging", "server").await, 2);
+    let versions: Vec<i64> = sqlx::query_scalar(
+        "SELECT s.version FROM snapshots s JOIN environments e ON e.id = s.environment_id
+         WHERE e.key = 'staging' AND s.audience = 'server' ORDER BY s.version",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(versions, [1, 2]);
+}
