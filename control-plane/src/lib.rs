@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod json;
+pub mod notifier;
 pub mod publish;
 pub mod routes;
 
@@ -31,6 +32,14 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub notifier: notifier::Notifier,
+}
+
+impl AppState {
+    /// State for a server on `pool`; starts this process's change listener.
+    pub fn new(pool: PgPool) -> Self {
+        AppState { notifier: notifier::Notifier::start(pool.clone()), pool }
+    }
 }
 
 /// The whole HTTP surface.

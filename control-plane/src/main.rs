@@ -170,7 +170,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "vane control plane ready");
-    axum::serve(listener, app(AppState { pool }))
+    axum::serve(listener, app(AppState::new(pool)))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))

@@ -37,18 +37,23 @@ struct Reply {
     body: Value,
 }
 
-async fn call(pool: &PgPool, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
-    call_with(pool, method, uri, key, body.map(|b| b.to_string()), &[]).await
+/// One simulated `vane serve` process: its router (with its own change listener) and pool.
+#[derive(Clone)]
+struct Api {
+    router: axum::Router,
 }
 
-async fn call_with(
-    pool: &PgPool,
-    method: &str,
-    uri: &str,
-    key: Option<&str>,
-    body: Option<String>,
-    extra: &[(&str, &str)],
-) -> Reply {
+impl Api {
+    fn new(pool: &PgPool) -> Self {
+        Api { router: app(AppState::new(pool.clone())) }
+    }
+}
+
+async fn call(api: &Api, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+    call_with(api, method, uri, key, body.map(|b| b.to_string()), &[]).await
+}
+
+fn request(method: &str, uri: &str, key: Option<&str>, body: Option<String>, extra: &[(&str, &str)]) -> Request<Body> {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(k) = key {
         req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
@@ -59,8 +64,18 @@ async fn call_with(
     for (k, v) in extra {
         req = req.header(*k, *v);
     }
-    let req = req.body(body.map_or_else(Body::empty, Body::from)).unwrap();
-    let res = app(AppState { pool: pool.clone() }).oneshot(req).await.unwrap();
+    req.body(body.map_or_else(Body::empty, Body::from)).unwrap()
+}
+
+async fn call_with(
+    api: &Api,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<String>,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let res = api.router.clone().oneshot(request(method, uri, key, body, extra)).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
@@ -82,55 +97,56 @@ async fn stream_version(pool: &PgPool, app: &str, env: &str, audience: &str) -> 
     .unwrap_or(0)
 }
 
-async fn setup(pool: &PgPool) {
+async fn setup(pool: &PgPool) -> Api {
     let mut conn = pool.acquire().await.unwrap();
     publish::publish_missing(&mut conn).await.unwrap();
+    Api::new(pool)
 }
 
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
 async fn health_needs_no_key_and_everything_else_does(pool: PgPool) {
-    setup(&pool).await;
-    let r = call(&pool, "GET", "/health", None, None).await;
+    let api = setup(&pool).await;
+    let r = call(&api, "GET", "/health", None, None).await;
     assert_eq!((r.status, r.body["database"].as_str()), (StatusCode::OK, Some("up")));
     for uri in ["/api/v1/applications", "/api/v1/environments", "/api/v1/snapshots/default/production"] {
-        let r = call(&pool, "GET", uri, None, None).await;
+        let r = call(&api, "GET", uri, None, None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{uri}");
         assert_eq!(r.body["error"]["code"], "unauthorized");
-        let r = call(&pool, "GET", uri, Some("not-a-key"), None).await;
+        let r = call(&api, "GET", uri, Some("not-a-key"), None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{uri}");
     }
     let admin = key(&pool, "admin", None, None).await;
     // Both header schemes work.
     let r =
-        call_with(&pool, "GET", "/api/v1/applications", None, None, &[("authorization", &format!("ApiKey {admin}"))])
+        call_with(&api, "GET", "/api/v1/applications", None, None, &[("authorization", &format!("ApiKey {admin}"))])
             .await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = call(&pool, "GET", "/api/v1/nothing-here", Some(&admin), None).await;
+    let r = call(&api, "GET", "/api/v1/nothing-here", Some(&admin), None).await;
     assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
-    let r = call(&pool, "DELETE", "/api/v1/applications", Some(&admin), None).await;
+    let r = call(&api, "DELETE", "/api/v1/applications", Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
 async fn applications_crud_with_validation_and_concurrency(pool: PgPool) {
-    setup(&pool).await;
+    let api = setup(&pool).await;
     let admin = key(&pool, "admin", None, None).await;
     let r =
-        call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "shop", "name": "Shop"}))).await;
+        call(&api, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "shop", "name": "Shop"}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!((r.body["key"].as_str(), r.body["version"].as_i64()), (Some("shop"), Some(1)));
     assert_eq!(r.body["id"].as_str().map(str::len), Some(26));
 
     // The original service's clients send a name only: the key is derived from it.
-    let r = call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"name": "Billing Service!"}))).await;
+    let r = call(&api, "POST", "/api/v1/applications", Some(&admin), Some(json!({"name": "Billing Service!"}))).await;
     assert_eq!((r.status, r.body["key"].as_str()), (StatusCode::CREATED, Some("billing-service")));
 
     let r =
-        call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "shop", "name": "Again"}))).await;
+        call(&api, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "shop", "name": "Again"}))).await;
     assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
 
     let r = call(
-        &pool,
+        &api,
         "POST",
         "/api/v1/applications",
         Some(&admin),
@@ -142,26 +158,25 @@ async fn applications_crud_with_validation_and_concurrency(pool: PgPool) {
         r.body["error"]["details"].as_array().unwrap().iter().filter_map(|d| d["path"].as_str()).collect();
     assert_eq!(paths, ["key", "name", "comments"]);
 
-    let r =
-        call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"name": "X", "colour": "red"}))).await;
+    let r = call(&api, "POST", "/api/v1/applications", Some(&admin), Some(json!({"name": "X", "colour": "red"}))).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields are rejected: {}", r.body);
 
-    let r = call_with(&pool, "POST", "/api/v1/applications", Some(&admin), Some("{\"name\":".into()), &[]).await;
+    let r = call_with(&api, "POST", "/api/v1/applications", Some(&admin), Some("{\"name\":".into()), &[]).await;
     assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
 
     let big = json!({"name": "x".repeat(2 * 1024 * 1024)}).to_string();
-    let r = call_with(&pool, "POST", "/api/v1/applications", Some(&admin), Some(big), &[]).await;
+    let r = call_with(&api, "POST", "/api/v1/applications", Some(&admin), Some(big), &[]).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 
-    let r = call(&pool, "GET", "/api/v1/applications/shop", Some(&admin), None).await;
+    let r = call(&api, "GET", "/api/v1/applications/shop", Some(&admin), None).await;
     assert_eq!((r.status, r.body["name"].as_str()), (StatusCode::OK, Some("Shop")));
     let id = r.body["id"].as_str().unwrap().to_owned();
-    let r = call(&pool, "GET", &format!("/api/v1/applications/{id}"), Some(&admin), None).await;
+    let r = call(&api, "GET", &format!("/api/v1/applications/{id}"), Some(&admin), None).await;
     assert_eq!(r.body["key"], "shop");
 
     // Stale If-Match: 412, nothing changes. Stale body version: 409. Current: applied.
     let r = call_with(
-        &pool,
+        &api,
         "PUT",
         "/api/v1/applications/shop",
         Some(&admin),
@@ -170,14 +185,13 @@ async fn applications_crud_with_validation_and_concurrency(pool: PgPool) {
     )
     .await;
     assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
-    let r =
-        call(&pool, "PATCH", "/api/v1/applications/shop", Some(&admin), Some(json!({"name": "Nope", "version": 7})))
-            .await;
+    let r = call(&api, "PATCH", "/api/v1/applications/shop", Some(&admin), Some(json!({"name": "Nope", "version": 7})))
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let r = call(&pool, "GET", "/api/v1/applications/shop", Some(&admin), None).await;
+    let r = call(&api, "GET", "/api/v1/applications/shop", Some(&admin), None).await;
     assert_eq!((r.body["name"].as_str(), r.body["version"].as_i64()), (Some("Shop"), Some(1)));
     let r = call_with(
-        &pool,
+        &api,
         "PUT",
         "/api/v1/applications/shop",
         Some(&admin),
@@ -190,18 +204,18 @@ async fn applications_crud_with_validation_and_concurrency(pool: PgPool) {
         (StatusCode::OK, Some("The Shop"), Some(2))
     );
 
-    let r = call(&pool, "GET", "/api/v1/applications?limit=1&offset=1", Some(&admin), None).await;
+    let r = call(&api, "GET", "/api/v1/applications?limit=1&offset=1", Some(&admin), None).await;
     assert_eq!((r.body["total"].as_i64(), r.body["items"].as_array().map(Vec::len)), (Some(3), Some(1)));
-    let r = call(&pool, "GET", "/api/v1/applications?limit=0", Some(&admin), None).await;
+    let r = call(&api, "GET", "/api/v1/applications?limit=0", Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let r = call(&pool, "GET", "/api/v1/applications?limit=ten", Some(&admin), None).await;
+    let r = call(&api, "GET", "/api/v1/applications?limit=ten", Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    let r = call(&pool, "DELETE", "/api/v1/applications/default", Some(&admin), None).await;
+    let r = call(&api, "DELETE", "/api/v1/applications/default", Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    let r = call(&pool, "DELETE", "/api/v1/applications/shop", Some(&admin), None).await;
+    let r = call(&api, "DELETE", "/api/v1/applications/shop", Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let r = call(&pool, "GET", "/api/v1/applications/shop", Some(&admin), None).await;
+    let r = call(&api, "GET", "/api/v1/applications/shop", Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
     let actions: Vec<(String, String)> =
@@ -217,58 +231,55 @@ async fn applications_crud_with_validation_and_concurrency(pool: PgPool) {
 
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
 async fn scopes_and_bindings(pool: PgPool) {
-    setup(&pool).await;
+    let api = setup(&pool).await;
     let admin = key(&pool, "admin", None, None).await;
-    call(&pool, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "other", "name": "Other"}))).await;
+    call(&api, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "other", "name": "Other"}))).await;
     let read = key(&pool, "read", None, None).await;
     let edge = key(&pool, "edge", None, None).await;
     let client = key(&pool, "client", None, None).await;
     let bound = key(&pool, "admin", Some("default"), None).await;
 
-    assert_eq!(call(&pool, "GET", "/api/v1/applications", Some(&read), None).await.status, StatusCode::OK);
-    let r = call(&pool, "POST", "/api/v1/applications", Some(&read), Some(json!({"name": "No"}))).await;
+    assert_eq!(call(&api, "GET", "/api/v1/applications", Some(&read), None).await.status, StatusCode::OK);
+    let r = call(&api, "POST", "/api/v1/applications", Some(&read), Some(json!({"name": "No"}))).await;
     assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
-    assert_eq!(call(&pool, "GET", "/api/v1/applications", Some(&edge), None).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(call(&pool, "GET", "/api/v1/environments", Some(&client), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(&api, "GET", "/api/v1/applications", Some(&edge), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(&api, "GET", "/api/v1/environments", Some(&client), None).await.status, StatusCode::FORBIDDEN);
 
-    assert_eq!(call(&pool, "GET", "/api/v1/applications/default", Some(&bound), None).await.status, StatusCode::OK);
-    assert_eq!(
-        call(&pool, "GET", "/api/v1/applications/other", Some(&bound), None).await.status,
-        StatusCode::FORBIDDEN
-    );
-    let r = call(&pool, "GET", "/api/v1/applications", Some(&bound), None).await;
+    assert_eq!(call(&api, "GET", "/api/v1/applications/default", Some(&bound), None).await.status, StatusCode::OK);
+    assert_eq!(call(&api, "GET", "/api/v1/applications/other", Some(&bound), None).await.status, StatusCode::FORBIDDEN);
+    let r = call(&api, "GET", "/api/v1/applications", Some(&bound), None).await;
     assert_eq!(r.body["total"].as_i64(), Some(1), "a bound key lists only its application");
     assert_eq!(
-        call(&pool, "POST", "/api/v1/applications", Some(&bound), Some(json!({"name": "New"}))).await.status,
+        call(&api, "POST", "/api/v1/applications", Some(&bound), Some(json!({"name": "New"}))).await.status,
         StatusCode::FORBIDDEN
     );
 
     // Snapshots: edge reads both audiences, client only the client one, read keys neither.
     let s = "/api/v1/snapshots/default/production";
-    assert_eq!(call(&pool, "GET", s, Some(&edge), None).await.status, StatusCode::OK);
-    assert_eq!(call(&pool, "GET", &format!("{s}?audience=client"), Some(&edge), None).await.status, StatusCode::OK);
-    assert_eq!(call(&pool, "GET", &format!("{s}?audience=client"), Some(&client), None).await.status, StatusCode::OK);
-    assert_eq!(call(&pool, "GET", s, Some(&client), None).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(call(&pool, "GET", s, Some(&read), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(&api, "GET", s, Some(&edge), None).await.status, StatusCode::OK);
+    assert_eq!(call(&api, "GET", &format!("{s}?audience=client"), Some(&edge), None).await.status, StatusCode::OK);
+    assert_eq!(call(&api, "GET", &format!("{s}?audience=client"), Some(&client), None).await.status, StatusCode::OK);
+    assert_eq!(call(&api, "GET", s, Some(&client), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(call(&api, "GET", s, Some(&read), None).await.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        call(&pool, "GET", &format!("{s}?audience=everyone"), Some(&edge), None).await.status,
+        call(&api, "GET", &format!("{s}?audience=everyone"), Some(&edge), None).await.status,
         StatusCode::BAD_REQUEST
     );
     let edge_prod = key(&pool, "edge", Some("default"), Some("production")).await;
-    assert_eq!(call(&pool, "GET", s, Some(&edge_prod), None).await.status, StatusCode::OK);
+    assert_eq!(call(&api, "GET", s, Some(&edge_prod), None).await.status, StatusCode::OK);
     assert_eq!(
-        call(&pool, "GET", "/api/v1/snapshots/default/staging", Some(&edge_prod), None).await.status,
+        call(&api, "GET", "/api/v1/snapshots/default/staging", Some(&edge_prod), None).await.status,
         StatusCode::FORBIDDEN
     );
 }
 
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
 async fn snapshots_publish_with_writes_and_answer_304(pool: PgPool) {
-    setup(&pool).await;
+    let api = setup(&pool).await;
     let admin = key(&pool, "admin", None, None).await;
     let edge = key(&pool, "edge", None, None).await;
     let s = "/api/v1/snapshots/default/production";
-    let r = call(&pool, "GET", s, Some(&edge), None).await;
+    let r = call(&api, "GET", s, Some(&edge), None).await;
     assert_eq!(r.status, StatusCode::OK);
     let etag = r.headers[header::ETAG].to_str().unwrap().to_owned();
     let v1: i64 = r.headers["x-vane-snapshot-version"].to_str().unwrap().parse().unwrap();
@@ -279,13 +290,13 @@ async fn snapshots_publish_with_writes_and_answer_304(pool: PgPool) {
         sqlx::query_scalar("SELECT body FROM snapshots ORDER BY version DESC LIMIT 1").fetch_one(&pool).await.unwrap();
     assert!(vane_core::compile_json(&raw).is_ok());
 
-    let r = call_with(&pool, "GET", s, Some(&edge), None, &[("if-none-match", &etag)]).await;
+    let r = call_with(&api, "GET", s, Some(&edge), None, &[("if-none-match", &etag)]).await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     assert_eq!(r.headers[header::ETAG].to_str().unwrap(), etag);
 
     // A settings change republishes: new version, new ETag, settings in the body.
     let r = call(
-        &pool,
+        &api,
         "PATCH",
         "/api/v1/environments/production",
         Some(&admin),
@@ -293,7 +304,7 @@ async fn snapshots_publish_with_writes_and_answer_304(pool: PgPool) {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let r = call_with(&pool, "GET", s, Some(&edge), None, &[("if-none-match", &etag)]).await;
+    let r = call_with(&api, "GET", s, Some(&edge), None, &[("if-none-match", &etag)]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["settings"], json!({"max_staleness_s": 30, "stale_policy": "fail_closed"}));
     let v2: i64 = r.headers["x-vane-snapshot-version"].to_str().unwrap().parse().unwrap();
@@ -302,40 +313,39 @@ async fn snapshots_publish_with_writes_and_answer_304(pool: PgPool) {
     // A failed write leaves every stream's version unchanged.
     let before = stream_version(&pool, "default", "production", "server").await;
     let r =
-        call(&pool, "PATCH", "/api/v1/environments/production", Some(&admin), Some(json!({"stale_policy": "panic"})))
+        call(&api, "PATCH", "/api/v1/environments/production", Some(&admin), Some(json!({"stale_policy": "panic"})))
             .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let r =
-        call(&pool, "POST", "/api/v1/environments", Some(&admin), Some(json!({"key": "production", "name": "Dup"})))
-            .await;
+    let r = call(&api, "POST", "/api/v1/environments", Some(&admin), Some(json!({"key": "production", "name": "Dup"})))
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(stream_version(&pool, "default", "production", "server").await, before);
 
     // A new environment gets snapshots for every application at once.
-    let r = call(&pool, "POST", "/api/v1/environments", Some(&admin), Some(json!({"key": "qa", "name": "QA"}))).await;
+    let r = call(&api, "POST", "/api/v1/environments", Some(&admin), Some(json!({"key": "qa", "name": "QA"}))).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(stream_version(&pool, "default", "qa", "server").await, 1);
     assert_eq!(stream_version(&pool, "default", "qa", "client").await, 1);
-    let r = call(&pool, "DELETE", "/api/v1/environments/staging", Some(&admin), None).await;
+    let r = call(&api, "DELETE", "/api/v1/environments/staging", Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "built-in environments stay");
     assert_eq!(
-        call(&pool, "DELETE", "/api/v1/environments/qa", Some(&admin), None).await.status,
+        call(&api, "DELETE", "/api/v1/environments/qa", Some(&admin), None).await.status,
         StatusCode::NO_CONTENT
     );
 }
 
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
 async fn concurrent_updates_with_if_match_lose_nothing(pool: PgPool) {
-    setup(&pool).await;
+    let api = setup(&pool).await;
     let admin = key(&pool, "admin", None, None).await;
     // 50 writers race with If-Match: 1; exactly one wins, the rest get 412, no update is lost.
     let tasks: Vec<_> = (0..50)
         .map(|i| {
-            let pool = pool.clone();
+            let api = api.clone();
             let admin = admin.clone();
             tokio::spawn(async move {
                 call_with(
-                    &pool,
+                    &api,
                     "PATCH",
                     "/api/v1/environments/staging",
                     Some(&admin),
@@ -356,7 +366,7 @@ async fn concurrent_updates_with_if_match_lose_nothing(pool: PgPool) {
         }
     }
     assert_eq!(won, 1);
-    let r = call(&pool, "GET", "/api/v1/environments/staging", Some(&admin), None).await;
+    let r = call(&api, "GET", "/api/v1/environments/staging", Some(&admin), None).await;
     assert_eq!(r.body["version"].as_i64(), Some(2));
     // Snapshot versions stay gap-free: 1 at start-up, then exactly one republish.
     assert_eq!(stream_version(&pool, "default", "staging", "server").await, 2);
@@ -368,4 +378,109 @@ async fn concurrent_updates_with_if_match_lose_nothing(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(versions, [1, 2]);
+}
+
+async fn version_of(r: &Reply) -> i64 {
+    r.headers["x-vane-snapshot-version"].to_str().unwrap().parse().unwrap()
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn long_poll_wakes_on_commit_and_times_out_with_304(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let s = "/api/v1/snapshots/default/production";
+    let first = call(&api, "GET", s, Some(&edge), None).await;
+    let etag = first.headers[header::ETAG].to_str().unwrap().to_owned();
+
+    // Nothing changes: the poll is held for `wait` seconds, then 304.
+    let started = std::time::Instant::now();
+    let r = call_with(&api, "GET", &format!("{s}?wait=1"), Some(&edge), None, &[("if-none-match", &etag)]).await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "{:?}", started.elapsed());
+
+    // A commit wakes the poll: measured from the write's response to the poll's.
+    let poller = {
+        let (api, edge, etag) = (api.clone(), edge.clone(), etag.clone());
+        tokio::spawn(async move {
+            let r =
+                call_with(&api, "GET", &format!("{s}?wait=10"), Some(&edge), None, &[("if-none-match", &etag)]).await;
+            (r, std::time::Instant::now())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let w =
+        call(&api, "PATCH", "/api/v1/environments/production", Some(&admin), Some(json!({"max_staleness_s": 5}))).await;
+    let committed = std::time::Instant::now();
+    assert_eq!(w.status, StatusCode::OK);
+    let (r, answered) = poller.await.unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(version_of(&r).await, version_of(&first).await + 1);
+    let lag = answered.saturating_duration_since(committed);
+    assert!(lag < std::time::Duration::from_millis(100), "long-poll woke {lag:?} after the commit");
+
+    let r = call(&api, "GET", &format!("{s}?wait=61"), Some(&edge), None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn a_write_through_one_instance_is_announced_by_another(pool: PgPool) {
+    // Two servers on one database, each with its own LISTEN connection.
+    let a = setup(&pool).await;
+    let b = Api::new(&pool);
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let s = "/api/v1/snapshots/default/staging";
+    let etag = call(&b, "GET", s, Some(&edge), None).await.headers[header::ETAG].to_str().unwrap().to_owned();
+    let poller = {
+        let (b, edge, etag) = (b.clone(), edge.clone(), etag.clone());
+        tokio::spawn(async move {
+            call_with(&b, "GET", &format!("{s}?wait=10"), Some(&edge), None, &[("if-none-match", &etag)]).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let w =
+        call(&a, "PATCH", "/api/v1/environments/staging", Some(&admin), Some(json!({"stale_policy": "fail_closed"})))
+            .await;
+    assert_eq!(w.status, StatusCode::OK);
+    let r = poller.await.unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["settings"]["stale_policy"], "fail_closed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn sse_announces_the_current_and_every_new_version(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let res = api
+        .router
+        .clone()
+        .oneshot(request("GET", "/api/v1/snapshots/default/production/events", Some(&edge), None, &[]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = res.into_body().into_data_stream();
+    let next_event = async |body: &mut axum::body::BodyDataStream| -> Value {
+        use futures_util::StreamExt;
+        let mut text = String::new();
+        loop {
+            let chunk =
+                tokio::time::timeout(std::time::Duration::from_secs(5), body.next()).await.unwrap().unwrap().unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(data) = text.lines().find_map(|l| l.strip_prefix("data: ")) {
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+    };
+    let first = next_event(&mut body).await;
+    assert_eq!((first["application"].as_str(), first["audience"].as_str()), (Some("default"), Some("server")));
+    let w =
+        call(&api, "PATCH", "/api/v1/environments/production", Some(&admin), Some(json!({"max_staleness_s": 9}))).await;
+    assert_eq!(w.status, StatusCode::OK);
+    let second = next_event(&mut body).await;
+    assert_eq!(second["version"].as_i64(), first["version"].as_i64().map(|v| v + 1));
 }

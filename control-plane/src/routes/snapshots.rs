@@ -1,15 +1,28 @@
-//! `GET /api/v1/snapshots/{application}/{environment}?audience=server|client`: the latest
-//! published snapshot, exactly as stored, with `ETag` (its SHA-256) and `304` on
-//! `If-None-Match`. Server snapshots need an `edge` (or `admin`) key, client snapshots an
-//! `edge`, `client` or `admin` key, bound (if at all) to this application and environment.
+//! Snapshot delivery.
+//!
+//! * `GET /api/v1/snapshots/{application}/{environment}?audience=server|client&wait=N`: the
+//!   latest published snapshot, exactly as stored, with `ETag` (its SHA-256) and `304` on
+//!   `If-None-Match`. With `wait=N` (1–60 s) and a current `If-None-Match`, the request is held
+//!   until a newer version commits (answered at once, `200`) or `N` seconds pass (`304`).
+//! * `GET /api/v1/snapshots/{application}/{environment}/events?audience=…`: a Server-Sent Events
+//!   stream; one `snapshot` event with the current version, then one per committed version.
+//!
+//! Server snapshots need an `edge` (or `admin`) key, client snapshots an `edge`, `client` or
+//! `admin` key, bound (if at all) to this application and environment.
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::StreamExt;
 use serde::Deserialize;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
 use vane_core::KeyScope;
 
 use super::{applications, environments};
@@ -17,15 +30,88 @@ use crate::AppState;
 use crate::auth::{Caller, scope_str};
 use crate::error::{Error, Result};
 use crate::json::Query;
+use crate::notifier::Announcement;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/snapshots/{application}/{environment}", get(latest))
+    Router::new()
+        .route("/snapshots/{application}/{environment}", get(latest))
+        .route("/snapshots/{application}/{environment}/events", get(events))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SnapshotQuery {
     audience: Option<String>,
+    wait: Option<u64>,
+}
+
+/// Longest accepted `wait`, in seconds.
+pub const MAX_WAIT_S: u64 = 60;
+
+/// The stream a request is about, after authorisation.
+struct Stream {
+    application_id: String,
+    application: String,
+    environment_id: String,
+    environment: String,
+    audience: &'static str,
+}
+
+impl Stream {
+    fn is(&self, a: &Announcement) -> bool {
+        a.application == self.application && a.environment == self.environment && a.audience == self.audience
+    }
+}
+
+async fn authorise(
+    state: &AppState,
+    caller: &Caller,
+    application: &str,
+    environment: &str,
+    audience: Option<&str>,
+) -> Result<Stream> {
+    let audience = match audience.unwrap_or("server") {
+        "server" => "server",
+        "client" => "client",
+        other => return Err(Error::BadRequest(format!("audience must be \"server\" or \"client\", got \"{other}\""))),
+    };
+    let allowed = matches!(
+        (audience, caller.scope),
+        ("server", KeyScope::Edge | KeyScope::Admin) | ("client", KeyScope::Edge | KeyScope::Client | KeyScope::Admin)
+    );
+    if !allowed {
+        return Err(Error::Forbidden(format!("a {} key cannot fetch {audience} snapshots", scope_str(caller.scope))));
+    }
+    let app = applications::find(&state.pool, application).await?;
+    let env = environments::find(&state.pool, environment).await?;
+    caller.require_binding(Some(&app.id), Some(&env.id))?;
+    Ok(Stream { application_id: app.id, application: app.key, environment_id: env.id, environment: env.key, audience })
+}
+
+/// `(version, etag, body)` of the stream's current snapshot.
+async fn current(state: &AppState, s: &Stream) -> Result<(i64, String, String)> {
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT s.version, s.etag, s.body FROM snapshot_streams t
+         JOIN snapshots s ON s.application_id = t.application_id AND s.environment_id = t.environment_id
+                         AND s.audience = t.audience AND s.version = t.version
+         WHERE t.application_id = $1 AND t.environment_id = $2 AND t.audience = $3",
+    )
+    .bind(&s.application_id)
+    .bind(&s.environment_id)
+    .bind(s.audience)
+    .fetch_optional(&state.pool)
+    .await?;
+    row.ok_or_else(|| {
+        Error::NotFound(format!("no {} snapshot published for {}/{} yet", s.audience, s.application, s.environment))
+    })
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    let quoted = format!("\"{etag}\"");
+    headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == quoted || t.trim() == "*"))
 }
 
 /// Header carrying the snapshot version on delivery responses.
@@ -38,49 +124,79 @@ async fn latest(
     Path((application, environment)): Path<(String, String)>,
     Query(q): Query<SnapshotQuery>,
 ) -> Result<Response> {
-    let audience = q.audience.as_deref().unwrap_or("server");
-    let allowed = match (audience, caller.scope) {
-        ("server", KeyScope::Edge | KeyScope::Admin) => true,
-        ("client", KeyScope::Edge | KeyScope::Client | KeyScope::Admin) => true,
-        ("server" | "client", _) => false,
-        (other, _) => {
-            return Err(Error::BadRequest(format!("audience must be \"server\" or \"client\", got \"{other}\"")));
-        }
-    };
-    if !allowed {
-        return Err(Error::Forbidden(format!("a {} key cannot fetch {audience} snapshots", scope_str(caller.scope))));
+    let wait = q.wait.unwrap_or(0);
+    if wait > MAX_WAIT_S {
+        return Err(Error::invalid("wait", format!("must be 0 to {MAX_WAIT_S} seconds")));
     }
-    let app = applications::find(&state.pool, &application).await?;
-    let env = environments::find(&state.pool, &environment).await?;
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
-    let row: Option<(i64, String, String)> = sqlx::query_as(
-        "SELECT s.version, s.etag, s.body FROM snapshot_streams t
-         JOIN snapshots s ON s.application_id = t.application_id AND s.environment_id = t.environment_id
-                         AND s.audience = t.audience AND s.version = t.version
-         WHERE t.application_id = $1 AND t.environment_id = $2 AND t.audience = $3",
-    )
-    .bind(&app.id)
-    .bind(&env.id)
-    .bind(audience)
-    .fetch_optional(&state.pool)
-    .await?;
-    let (version, etag, body) = row
-        .ok_or_else(|| Error::NotFound(format!("no {audience} snapshot published for {}/{} yet", app.key, env.key)))?;
-    let quoted = format!("\"{etag}\"");
-    let not_modified = headers
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == quoted || t.trim() == "*"));
+    let stream = authorise(&state, &caller, &application, &environment, q.audience.as_deref()).await?;
+    // Subscribe before reading, so a version committed in between is not missed.
+    let mut announcements = state.notifier.subscribe();
+    let (mut version, mut etag, mut body) = current(&state, &stream).await?;
+    if wait > 0 && etag_matches(&headers, &etag) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+        loop {
+            let relevant = tokio::select! {
+                received = announcements.recv() => match received {
+                    Ok(a) => stream.is(&a),
+                    Err(broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            };
+            if relevant {
+                (version, etag, body) = current(&state, &stream).await?;
+                if !etag_matches(&headers, &etag) {
+                    break;
+                }
+            }
+        }
+    }
+    let not_modified = etag_matches(&headers, &etag);
     let mut response =
         if not_modified { StatusCode::NOT_MODIFIED.into_response() } else { (StatusCode::OK, body).into_response() };
     let h = response.headers_mut();
     if !not_modified {
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
-    if let Ok(v) = HeaderValue::from_str(&quoted) {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
         h.insert(ETAG, v);
     }
     h.insert(VERSION_HEADER, HeaderValue::from(version));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    audience: Option<String>,
+}
+
+async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((application, environment)): Path<(String, String)>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>> {
+    let stream = authorise(&state, &caller, &application, &environment, q.audience.as_deref()).await?;
+    let announcements = state.notifier.subscribe();
+    let (version, etag, _) = current(&state, &stream).await?;
+    let first = Announcement {
+        application: stream.application.clone(),
+        environment: stream.environment.clone(),
+        audience: stream.audience.to_owned(),
+        version,
+        etag,
+    };
+    let event = |a: &Announcement| {
+        Event::default().event("snapshot").id(a.version.to_string()).data(serde_json::to_string(a).unwrap_or_default())
+    };
+    let head = futures_util::stream::once(std::future::ready(Ok(event(&first))));
+    let tail = BroadcastStream::new(announcements).filter_map(move |received| {
+        std::future::ready(match received {
+            Ok(a) if stream.is(&a) => Some(Ok(event(&a))),
+            _ => None,
+        })
+    });
+    Ok(Sse::new(head.chain(tail)).keep_alive(KeepAlive::default()))
 }
