@@ -47,6 +47,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::applications::router())
         .merge(routes::environments::router())
+        .merge(routes::flags::router())
         .merge(routes::snapshots::router());
     Router::new()
         .route("/health", get(routes::health))

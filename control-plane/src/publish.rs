@@ -46,6 +46,49 @@ struct KeyRow {
     scope: String,
 }
 
+/// The engine's view of every non-archived flag of an application in one environment, with
+/// whether browsers may see it.
+pub async fn model_flags(
+    conn: &mut PgConnection,
+    application_id: &str,
+    environment_id: &str,
+) -> Result<Vec<(bool, vane_core::Flag)>> {
+    let rows: Vec<(crate::routes::flags::FlagRow, crate::routes::flags::StateRow)> = {
+        let flags: Vec<crate::routes::flags::FlagRow> = sqlx::query_as(
+            "SELECT id, application_id, key, type, variants, description, tags, client_visible, archived, version,
+                    created_at, updated_at
+             FROM flags WHERE application_id = $1 AND NOT archived ORDER BY key",
+        )
+        .bind(application_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let states: Vec<(String, crate::routes::flags::StateRow)> = sqlx::query_as::<_, StateWithFlag>(
+            "SELECT s.flag_id, s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules,
+                    s.default_serve, s.prerequisites, s.salt, s.version, s.updated_at
+             FROM flag_states s JOIN flags f ON f.id = s.flag_id JOIN environments e ON e.id = s.environment_id
+             WHERE f.application_id = $1 AND s.environment_id = $2",
+        )
+        .bind(application_id)
+        .bind(environment_id)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|r| (r.flag_id.clone(), r.state))
+        .collect();
+        let mut by_flag: std::collections::HashMap<String, crate::routes::flags::StateRow> =
+            states.into_iter().collect();
+        flags.into_iter().filter_map(|f| by_flag.remove(&f.id).map(|s| (f, s))).collect()
+    };
+    rows.iter().map(|(f, s)| Ok((f.client_visible, crate::routes::flags::model(f, s)?))).collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct StateWithFlag {
+    flag_id: String,
+    #[sqlx(flatten)]
+    state: crate::routes::flags::StateRow,
+}
+
 /// Publishes the next version of both audiences of one application × environment.
 pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_id: &str) -> Result<()> {
     let app_key: String = sqlx::query_scalar("SELECT key FROM applications WHERE id = $1")
@@ -68,6 +111,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
     .bind(environment_id)
     .fetch_all(&mut *conn)
     .await?;
+    let flags = model_flags(conn, application_id, environment_id).await?;
     let settings = EnvironmentSettings {
         max_staleness_s: u64::try_from(env.max_staleness_s).unwrap_or(0),
         stale_policy: if env.stale_policy == "fail_closed" { StalePolicy::FailClosed } else { StalePolicy::ServeStale },
@@ -98,6 +142,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         snapshot.created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         snapshot.settings = settings.clone();
         if audience == Audience::Server {
+            snapshot.flags = flags.iter().map(|(_, f)| f.clone()).collect();
             snapshot.keys = keys
                 .iter()
                 .filter_map(|k| {
@@ -105,7 +150,10 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
                 })
                 .collect();
         } else {
+            // Browsers get client-visible flags only, and never a raw targeted key.
+            snapshot.flags = flags.iter().filter(|(visible, _)| *visible).map(|(_, f)| f.clone()).collect();
             snapshot.hash_salt = ulid::Ulid::new().to_string();
+            vane_core::hash_targeting(&mut snapshot);
         }
         let body = serde_json::to_string(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
         let etag = content_hash(&body);

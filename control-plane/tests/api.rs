@@ -98,6 +98,8 @@ async fn stream_version(pool: &PgPool, app: &str, env: &str, audience: &str) -> 
 }
 
 async fn setup(pool: &PgPool) -> Api {
+    // Server logs (including internal errors) show up in the output of failing tests.
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let mut conn = pool.acquire().await.unwrap();
     publish::publish_missing(&mut conn).await.unwrap();
     Api::new(pool)
@@ -483,4 +485,187 @@ async fn sse_announces_the_current_and_every_new_version(pool: PgPool) {
     assert_eq!(w.status, StatusCode::OK);
     let second = next_event(&mut body).await;
     assert_eq!(second["version"].as_i64(), first["version"].as_i64().map(|v| v + 1));
+}
+
+/// Fetches the current snapshot of a stream and compiles it with the engine.
+async fn served(api: &Api, key: &str, path: &str) -> (String, vane_core::CompiledSnapshot) {
+    let res = api.router.clone().oneshot(request("GET", path, Some(key), None, &[])).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let (snap, warnings) = vane_core::compile_json(&text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    (text, snap)
+}
+
+fn ctx(v: Value) -> vane_core::Context {
+    vane_core::Context::from_json(&v).unwrap()
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn flags_are_validated_published_and_evaluated(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let flags = "/api/v1/applications/default/flags";
+    let r = call(
+        &api,
+        "POST",
+        flags,
+        Some(&admin),
+        Some(json!({"key": "new-checkout", "type": "boolean", "tags": ["web"]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["environments"]["production"]["enabled"], false);
+    assert_eq!(r.body["environments"].as_object().map(|m| m.len()), Some(3));
+    let v0 = stream_version(&pool, "default", "production", "server").await;
+
+    let snap_path = "/api/v1/snapshots/default/production";
+    let (_, snap) = served(&api, &edge, snap_path).await;
+    let e = snap.evaluate("new-checkout", &ctx(json!({"targetingKey": "u1"})), 0);
+    assert_eq!((e.value(), e.reason()), (Some(&json!(false)), vane_core::Reason::Disabled));
+
+    // Enable with a rule; If-Match guards the state version.
+    let state = format!("{flags}/new-checkout/environments/production");
+    let body = json!({"enabled": true, "default": {"variant": "off"},
+                      "rules": [{"id": "ca", "conditions": [{"attribute": "country", "operator": "in", "values": ["CA"]}],
+                                 "serve": {"variant": "on"}}]});
+    let r = call_with(&api, "PATCH", &state, Some(&admin), Some(body.to_string()), &[("if-match", "7")]).await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+    let r = call_with(&api, "PATCH", &state, Some(&admin), Some(body.to_string()), &[("if-match", "1")]).await;
+    assert_eq!((r.status, r.body["version"].as_i64()), (StatusCode::OK, Some(2)), "{}", r.body);
+    assert_eq!(stream_version(&pool, "default", "production", "server").await, v0 + 1);
+    let (_, snap) = served(&api, &edge, snap_path).await;
+    let e = snap.evaluate("new-checkout", &ctx(json!({"targetingKey": "u1", "country": "CA"})), 0);
+    assert_eq!((e.value(), e.rule_id()), (Some(&json!(true)), Some("ca")));
+    let e = snap.evaluate("new-checkout", &ctx(json!({"targetingKey": "u1", "country": "FR"})), 0);
+    assert_eq!((e.value(), e.reason()), (Some(&json!(false)), vane_core::Reason::Default));
+    // Staging is untouched.
+    let (_, staging) = served(&api, &edge, "/api/v1/snapshots/default/staging").await;
+    assert_eq!(
+        staging.evaluate("new-checkout", &ctx(json!({"country": "CA"})), 0).reason(),
+        vane_core::Reason::Disabled
+    );
+
+    // Invalid definitions: 422 with the path of each problem; nothing changes.
+    let bad = json!({"rules": [{"conditions": [{"attribute": "email", "operator": "matches", "values": ["("]}],
+                                "serve": {"variant": "maybe"}}]});
+    let r = call(&api, "PATCH", &state, Some(&admin), Some(bad)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let paths: Vec<&str> =
+        r.body["error"]["details"].as_array().unwrap().iter().filter_map(|d| d["path"].as_str()).collect();
+    assert_eq!(paths, ["rules[0].conditions[0].values[0]", "rules[0].serve.variant"], "{}", r.body);
+    let r = call(&api, "PATCH", &state, Some(&admin), Some(json!({"rules": [{"conditions": [{"attribute": "a", "operator": "resembles"}], "serve": {"variant": "on"}}]}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(stream_version(&pool, "default", "production", "server").await, v0 + 1);
+
+    // Removing a variant a rule serves is rejected in the environment that uses it.
+    let r = call(
+        &api,
+        "PATCH",
+        &format!("{flags}/new-checkout"),
+        Some(&admin),
+        Some(json!({"variants": [{"key": "off", "value": false}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let paths: Vec<&str> =
+        r.body["error"]["details"].as_array().unwrap().iter().filter_map(|d| d["path"].as_str()).collect();
+    assert!(paths.contains(&"environments.production.rules[0].serve.variant"), "{paths:?}");
+
+    // Prerequisites: a cycle is rejected; a prerequisite flag cannot be deleted.
+    let r = call(
+        &api,
+        "POST",
+        flags,
+        Some(&admin),
+        Some(json!({"key": "theme", "type": "string",
+        "variants": [{"key": "light", "value": "L"}, {"key": "dark", "value": "D"}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = call(
+        &api,
+        "PATCH",
+        &format!("{flags}/theme/environments/production"),
+        Some(&admin),
+        Some(json!({"enabled": true, "prerequisites": [{"flag": "new-checkout", "variants": ["on"]}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = call(
+        &api,
+        "PATCH",
+        &state,
+        Some(&admin),
+        Some(json!({"prerequisites": [{"flag": "theme", "variants": ["dark"]}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body["error"]["details"].to_string().contains("cycle"), "{}", r.body);
+    let r = call(&api, "DELETE", &format!("{flags}/new-checkout"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let (_, snap) = served(&api, &edge, snap_path).await;
+    let e = snap.evaluate("theme", &ctx(json!({"targetingKey": "u1", "country": "FR"})), 0);
+    assert_eq!(e.reason(), vane_core::Reason::PrerequisiteFailed);
+    let e = snap.evaluate("theme", &ctx(json!({"targetingKey": "u1", "country": "CA"})), 0);
+    assert_eq!(e.value(), Some(&json!("L")));
+
+    let r = call(&api, "POST", flags, Some(&admin), Some(json!({"key": "new-checkout", "type": "boolean"}))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = call(&api, "POST", flags, Some(&admin), Some(json!({"key": "bad key!", "type": "boolean"}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = call(
+        &api,
+        "POST",
+        flags,
+        Some(&admin),
+        Some(json!({"key": "n", "type": "number", "variants": [{"key": "a", "value": "x"}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body["error"]["details"][0]["path"], "variants[0].value");
+    let r = call(&api, "GET", &format!("{flags}?tag=web"), Some(&admin), None).await;
+    assert_eq!(r.body["total"].as_i64(), Some(1));
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn client_snapshots_hide_targeted_keys_and_server_only_flags(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let client = key(&pool, "client", None, None).await;
+    let flags = "/api/v1/applications/default/flags";
+    for (k, visible) in [("web-banner", true), ("server-secret-flag", false)] {
+        let r = call(
+            &api,
+            "POST",
+            flags,
+            Some(&admin),
+            Some(json!({"key": k, "type": "boolean", "client_visible": visible})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        let r = call(
+            &api,
+            "PATCH",
+            &format!("{flags}/{k}/environments/production"),
+            Some(&admin),
+            Some(json!({"enabled": true, "default": {"variant": "off"}, "rules": [{"conditions": [
+                {"attribute": "targetingKey", "operator": "in", "values": ["alice@example.com", "bob-4711"]}],
+                "serve": {"variant": "on"}}]})),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let (text, snap) = served(&api, &client, "/api/v1/snapshots/default/production?audience=client").await;
+    for secret in ["alice@example.com", "bob-4711", "server-secret-flag"] {
+        assert!(!text.contains(secret), "{secret} is in the client snapshot");
+    }
+    assert_eq!(snap.evaluate("web-banner", &ctx(json!({"targetingKey": "bob-4711"})), 0).value(), Some(&json!(true)));
+    assert_eq!(snap.evaluate("web-banner", &ctx(json!({"targetingKey": "eve"})), 0).value(), Some(&json!(false)));
+    assert_eq!(
+        snap.evaluate("server-secret-flag", &ctx(json!({})), 0).error_code(),
+        Some(vane_core::ErrorCode::FlagNotFound)
+    );
 }

@@ -18,6 +18,7 @@
 
 pub mod bucket;
 pub mod cidr;
+pub mod client;
 pub mod compile;
 pub mod context;
 pub mod datetime;
@@ -30,6 +31,7 @@ pub mod table;
 pub mod text;
 
 pub use bucket::bucket_of;
+pub use client::hash_targeting;
 pub use compile::{CompiledSnapshot, Entity, Problem, SnapshotError, Warning, compile, compile_json, validate};
 pub use context::{AttrValue, Context, ContextError, TARGETING_KEY};
 pub use eval::FlagId;

@@ -400,3 +400,55 @@ fn demo_snapshot_compiles_cleanly() {
     let e = snap.evaluate("new-checkout", &ctx(json!({"targetingKey": "user-ada"})), NOW);
     assert_eq!((e.reason(), e.rule_id()), (Reason::TargetingMatch, Some("betas-first")));
 }
+
+#[test]
+fn hashed_client_snapshots_evaluate_like_the_originals() {
+    let doc = json!({
+        "format_version": 1, "application": "a", "environment": "e", "version": 3,
+        "flags": [
+            {"key": "f", "type": "string", "salt": "s",
+             "variants": [{"key": "a", "value": "A"}, {"key": "b", "value": "B"}, {"key": "c", "value": "C"}],
+             "rules": [
+                {"id": "vip", "conditions": [{"attribute": "targetingKey", "operator": "in", "values": ["u-1", "u-2", 7]}], "serve": {"variant": "b"}},
+                {"id": "mail", "conditions": [{"attribute": "email", "operator": "eq", "values": ["Ann@X.io"], "case_insensitive": true}], "serve": {"variant": "c"}},
+                {"id": "not", "conditions": [{"attribute": "plan", "operator": "not_in", "values": ["free", true]}], "serve": {"variant": "c"}},
+                {"id": "age", "conditions": [{"attribute": "age", "operator": "eq", "values": [42]}], "serve": {"variant": "b"}},
+                {"id": "seg", "conditions": [{"attribute": "targetingKey", "operator": "in_segment", "values": ["beta"]}], "serve": {"variant": "b"}}
+             ],
+             "default": {"rollout": {"weights": {"a": 50000, "c": 50000}}}}
+        ],
+        "segments": [{"key": "beta", "included": ["u-9"], "excluded": ["u-1"],
+                      "conditions": [{"attribute": "country", "operator": "in", "values": ["CA"]}]}]
+    });
+    let server: Snapshot = serde_json::from_value(doc).unwrap();
+    let mut client = server.clone();
+    client.audience = vane_core::Audience::Client;
+    client.hash_salt = "salt-123".into();
+    vane_core::hash_targeting(&mut client);
+    let text = serde_json::to_string(&client).unwrap();
+    for secret in ["u-1", "u-2", "u-9", "Ann@X.io", "ann@x.io", "\"free\""] {
+        assert!(!text.contains(secret), "{secret} leaked into the client snapshot");
+    }
+    let (s, w1) = compile(&server);
+    let (c, w2) = compile(&client);
+    assert!(w1.is_empty() && w2.is_empty(), "{w1:?} {w2:?}");
+    let contexts = [
+        json!({"targetingKey": "u-1"}),
+        json!({"targetingKey": "u-2", "plan": "free"}),
+        json!({"targetingKey": 7}),
+        json!({"targetingKey": "7"}),
+        json!({"targetingKey": "x", "email": "ANN@x.IO", "plan": "free"}),
+        json!({"targetingKey": "y", "plan": true}),
+        json!({"targetingKey": "z", "plan": "pro"}),
+        json!({"targetingKey": "z", "plan": "free", "age": "42"}),
+        json!({"targetingKey": "u-9", "plan": "free"}),
+        json!({"targetingKey": "q", "plan": "free", "country": "CA"}),
+        json!({"plan": "free"}),
+    ];
+    for c0 in contexts {
+        let Ok(ctx) = Context::from_json(&c0) else { continue };
+        let a = s.evaluate("f", &ctx, NOW);
+        let b = c.evaluate("f", &ctx, NOW);
+        assert_eq!((a.variant(), a.reason(), a.rule_id()), (b.variant(), b.reason(), b.rule_id()), "{c0}");
+    }
+}

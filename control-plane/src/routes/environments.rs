@@ -147,6 +147,19 @@ async fn create(
     .bind(&body.stale_policy)
     .fetch_one(&mut *tx)
     .await?;
+    // Every flag gets a (disabled) state in the new environment, as at its creation.
+    sqlx::query(
+        "INSERT INTO flag_states (flag_id, environment_id, enabled, off_variant, default_serve, salt)
+         SELECT f.id, $1, false,
+                CASE WHEN f.type = 'boolean' THEN 'off' END,
+                CASE WHEN f.type = 'boolean' THEN jsonb_build_object('variant', 'on')
+                     ELSE jsonb_build_object('variant', f.variants -> 0 ->> 'key') END,
+                f.key
+         FROM flags f",
+    )
+    .bind(&env.id)
+    .execute(&mut *tx)
+    .await?;
     publish::publish_environment(&mut tx, &env.id).await?;
     audit::record(
         &mut tx,

@@ -2,6 +2,7 @@
 
 pub mod applications;
 pub mod environments;
+pub mod flags;
 pub mod snapshots;
 
 use axum::extract::State;

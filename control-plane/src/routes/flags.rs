@@ -1,0 +1,650 @@
+//! `/api/v1/applications/{application}/flags`: flag definitions (type, variants, description,
+//! tags, client visibility) and, under `…/flags/{flag}/environments/{environment}`, their state
+//! per environment (enabled, off variant, rules, default, prerequisites, salt).
+//!
+//! Every write is validated by compiling the environment's would-be snapshot with `vane-core`:
+//! a write that would introduce any compile problem (in this flag or, through prerequisites, in
+//! another) is rejected with 422 and the JSON path of each problem, and nothing changes.
+//! Accepted writes publish the affected snapshots in the same transaction.
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json as Reply, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use vane_core::{Entity, Flag, FlagType, Prerequisite, Rule, Serve, Snapshot, Variant};
+
+use super::applications::{self, Application};
+use super::{Expected, List, Page};
+use crate::audit::{self, Entry};
+use crate::auth::Caller;
+use crate::error::{Error, FieldError, Result};
+use crate::json::{Json, Query};
+use crate::{AppState, publish};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/applications/{application}/flags", get(list).post(create))
+        .route("/applications/{application}/flags/{flag}", get(read).put(update).patch(update).delete(remove))
+        .route(
+            "/applications/{application}/flags/{flag}/environments/{environment}",
+            get(read_state).put(update_state).patch(update_state),
+        )
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct FlagRow {
+    pub id: String,
+    #[serde(skip)]
+    pub application_id: String,
+    pub key: String,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub flag_type: String,
+    pub variants: Value,
+    pub description: String,
+    pub tags: Value,
+    pub client_visible: bool,
+    pub archived: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! flag_columns {
+    () => {
+        "id, application_id, key, type, variants, description, tags, client_visible, archived, version, created_at, updated_at"
+    };
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct StateRow {
+    #[serde(skip)]
+    pub environment_id: String,
+    #[serde(skip)]
+    pub environment: String,
+    pub enabled: bool,
+    pub off_variant: Option<String>,
+    pub rules: Value,
+    #[serde(rename = "default")]
+    pub default_serve: Value,
+    pub prerequisites: Value,
+    pub salt: String,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A flag with its state in every environment, keyed by environment.
+#[derive(Debug, Serialize)]
+pub struct FlagView {
+    #[serde(flatten)]
+    pub flag: FlagRow,
+    pub environments: BTreeMap<String, StateRow>,
+}
+
+fn is_flag_key(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 200
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+fn type_str(t: FlagType) -> &'static str {
+    t.as_str()
+}
+
+/// The engine's view of a flag in one environment.
+pub fn model(flag: &FlagRow, state: &StateRow) -> Result<Flag> {
+    serde_json::from_value(json!({
+        "key": flag.key, "type": flag.flag_type, "variants": flag.variants, "description": flag.description,
+        "tags": flag.tags, "enabled": state.enabled, "off_variant": state.off_variant, "rules": state.rules,
+        "default": state.default_serve, "prerequisites": state.prerequisites, "salt": state.salt,
+        "version": state.version,
+    }))
+    .map_err(|e| Error::Internal(format!("stored flag '{}' does not read back: {e}", flag.key)))
+}
+
+async fn find(conn: &mut PgConnection, app: &Application, id_or_key: &str, lock: bool) -> Result<FlagRow> {
+    let sql = if lock {
+        concat!(
+            "SELECT ",
+            flag_columns!(),
+            " FROM flags WHERE application_id = $1 AND (id = $2 OR key = $2) FOR UPDATE"
+        )
+    } else {
+        concat!("SELECT ", flag_columns!(), " FROM flags WHERE application_id = $1 AND (id = $2 OR key = $2)")
+    };
+    sqlx::query_as(sql)
+        .bind(&app.id)
+        .bind(id_or_key)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("flag '{id_or_key}' not found in application '{}'", app.key)))
+}
+
+async fn states(conn: &mut PgConnection, flag_id: &str) -> Result<Vec<StateRow>> {
+    Ok(sqlx::query_as(
+        "SELECT s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
+                s.prerequisites, s.salt, s.version, s.updated_at
+         FROM flag_states s JOIN environments e ON e.id = s.environment_id
+         WHERE s.flag_id = $1 ORDER BY e.key",
+    )
+    .bind(flag_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+async fn view(conn: &mut PgConnection, flag: FlagRow) -> Result<FlagView> {
+    let states = states(conn, &flag.id).await?;
+    Ok(FlagView { flag, environments: states.into_iter().map(|s| (s.environment.clone(), s)).collect() })
+}
+
+/// Compile problems of an environment's flags, as `(flag key, path, message)`.
+fn problems(flags: Vec<Flag>) -> HashSet<(String, String, String)> {
+    let mut snapshot = Snapshot::new("validation", "validation", 1);
+    snapshot.flags = flags;
+    vane_core::validate(&snapshot)
+        .into_iter()
+        .map(|p| {
+            let key = match p.entity {
+                Entity::Flag(k) | Entity::Segment(k) | Entity::Config(k) => k,
+                Entity::Snapshot => String::new(),
+            };
+            (key, p.path, p.message)
+        })
+        .collect()
+}
+
+/// Rejects a change to `changed` in one environment if the environment's flags would have any
+/// compile problem they do not have today. Paths are relative to the changed flag's state; a
+/// problem in another flag is reported as `flags.<key>.<path>`.
+async fn validate_change(
+    conn: &mut PgConnection,
+    app: &Application,
+    environment_id: &str,
+    changed: Flag,
+    prefix: &str,
+) -> Result<()> {
+    let current = publish::model_flags(conn, &app.id, environment_id).await?;
+    let before = problems(current.iter().map(|(_, f)| f.clone()).collect());
+    let mut after_flags: Vec<Flag> = current.into_iter().map(|(_, f)| f).filter(|f| f.key != changed.key).collect();
+    let key = changed.key.clone();
+    after_flags.push(changed);
+    let mut new: Vec<FieldError> = problems(after_flags)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .map(|(flag, path, message)| {
+            let path = if flag == key {
+                format!("{prefix}{path}")
+            } else if path.is_empty() {
+                format!("flags.{flag}")
+            } else {
+                format!("flags.{flag}.{path}")
+            };
+            FieldError::new(path, message)
+        })
+        .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    new.sort_by(|a, b| a.path.cmp(&b.path));
+    Err(Error::Unprocessable(new))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlagFilter {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    tag: Option<String>,
+    archived: Option<bool>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(application): Path<String>,
+    Query(filter): Query<FlagFilter>,
+) -> Result<Reply<List<FlagView>>> {
+    caller.require_read()?;
+    let (limit, offset) = Page { limit: filter.limit, offset: filter.offset }.resolve()?;
+    let mut conn = state.pool.acquire().await?;
+    let app = applications::find(&mut *conn, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    let tag = filter.tag.map(|t| json!([t]));
+    let rows: Vec<FlagRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        flag_columns!(),
+        " FROM flags WHERE application_id = $1 AND ($2::jsonb IS NULL OR tags @> $2)
+           AND ($3::boolean IS NULL OR archived = $3) ORDER BY key LIMIT $4 OFFSET $5"
+    ))
+    .bind(&app.id)
+    .bind(&tag)
+    .bind(filter.archived)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM flags WHERE application_id = $1 AND ($2::jsonb IS NULL OR tags @> $2)
+           AND ($3::boolean IS NULL OR archived = $3)",
+    )
+    .bind(&app.id)
+    .bind(&tag)
+    .bind(filter.archived)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        items.push(view(&mut conn, row).await?);
+    }
+    Ok(Reply(List { items, total, limit, offset }))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((application, flag)): Path<(String, String)>,
+) -> Result<Reply<FlagView>> {
+    caller.require_read()?;
+    let mut conn = state.pool.acquire().await?;
+    let app = applications::find(&mut *conn, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    let row = find(&mut conn, &app, &flag, false).await?;
+    Ok(Reply(view(&mut conn, row).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateFlag {
+    key: String,
+    #[serde(rename = "type")]
+    flag_type: FlagType,
+    #[serde(default)]
+    variants: Vec<Variant>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    client_visible: bool,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(application): Path<String>,
+    Json(body): Json<CreateFlag>,
+) -> Result<(StatusCode, Reply<FlagView>)> {
+    caller.require_write()?;
+    if !is_flag_key(&body.key) {
+        return Err(Error::invalid("key", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,199}"));
+    }
+    let variants = if body.variants.is_empty() && body.flag_type == FlagType::Boolean {
+        vec![Variant { key: "on".into(), value: json!(true) }, Variant { key: "off".into(), value: json!(false) }]
+    } else {
+        body.variants
+    };
+    // A new flag is disabled everywhere. Booleans serve `on` once enabled and `off` while
+    // disabled; other types serve their first variant once enabled and the caller's default
+    // while disabled.
+    let (default_variant, off_variant) = match body.flag_type {
+        FlagType::Boolean => ("on".to_owned(), Some("off".to_owned())),
+        _ => (variants.first().map(|v| v.key.clone()).unwrap_or_default(), None),
+    };
+    let candidate = Flag {
+        key: body.key.clone(),
+        flag_type: body.flag_type,
+        variants: variants.clone(),
+        description: body.description.clone(),
+        tags: body.tags.clone(),
+        enabled: false,
+        off_variant: off_variant.clone(),
+        rules: Vec::new(),
+        default: Serve::Variant(default_variant.clone()),
+        prerequisites: Vec::new(),
+        salt: body.key.clone(),
+        version: 1,
+    };
+    let found = problems(vec![candidate.clone()]);
+    if !found.is_empty() {
+        let mut errors: Vec<FieldError> = found.into_iter().map(|(_, p, m)| FieldError::new(p, m)).collect();
+        errors.sort_by(|a, b| a.path.cmp(&b.path));
+        return Err(Error::Unprocessable(errors));
+    }
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    let row: FlagRow = sqlx::query_as(concat!(
+        "INSERT INTO flags (id, application_id, key, type, variants, description, tags, client_visible)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+        flag_columns!()
+    ))
+    .bind(ulid::Ulid::new().to_string())
+    .bind(&app.id)
+    .bind(&body.key)
+    .bind(type_str(body.flag_type))
+    .bind(json!(variants))
+    .bind(&body.description)
+    .bind(json!(body.tags))
+    .bind(body.client_visible)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO flag_states (flag_id, environment_id, enabled, off_variant, default_serve, salt)
+         SELECT $1, id, false, $2, $3, $4 FROM environments",
+    )
+    .bind(&row.id)
+    .bind(&off_variant)
+    .bind(json!({"variant": default_variant}))
+    .bind(&body.key)
+    .execute(&mut *tx)
+    .await?;
+    let created = view(&mut tx, row).await?;
+    for s in created.environments.values() {
+        record_history(&mut tx, &caller, &created.flag, s).await?;
+    }
+    publish::publish_application(&mut tx, &app.id).await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "flag",
+            entity_id: &created.flag.id,
+            entity_key: &created.flag.key,
+            action: "create",
+            before: None,
+            after: serde_json::to_value(&created).ok(),
+            version: Some(created.flag.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Reply(created)))
+}
+
+async fn record_history(conn: &mut PgConnection, caller: &Caller, flag: &FlagRow, state: &StateRow) -> Result<()> {
+    let definition = serde_json::to_value(model(flag, state)?).map_err(|e| Error::Internal(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO flag_history (flag_id, environment_id, version, definition, actor) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (flag_id, environment_id, version) DO UPDATE SET definition = EXCLUDED.definition",
+    )
+    .bind(&flag.id)
+    .bind(&state.environment_id)
+    .bind(state.version)
+    .bind(definition)
+    .bind(&caller.key_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateFlag {
+    variants: Option<Vec<Variant>>,
+    description: Option<String>,
+    tags: Option<Vec<String>>,
+    client_visible: Option<bool>,
+    archived: Option<bool>,
+    version: Option<i64>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((application, flag)): Path<(String, String)>,
+    Json(body): Json<UpdateFlag>,
+) -> Result<Reply<FlagView>> {
+    caller.require_write()?;
+    let expected = Expected::from(&headers, body.version)?;
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    let locked = find(&mut tx, &app, &flag, true).await?;
+    let before = view(&mut tx, locked).await?;
+    expected.check(before.flag.version)?;
+    let mut after_row = before.flag.clone();
+    if let Some(v) = &body.variants {
+        after_row.variants = json!(v);
+    }
+    if let Some(d) = &body.description {
+        after_row.description.clone_from(d);
+    }
+    if let Some(t) = &body.tags {
+        after_row.tags = json!(t);
+    }
+    // Changing variants changes the flag in every environment: validate each, report all.
+    let mut problems = Vec::new();
+    for s in before.environments.values() {
+        let candidate = model(&after_row, s)?;
+        let prefix = format!("environments.{}.", s.environment);
+        match validate_change(&mut tx, &app, &s.environment_id, candidate, &prefix).await {
+            Ok(()) => {}
+            Err(Error::Unprocessable(found)) => problems.extend(found),
+            Err(other) => return Err(other),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Unprocessable(problems));
+    }
+    let row: FlagRow = sqlx::query_as(concat!(
+        "UPDATE flags SET variants = $2, description = $3, tags = $4, client_visible = COALESCE($5, client_visible),
+                archived = COALESCE($6, archived), version = version + 1, updated_at = now()
+         WHERE id = $1 RETURNING ",
+        flag_columns!()
+    ))
+    .bind(&before.flag.id)
+    .bind(&after_row.variants)
+    .bind(&after_row.description)
+    .bind(&after_row.tags)
+    .bind(body.client_visible)
+    .bind(body.archived)
+    .fetch_one(&mut *tx)
+    .await?;
+    // The definition changed in every environment: each state gets a new version.
+    sqlx::query("UPDATE flag_states SET version = version + 1, updated_at = now() WHERE flag_id = $1")
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+    let after = view(&mut tx, row).await?;
+    for s in after.environments.values() {
+        record_history(&mut tx, &caller, &after.flag, s).await?;
+    }
+    publish::publish_application(&mut tx, &app.id).await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "flag",
+            entity_id: &after.flag.id,
+            entity_key: &after.flag.key,
+            action: "update",
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
+            version: Some(after.flag.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply(after))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((application, flag)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    caller.require_write()?;
+    let expected = Expected::from(&headers, None)?;
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    let locked = find(&mut tx, &app, &flag, true).await?;
+    let before = view(&mut tx, locked).await?;
+    expected.check(before.flag.version)?;
+    let dependants: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT f.key FROM flag_states s JOIN flags f ON f.id = s.flag_id
+         WHERE f.application_id = $1 AND f.id <> $2 AND s.prerequisites @> $3 ORDER BY f.key",
+    )
+    .bind(&app.id)
+    .bind(&before.flag.id)
+    .bind(json!([{"flag": before.flag.key}]))
+    .fetch_all(&mut *tx)
+    .await?;
+    if !dependants.is_empty() {
+        return Err(Error::Conflict(format!(
+            "flag '{}' is a prerequisite of {}; remove those prerequisites first",
+            before.flag.key,
+            dependants.join(", ")
+        )));
+    }
+    sqlx::query("DELETE FROM flags WHERE id = $1").bind(&before.flag.id).execute(&mut *tx).await?;
+    publish::publish_application(&mut tx, &app.id).await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "flag",
+            entity_id: &before.flag.id,
+            entity_key: &before.flag.key,
+            action: "delete",
+            before: serde_json::to_value(&before).ok(),
+            after: None,
+            version: Some(before.flag.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn read_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((application, flag, environment)): Path<(String, String, String)>,
+) -> Result<Reply<StateRow>> {
+    caller.require_read()?;
+    let mut conn = state.pool.acquire().await?;
+    let app = applications::find(&mut *conn, &application).await?;
+    let row = find(&mut conn, &app, &flag, false).await?;
+    let s = states(&mut conn, &row.id)
+        .await?
+        .into_iter()
+        .find(|s| s.environment == environment || s.environment_id == environment)
+        .ok_or_else(|| Error::NotFound(format!("environment '{environment}' not found")))?;
+    caller.require_binding(Some(&app.id), Some(&s.environment_id))?;
+    Ok(Reply(s))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateState {
+    enabled: Option<bool>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    off_variant: Option<Option<String>>,
+    rules: Option<Vec<Rule>>,
+    default: Option<Serve>,
+    prerequisites: Option<Vec<Prerequisite>>,
+    salt: Option<String>,
+    version: Option<i64>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+async fn update_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((application, flag, environment)): Path<(String, String, String)>,
+    Json(body): Json<UpdateState>,
+) -> Result<Reply<StateRow>> {
+    caller.require_write()?;
+    let expected = Expected::from(&headers, body.version)?;
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, &application).await?;
+    let row = find(&mut tx, &app, &flag, false).await?;
+    let env = super::environments::find(&mut *tx, &environment).await?;
+    caller.require_binding(Some(&app.id), Some(&env.id))?;
+    let before: StateRow = sqlx::query_as(
+        "SELECT s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
+                s.prerequisites, s.salt, s.version, s.updated_at
+         FROM flag_states s JOIN environments e ON e.id = s.environment_id
+         WHERE s.flag_id = $1 AND s.environment_id = $2 FOR UPDATE OF s",
+    )
+    .bind(&row.id)
+    .bind(&env.id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("flag '{}' has no state in '{}'", row.key, env.key)))?;
+    expected.check(before.version)?;
+    let mut after = before.clone();
+    if let Some(e) = body.enabled {
+        after.enabled = e;
+    }
+    if let Some(o) = body.off_variant {
+        after.off_variant = o;
+    }
+    if let Some(r) = &body.rules {
+        after.rules = json!(r);
+    }
+    if let Some(d) = &body.default {
+        after.default_serve = json!(d);
+    }
+    if let Some(p) = &body.prerequisites {
+        after.prerequisites = json!(p);
+    }
+    if let Some(s) = &body.salt {
+        after.salt.clone_from(s);
+    }
+    after.version = before.version + 1;
+    validate_change(&mut tx, &app, &env.id, model(&row, &after)?, "").await?;
+    let after: StateRow = sqlx::query_as(
+        "UPDATE flag_states s SET enabled = $3, off_variant = $4, rules = $5, default_serve = $6,
+                prerequisites = $7, salt = $8, version = s.version + 1, updated_at = now()
+         FROM environments e
+         WHERE s.flag_id = $1 AND s.environment_id = $2 AND e.id = s.environment_id
+         RETURNING s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
+                   s.prerequisites, s.salt, s.version, s.updated_at",
+    )
+    .bind(&row.id)
+    .bind(&env.id)
+    .bind(after.enabled)
+    .bind(&after.off_variant)
+    .bind(&after.rules)
+    .bind(&after.default_serve)
+    .bind(&after.prerequisites)
+    .bind(&after.salt)
+    .fetch_one(&mut *tx)
+    .await?;
+    record_history(&mut tx, &caller, &row, &after).await?;
+    publish::publish(&mut tx, &app.id, &env.id).await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "flag_state",
+            entity_id: &row.id,
+            entity_key: &format!("{}/{}", row.key, env.key),
+            action: "update",
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
+            version: Some(after.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply(after))
+}
