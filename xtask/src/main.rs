@@ -10,14 +10,11 @@
 //! * `cargo xtask bench` — the benchmarks behind BENCHMARKS.md.
 //! * `cargo xtask setup` — installs the toolchain pieces the other tasks need.
 
-mod http;
-mod pg;
-
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-type Result<T = (), E = String> = std::result::Result<T, E>;
+use vane_e2e::{Result, http, pg, step};
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -54,12 +51,6 @@ fn cargo() -> Command {
     let mut c = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     c
-}
-
-pub(crate) fn step(title: &str, cmd: &mut Command) -> Result {
-    eprintln!("\n==> {title}");
-    let status = cmd.status().map_err(|e| format!("{title}: cannot start: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{title}: failed ({status})")) }
 }
 
 /// Installs what the tasks need; each step checks before it installs.

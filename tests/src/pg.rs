@@ -116,6 +116,16 @@ impl Postgres {
     pub fn stop(&self) {
         let _ = self.run("pg_ctl", &["-D", &self.data_str(), "-m", "fast", "-w", "stop"]);
     }
+
+    /// Starts the (stopped) cluster again on its port, for outage tests.
+    pub fn restart(&self, port: u16) -> Result {
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            self.data_str()
+        );
+        let log = self.data.join("server.log");
+        self.run("pg_ctl", &["-D", &self.data_str(), "-o", &options, "-l", &log.display().to_string(), "-w", "start"])
+    }
 }
 
 impl Drop for Postgres {

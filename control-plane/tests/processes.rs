@@ -1,0 +1,154 @@
+//! Real processes: `vane serve` binaries on their own throwaway PostgreSQL cluster, driven over
+//! HTTP. Covers what in-process tests cannot: PostgreSQL going away under a running server, and
+//! two server processes announcing each other's writes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vane_e2e::http;
+use vane_e2e::pg::{Postgres, free_port};
+
+const VANE: &str = env!("CARGO_BIN_EXE_vane");
+
+/// A cluster in its own directory, migrated, with an admin and an edge key.
+fn database(name: &str) -> (Postgres, u16, String, String) {
+    let port = free_port().unwrap();
+    let dir = std::env::temp_dir().join(format!("vane-{name}-{}-{port}", std::process::id()));
+    let pg = Postgres::start(&dir, port).unwrap();
+    let status =
+        Command::new(VANE).arg("migrate").env("DATABASE_URL", &pg.url).env("VANE_LOG", "warn").status().unwrap();
+    assert!(status.success());
+    let mint = |scope: &str| {
+        let out = Command::new(VANE)
+            .args(["key", "create", "--scope", scope])
+            .env("DATABASE_URL", &pg.url)
+            .env("VANE_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let (admin, edge) = (mint("admin"), mint("edge"));
+    (pg, port, admin, edge)
+}
+
+/// A running `vane serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(url: &str) -> Server {
+        let addr = format!("127.0.0.1:{}", free_port().unwrap());
+        let child = Command::new(VANE)
+            .arg("serve")
+            .env("DATABASE_URL", url)
+            .env("VANE_LISTEN", &addr)
+            .env("VANE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http::request(&server.addr, "GET", "/health", None, None).map(|r| r.0) != Ok(200) {
+            assert!(Instant::now() < deadline, "vane serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn get(&self, path: &str, key: &str) -> http::Response {
+        http::send(&self.addr, "GET", path, &[("Authorization", &format!("Bearer {key}"))], None).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn postgres_outage_answers_503_and_recovers_without_restart() {
+    let (pg, port, admin, _) = database("outage");
+    let server = Server::start(&pg.url);
+    assert_eq!(server.get("/api/v1/applications", &admin).status, 200);
+
+    pg.stop();
+    let r = server.get("/api/v1/applications", &admin);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("\"unavailable\""), "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some("2"));
+    let health = server.get("/health", &admin);
+    assert_eq!(health.status, 200);
+    assert!(health.body.contains("\"down\""), "{}", health.body);
+
+    pg.restart(port).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = server.get("/api/v1/applications", &admin);
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503, "only 503 while recovering: {}", r.body);
+        assert!(Instant::now() < deadline, "no recovery within 20 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, body) = http::request(
+        &server.addr,
+        "POST",
+        "/api/v1/applications",
+        Some(&admin),
+        Some(r#"{"key":"after-outage","name":"After the outage"}"#),
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{body}");
+}
+
+#[test]
+fn two_server_processes_announce_each_others_writes() {
+    let (pg, _, admin, edge) = database("two");
+    let a = Server::start(&pg.url);
+    let b = Server::start(&pg.url);
+    let path = "/api/v1/snapshots/default/production";
+    let first = b.get(path, &edge);
+    let etag = first.header("etag").unwrap().to_owned();
+    let version: i64 = first.header("x-vane-snapshot-version").unwrap().parse().unwrap();
+
+    let poll = {
+        let (addr, edge, etag) = (b.addr.clone(), edge.clone(), etag.clone());
+        std::thread::spawn(move || {
+            let auth = format!("Bearer {edge}");
+            let r = http::send(
+                &addr,
+                "GET",
+                &format!("{path}?wait=20"),
+                &[("Authorization", &auth), ("If-None-Match", &etag)],
+                None,
+            )
+            .unwrap();
+            (r, Instant::now())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, body) = http::send(
+        &a.addr,
+        "PATCH",
+        "/api/v1/environments/production",
+        &[("Authorization", &format!("Bearer {admin}"))],
+        Some(r#"{"max_staleness_s": 42}"#),
+    )
+    .map(|r| (r.status, r.body))
+    .unwrap();
+    let committed = Instant::now();
+    assert_eq!(status, 200, "{body}");
+    let (r, answered) = poll.join().unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("x-vane-snapshot-version").unwrap().parse::<i64>().unwrap(), version + 1);
+    assert!(r.body.contains("\"max_staleness_s\":42"), "{}", r.body);
+    let lag = answered.saturating_duration_since(committed);
+    assert!(lag < Duration::from_millis(500), "process B answered {lag:?} after process A's commit");
+}
