@@ -48,6 +48,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::applications::router())
         .merge(routes::environments::router())
         .merge(routes::flags::router())
+        .merge(routes::keys::router())
+        .merge(routes::audit::router())
         .merge(routes::snapshots::router());
     Router::new()
         .route("/health", get(routes::health))

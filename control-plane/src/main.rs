@@ -11,9 +11,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use vane_control_plane::auth::{generate_key, parse_scope, scope_str};
-use vane_control_plane::{AppState, MIGRATOR, app, audit, publish, routes};
-use vane_core::{Context, Resolution, api_key_hash, compile_json, datetime::parse_rfc3339_ms};
+use vane_control_plane::auth::parse_scope;
+use vane_control_plane::{AppState, MIGRATOR, app, publish, routes};
+use vane_core::{Context, Resolution, compile_json, datetime::parse_rfc3339_ms};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -200,49 +200,12 @@ async fn create_key(args: KeyCreateArgs) -> Result<(), String> {
         parse_scope(&args.scope).ok_or(format!("--scope must be admin, read, edge or client, not {}", args.scope))?;
     let pool = connect(&args.db.database_url).await?;
     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-    let application_id = match &args.application {
-        Some(a) => Some(routes::applications::find(&mut *tx, a).await.map_err(|e| e.to_string())?.id),
-        None => None,
-    };
-    let environment_id = match &args.environment {
-        Some(e) => Some(routes::environments::find(&mut *tx, e).await.map_err(|e| e.to_string())?.id),
-        None => None,
-    };
-    let key = generate_key(scope);
-    let id = ulid::Ulid::new().to_string();
-    sqlx::query(
-        "INSERT INTO api_keys (id, name, hash, prefix, scope, application_id, environment_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(&args.name)
-    .bind(api_key_hash(&key))
-    .bind(key.chars().take(14).collect::<String>())
-    .bind(scope_str(scope))
-    .bind(&application_id)
-    .bind(&environment_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| e.to_string())?;
-    publish::publish_all(&mut tx).await.map_err(|e| e.to_string())?;
-    audit::record(
-        &mut tx,
-        None,
-        audit::Entry {
-            entity_type: "api_key",
-            entity_id: &id,
-            entity_key: &args.name,
-            action: "create",
-            before: None,
-            after: Some(serde_json::json!({"id": id, "scope": scope_str(scope), "application_id": application_id,
-                                           "environment_id": environment_id})),
-            version: None,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let new =
+        routes::keys::mint(&mut tx, None, scope, &args.name, args.application.as_deref(), args.environment.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
-    println!("{key}");
+    println!("{}", new.key);
     Ok(())
 }
 

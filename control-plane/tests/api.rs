@@ -669,3 +669,65 @@ async fn client_snapshots_hide_targeted_keys_and_server_only_flags(pool: PgPool)
         Some(vane_core::ErrorCode::FlagNotFound)
     );
 }
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn api_keys_are_minted_listed_revoked_and_audited(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let read = key(&pool, "read", None, None).await;
+    let r = call(
+        &api,
+        "POST",
+        "/api/v1/api-keys",
+        Some(&admin),
+        Some(json!({"scope": "edge", "name": "cdn", "environment": "production"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let new_key = r.body["key"].as_str().unwrap().to_owned();
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!((r.body["scope"].as_str(), r.body["environment"].as_str()), (Some("edge"), Some("production")));
+    assert!(r.body.get("hash").is_none());
+
+    // It works at once, only where it is bound, and server snapshots list its hash.
+    let (_, snap) = served(&api, &new_key, "/api/v1/snapshots/default/production").await;
+    assert!(snap.accepted_key(&api_key_hash(&new_key)).is_some());
+    assert_eq!(
+        call(&api, "GET", "/api/v1/snapshots/default/staging", Some(&new_key), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let r = call(&api, "GET", "/api/v1/api-keys", Some(&admin), None).await;
+    assert!(r.body["items"].as_array().unwrap().iter().any(|k| k["id"] == id.as_str()));
+    assert!(!r.body.to_string().contains(&new_key), "listing never shows keys");
+    assert_eq!(call(&api, "GET", "/api/v1/api-keys", Some(&read), None).await.status, StatusCode::FORBIDDEN);
+    let r = call(&api, "POST", "/api/v1/api-keys", Some(&admin), Some(json!({"scope": "root"}))).await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("scope"))
+    );
+    let r = call(&api, "POST", "/api/v1/api-keys", Some(&admin), Some(json!({"scope": "edge", "application": "nope"})))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    assert_eq!(
+        call(&api, "DELETE", &format!("/api/v1/api-keys/{id}"), Some(&admin), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&api, "GET", "/api/v1/snapshots/default/production", Some(&new_key), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, snap) = served(&api, &admin, "/api/v1/snapshots/default/production").await;
+    assert!(snap.accepted_key(&api_key_hash(&new_key)).is_none(), "revoked keys leave the snapshot");
+
+    let r = call(&api, "GET", "/api/v1/audit?entity_type=api_key", Some(&read), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let actions: Vec<&str> = r.body["items"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["revoke", "create"]);
+    let r = call(&api, "GET", &format!("/api/v1/audit?entity={id}&action=create"), Some(&admin), None).await;
+    assert_eq!(r.body["total"].as_i64(), Some(1));
+    assert!(!r.body.to_string().contains(&new_key), "the audit log never holds a key");
+    let r = call(&api, "GET", "/api/v1/audit?colour=red", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}

@@ -129,7 +129,9 @@ impl Postgres {
 }
 
 impl Drop for Postgres {
+    /// Stops the server and deletes the throwaway cluster.
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.data);
     }
 }

@@ -1,8 +1,10 @@
 //! HTTP routes, one module per resource, each with a `router()` merged in [`crate::app`].
 
 pub mod applications;
+pub mod audit;
 pub mod environments;
 pub mod flags;
+pub mod keys;
 pub mod snapshots;
 
 use axum::extract::State;
