@@ -22,8 +22,8 @@ use sqlx::PgPool;
 
 use crate::error::Error;
 
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest accepted request body: room for a segment of 100k+ keys in one write.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The schema migrations, embedded at build time (no database needed to build).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -49,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::environments::router())
         .merge(routes::flags::router())
         .merge(routes::keys::router())
+        .merge(routes::segments::router())
         .merge(routes::audit::router())
         .merge(routes::snapshots::router());
     Router::new()

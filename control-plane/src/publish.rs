@@ -82,6 +82,18 @@ pub async fn model_flags(
     rows.iter().map(|(f, s)| Ok((f.client_visible, crate::routes::flags::model(f, s)?))).collect()
 }
 
+/// The engine's view of every segment of an application.
+pub async fn model_segments(conn: &mut PgConnection, application_id: &str) -> Result<Vec<vane_core::Segment>> {
+    let rows: Vec<crate::routes::segments::SegmentRow> = sqlx::query_as(
+        "SELECT id, application_id, key, description, conditions, included, excluded, version, created_at, updated_at
+         FROM segments WHERE application_id = $1 ORDER BY key",
+    )
+    .bind(application_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(crate::routes::segments::model).collect()
+}
+
 #[derive(sqlx::FromRow)]
 struct StateWithFlag {
     flag_id: String,
@@ -112,6 +124,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
     .fetch_all(&mut *conn)
     .await?;
     let flags = model_flags(conn, application_id, environment_id).await?;
+    let segments = model_segments(conn, application_id).await?;
     let settings = EnvironmentSettings {
         max_staleness_s: u64::try_from(env.max_staleness_s).unwrap_or(0),
         stale_policy: if env.stale_policy == "fail_closed" { StalePolicy::FailClosed } else { StalePolicy::ServeStale },
@@ -141,6 +154,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         snapshot.audience = audience;
         snapshot.created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         snapshot.settings = settings.clone();
+        snapshot.segments.clone_from(&segments);
         if audience == Audience::Server {
             snapshot.flags = flags.iter().map(|(_, f)| f.clone()).collect();
             snapshot.keys = keys

@@ -166,7 +166,7 @@ async fn applications_crud_with_validation_and_concurrency(pool: PgPool) {
     let r = call_with(&api, "POST", "/api/v1/applications", Some(&admin), Some("{\"name\":".into()), &[]).await;
     assert_eq!((r.status, r.body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("bad_request")));
 
-    let big = json!({"name": "x".repeat(2 * 1024 * 1024)}).to_string();
+    let big = json!({"name": "x".repeat(9 * 1024 * 1024)}).to_string();
     let r = call_with(&api, "POST", "/api/v1/applications", Some(&admin), Some(big), &[]).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
 
@@ -730,4 +730,91 @@ async fn api_keys_are_minted_listed_revoked_and_audited(pool: PgPool) {
     assert!(!r.body.to_string().contains(&new_key), "the audit log never holds a key");
     let r = call(&api, "GET", "/api/v1/audit?colour=red", Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn segments_target_flags_and_are_protected_while_in_use(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let client = key(&pool, "client", None, None).await;
+    let segments = "/api/v1/applications/default/segments";
+    let r = call(
+        &api,
+        "POST",
+        segments,
+        Some(&admin),
+        Some(json!({"key": "beta", "included": ["u-1"], "excluded": ["u-3"],
+        "conditions": [{"attribute": "email", "operator": "ends_with", "values": ["@vane.dev"]}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = call(
+        &api,
+        "POST",
+        segments,
+        Some(&admin),
+        Some(json!({"key": "broken",
+        "conditions": [{"attribute": "email", "operator": "matches", "values": ["("]}]})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("conditions[0].values[0]"))
+    );
+
+    let flags = "/api/v1/applications/default/flags";
+    call(&api, "POST", flags, Some(&admin), Some(json!({"key": "beta-ui", "type": "boolean", "client_visible": true})))
+        .await;
+    let state = format!("{flags}/beta-ui/environments/production");
+    let r = call(&api, "PATCH", &state, Some(&admin), Some(json!({"enabled": true, "default": {"variant": "off"},
+        "rules": [{"conditions": [{"attribute": "targetingKey", "operator": "in_segment", "values": ["gamma"]}], "serve": {"variant": "on"}}]}))).await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("rules[0].conditions[0].values[0]"))
+    );
+    let r = call(&api, "PATCH", &state, Some(&admin), Some(json!({"enabled": true, "default": {"variant": "off"},
+        "rules": [{"conditions": [{"attribute": "targetingKey", "operator": "in_segment", "values": ["beta"]}], "serve": {"variant": "on"}}]}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let on = |snap: &vane_core::CompiledSnapshot, c: Value| {
+        snap.evaluate("beta-ui", &ctx(c), 0).value() == Some(&json!(true))
+    };
+    let (_, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
+    assert!(on(&snap, json!({"targetingKey": "u-1"})));
+    assert!(on(&snap, json!({"targetingKey": "u-7", "email": "a@vane.dev"})));
+    assert!(!on(&snap, json!({"targetingKey": "u-3", "email": "a@vane.dev"})));
+    assert!(!on(&snap, json!({"targetingKey": "u-2"})));
+
+    // Updates: If-Match, validation that protects the flags using it, then a 100k-key list.
+    let seg = format!("{segments}/beta");
+    let r = call(
+        &api,
+        "PATCH",
+        &seg,
+        Some(&admin),
+        Some(json!({"conditions": [{"attribute": "email", "operator": "in_segment", "values": ["beta"]}]})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "segments cannot nest: {}", r.body);
+    let many: Vec<String> = (0..100_000).map(|i| format!("user-{i}")).collect();
+    let r =
+        call_with(&api, "PATCH", &seg, Some(&admin), Some(json!({"included": many}).to_string()), &[("if-match", "1")])
+            .await;
+    assert_eq!((r.status, r.body["version"].as_i64()), (StatusCode::OK, Some(2)), "{}", r.body["error"]);
+    let (_, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
+    assert!(on(&snap, json!({"targetingKey": "user-99999"})));
+    assert!(!on(&snap, json!({"targetingKey": "u-1"})), "u-1 is no longer listed");
+
+    // Browsers get the segment hashed: no member key in the bytes, same answers.
+    let (text, csnap) = served(&api, &client, "/api/v1/snapshots/default/production?audience=client").await;
+    assert!(!text.contains("user-4242"), "segment members leak into the client snapshot");
+    assert!(on(&csnap, json!({"targetingKey": "user-4242"})));
+    assert!(!on(&csnap, json!({"targetingKey": "user-100000"})));
+
+    let r = call(&api, "DELETE", &seg, Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("beta-ui"));
+    call(&api, "PATCH", &state, Some(&admin), Some(json!({"rules": []}))).await;
+    assert_eq!(call(&api, "DELETE", &seg, Some(&admin), None).await.status, StatusCode::NO_CONTENT);
 }

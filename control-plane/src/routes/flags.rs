@@ -145,10 +145,11 @@ async fn view(conn: &mut PgConnection, flag: FlagRow) -> Result<FlagView> {
     Ok(FlagView { flag, environments: states.into_iter().map(|s| (s.environment.clone(), s)).collect() })
 }
 
-/// Compile problems of an environment's flags, as `(flag key, path, message)`.
-fn problems(flags: Vec<Flag>) -> HashSet<(String, String, String)> {
+/// Compile problems of an environment's flags and segments, as `(entity key, path, message)`.
+pub fn problems(flags: Vec<Flag>, segments: Vec<vane_core::Segment>) -> HashSet<(String, String, String)> {
     let mut snapshot = Snapshot::new("validation", "validation", 1);
     snapshot.flags = flags;
+    snapshot.segments = segments;
     vane_core::validate(&snapshot)
         .into_iter()
         .map(|p| {
@@ -172,11 +173,12 @@ async fn validate_change(
     prefix: &str,
 ) -> Result<()> {
     let current = publish::model_flags(conn, &app.id, environment_id).await?;
-    let before = problems(current.iter().map(|(_, f)| f.clone()).collect());
+    let segments = publish::model_segments(conn, &app.id).await?;
+    let before = problems(current.iter().map(|(_, f)| f.clone()).collect(), segments.clone());
     let mut after_flags: Vec<Flag> = current.into_iter().map(|(_, f)| f).filter(|f| f.key != changed.key).collect();
     let key = changed.key.clone();
     after_flags.push(changed);
-    let mut new: Vec<FieldError> = problems(after_flags)
+    let mut new: Vec<FieldError> = problems(after_flags, segments)
         .into_iter()
         .filter(|p| !before.contains(p))
         .map(|(flag, path, message)| {
@@ -312,7 +314,7 @@ async fn create(
         salt: body.key.clone(),
         version: 1,
     };
-    let found = problems(vec![candidate.clone()]);
+    let found = problems(vec![candidate.clone()], Vec::new());
     if !found.is_empty() {
         let mut errors: Vec<FieldError> = found.into_iter().map(|(_, p, m)| FieldError::new(p, m)).collect();
         errors.sort_by(|a, b| a.path.cmp(&b.path));

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod environments;
 pub mod flags;
 pub mod keys;
+pub mod segments;
 pub mod snapshots;
 
 use axum::extract::State;

@@ -1,0 +1,337 @@
+//! `/api/v1/applications/{application}/segments`: reusable audiences (conditions plus
+//! included/excluded key lists) shared by every environment of an application.
+//!
+//! A write is validated like a flag write: every environment's would-be snapshot is compiled and
+//! any new problem — in the segment, or in a flag that uses it — is a 422 with its path. A
+//! segment that a flag uses cannot be deleted (409). Writes republish the application.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json as Reply, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use vane_core::{Condition, Segment};
+
+use super::applications::{self, Application};
+use super::flags::problems;
+use super::{Expected, List, Page};
+use crate::audit::{self, Entry};
+use crate::auth::Caller;
+use crate::error::{Error, FieldError, Result};
+use crate::json::{Json, Query};
+use crate::{AppState, publish};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/applications/{application}/segments", get(list).post(create))
+        .route("/applications/{application}/segments/{segment}", get(read).put(update).patch(update).delete(remove))
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SegmentRow {
+    pub id: String,
+    #[serde(skip)]
+    pub application_id: String,
+    pub key: String,
+    pub description: String,
+    pub conditions: Value,
+    pub included: Value,
+    pub excluded: Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+macro_rules! segment_columns {
+    () => {
+        "id, application_id, key, description, conditions, included, excluded, version, created_at, updated_at"
+    };
+}
+
+/// The engine's view of a stored segment.
+pub fn model(row: &SegmentRow) -> Result<Segment> {
+    serde_json::from_value(json!({
+        "key": row.key, "description": row.description, "conditions": row.conditions,
+        "included": row.included, "excluded": row.excluded,
+    }))
+    .map_err(|e| Error::Internal(format!("stored segment '{}' does not read back: {e}", row.key)))
+}
+
+fn is_segment_key(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 200
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+async fn find(conn: &mut PgConnection, app: &Application, id_or_key: &str, lock: bool) -> Result<SegmentRow> {
+    let sql = if lock {
+        concat!(
+            "SELECT ",
+            segment_columns!(),
+            " FROM segments WHERE application_id = $1 AND (id = $2 OR key = $2) FOR UPDATE"
+        )
+    } else {
+        concat!("SELECT ", segment_columns!(), " FROM segments WHERE application_id = $1 AND (id = $2 OR key = $2)")
+    };
+    sqlx::query_as(sql)
+        .bind(&app.id)
+        .bind(id_or_key)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("segment '{id_or_key}' not found in application '{}'", app.key)))
+}
+
+/// Rejects replacing segment `key` by `changed` (`None` = deleting it) if any environment of the
+/// application would gain a compile problem.
+async fn validate_change(
+    conn: &mut PgConnection,
+    app: &Application,
+    key: &str,
+    changed: Option<Segment>,
+) -> Result<()> {
+    let before_segments = publish::model_segments(conn, &app.id).await?;
+    let mut after_segments: Vec<Segment> = before_segments.iter().filter(|s| s.key != key).cloned().collect();
+    after_segments.extend(changed);
+    let environments: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, key FROM environments ORDER BY key").fetch_all(&mut *conn).await?;
+    let mut found: Vec<FieldError> = Vec::new();
+    for (env_id, env_key) in environments {
+        let flags: Vec<_> = publish::model_flags(conn, &app.id, &env_id).await?.into_iter().map(|(_, f)| f).collect();
+        let before = problems(flags.clone(), before_segments.clone());
+        for (entity, path, message) in problems(flags, after_segments.clone()) {
+            if before.contains(&(entity.clone(), path.clone(), message.clone())) {
+                continue;
+            }
+            let path = if entity == key {
+                path
+            } else {
+                format!("environments.{env_key}.flags.{entity}{}{path}", if path.is_empty() { "" } else { "." })
+            };
+            if !found.iter().any(|f| f.path == path && f.message == message) {
+                found.push(FieldError::new(path, message));
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Err(Error::Unprocessable(found))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentBody {
+    key: Option<String>,
+    description: Option<String>,
+    conditions: Option<Vec<Condition>>,
+    included: Option<Vec<String>>,
+    excluded: Option<Vec<String>>,
+    version: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(application): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Reply<List<SegmentRow>>> {
+    caller.require_read()?;
+    let (limit, offset) = page.resolve()?;
+    let app = applications::find(&state.pool, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    let items: Vec<SegmentRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        segment_columns!(),
+        " FROM segments WHERE application_id = $1 ORDER BY key LIMIT $2 OFFSET $3"
+    ))
+    .bind(&app.id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&state.pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM segments WHERE application_id = $1")
+        .bind(&app.id)
+        .fetch_one(&state.pool)
+        .await?;
+    Ok(Reply(List { items, total, limit, offset }))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((application, segment)): Path<(String, String)>,
+) -> Result<Reply<SegmentRow>> {
+    caller.require_read()?;
+    let mut conn = state.pool.acquire().await?;
+    let app = applications::find(&mut *conn, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    Ok(Reply(find(&mut conn, &app, &segment, false).await?))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(application): Path<String>,
+    Json(body): Json<SegmentBody>,
+) -> Result<(StatusCode, Reply<SegmentRow>)> {
+    caller.require_write()?;
+    let key = body.key.clone().unwrap_or_default();
+    if !is_segment_key(&key) {
+        return Err(Error::invalid("key", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,199}"));
+    }
+    let description = body.description.clone().unwrap_or_default();
+    let candidate = Segment {
+        key: key.clone(),
+        description: description.clone(),
+        conditions: body.conditions.clone().unwrap_or_default(),
+        included: body.included.clone().unwrap_or_default(),
+        excluded: body.excluded.clone().unwrap_or_default(),
+        hashed: false,
+    };
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    validate_change(&mut tx, &app, &key, Some(candidate.clone())).await?;
+    let row: SegmentRow = sqlx::query_as(concat!(
+        "INSERT INTO segments (id, application_id, key, description, conditions, included, excluded)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        segment_columns!()
+    ))
+    .bind(ulid::Ulid::new().to_string())
+    .bind(&app.id)
+    .bind(&key)
+    .bind(&description)
+    .bind(json!(candidate.conditions))
+    .bind(json!(candidate.included))
+    .bind(json!(candidate.excluded))
+    .fetch_one(&mut *tx)
+    .await?;
+    publish::publish_application(&mut tx, &app.id).await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "segment",
+            entity_id: &row.id,
+            entity_key: &row.key,
+            action: "create",
+            before: None,
+            after: serde_json::to_value(&row).ok(),
+            version: Some(row.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Reply(row)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((application, segment)): Path<(String, String)>,
+    Json(body): Json<SegmentBody>,
+) -> Result<Reply<SegmentRow>> {
+    caller.require_write()?;
+    let expected = Expected::from(&headers, body.version)?;
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    let before = find(&mut tx, &app, &segment, true).await?;
+    expected.check(before.version)?;
+    if body.key.as_ref().is_some_and(|k| *k != before.key) {
+        return Err(Error::invalid("key", "a segment's key cannot change; create a new segment instead"));
+    }
+    let mut candidate = model(&before)?;
+    if let Some(d) = &body.description {
+        candidate.description.clone_from(d);
+    }
+    if let Some(c) = &body.conditions {
+        candidate.conditions.clone_from(c);
+    }
+    if let Some(i) = &body.included {
+        candidate.included.clone_from(i);
+    }
+    if let Some(e) = &body.excluded {
+        candidate.excluded.clone_from(e);
+    }
+    validate_change(&mut tx, &app, &before.key, Some(candidate.clone())).await?;
+    let after: SegmentRow = sqlx::query_as(concat!(
+        "UPDATE segments SET description = $2, conditions = $3, included = $4, excluded = $5,
+                version = version + 1, updated_at = now()
+         WHERE id = $1 RETURNING ",
+        segment_columns!()
+    ))
+    .bind(&before.id)
+    .bind(&candidate.description)
+    .bind(json!(candidate.conditions))
+    .bind(json!(candidate.included))
+    .bind(json!(candidate.excluded))
+    .fetch_one(&mut *tx)
+    .await?;
+    publish::publish_application(&mut tx, &app.id).await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "segment",
+            entity_id: &after.id,
+            entity_key: &after.key,
+            action: "update",
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
+            version: Some(after.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reply(after))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((application, segment)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    caller.require_write()?;
+    let expected = Expected::from(&headers, None)?;
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    let before = find(&mut tx, &app, &segment, true).await?;
+    expected.check(before.version)?;
+    // Deleting it must not break a flag that targets it.
+    if let Err(Error::Unprocessable(found)) = validate_change(&mut tx, &app, &before.key, None).await {
+        let users: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        return Err(Error::Conflict(format!(
+            "segment '{}' is in use ({}); remove it from those rules first",
+            before.key,
+            users.join(", ")
+        )));
+    }
+    sqlx::query("DELETE FROM segments WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
+    publish::publish_application(&mut tx, &app.id).await?;
+    audit::record(
+        &mut tx,
+        Some(&caller),
+        Entry {
+            entity_type: "segment",
+            entity_id: &before.id,
+            entity_key: &before.key,
+            action: "delete",
+            before: serde_json::to_value(&before).ok(),
+            after: None,
+            version: Some(before.version),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
