@@ -818,3 +818,51 @@ async fn segments_target_flags_and_are_protected_while_in_use(pool: PgPool) {
     call(&api, "PATCH", &state, Some(&admin), Some(json!({"rules": []}))).await;
     assert_eq!(call(&api, "DELETE", &seg, Some(&admin), None).await.status, StatusCode::NO_CONTENT);
 }
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn flag_history_and_rollback_as_a_new_version(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let flags = "/api/v1/applications/default/flags";
+    call(&api, "POST", flags, Some(&admin), Some(json!({"key": "promo", "type": "boolean"}))).await;
+    let state = format!("{flags}/promo/environments/production");
+    let v2 = json!({"enabled": true, "default": {"variant": "off"},
+                    "rules": [{"id": "vip", "conditions": [{"attribute": "plan", "operator": "eq", "values": ["vip"]}], "serve": {"variant": "on"}}]});
+    assert_eq!(call(&api, "PATCH", &state, Some(&admin), Some(v2)).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&api, "PATCH", &state, Some(&admin), Some(json!({"enabled": false, "rules": []}))).await.status,
+        StatusCode::OK
+    );
+
+    let r = call(&api, "GET", &format!("{state}/history"), Some(&admin), None).await;
+    let versions: Vec<i64> = r.body["items"].as_array().unwrap().iter().filter_map(|h| h["version"].as_i64()).collect();
+    assert_eq!(versions, [3, 2, 1]);
+    assert_eq!(r.body["items"][1]["definition"]["rules"][0]["id"], "vip");
+
+    let r = call_with(
+        &api,
+        "POST",
+        &format!("{state}/rollback"),
+        Some(&admin),
+        Some(json!({"version": 2}).to_string()),
+        &[("if-match", "2")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+    let r = call(&api, "POST", &format!("{state}/rollback"), Some(&admin), Some(json!({"version": 99}))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(&api, "POST", &format!("{state}/rollback"), Some(&admin), Some(json!({"version": 2}))).await;
+    assert_eq!(
+        (r.status, r.body["version"].as_i64(), r.body["enabled"].as_bool()),
+        (StatusCode::OK, Some(4), Some(true)),
+        "{}",
+        r.body
+    );
+    let (_, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
+    let e = snap.evaluate("promo", &ctx(json!({"plan": "vip"})), 0);
+    assert_eq!((e.value(), e.rule_id(), e.flag_version()), (Some(&json!(true)), Some("vip"), 4));
+
+    let r = call(&api, "GET", "/api/v1/audit?entity_type=flag_state&action=rollback", Some(&admin), None).await;
+    assert_eq!(r.body["total"].as_i64(), Some(1));
+}

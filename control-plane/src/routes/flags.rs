@@ -35,6 +35,11 @@ pub fn router() -> Router<AppState> {
             "/applications/{application}/flags/{flag}/environments/{environment}",
             get(read_state).put(update_state).patch(update_state),
         )
+        .route("/applications/{application}/flags/{flag}/environments/{environment}/history", get(history))
+        .route(
+            "/applications/{application}/flags/{flag}/environments/{environment}/rollback",
+            axum::routing::post(rollback),
+        )
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -580,6 +585,24 @@ async fn update_state(
     let row = find(&mut tx, &app, &flag, false).await?;
     let env = super::environments::find(&mut *tx, &environment).await?;
     caller.require_binding(Some(&app.id), Some(&env.id))?;
+    let after = apply_state(&mut tx, &caller, &app, &row, &env, expected, body, "update").await?;
+    tx.commit().await?;
+    Ok(Reply(after))
+}
+
+/// Applies a state change in the caller's transaction: lock, version check, validation against
+/// the environment's would-be snapshot, write, history, publish, audit.
+#[allow(clippy::too_many_arguments)]
+async fn apply_state(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    app: &Application,
+    row: &FlagRow,
+    env: &super::environments::Environment,
+    expected: Expected,
+    change: UpdateState,
+    action: &str,
+) -> Result<StateRow> {
     let before: StateRow = sqlx::query_as(
         "SELECT s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
                 s.prerequisites, s.salt, s.version, s.updated_at
@@ -593,26 +616,26 @@ async fn update_state(
     .ok_or_else(|| Error::NotFound(format!("flag '{}' has no state in '{}'", row.key, env.key)))?;
     expected.check(before.version)?;
     let mut after = before.clone();
-    if let Some(e) = body.enabled {
+    if let Some(e) = change.enabled {
         after.enabled = e;
     }
-    if let Some(o) = body.off_variant {
+    if let Some(o) = change.off_variant {
         after.off_variant = o;
     }
-    if let Some(r) = &body.rules {
+    if let Some(r) = &change.rules {
         after.rules = json!(r);
     }
-    if let Some(d) = &body.default {
+    if let Some(d) = &change.default {
         after.default_serve = json!(d);
     }
-    if let Some(p) = &body.prerequisites {
+    if let Some(p) = &change.prerequisites {
         after.prerequisites = json!(p);
     }
-    if let Some(s) = &body.salt {
+    if let Some(s) = &change.salt {
         after.salt.clone_from(s);
     }
     after.version = before.version + 1;
-    validate_change(&mut tx, &app, &env.id, model(&row, &after)?, "").await?;
+    validate_change(&mut *tx, app, &env.id, model(row, &after)?, "").await?;
     let after: StateRow = sqlx::query_as(
         "UPDATE flag_states s SET enabled = $3, off_variant = $4, rules = $5, default_serve = $6,
                 prerequisites = $7, salt = $8, version = s.version + 1, updated_at = now()
@@ -631,22 +654,109 @@ async fn update_state(
     .bind(&after.salt)
     .fetch_one(&mut *tx)
     .await?;
-    record_history(&mut tx, &caller, &row, &after).await?;
-    publish::publish(&mut tx, &app.id, &env.id).await?;
+    record_history(&mut *tx, caller, row, &after).await?;
+    publish::publish(&mut *tx, &app.id, &env.id).await?;
     audit::record(
-        &mut tx,
-        Some(&caller),
+        &mut *tx,
+        Some(caller),
         Entry {
             entity_type: "flag_state",
             entity_id: &row.id,
             entity_key: &format!("{}/{}", row.key, env.key),
-            action: "update",
+            action,
             before: serde_json::to_value(&before).ok(),
             after: serde_json::to_value(&after).ok(),
             version: Some(after.version),
         },
     )
     .await?;
+    Ok(after)
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct HistoryEntry {
+    pub version: i64,
+    pub definition: Value,
+    pub actor: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// `GET …/environments/{environment}/history`: every version of the flag's definition in one
+/// environment, newest first.
+async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((application, flag, environment)): Path<(String, String, String)>,
+    Query(page): Query<Page>,
+) -> Result<Reply<List<HistoryEntry>>> {
+    caller.require_read()?;
+    let (limit, offset) = page.resolve()?;
+    let mut conn = state.pool.acquire().await?;
+    let app = applications::find(&mut *conn, &application).await?;
+    let row = find(&mut conn, &app, &flag, false).await?;
+    let env = super::environments::find(&mut *conn, &environment).await?;
+    caller.require_binding(Some(&app.id), Some(&env.id))?;
+    let items: Vec<HistoryEntry> = sqlx::query_as(
+        "SELECT version, definition, actor, at FROM flag_history WHERE flag_id = $1 AND environment_id = $2
+         ORDER BY version DESC LIMIT $3 OFFSET $4",
+    )
+    .bind(&row.id)
+    .bind(&env.id)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *conn)
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM flag_history WHERE flag_id = $1 AND environment_id = $2")
+        .bind(&row.id)
+        .bind(&env.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Reply(List { items, total, limit, offset }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rollback {
+    /// The version to restore; it becomes a new version.
+    version: i64,
+}
+
+/// `POST …/environments/{environment}/rollback {"version": N}`: restores the state of version N
+/// as a new version (validated like any write; `If-Match` honoured).
+async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((application, flag, environment)): Path<(String, String, String)>,
+    Json(body): Json<Rollback>,
+) -> Result<Reply<StateRow>> {
+    caller.require_write()?;
+    let expected = Expected::from(&headers, None)?;
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, &application).await?;
+    let row = find(&mut tx, &app, &flag, false).await?;
+    let env = super::environments::find(&mut *tx, &environment).await?;
+    caller.require_binding(Some(&app.id), Some(&env.id))?;
+    let definition: Value = sqlx::query_scalar(
+        "SELECT definition FROM flag_history WHERE flag_id = $1 AND environment_id = $2 AND version = $3",
+    )
+    .bind(&row.id)
+    .bind(&env.id)
+    .bind(body.version)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("flag '{}' has no version {} in '{}'", row.key, body.version, env.key)))?;
+    let old: Flag = serde_json::from_value(definition).map_err(|e| Error::Internal(e.to_string()))?;
+    let change = UpdateState {
+        enabled: Some(old.enabled),
+        off_variant: Some(old.off_variant),
+        rules: Some(old.rules),
+        default: Some(old.default),
+        prerequisites: Some(old.prerequisites),
+        salt: Some(old.salt),
+        version: None,
+    };
+    let after = apply_state(&mut tx, &caller, &app, &row, &env, expected, change, "rollback").await?;
     tx.commit().await?;
     Ok(Reply(after))
 }
