@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod crypto;
 pub mod error;
 pub mod json;
 pub mod notifier;
@@ -33,12 +34,20 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub struct AppState {
     pub pool: PgPool,
     pub notifier: notifier::Notifier,
+    /// Encrypts secret configs; `None` when `VANE_ENCRYPTION_KEY` is not set (secrets refused).
+    pub cipher: Option<crypto::Cipher>,
 }
 
 impl AppState {
     /// State for a server on `pool`; starts this process's change listener.
     pub fn new(pool: PgPool) -> Self {
-        AppState { notifier: notifier::Notifier::start(pool.clone()), pool }
+        AppState { notifier: notifier::Notifier::start(pool.clone()), pool, cipher: None }
+    }
+
+    /// The same, able to store secret configs.
+    pub fn with_cipher(mut self, cipher: crypto::Cipher) -> Self {
+        self.cipher = Some(cipher);
+        self
     }
 }
 
@@ -50,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::flags::router())
         .merge(routes::keys::router())
         .merge(routes::segments::router())
+        .merge(routes::configs::router())
         .merge(routes::audit::router())
         .merge(routes::snapshots::router());
     Router::new()

@@ -52,6 +52,9 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "VANE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Base64 of 32 random bytes; enables secret configs (AES-256-GCM at rest).
+    #[arg(long, env = "VANE_ENCRYPTION_KEY", hide_env_values = true)]
+    encryption_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,7 +173,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "vane control plane ready");
-    axum::serve(listener, app(AppState::new(pool)))
+    let mut state = AppState::new(pool);
+    match args.encryption_key.as_deref() {
+        Some(key) => state = state.with_cipher(vane_control_plane::crypto::Cipher::from_base64(key)?),
+        None => tracing::warn!("VANE_ENCRYPTION_KEY is not set: secret configs are refused"),
+    }
+    axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))

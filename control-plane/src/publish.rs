@@ -8,6 +8,7 @@
 //! (application id, environment id) order, so concurrent publishers cannot deadlock.
 
 use chrono::{SecondsFormat, Utc};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use vane_core::{AcceptedKey, Audience, EnvironmentSettings, Snapshot, StalePolicy};
@@ -125,6 +126,24 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
     .await?;
     let flags = model_flags(conn, application_id, environment_id).await?;
     let segments = model_segments(conn, application_id).await?;
+    // Secrets are never published; `client_visible` decides what browsers get.
+    let configs: Vec<(bool, vane_core::Config)> = sqlx::query_as::<_, (String, Value, String, i64, String, bool)>(
+        "SELECT key, value, value_type, version, description, client_visible FROM configs
+         WHERE application_id = $1 AND environment_id = $2 AND NOT secret ORDER BY key",
+    )
+    .bind(application_id)
+    .bind(environment_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .filter_map(|(key, value, value_type, version, description, visible)| {
+        let value_type = serde_json::from_value(Value::String(value_type)).ok()?;
+        Some((
+            visible,
+            vane_core::Config { key, value, value_type, version: u64::try_from(version).ok()?, description },
+        ))
+    })
+    .collect();
     let settings = EnvironmentSettings {
         max_staleness_s: u64::try_from(env.max_staleness_s).unwrap_or(0),
         stale_policy: if env.stale_policy == "fail_closed" { StalePolicy::FailClosed } else { StalePolicy::ServeStale },
@@ -157,6 +176,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         snapshot.segments.clone_from(&segments);
         if audience == Audience::Server {
             snapshot.flags = flags.iter().map(|(_, f)| f.clone()).collect();
+            snapshot.configs = configs.iter().map(|(_, c)| c.clone()).collect();
             snapshot.keys = keys
                 .iter()
                 .filter_map(|k| {
@@ -166,6 +186,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         } else {
             // Browsers get client-visible flags only, and never a raw targeted key.
             snapshot.flags = flags.iter().filter(|(visible, _)| *visible).map(|(_, f)| f.clone()).collect();
+            snapshot.configs = configs.iter().filter(|(visible, _)| *visible).map(|(_, c)| c.clone()).collect();
             snapshot.hash_salt = ulid::Ulid::new().to_string();
             vane_core::hash_targeting(&mut snapshot);
         }

@@ -47,6 +47,13 @@ impl Api {
     fn new(pool: &PgPool) -> Self {
         Api { router: app(AppState::new(pool.clone())) }
     }
+
+    /// A server with `VANE_ENCRYPTION_KEY` set.
+    fn with_encryption(pool: &PgPool) -> Self {
+        let cipher =
+            vane_control_plane::crypto::Cipher::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
+        Api { router: app(AppState::new(pool.clone()).with_cipher(cipher)) }
+    }
 }
 
 async fn call(api: &Api, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
@@ -865,4 +872,133 @@ async fn flag_history_and_rollback_as_a_new_version(pool: PgPool) {
 
     let r = call(&api, "GET", "/api/v1/audit?entity_type=flag_state&action=rollback", Some(&admin), None).await;
     assert_eq!(r.body["total"].as_i64(), Some(1));
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn configs_are_typed_schema_checked_and_secrets_never_leak(pool: PgPool) {
+    let plain = setup(&pool).await;
+    let api = Api::with_encryption(&pool);
+    let admin = key(&pool, "admin", None, None).await;
+    let read = key(&pool, "read", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let client = key(&pool, "client", None, None).await;
+    let configs = "/api/v1/applications/default/environments/production/configs";
+
+    let r = call(
+        &plain,
+        "POST",
+        configs,
+        Some(&admin),
+        Some(json!({"key": "db.password", "value": "hunter2", "secret": true})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("secret"))
+    );
+
+    let r = call(
+        &api,
+        "POST",
+        configs,
+        Some(&admin),
+        Some(json!({"key": "db.pool", "value": 10, "schema": {"type": "integer", "minimum": 1}})),
+    )
+    .await;
+    assert_eq!((r.status, r.body["value_type"].as_str()), (StatusCode::CREATED, Some("number")), "{}", r.body);
+    let r = call(&api, "PATCH", &format!("{configs}/db.pool"), Some(&admin), Some(json!({"value": -1}))).await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("value"))
+    );
+    let r = call(
+        &api,
+        "POST",
+        configs,
+        Some(&admin),
+        Some(json!({"key": "svc", "value": {"port": "x"},
+        "schema": {"type": "object", "properties": {"port": {"type": "integer"}}}})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("value/port"))
+    );
+    let r = call(&api, "POST", configs, Some(&admin), Some(json!({"key": "n", "value": "x", "value_type": "number"})))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = call(&api, "POST", configs, Some(&admin), Some(json!({"key": "bad", "value": 1, "schema": {"type": 12}})))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("schema"))
+    );
+
+    let r = call(
+        &api,
+        "POST",
+        configs,
+        Some(&admin),
+        Some(json!({"key": "db.password", "value": "hunter2", "secret": true})),
+    )
+    .await;
+    assert_eq!((r.status, r.body["value"].as_str()), (StatusCode::CREATED, Some("hunter2")), "{}", r.body);
+    let r = call(&api, "GET", &format!("{configs}/db.password"), Some(&read), None).await;
+    assert_eq!(r.body["value"], "hunter2");
+    assert_eq!(call(&api, "GET", configs, Some(&edge), None).await.status, StatusCode::FORBIDDEN);
+    let stored: (Option<Value>, Option<String>) =
+        sqlx::query_as("SELECT value, ciphertext FROM configs WHERE key = 'db.password'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(stored.0.is_none() && !stored.1.unwrap().contains("hunter2"));
+    let audit: Vec<String> =
+        sqlx::query_scalar("SELECT coalesce(after::text, '') FROM audit_log WHERE entity_type = 'config'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(audit.iter().all(|a| !a.contains("hunter2")), "secrets are redacted in the audit log");
+
+    call(
+        &api,
+        "POST",
+        configs,
+        Some(&admin),
+        Some(json!({"key": "ui.theme", "value": "dark", "client_visible": true})),
+    )
+    .await;
+    let (server_text, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
+    assert_eq!(snap.config("db.pool").map(|c| &c.value), Some(&json!(10)));
+    assert!(!server_text.contains("hunter2") && !server_text.contains("db.password"), "secrets are never published");
+    let (client_text, csnap) = served(&api, &client, "/api/v1/snapshots/default/production?audience=client").await;
+    assert_eq!(csnap.config("ui.theme").map(|c| &c.value), Some(&json!("dark")));
+    assert!(csnap.config("db.pool").is_none() && !client_text.contains("hunter2"));
+
+    // History and rollback (as a new version).
+    let r = call_with(
+        &api,
+        "PUT",
+        &format!("{configs}/db.pool"),
+        Some(&admin),
+        Some(json!({"value": 20}).to_string()),
+        &[("if-match", "1")],
+    )
+    .await;
+    assert_eq!((r.status, r.body["version"].as_i64()), (StatusCode::OK, Some(2)), "{}", r.body);
+    let r = call(&api, "GET", &format!("{configs}/db.pool/history"), Some(&admin), None).await;
+    let values: Vec<&Value> = r.body["items"].as_array().unwrap().iter().map(|h| &h["value"]).collect();
+    assert_eq!(values, [&json!(20), &json!(10)]);
+    let r = call(&api, "POST", &format!("{configs}/db.pool/rollback"), Some(&admin), Some(json!({"version": 1}))).await;
+    assert_eq!((r.status, r.body["value"].clone(), r.body["version"].as_i64()), (StatusCode::OK, json!(10), Some(3)));
+    let r =
+        call(&api, "POST", &format!("{configs}/db.password/rollback"), Some(&admin), Some(json!({"version": 1}))).await;
+    assert_eq!((r.status, r.body["value"].as_str()), (StatusCode::OK, Some("hunter2")));
+    assert_eq!(
+        call(&api, "DELETE", &format!("{configs}/db.pool"), Some(&admin), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&api, "GET", &format!("{configs}/db.pool"), Some(&admin), None).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -2,6 +2,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod configs;
 pub mod environments;
 pub mod flags;
 pub mod keys;
