@@ -100,6 +100,8 @@ fn run() -> Result {
     let vane = root().join("target/debug/vane");
     let db = [("DATABASE_URL", postgres.url.as_str())];
     step("migrate", Command::new(&vane).arg("migrate").envs(db))?;
+    // Secret configs need a key; a fresh random one suits a throwaway local stack.
+    let encryption_key = env::var("VANE_ENCRYPTION_KEY").unwrap_or_else(|_| random_key_base64());
     let mint = |scope: &str| -> Result<String> {
         let out = Command::new(&vane)
             .args(["key", "create", "--scope", scope, "--name", &format!("local {scope}")])
@@ -116,6 +118,7 @@ fn run() -> Result {
         .arg("serve")
         .envs(db)
         .env("VANE_LISTEN", &listen)
+        .env("VANE_ENCRYPTION_KEY", &encryption_key)
         .spawn()
         .map_err(|e| format!("cannot start vane serve: {e}"))?;
     let ready = (0..100).any(|_| {
@@ -158,6 +161,33 @@ Press Ctrl-C to stop.",
     let status = server.wait().map_err(|e| e.to_string())?;
     drop(postgres);
     if status.success() { Ok(()) } else { Err(format!("vane serve exited with {status}")) }
+}
+
+/// 32 bytes from the OS, base64: a `VANE_ENCRYPTION_KEY` for the local stack.
+fn random_key_base64() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut bytes);
+    }
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn bench(rest: &[String]) -> Result {
