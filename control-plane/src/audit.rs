@@ -1,6 +1,7 @@
 //! The audit log: every write records who (key id), what (entity, action), before, after and
 //! the resulting version, in the write's own transaction.
 
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 
@@ -35,4 +36,39 @@ pub async fn record(conn: &mut PgConnection, caller: Option<&Caller>, e: Entry<'
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// An entity whose changes are audited whole (its JSON is the before/after).
+pub trait Audited: Serialize {
+    const ENTITY: &'static str;
+    fn audit_id(&self) -> &str;
+    fn audit_key(&self) -> &str;
+    fn audit_version(&self) -> Option<i64>;
+}
+
+/// Records `action` on an entity, from its state before and/or after the write.
+pub async fn change<T: Audited>(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    action: &str,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<()> {
+    let Some(subject) = after.or(before) else {
+        return Ok(());
+    };
+    record(
+        conn,
+        Some(caller),
+        Entry {
+            entity_type: T::ENTITY,
+            entity_id: subject.audit_id(),
+            entity_key: subject.audit_key(),
+            action,
+            before: before.and_then(|b| serde_json::to_value(b).ok()),
+            after: after.and_then(|a| serde_json::to_value(a).ok()),
+            version: subject.audit_version(),
+        },
+    )
+    .await
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Expected, List, Page, check_text, is_slug, slugify};
-use crate::audit::{self, Entry};
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
 use crate::json::{Json, Query};
@@ -128,20 +128,7 @@ async fn create(
     .fetch_one(&mut *tx)
     .await?;
     publish::publish_application(&mut tx, &app.id).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "application",
-            entity_id: &app.id,
-            entity_key: &app.key,
-            action: "create",
-            before: None,
-            after: serde_json::to_value(&app).ok(),
-            version: Some(app.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "create", None, Some(&app)).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(app)))
 }
@@ -185,20 +172,7 @@ async fn update(
     .bind(&body.comments)
     .fetch_one(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "application",
-            entity_id: &after.id,
-            entity_key: &after.key,
-            action: "update",
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-            version: Some(after.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "update", Some(&before), Some(&after)).await?;
     tx.commit().await?;
     Ok(Reply(after))
 }
@@ -224,20 +198,20 @@ async fn remove(
     }
     expected.check(before.version)?;
     sqlx::query("DELETE FROM applications WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "application",
-            entity_id: &before.id,
-            entity_key: &before.key,
-            action: "delete",
-            before: serde_json::to_value(&before).ok(),
-            after: None,
-            version: Some(before.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "delete", Some(&before), None).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl audit::Audited for Application {
+    const ENTITY: &'static str = "application";
+    fn audit_id(&self) -> &str {
+        &self.id
+    }
+    fn audit_key(&self) -> &str {
+        &self.key
+    }
+    fn audit_version(&self) -> Option<i64> {
+        Some(self.version)
+    }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Expected, List, Page, check_text, is_slug, slugify};
-use crate::audit::{self, Entry};
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
 use crate::json::{Json, Query};
@@ -161,20 +161,7 @@ async fn create(
     .execute(&mut *tx)
     .await?;
     publish::publish_environment(&mut tx, &env.id).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "environment",
-            entity_id: &env.id,
-            entity_key: &env.key,
-            action: "create",
-            before: None,
-            after: serde_json::to_value(&env).ok(),
-            version: Some(env.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "create", None, Some(&env)).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(env)))
 }
@@ -220,20 +207,7 @@ async fn update(
     if after.max_staleness_s != before.max_staleness_s || after.stale_policy != before.stale_policy {
         publish::publish_environment(&mut tx, &after.id).await?;
     }
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "environment",
-            entity_id: &after.id,
-            entity_key: &after.key,
-            action: "update",
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-            version: Some(after.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "update", Some(&before), Some(&after)).await?;
     tx.commit().await?;
     Ok(Reply(after))
 }
@@ -259,20 +233,20 @@ async fn remove(
     }
     expected.check(before.version)?;
     sqlx::query("DELETE FROM environments WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "environment",
-            entity_id: &before.id,
-            entity_key: &before.key,
-            action: "delete",
-            before: serde_json::to_value(&before).ok(),
-            after: None,
-            version: Some(before.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "delete", Some(&before), None).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl audit::Audited for Environment {
+    const ENTITY: &'static str = "environment";
+    fn audit_id(&self) -> &str {
+        &self.id
+    }
+    fn audit_key(&self) -> &str {
+        &self.key
+    }
+    fn audit_version(&self) -> Option<i64> {
+        Some(self.version)
+    }
 }

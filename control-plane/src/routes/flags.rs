@@ -358,20 +358,7 @@ async fn create(
         record_history(&mut tx, &caller, &created.flag, s).await?;
     }
     publish::publish_application(&mut tx, &app.id).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "flag",
-            entity_id: &created.flag.id,
-            entity_key: &created.flag.key,
-            action: "create",
-            before: None,
-            after: serde_json::to_value(&created).ok(),
-            version: Some(created.flag.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "create", None, Some(&created)).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(created)))
 }
@@ -466,20 +453,7 @@ async fn update(
         record_history(&mut tx, &caller, &after.flag, s).await?;
     }
     publish::publish_application(&mut tx, &app.id).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "flag",
-            entity_id: &after.flag.id,
-            entity_key: &after.flag.key,
-            action: "update",
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-            version: Some(after.flag.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "update", Some(&before), Some(&after)).await?;
     tx.commit().await?;
     Ok(Reply(after))
 }
@@ -516,20 +490,7 @@ async fn remove(
     }
     sqlx::query("DELETE FROM flags WHERE id = $1").bind(&before.flag.id).execute(&mut *tx).await?;
     publish::publish_application(&mut tx, &app.id).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "flag",
-            entity_id: &before.flag.id,
-            entity_key: &before.flag.key,
-            action: "delete",
-            before: serde_json::to_value(&before).ok(),
-            after: None,
-            version: Some(before.flag.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "delete", Some(&before), None).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -759,4 +720,17 @@ async fn rollback(
     let after = apply_state(&mut tx, &caller, &app, &row, &env, expected, change, "rollback").await?;
     tx.commit().await?;
     Ok(Reply(after))
+}
+
+impl audit::Audited for FlagView {
+    const ENTITY: &'static str = "flag";
+    fn audit_id(&self) -> &str {
+        &self.flag.id
+    }
+    fn audit_key(&self) -> &str {
+        &self.flag.key
+    }
+    fn audit_version(&self) -> Option<i64> {
+        Some(self.flag.version)
+    }
 }

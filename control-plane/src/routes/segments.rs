@@ -18,7 +18,7 @@ use vane_core::{Condition, Segment};
 use super::applications::{self, Application};
 use super::flags::problems;
 use super::{Expected, List, Page};
-use crate::audit::{self, Entry};
+use crate::audit;
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
 use crate::json::{Json, Query};
@@ -213,20 +213,7 @@ async fn create(
     .fetch_one(&mut *tx)
     .await?;
     publish::publish_application(&mut tx, &app.id).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "segment",
-            entity_id: &row.id,
-            entity_key: &row.key,
-            action: "create",
-            before: None,
-            after: serde_json::to_value(&row).ok(),
-            version: Some(row.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "create", None, Some(&row)).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(row)))
 }
@@ -276,20 +263,7 @@ async fn update(
     .fetch_one(&mut *tx)
     .await?;
     publish::publish_application(&mut tx, &app.id).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "segment",
-            entity_id: &after.id,
-            entity_key: &after.key,
-            action: "update",
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-            version: Some(after.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "update", Some(&before), Some(&after)).await?;
     tx.commit().await?;
     Ok(Reply(after))
 }
@@ -318,20 +292,20 @@ async fn remove(
     }
     sqlx::query("DELETE FROM segments WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
     publish::publish_application(&mut tx, &app.id).await?;
-    audit::record(
-        &mut tx,
-        Some(&caller),
-        Entry {
-            entity_type: "segment",
-            entity_id: &before.id,
-            entity_key: &before.key,
-            action: "delete",
-            before: serde_json::to_value(&before).ok(),
-            after: None,
-            version: Some(before.version),
-        },
-    )
-    .await?;
+    audit::change(&mut tx, &caller, "delete", Some(&before), None).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl audit::Audited for SegmentRow {
+    const ENTITY: &'static str = "segment";
+    fn audit_id(&self) -> &str {
+        &self.id
+    }
+    fn audit_key(&self) -> &str {
+        &self.key
+    }
+    fn audit_version(&self) -> Option<i64> {
+        Some(self.version)
+    }
 }
