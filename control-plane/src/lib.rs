@@ -60,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::keys::router())
         .merge(routes::segments::router())
         .merge(routes::configs::router())
+        .merge(routes::registry::router())
         .merge(routes::audit::router())
         .merge(routes::snapshots::router());
     Router::new()

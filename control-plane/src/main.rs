@@ -52,6 +52,9 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "VANE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Seconds between active health-check rounds of the service registry (0 disables them).
+    #[arg(long, env = "VANE_HEALTH_INTERVAL_S", default_value_t = 10)]
+    health_interval_s: u64,
     /// Base64 of 32 random bytes; enables secret configs (AES-256-GCM at rest).
     #[arg(long, env = "VANE_ENCRYPTION_KEY", hide_env_values = true)]
     encryption_key: Option<String>,
@@ -173,6 +176,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "vane control plane ready");
+    if args.health_interval_s > 0 {
+        routes::registry::spawn_checker(pool.clone(), Duration::from_secs(args.health_interval_s));
+    }
     let mut state = AppState::new(pool);
     match args.encryption_key.as_deref() {
         Some(key) => state = state.with_cipher(vane_control_plane::crypto::Cipher::from_base64(key)?),

@@ -126,6 +126,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
     .await?;
     let flags = model_flags(conn, application_id, environment_id).await?;
     let segments = model_segments(conn, application_id).await?;
+    let services = crate::routes::registry::published(conn).await?;
     // Secrets are never published; `client_visible` decides what browsers get.
     let configs: Vec<(bool, vane_core::Config)> = sqlx::query_as::<_, (String, Value, String, i64, String, bool)>(
         "SELECT key, value, value_type, version, description, client_visible FROM configs
@@ -177,6 +178,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         if audience == Audience::Server {
             snapshot.flags = flags.iter().map(|(_, f)| f.clone()).collect();
             snapshot.configs = configs.iter().map(|(_, c)| c.clone()).collect();
+            snapshot.services.clone_from(&services);
             snapshot.keys = keys
                 .iter()
                 .filter_map(|k| {

@@ -1002,3 +1002,114 @@ async fn configs_are_typed_schema_checked_and_secrets_never_leak(pool: PgPool) {
         StatusCode::NOT_FOUND
     );
 }
+
+/// A local health endpoint whose answer the test flips between 200 and 503.
+async fn health_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let flag = up.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            let status = if flag.load(Ordering::SeqCst) { "200 OK" } else { "503 Service Unavailable" };
+            let _ = sock
+                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())
+                .await;
+        }
+    });
+    (format!("http://{addr}/health"), up)
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn registry_keeps_the_original_routes_and_checks_health_actively(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let read = key(&pool, "read", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let (health_url, up) = health_endpoint().await;
+    let body = json!({"service_name": "user-service", "service_url": "http://user-service:8080",
+                      "health_check_url": health_url, "metadata": {"version": "1.0.0", "region": "us-east-1"}});
+    assert_eq!(
+        call(&api, "POST", "/api/v1/registry/register", Some(&read), Some(body.clone())).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = call(&api, "POST", "/api/v1/registry/register", Some(&admin), Some(body)).await;
+    assert_eq!((r.status, r.body["status"].as_str()), (StatusCode::CREATED, Some("healthy")), "{}", r.body);
+    assert_eq!(r.body["instance_id"].as_str().map(str::len), Some(26));
+    let r = call(
+        &api,
+        "POST",
+        "/api/v1/registry/register",
+        Some(&admin),
+        Some(json!({"service_name": "bad name", "service_url": "ftp://x"})),
+    )
+    .await;
+    let paths: Vec<&str> =
+        r.body["error"]["details"].as_array().unwrap().iter().filter_map(|d| d["path"].as_str()).collect();
+    assert_eq!(paths, ["service_name", "service_url"]);
+
+    for base in ["/api/v1/registry", "/api/v1/services"] {
+        let r = call(&api, "GET", &format!("{base}/user-service"), Some(&read), None).await;
+        assert_eq!((r.status, r.body["metadata"]["region"].as_str()), (StatusCode::OK, Some("us-east-1")), "{base}");
+        let r = call(&api, "GET", &format!("{base}/?status=healthy"), Some(&read), None).await;
+        assert_eq!(r.body["total"].as_i64(), Some(1), "{base}");
+        let r = call(&api, "GET", &format!("{base}/healthy"), Some(&read), None).await;
+        assert_eq!(
+            (r.body["total"].as_i64(), r.body["services"][0]["service_name"].as_str()),
+            (Some(1), Some("user-service"))
+        );
+    }
+    let (_, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
+    assert_eq!(snap.services().len(), 1);
+
+    // The active checker follows the endpoint; status changes republish.
+    up.store(false, std::sync::atomic::Ordering::SeqCst);
+    let v = stream_version(&pool, "default", "production", "server").await;
+    assert_eq!(vane_control_plane::routes::registry::check_once(&pool).await.unwrap(), 1);
+    let r = call(&api, "GET", "/api/v1/registry/user-service", Some(&read), None).await;
+    assert_eq!(r.body["status"], "unhealthy");
+    assert!(r.body["response_time_ms"].as_f64().is_some());
+    assert_eq!(stream_version(&pool, "default", "production", "server").await, v + 1);
+    let (_, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
+    assert!(snap.services().is_empty(), "unhealthy services leave the snapshot");
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    vane_control_plane::routes::registry::check_once(&pool).await.unwrap();
+    assert_eq!(call(&api, "GET", "/api/v1/registry/user-service", Some(&read), None).await.body["status"], "healthy");
+
+    // Manual health updates (the original PUT /registry/health), then deregistration.
+    let r = call(
+        &api,
+        "PUT",
+        "/api/v1/registry/health",
+        Some(&admin),
+        Some(json!({"service_name": "user-service", "status": "unhealthy", "response_time": 150.5})),
+    )
+    .await;
+    assert_eq!((r.status, r.body["response_time_ms"].as_f64()), (StatusCode::OK, Some(150.5)));
+    let r = call(
+        &api,
+        "PUT",
+        "/api/v1/registry/health",
+        Some(&admin),
+        Some(json!({"service_name": "user-service", "status": "sleepy"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        call(&api, "GET", "/api/v1/registry/?status=sideways", Some(&read), None).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        call(&api, "DELETE", "/api/v1/services/user-service", Some(&admin), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&api, "GET", "/api/v1/registry/user-service", Some(&read), None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
