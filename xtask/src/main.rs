@@ -7,7 +7,8 @@
 //! * `cargo xtask test`  — everything CI checks: formatting, clippy, every test, the wasm build.
 //! * `cargo xtask run`   — runs Vane locally: PostgreSQL, the control plane, a demo application.
 //! * `cargo xtask demo`  — the evaluation engine on a demo snapshot, no server needed.
-//! * `cargo xtask bench` — the benchmarks behind BENCHMARKS.md.
+//! * `cargo xtask bench` — the engine benchmarks behind BENCHMARKS.md.
+//! * `cargo xtask bench-control-plane` — the control plane's (PostgreSQL, release `vane`, wrk).
 //! * `cargo xtask setup` — installs the toolchain pieces the other tasks need.
 
 use std::env;
@@ -27,9 +28,10 @@ fn main() -> ExitCode {
         "run" => run(),
         "demo" => demo(rest),
         "bench" => bench(rest),
+        "bench-control-plane" => bench_control_plane(),
         "setup" => setup(),
         "help" | "-h" | "--help" => {
-            eprintln!("usage: cargo xtask <test|run|demo|bench|setup>");
+            eprintln!("usage: cargo xtask <test|run|demo|bench|bench-control-plane|setup>");
             Ok(())
         }
         other => Err(format!("unknown task '{other}'; try `cargo xtask help`")),
@@ -188,6 +190,70 @@ fn random_key_base64() -> String {
         }
     }
     out
+}
+
+/// Control-plane benchmarks against a release `vane serve` on a throwaway PostgreSQL.
+fn bench_control_plane() -> Result {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        step("install wrk", Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))?;
+    }
+    let port = pg::free_port()?;
+    let postgres = pg::Postgres::start(&env::temp_dir().join("vane-bench-pg"), port)?;
+    step(
+        "build release binaries",
+        cargo().args(["build", "--release", "-p", "vane-control-plane", "--bin", "vane", "--example", "bench_publish"]),
+    )?;
+    let vane = root().join("target/release/vane");
+    let db = [("DATABASE_URL", postgres.url.as_str()), ("VANE_LOG", "warn")];
+    step("migrate", Command::new(&vane).arg("migrate").envs(db))?;
+    let mint = |scope: &str| -> Result<String> {
+        let out = Command::new(&vane)
+            .args(["key", "create", "--scope", scope])
+            .envs(db)
+            .output()
+            .map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let (admin, edge) = (mint("admin")?, mint("edge")?);
+    let addr = format!("127.0.0.1:{}", pg::free_port()?);
+    let mut server = Command::new(&vane)
+        .arg("serve")
+        .envs(db)
+        .env("VANE_LISTEN", &addr)
+        .env("VANE_HEALTH_INTERVAL_S", "0")
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        http::request(&addr, "GET", "/health", None, None).is_ok_and(|(s, _)| s == 200)
+    });
+    let outcome = (|| -> Result {
+        if !ready {
+            return Err("vane serve did not start".into());
+        }
+        step(
+            "writes",
+            Command::new(root().join("target/release/examples/bench_publish"))
+                .envs(db)
+                .env("VANE_ADDR", &addr)
+                .env("VANE_ADMIN_KEY", &admin),
+        )?;
+        let auth = format!("Authorization: Bearer {edge}");
+        let path = "/api/v1/snapshots/bench/production";
+        let first = http::send(&addr, "GET", path, &[("Authorization", &format!("Bearer {edge}"))], None)?;
+        let etag = first.header("etag").ok_or("no ETag on the snapshot")?.to_owned();
+        step(
+            "snapshot GET answered 304 (wrk, 2 threads, 64 connections, 10 s)",
+            Command::new("wrk")
+                .args(["-t2", "-c64", "-d10s", "--latency", "-H", &auth, "-H"])
+                .arg(format!("If-None-Match: {etag}"))
+                .arg(format!("http://{addr}{path}")),
+        )
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    drop(postgres);
+    outcome
 }
 
 fn bench(rest: &[String]) -> Result {

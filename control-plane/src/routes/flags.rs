@@ -179,11 +179,17 @@ async fn validate_change(
 ) -> Result<()> {
     let current = publish::model_flags(conn, &app.id, environment_id).await?;
     let segments = publish::model_segments(conn, &app.id).await?;
-    let before = problems(current.iter().map(|(_, f)| f.clone()).collect(), segments.clone());
-    let mut after_flags: Vec<Flag> = current.into_iter().map(|(_, f)| f).filter(|f| f.key != changed.key).collect();
+    let before_flags: Vec<Flag> = current.into_iter().map(|(_, f)| f).collect();
+    let mut after_flags: Vec<Flag> = before_flags.iter().filter(|f| f.key != changed.key).cloned().collect();
     let key = changed.key.clone();
     after_flags.push(changed);
-    let mut new: Vec<FieldError> = problems(after_flags, segments)
+    let after = problems(after_flags, segments.clone());
+    if after.is_empty() {
+        return Ok(());
+    }
+    // Only problems the write introduces count; compiling the current state is needed just then.
+    let before = problems(before_flags, segments);
+    let mut new: Vec<FieldError> = after
         .into_iter()
         .filter(|p| !before.contains(p))
         .map(|(flag, path, message)| {

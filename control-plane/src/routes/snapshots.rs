@@ -88,10 +88,11 @@ async fn authorise(
     Ok(Stream { application_id: app.id, application: app.key, environment_id: env.id, environment: env.key, audience })
 }
 
-/// `(version, etag, body)` of the stream's current snapshot.
-async fn current(state: &AppState, s: &Stream) -> Result<(i64, String, String)> {
-    let row: Option<(i64, String, String)> = sqlx::query_as(
-        "SELECT s.version, s.etag, s.body FROM snapshot_streams t
+/// `(version, etag)` of the stream's current snapshot: what a conditional request needs, without
+/// reading the body (hundreds of KB for a large application).
+async fn current_tag(state: &AppState, s: &Stream) -> Result<(i64, String)> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT s.version, s.etag FROM snapshot_streams t
          JOIN snapshots s ON s.application_id = t.application_id AND s.environment_id = t.environment_id
                          AND s.audience = t.audience AND s.version = t.version
          WHERE t.application_id = $1 AND t.environment_id = $2 AND t.audience = $3",
@@ -104,6 +105,20 @@ async fn current(state: &AppState, s: &Stream) -> Result<(i64, String, String)> 
     row.ok_or_else(|| {
         Error::NotFound(format!("no {} snapshot published for {}/{} yet", s.audience, s.application, s.environment))
     })
+}
+
+/// The body of one stored version.
+async fn body(state: &AppState, s: &Stream, version: i64) -> Result<String> {
+    sqlx::query_scalar(
+        "SELECT body FROM snapshots WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version = $4",
+    )
+    .bind(&s.application_id)
+    .bind(&s.environment_id)
+    .bind(s.audience)
+    .bind(version)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or_else(|| Error::NotFound("snapshot version pruned meanwhile; retry".into()))
 }
 
 fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
@@ -131,7 +146,7 @@ async fn latest(
     let stream = authorise(&state, &caller, &application, &environment, q.audience.as_deref()).await?;
     // Subscribe before reading, so a version committed in between is not missed.
     let mut announcements = state.notifier.subscribe();
-    let (mut version, mut etag, mut body) = current(&state, &stream).await?;
+    let (mut version, mut etag) = current_tag(&state, &stream).await?;
     if wait > 0 && etag_matches(&headers, &etag) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         loop {
@@ -144,7 +159,7 @@ async fn latest(
                 () = tokio::time::sleep_until(deadline) => break,
             };
             if relevant {
-                (version, etag, body) = current(&state, &stream).await?;
+                (version, etag) = current_tag(&state, &stream).await?;
                 if !etag_matches(&headers, &etag) {
                     break;
                 }
@@ -152,8 +167,11 @@ async fn latest(
         }
     }
     let not_modified = etag_matches(&headers, &etag);
-    let mut response =
-        if not_modified { StatusCode::NOT_MODIFIED.into_response() } else { (StatusCode::OK, body).into_response() };
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, body(&state, &stream, version).await?).into_response()
+    };
     let h = response.headers_mut();
     if !not_modified {
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -180,7 +198,7 @@ async fn events(
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>> {
     let stream = authorise(&state, &caller, &application, &environment, q.audience.as_deref()).await?;
     let announcements = state.notifier.subscribe();
-    let (version, etag, _) = current(&state, &stream).await?;
+    let (version, etag) = current_tag(&state, &stream).await?;
     let first = Announcement {
         application: stream.application.clone(),
         environment: stream.environment.clone(),
