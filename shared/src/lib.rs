@@ -27,7 +27,7 @@ pub mod keyset;
 pub mod model;
 pub mod result;
 pub mod semver;
-pub mod table;
+mod table;
 pub mod text;
 
 pub use bucket::bucket_of;

@@ -10,7 +10,7 @@
 /// (first, middle, last), 4–8 as two overlapping 4-byte loads, 9–16 as two overlapping 8-byte
 /// loads. For keys of equal length up to 16 bytes this encoding is exact (every byte is covered),
 /// so comparing two keys is three integer comparisons; longer keys use it as a prefilter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct KeyWords {
     a: u64,
     b: u64,

@@ -92,14 +92,6 @@ pub struct FlagView {
     pub environments: BTreeMap<String, StateRow>,
 }
 
-fn is_flag_key(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 200
-        && b.first().is_some_and(u8::is_ascii_alphanumeric)
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-}
-
 fn type_str(t: FlagType) -> &'static str {
     t.as_str()
 }
@@ -296,7 +288,7 @@ async fn create(
     Json(body): Json<CreateFlag>,
 ) -> Result<(StatusCode, Reply<FlagView>)> {
     caller.require_write()?;
-    if !is_flag_key(&body.key) {
+    if !super::is_entity_key(&body.key) {
         return Err(Error::invalid("key", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,199}"));
     }
     let variants = if body.variants.is_empty() && body.flag_type == FlagType::Boolean {

@@ -66,6 +66,15 @@ pub fn is_slug(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
 }
 
+/// Flag and segment keys: `[A-Za-z0-9][A-Za-z0-9._-]{0,199}`, case-sensitive, safe in a URL path.
+pub fn is_entity_key(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 200
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
 /// A slug derived from a display name (for clients of the original service, which sent names only).
 pub fn slugify(name: &str) -> String {
     let mut out = String::new();

@@ -60,14 +60,6 @@ pub fn model(row: &SegmentRow) -> Result<Segment> {
     .map_err(|e| Error::Internal(format!("stored segment '{}' does not read back: {e}", row.key)))
 }
 
-fn is_segment_key(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 200
-        && b.first().is_some_and(u8::is_ascii_alphanumeric)
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-}
-
 async fn find(conn: &mut PgConnection, app: &Application, id_or_key: &str, lock: bool) -> Result<SegmentRow> {
     let sql = if lock {
         concat!(
@@ -182,7 +174,7 @@ async fn create(
 ) -> Result<(StatusCode, Reply<SegmentRow>)> {
     caller.require_write()?;
     let key = body.key.clone().unwrap_or_default();
-    if !is_segment_key(&key) {
+    if !super::is_entity_key(&key) {
         return Err(Error::invalid("key", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,199}"));
     }
     let description = body.description.clone().unwrap_or_default();
