@@ -129,6 +129,15 @@ impl From<sqlx::Error> for Error {
                     Some("23505") => Error::Conflict(match constraint.as_str() {
                         "applications_key_unique" => "an application with this key already exists".into(),
                         "environments_key_unique" => "an environment with this key already exists".into(),
+                        "configs_scope_key_unique" => {
+                            "a config with this key already exists in this application and environment".into()
+                        }
+                        "flags_application_key_unique" => {
+                            "a flag with this key already exists in this application".into()
+                        }
+                        "segments_application_key_unique" => {
+                            "a segment with this key already exists in this application".into()
+                        }
                         other => format!("conflicts with an existing entry ({other})"),
                     }),
                     // check_violation

@@ -36,12 +36,14 @@ pub struct AppState {
     pub notifier: notifier::Notifier,
     /// Encrypts secret configs; `None` when `VANE_ENCRYPTION_KEY` is not set (secrets refused).
     pub cipher: Option<crypto::Cipher>,
+    /// Compiled server snapshots for evaluation routes, per stream and version.
+    pub compiled: routes::legacy::CompiledCache,
 }
 
 impl AppState {
     /// State for a server on `pool`; starts this process's change listener.
     pub fn new(pool: PgPool) -> Self {
-        AppState { notifier: notifier::Notifier::start(pool.clone()), pool, cipher: None }
+        AppState { notifier: notifier::Notifier::start(pool.clone()), pool, cipher: None, compiled: Default::default() }
     }
 
     /// The same, able to store secret configs.
@@ -62,12 +64,31 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::configs::router())
         .merge(routes::registry::router())
         .merge(routes::audit::router())
-        .merge(routes::snapshots::router());
-    Router::new()
+        .merge(routes::snapshots::router())
+        .merge(routes::legacy::router());
+    let routed = Router::new()
         .route("/health", get(routes::health))
         .nest("/api/v1", api)
         .fallback(|| async { Error::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .with_state(state);
+    // `/api/v1/config/` and `/api/v1/config` are one route (the original service's clients use
+    // the trailing slash), so the path is normalised before routing.
+    Router::new().fallback_service(tower::ServiceBuilder::new().map_request(trim_trailing_slash).service(routed))
+}
+
+fn trim_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }

@@ -1113,3 +1113,244 @@ async fn registry_keeps_the_original_routes_and_checks_health_actively(pool: PgP
         StatusCode::NOT_FOUND
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The original config service's routes (seed 002 / 001 shapes).
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn original_config_routes_keep_their_shapes(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let read = key(&pool, "read", None, None).await;
+    let auth = format!("ApiKey {admin}");
+    // The seed's own example, with its `ApiKey` header.
+    let body = json!({"key": "database.url", "value": "postgresql://localhost:5432/mydb", "environment": "production",
+                      "service_name": "user-service", "description": "Database connection URL", "is_encrypted": false});
+    let r = call_with(&api, "POST", "/api/v1/config/", None, Some(body.to_string()), &[("authorization", &auth)]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for field in ["key", "value", "environment", "service_name", "description", "is_encrypted"] {
+        assert_eq!(r.body[field], body[field], "{field}");
+    }
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["version"], 1);
+    // The service became an application, and the config is in its snapshot.
+    let app = call(&api, "GET", "/api/v1/applications/user-service", Some(&read), None).await;
+    assert_eq!(app.status, StatusCode::OK);
+    assert_eq!(stream_version(&pool, "user-service", "production", "server").await, 2);
+    let r = call(&api, "POST", "/api/v1/config/", Some(&admin), Some(body.clone())).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+
+    let r = call(
+        &api,
+        "GET",
+        "/api/v1/config/database.url?environment=production&service_name=user-service",
+        Some(&read),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["value"].clone(), r.body["id"].as_str()),
+        (StatusCode::OK, body["value"].clone(), Some(id.as_str()))
+    );
+    let r = call(
+        &api,
+        "GET",
+        "/api/v1/config/database.url?environment=staging&service_name=user-service",
+        Some(&read),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(&api, "GET", "/api/v1/config/database.url", Some(&read), None).await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("environment"))
+    );
+
+    let r = call(&api, "GET", "/api/v1/config/?environment=production&limit=100&offset=0", Some(&read), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.as_array().map(|a| a.iter().filter(|c| c["id"] == id.as_str()).count()), Some(1));
+    let r = call(&api, "GET", "/api/v1/config/?environment=staging", Some(&read), None).await;
+    assert_eq!(r.body, json!([]));
+
+    let r = call(
+        &api,
+        "PUT",
+        &format!("/api/v1/config/{id}"),
+        Some(&admin),
+        Some(json!({"value": "postgresql://new-host:5432/mydb", "description": "Updated database URL"})),
+    )
+    .await;
+    assert_eq!((r.status, r.body["version"].as_i64()), (StatusCode::OK, Some(2)), "{}", r.body);
+    assert_eq!(r.body["description"], "Updated database URL");
+    let r = call(&api, "GET", &format!("/api/v1/config/{id}/history"), Some(&read), None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let h = r.body.as_array().unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        (h[0]["old_value"].as_str(), h[0]["new_value"].as_str()),
+        (Some("postgresql://localhost:5432/mydb"), Some("postgresql://new-host:5432/mydb"))
+    );
+    assert_eq!((h[1]["old_value"].clone(), h[1]["configuration_id"].as_str()), (Value::Null, Some(id.as_str())));
+
+    // Secrets need the encryption key; reads and writes need the right scope.
+    let secret = json!({"key": "db.password", "value": "hunter2", "environment": "production", "service_name": "user-service",
+                        "is_encrypted": true});
+    let r = call(&api, "POST", "/api/v1/config/", Some(&admin), Some(secret)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = call(&api, "PUT", &format!("/api/v1/config/{id}"), Some(&read), Some(json!({"value": "x"}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = call(&api, "GET", "/api/v1/config/?environment=production", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let r = call(&api, "DELETE", &format!("/api/v1/config/{id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = call(&api, "GET", &format!("/api/v1/config/{id}/history"), Some(&read), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn original_feature_flag_routes_and_evaluate(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let client = key(&pool, "client", None, None).await;
+    let body = json!({"name": "new_checkout_flow", "description": "Enable new checkout UI", "is_enabled": true,
+                      "rollout_percentage": 50.0, "target_users": ["user123", "user456"], "environment": "production"});
+    let r = call(&api, "POST", "/api/v1/feature-flags/", Some(&admin), Some(body.clone())).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for field in ["name", "description", "is_enabled", "rollout_percentage", "target_users", "environment"] {
+        assert_eq!(r.body[field], body[field], "{field}");
+    }
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r =
+        call(&api, "GET", "/api/v1/feature-flags/new_checkout_flow?environment=production", Some(&admin), None).await;
+    assert_eq!((r.status, r.body["rollout_percentage"].as_f64()), (StatusCode::OK, Some(50.0)));
+    // The other environments hold the flag disabled.
+    let r = call(&api, "GET", "/api/v1/feature-flags/new_checkout_flow?environment=staging", Some(&admin), None).await;
+    assert_eq!((r.body["is_enabled"].as_bool(), r.body["environment"].as_str()), (Some(false), Some("staging")));
+    let r =
+        call(&api, "GET", "/api/v1/feature-flags/?environment=production&limit=100&offset=0", Some(&admin), None).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1), "{}", r.body);
+
+    let evaluate = |user: &str| json!({"flag_name": "new_checkout_flow", "environment": "production", "user_id": user});
+    let r = call(&api, "POST", "/api/v1/feature-flags/evaluate", Some(&edge), Some(evaluate("user123"))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"enabled": true, "reason": "user_targeted", "flag_name": "new_checkout_flow",
+                              "environment": "production"})
+    );
+    let mut enabled = 0;
+    for i in 0..400 {
+        let r =
+            call(&api, "POST", "/api/v1/feature-flags/evaluate", Some(&edge), Some(evaluate(&format!("u{i}")))).await;
+        let on = r.body["enabled"].as_bool().unwrap();
+        assert_eq!(r.body["reason"], if on { "in_rollout" } else { "not_in_rollout" });
+        enabled += usize::from(on);
+    }
+    assert!((150..=250).contains(&enabled), "{enabled} of 400 in a 50% rollout");
+    let r = call(&api, "POST", "/api/v1/feature-flags/evaluate", Some(&client), Some(evaluate("user123"))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = call(
+        &api,
+        "POST",
+        "/api/v1/feature-flags/evaluate",
+        Some(&edge),
+        Some(json!({"flag_name": "nope", "environment": "production", "user_id": "u"})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["reason"].as_str(), r.body["enabled"].as_bool()),
+        (StatusCode::OK, Some("flag_not_found"), Some(false))
+    );
+
+    // The seed's update has no environment: it addresses the one the flag was created for.
+    let r = call(
+        &api,
+        "PUT",
+        &format!("/api/v1/feature-flags/{id}"),
+        Some(&admin),
+        Some(json!({"is_enabled": true, "rollout_percentage": 100.0})),
+    )
+    .await;
+    assert_eq!((r.status, r.body["environment"].as_str()), (StatusCode::OK, Some("production")), "{}", r.body);
+    assert_eq!(r.body["target_users"], body["target_users"]);
+    let r = call(&api, "POST", "/api/v1/feature-flags/evaluate", Some(&edge), Some(evaluate("stranger"))).await;
+    assert_eq!((r.body["enabled"].as_bool(), r.body["reason"].as_str()), (Some(true), Some("enabled")));
+    let r = call(&api, "PUT", &format!("/api/v1/feature-flags/{id}"), Some(&admin), Some(json!({"is_enabled": false})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = call(&api, "POST", "/api/v1/feature-flags/evaluate", Some(&edge), Some(evaluate("user123"))).await;
+    assert_eq!((r.body["enabled"].as_bool(), r.body["reason"].as_str()), (Some(false), Some("flag_disabled")));
+
+    let r = call(
+        &api,
+        "PUT",
+        &format!("/api/v1/feature-flags/{id}"),
+        Some(&admin),
+        Some(json!({"rollout_percentage": 101})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"]["details"][0]["path"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("rollout_percentage"))
+    );
+    let r = call(&api, "POST", "/api/v1/feature-flags/", Some(&admin), Some(body)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = call(&api, "POST", "/api/v1/feature-flags/evaluate", Some(&edge), Some(json!({"flag_name": "x"}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = call(&api, "DELETE", &format!("/api/v1/feature-flags/{id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r =
+        call(&api, "GET", "/api/v1/feature-flags/new_checkout_flow?environment=production", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn original_configurations_routes(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let app =
+        call(&api, "POST", "/api/v1/applications/", Some(&admin), Some(json!({"name": "Billing", "comments": "pays"})))
+            .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{}", app.body);
+    let app_id = app.body["id"].as_str().unwrap().to_owned();
+    let r = call(
+        &api,
+        "POST",
+        "/api/v1/configurations/",
+        Some(&admin),
+        Some(json!({"application_id": app_id, "name": "limits", "comments": "rate limits", "config": {"rps": 10}})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        (r.body["application_id"].as_str(), r.body["config"]["rps"].as_i64()),
+        (Some(app_id.as_str()), Some(10))
+    );
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = call(&api, "GET", &format!("/api/v1/configurations/?application_id={app_id}"), Some(&admin), None).await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(1), "{}", r.body);
+    let r =
+        call(&api, "PUT", &format!("/api/v1/configurations/{id}"), Some(&admin), Some(json!({"config": {"rps": 20}})))
+            .await;
+    assert_eq!(
+        (r.status, r.body["config"]["rps"].as_i64(), r.body["version"].as_i64()),
+        (StatusCode::OK, Some(20), Some(2))
+    );
+    let r =
+        call(&api, "PUT", &format!("/api/v1/configurations/{id}"), Some(&admin), Some(json!({"name": "other"}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = call(&api, "GET", &format!("/api/v1/configurations/{id}"), Some(&admin), None).await;
+    assert_eq!((r.body["name"].as_str(), r.body["comments"].as_str()), (Some("limits"), Some("rate limits")));
+    // The same config through the native route.
+    let r =
+        call(&api, "GET", "/api/v1/applications/billing/environments/production/configs/limits", Some(&admin), None)
+            .await;
+    assert_eq!(r.body["value"], json!({"rps": 20}));
+    let r = call(&api, "DELETE", &format!("/api/v1/configurations/{id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = call(&api, "GET", &format!("/api/v1/configurations/{id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

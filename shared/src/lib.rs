@@ -24,6 +24,7 @@ pub mod context;
 pub mod datetime;
 pub mod eval;
 pub mod keyset;
+pub mod legacy;
 pub mod model;
 pub mod result;
 pub mod semver;

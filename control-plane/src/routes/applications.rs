@@ -117,20 +117,32 @@ async fn create(
         return Err(Error::Unprocessable(problems));
     }
     let mut tx = state.pool.begin().await?;
+    let app = insert(&mut tx, &caller, &key, &body.name, &body.comments).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Reply(app)))
+}
+
+/// Creates an application (already validated) in the caller's transaction, with its snapshots.
+pub(crate) async fn insert(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    key: &str,
+    name: &str,
+    comments: &str,
+) -> Result<Application> {
     let app: Application = sqlx::query_as(concat!(
         "INSERT INTO applications (id, key, name, comments) VALUES ($1, $2, $3, $4) RETURNING ",
         app_columns!()
     ))
     .bind(ulid::Ulid::new().to_string())
-    .bind(&key)
-    .bind(&body.name)
-    .bind(&body.comments)
+    .bind(key)
+    .bind(name)
+    .bind(comments)
     .fetch_one(&mut *tx)
     .await?;
-    publish::publish_application(&mut tx, &app.id).await?;
-    audit::change(&mut tx, &caller, "create", None, Some(&app)).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Reply(app)))
+    publish::publish_application(&mut *tx, &app.id).await?;
+    audit::change(&mut *tx, caller, "create", None, Some(&app)).await?;
+    Ok(app)
 }
 
 async fn update(

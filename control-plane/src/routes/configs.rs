@@ -36,6 +36,8 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConfigRow {
+    pub application_id: String,
+    pub environment_id: String,
     pub id: String,
     pub key: String,
     pub value: Option<Value>,
@@ -52,7 +54,7 @@ pub struct ConfigRow {
 
 macro_rules! config_columns {
     () => {
-        "id, key, value, ciphertext, value_type, schema, description, secret, client_visible, version, created_at, updated_at"
+        "id, application_id, environment_id, key, value, ciphertext, value_type, schema, description, secret, client_visible, version, created_at, updated_at"
     };
 }
 
@@ -129,20 +131,25 @@ fn check(value: &Value, value_type: &str, schema: Option<&Value>) -> Result<()> 
     if problems.is_empty() { Ok(()) } else { Err(Error::Unprocessable(problems)) }
 }
 
-struct Scope {
-    application_id: String,
-    application: String,
-    environment: Environment,
+pub(crate) struct Scope {
+    pub application_id: String,
+    pub application: String,
+    pub environment: Environment,
 }
 
-async fn scope(conn: &mut PgConnection, caller: &Caller, application: &str, environment: &str) -> Result<Scope> {
+pub(crate) async fn scope(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    application: &str,
+    environment: &str,
+) -> Result<Scope> {
     let app = applications::find(&mut *conn, application).await?;
     let environment = environments::find(&mut *conn, environment).await?;
     caller.require_binding(Some(&app.id), Some(&environment.id))?;
     Ok(Scope { application_id: app.id, application: app.key, environment })
 }
 
-fn view(state: &AppState, s: &Scope, row: ConfigRow) -> Result<ConfigView> {
+pub(crate) fn view(state: &AppState, s: &Scope, row: ConfigRow) -> Result<ConfigView> {
     let value = match (&row.value, &row.ciphertext) {
         (Some(v), _) => v.clone(),
         (None, Some(sealed)) => {
@@ -170,7 +177,7 @@ fn view(state: &AppState, s: &Scope, row: ConfigRow) -> Result<ConfigView> {
     })
 }
 
-async fn find(conn: &mut PgConnection, s: &Scope, key: &str, lock: bool) -> Result<ConfigRow> {
+pub(crate) async fn find(conn: &mut PgConnection, s: &Scope, key: &str, lock: bool) -> Result<ConfigRow> {
     let sql = if lock {
         concat!(
             "SELECT ",
@@ -191,6 +198,20 @@ async fn find(conn: &mut PgConnection, s: &Scope, key: &str, lock: bool) -> Resu
         .fetch_optional(conn)
         .await?
         .ok_or_else(|| Error::NotFound(format!("config '{key}' not found in {}/{}", s.application, s.environment.key)))
+}
+
+/// A config by its id, wherever it lives (the original service's routes address configs by id).
+pub(crate) async fn find_by_id(conn: &mut PgConnection, id: &str, lock: bool) -> Result<ConfigRow> {
+    let sql = if lock {
+        concat!("SELECT ", config_columns!(), " FROM configs WHERE id = $1 FOR UPDATE")
+    } else {
+        concat!("SELECT ", config_columns!(), " FROM configs WHERE id = $1")
+    };
+    sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("config '{id}' not found")))
 }
 
 /// `(value, ciphertext)` columns for a value, encrypting secrets.
@@ -268,17 +289,17 @@ async fn read(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateConfig {
-    key: String,
-    value: Value,
-    value_type: Option<String>,
-    schema: Option<Value>,
+pub(crate) struct CreateConfig {
+    pub key: String,
+    pub value: Value,
+    pub value_type: Option<String>,
+    pub schema: Option<Value>,
     #[serde(default)]
-    description: String,
+    pub description: String,
     #[serde(default)]
-    secret: bool,
+    pub secret: bool,
     #[serde(default)]
-    client_visible: bool,
+    pub client_visible: bool,
 }
 
 async fn create(
@@ -288,6 +309,21 @@ async fn create(
     Json(body): Json<CreateConfig>,
 ) -> Result<(StatusCode, Reply<ConfigView>)> {
     caller.require_write()?;
+    let mut tx = state.pool.begin().await?;
+    let s = scope(&mut tx, &caller, &application, &environment).await?;
+    let created = insert(&state, &mut tx, &caller, &s, body).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Reply(created)))
+}
+
+/// Creates a config in the caller's transaction: checks, encryption, write, history, publish, audit.
+pub(crate) async fn insert(
+    state: &AppState,
+    tx: &mut PgConnection,
+    caller: &Caller,
+    s: &Scope,
+    body: CreateConfig,
+) -> Result<ConfigView> {
     if !is_config_key(&body.key) {
         return Err(Error::invalid("key", "must match [A-Za-z0-9][A-Za-z0-9._:-]{0,254}"));
     }
@@ -296,9 +332,7 @@ async fn create(
     }
     let value_type = body.value_type.clone().unwrap_or_else(|| infer_type(&body.value).to_owned());
     check(&body.value, &value_type, body.schema.as_ref())?;
-    let (value, ciphertext) = storage(&state, &body.value, body.secret)?;
-    let mut tx = state.pool.begin().await?;
-    let s = scope(&mut tx, &caller, &application, &environment).await?;
+    let (value, ciphertext) = storage(state, &body.value, body.secret)?;
     let row: ConfigRow = sqlx::query_as(concat!(
         "INSERT INTO configs (id, application_id, environment_id, key, value, ciphertext, value_type, schema,
                               description, secret, client_visible)
@@ -318,12 +352,12 @@ async fn create(
     .bind(body.client_visible)
     .fetch_one(&mut *tx)
     .await?;
-    record_history(&mut tx, &caller, &row).await?;
-    publish::publish(&mut tx, &s.application_id, &s.environment.id).await?;
-    let created = view(&state, &s, row)?;
+    record_history(&mut *tx, caller, &row).await?;
+    publish::publish(&mut *tx, &s.application_id, &s.environment.id).await?;
+    let created = view(state, s, row)?;
     audit::record(
-        &mut tx,
-        Some(&caller),
+        &mut *tx,
+        Some(caller),
         Entry {
             entity_type: "config",
             entity_id: &created.id,
@@ -335,22 +369,21 @@ async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Reply(created)))
+    Ok(created)
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UpdateConfig {
-    value: Option<Value>,
-    value_type: Option<String>,
+pub(crate) struct UpdateConfig {
+    pub value: Option<Value>,
+    pub value_type: Option<String>,
     /// `null` removes the schema.
     #[serde(default, deserialize_with = "present")]
-    schema: Option<Option<Value>>,
-    description: Option<String>,
-    secret: Option<bool>,
-    client_visible: Option<bool>,
-    version: Option<i64>,
+    pub schema: Option<Option<Value>>,
+    pub description: Option<String>,
+    pub secret: Option<bool>,
+    pub client_visible: Option<bool>,
+    pub version: Option<i64>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<Value>>, D::Error> {
@@ -376,7 +409,7 @@ async fn update(
 /// Applies a change in the caller's transaction: lock, version check, type/schema checks,
 /// (re-)encryption, write, history, publish, audit.
 #[allow(clippy::too_many_arguments)]
-async fn apply(
+pub(crate) async fn apply(
     state: &AppState,
     tx: &mut PgConnection,
     caller: &Caller,
@@ -445,14 +478,28 @@ async fn remove(
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
     let s = scope(&mut tx, &caller, &application, &environment).await?;
-    let row = find(&mut tx, &s, &key, true).await?;
+    delete(&state, &mut tx, &caller, &s, &key, expected).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a config in the caller's transaction: lock, version check, publish, audit.
+pub(crate) async fn delete(
+    state: &AppState,
+    tx: &mut PgConnection,
+    caller: &Caller,
+    s: &Scope,
+    key: &str,
+    expected: Expected,
+) -> Result<()> {
+    let row = find(&mut *tx, s, key, true).await?;
     expected.check(row.version)?;
-    let before = view(&state, &s, row)?;
+    let before = view(state, s, row)?;
     sqlx::query("DELETE FROM configs WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
-    publish::publish(&mut tx, &s.application_id, &s.environment.id).await?;
+    publish::publish(&mut *tx, &s.application_id, &s.environment.id).await?;
     audit::record(
-        &mut tx,
-        Some(&caller),
+        &mut *tx,
+        Some(caller),
         Entry {
             entity_type: "config",
             entity_id: &before.id,
@@ -463,9 +510,7 @@ async fn remove(
             version: Some(before.version),
         },
     )
-    .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
 }
 
 #[derive(Debug, Serialize)]
@@ -480,18 +525,18 @@ pub struct ConfigVersion {
 }
 
 #[derive(sqlx::FromRow)]
-struct HistoryRow {
-    version: i64,
-    value: Option<Value>,
-    ciphertext: Option<String>,
-    value_type: String,
-    schema: Option<Value>,
-    description: String,
-    actor: Option<String>,
-    at: DateTime<Utc>,
+pub(crate) struct HistoryRow {
+    pub version: i64,
+    pub value: Option<Value>,
+    pub ciphertext: Option<String>,
+    pub value_type: String,
+    pub schema: Option<Value>,
+    pub description: String,
+    pub actor: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
-fn history_value(state: &AppState, h: &HistoryRow) -> Result<Value> {
+pub(crate) fn history_value(state: &AppState, h: &HistoryRow) -> Result<Value> {
     match (&h.value, &h.ciphertext, &state.cipher) {
         (Some(v), _, _) => Ok(v.clone()),
         (None, Some(sealed), Some(cipher)) => {
@@ -501,7 +546,12 @@ fn history_value(state: &AppState, h: &HistoryRow) -> Result<Value> {
     }
 }
 
-async fn history_rows(conn: &mut PgConnection, config_id: &str, limit: i64, offset: i64) -> Result<Vec<HistoryRow>> {
+pub(crate) async fn history_rows(
+    conn: &mut PgConnection,
+    config_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<HistoryRow>> {
     Ok(sqlx::query_as(
         "SELECT version, value, ciphertext, value_type, schema, description, actor, at
          FROM config_history WHERE config_id = $1 ORDER BY version DESC LIMIT $2 OFFSET $3",

@@ -107,7 +107,7 @@ pub fn model(flag: &FlagRow, state: &StateRow) -> Result<Flag> {
     .map_err(|e| Error::Internal(format!("stored flag '{}' does not read back: {e}", flag.key)))
 }
 
-async fn find(conn: &mut PgConnection, app: &Application, id_or_key: &str, lock: bool) -> Result<FlagRow> {
+pub(crate) async fn find(conn: &mut PgConnection, app: &Application, id_or_key: &str, lock: bool) -> Result<FlagRow> {
     let sql = if lock {
         concat!(
             "SELECT ",
@@ -125,7 +125,7 @@ async fn find(conn: &mut PgConnection, app: &Application, id_or_key: &str, lock:
         .ok_or_else(|| Error::NotFound(format!("flag '{id_or_key}' not found in application '{}'", app.key)))
 }
 
-async fn states(conn: &mut PgConnection, flag_id: &str) -> Result<Vec<StateRow>> {
+pub(crate) async fn states(conn: &mut PgConnection, flag_id: &str) -> Result<Vec<StateRow>> {
     Ok(sqlx::query_as(
         "SELECT s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
                 s.prerequisites, s.salt, s.version, s.updated_at
@@ -267,18 +267,18 @@ async fn read(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateFlag {
-    key: String,
+pub(crate) struct CreateFlag {
+    pub key: String,
     #[serde(rename = "type")]
-    flag_type: FlagType,
+    pub flag_type: FlagType,
     #[serde(default)]
-    variants: Vec<Variant>,
+    pub variants: Vec<Variant>,
     #[serde(default)]
-    description: String,
+    pub description: String,
     #[serde(default)]
-    tags: Vec<String>,
+    pub tags: Vec<String>,
     #[serde(default)]
-    client_visible: bool,
+    pub client_visible: bool,
 }
 
 async fn create(
@@ -288,6 +288,21 @@ async fn create(
     Json(body): Json<CreateFlag>,
 ) -> Result<(StatusCode, Reply<FlagView>)> {
     caller.require_write()?;
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, &application).await?;
+    caller.require_binding(Some(&app.id), None)?;
+    let created = insert(&mut tx, &caller, &app, body).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Reply(created)))
+}
+
+/// Creates a flag (disabled in every environment) in the caller's transaction.
+pub(crate) async fn insert(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    app: &Application,
+    body: CreateFlag,
+) -> Result<FlagView> {
     if !super::is_entity_key(&body.key) {
         return Err(Error::invalid("key", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,199}"));
     }
@@ -323,9 +338,6 @@ async fn create(
         errors.sort_by(|a, b| a.path.cmp(&b.path));
         return Err(Error::Unprocessable(errors));
     }
-    let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
     let row: FlagRow = sqlx::query_as(concat!(
         "INSERT INTO flags (id, application_id, key, type, variants, description, tags, client_visible)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
@@ -351,14 +363,13 @@ async fn create(
     .bind(&body.key)
     .execute(&mut *tx)
     .await?;
-    let created = view(&mut tx, row).await?;
+    let created = view(&mut *tx, row).await?;
     for s in created.environments.values() {
-        record_history(&mut tx, &caller, &created.flag, s).await?;
+        record_history(&mut *tx, caller, &created.flag, s).await?;
     }
-    publish::publish_application(&mut tx, &app.id).await?;
-    audit::change(&mut tx, &caller, "create", None, Some(&created)).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Reply(created)))
+    publish::publish_application(&mut *tx, &app.id).await?;
+    audit::change(&mut *tx, caller, "create", None, Some(&created)).await?;
+    Ok(created)
 }
 
 async fn record_history(conn: &mut PgConnection, caller: &Caller, flag: &FlagRow, state: &StateRow) -> Result<()> {
@@ -467,8 +478,21 @@ async fn remove(
     let mut tx = state.pool.begin().await?;
     let app = applications::find(&mut *tx, &application).await?;
     caller.require_binding(Some(&app.id), None)?;
-    let locked = find(&mut tx, &app, &flag, true).await?;
-    let before = view(&mut tx, locked).await?;
+    delete(&mut tx, &caller, &app, &flag, expected).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a flag in the caller's transaction, unless another flag depends on it.
+pub(crate) async fn delete(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    app: &Application,
+    flag: &str,
+    expected: Expected,
+) -> Result<()> {
+    let locked = find(&mut *tx, app, flag, true).await?;
+    let before = view(&mut *tx, locked).await?;
     expected.check(before.flag.version)?;
     let dependants: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT f.key FROM flag_states s JOIN flags f ON f.id = s.flag_id
@@ -487,10 +511,8 @@ async fn remove(
         )));
     }
     sqlx::query("DELETE FROM flags WHERE id = $1").bind(&before.flag.id).execute(&mut *tx).await?;
-    publish::publish_application(&mut tx, &app.id).await?;
-    audit::change(&mut tx, &caller, "delete", Some(&before), None).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    publish::publish_application(&mut *tx, &app.id).await?;
+    audit::change(&mut *tx, caller, "delete", Some(&before), None).await
 }
 
 async fn read_state(
@@ -513,16 +535,16 @@ async fn read_state(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UpdateState {
-    enabled: Option<bool>,
+pub(crate) struct UpdateState {
+    pub enabled: Option<bool>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    off_variant: Option<Option<String>>,
-    rules: Option<Vec<Rule>>,
-    default: Option<Serve>,
-    prerequisites: Option<Vec<Prerequisite>>,
-    salt: Option<String>,
-    version: Option<i64>,
+    pub off_variant: Option<Option<String>>,
+    pub rules: Option<Vec<Rule>>,
+    pub default: Option<Serve>,
+    pub prerequisites: Option<Vec<Prerequisite>>,
+    pub salt: Option<String>,
+    pub version: Option<i64>,
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -552,7 +574,7 @@ async fn update_state(
 /// Applies a state change in the caller's transaction: lock, version check, validation against
 /// the environment's would-be snapshot, write, history, publish, audit.
 #[allow(clippy::too_many_arguments)]
-async fn apply_state(
+pub(crate) async fn apply_state(
     tx: &mut PgConnection,
     caller: &Caller,
     app: &Application,

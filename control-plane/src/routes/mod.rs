@@ -6,6 +6,7 @@ pub mod configs;
 pub mod environments;
 pub mod flags;
 pub mod keys;
+pub mod legacy;
 pub mod registry;
 pub mod segments;
 pub mod snapshots;

@@ -27,7 +27,6 @@ pub fn router() -> Router<AppState> {
     for base in ["/registry", "/services"] {
         r = r
             .route(base, get(list))
-            .route(&format!("{base}/"), get(list))
             .route(&format!("{base}/register"), post(register))
             .route(&format!("{base}/healthy"), get(healthy))
             .route(&format!("{base}/health"), put(update_health))
