@@ -850,11 +850,13 @@ async fn configuration_delete(
 /// Compiled server snapshots per stream, reused while the stream's version is unchanged.
 #[derive(Debug, Default, Clone)]
 pub struct CompiledCache {
-    inner: Arc<std::sync::Mutex<std::collections::HashMap<StreamIds, (i64, Arc<vane_core::CompiledSnapshot>)>>>,
+    inner: Arc<std::sync::Mutex<std::collections::HashMap<StreamIds, Compiled>>>,
 }
 
 /// `(application_id, environment_id)`.
 type StreamIds = (String, String);
+/// A stream's server snapshot version, compiled.
+type Compiled = (i64, Arc<vane_core::CompiledSnapshot>);
 
 impl CompiledCache {
     /// The compiled latest server snapshot of a stream (one version query when cached).
