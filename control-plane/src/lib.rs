@@ -12,6 +12,7 @@ pub mod auth;
 pub mod crypto;
 pub mod error;
 pub mod json;
+pub mod model_cache;
 pub mod notifier;
 pub mod publish;
 pub mod routes;

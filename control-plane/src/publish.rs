@@ -15,6 +15,7 @@ use vane_core::{AcceptedKey, Audience, EnvironmentSettings, Snapshot, StalePolic
 
 use crate::auth::parse_scope;
 use crate::error::{Error, Result};
+use crate::model_cache::{self, StreamModel};
 
 /// Channel on which every published version is announced.
 pub const CHANNEL: &str = "vane_snapshots";
@@ -54,33 +55,8 @@ pub async fn model_flags(
     application_id: &str,
     environment_id: &str,
 ) -> Result<Vec<(bool, vane_core::Flag)>> {
-    let rows: Vec<(crate::routes::flags::FlagRow, crate::routes::flags::StateRow)> = {
-        let flags: Vec<crate::routes::flags::FlagRow> = sqlx::query_as(
-            "SELECT id, application_id, key, type, variants, description, tags, client_visible, archived, version,
-                    created_at, updated_at
-             FROM flags WHERE application_id = $1 AND NOT archived ORDER BY key",
-        )
-        .bind(application_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        let states: Vec<(String, crate::routes::flags::StateRow)> = sqlx::query_as::<_, StateWithFlag>(
-            "SELECT s.flag_id, s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules,
-                    s.default_serve, s.prerequisites, s.salt, s.version, s.updated_at
-             FROM flag_states s JOIN flags f ON f.id = s.flag_id JOIN environments e ON e.id = s.environment_id
-             WHERE f.application_id = $1 AND s.environment_id = $2",
-        )
-        .bind(application_id)
-        .bind(environment_id)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|r| (r.flag_id.clone(), r.state))
-        .collect();
-        let mut by_flag: std::collections::HashMap<String, crate::routes::flags::StateRow> =
-            states.into_iter().collect();
-        flags.into_iter().filter_map(|f| by_flag.remove(&f.id).map(|s| (f, s))).collect()
-    };
-    rows.iter().map(|(f, s)| Ok((f.client_visible, crate::routes::flags::model(f, s)?))).collect()
+    let model = model_cache::load(conn, application_id, environment_id).await?;
+    Ok(model.flags.iter().map(|f| (f.client_visible, f.model.clone())).collect())
 }
 
 /// The engine's view of every segment of an application.
@@ -95,11 +71,26 @@ pub async fn model_segments(conn: &mut PgConnection, application_id: &str) -> Re
     rows.iter().map(crate::routes::segments::model).collect()
 }
 
-#[derive(sqlx::FromRow)]
-struct StateWithFlag {
-    flag_id: String,
-    #[sqlx(flatten)]
-    state: crate::routes::flags::StateRow,
+/// Locks both streams of an application × environment until the transaction ends, creating
+/// them if needed: writers of one environment queue here, in (server, client) order.
+pub async fn lock_streams(conn: &mut PgConnection, application_id: &str, environment_id: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO snapshot_streams (application_id, environment_id, audience)
+         VALUES ($1, $2, 'server'), ($1, $2, 'client') ON CONFLICT DO NOTHING",
+    )
+    .bind(application_id)
+    .bind(environment_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "SELECT version FROM snapshot_streams WHERE application_id = $1 AND environment_id = $2
+         ORDER BY audience DESC FOR UPDATE",
+    )
+    .bind(application_id)
+    .bind(environment_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Publishes the next version of both audiences of one application × environment.
@@ -124,8 +115,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
     .bind(environment_id)
     .fetch_all(&mut *conn)
     .await?;
-    let flags = model_flags(conn, application_id, environment_id).await?;
-    let segments = model_segments(conn, application_id).await?;
+    let model = model_cache::load(conn, application_id, environment_id).await?;
     let services = crate::routes::registry::published(conn).await?;
     // Secrets are never published; `client_visible` decides what browsers get.
     let configs: Vec<(bool, vane_core::Config)> = sqlx::query_as::<_, (String, Value, String, i64, String, bool)>(
@@ -174,9 +164,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         snapshot.audience = audience;
         snapshot.created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         snapshot.settings = settings.clone();
-        snapshot.segments.clone_from(&segments);
         if audience == Audience::Server {
-            snapshot.flags = flags.iter().map(|(_, f)| f.clone()).collect();
             snapshot.configs = configs.iter().map(|(_, c)| c.clone()).collect();
             snapshot.services.clone_from(&services);
             snapshot.keys = keys
@@ -186,13 +174,11 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
                 })
                 .collect();
         } else {
-            // Browsers get client-visible flags only, and never a raw targeted key.
-            snapshot.flags = flags.iter().filter(|(visible, _)| *visible).map(|(_, f)| f.clone()).collect();
+            // Browsers get client-visible flags and configs only, and never a raw targeted key.
             snapshot.configs = configs.iter().filter(|(visible, _)| *visible).map(|(_, c)| c.clone()).collect();
-            snapshot.hash_salt = ulid::Ulid::new().to_string();
-            vane_core::hash_targeting(&mut snapshot);
+            snapshot.hash_salt.clone_from(&model.salt);
         }
-        let body = serde_json::to_string(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
+        let body = assemble(&snapshot, &model)?;
         let etag = content_hash(&body);
         sqlx::query(
             "INSERT INTO snapshots (application_id, environment_id, audience, version, etag, body)
@@ -231,6 +217,38 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The snapshot's JSON: its own fields, with the stream's cached flag and segment fragments
+/// spliced in (server fragments, or client fragments hashed under `snapshot.hash_salt`).
+fn assemble(snapshot: &Snapshot, model: &StreamModel) -> Result<String> {
+    const HOLE: &str = r#""flags":[],"segments":[]"#;
+    let client = snapshot.audience == Audience::Client;
+    let frame = serde_json::to_string(snapshot).map_err(|e| Error::Internal(e.to_string()))?;
+    let at =
+        frame.find(HOLE).ok_or_else(|| Error::Internal("snapshot frame lacks its flags/segments position".into()))?;
+    let flags = model.flags.iter().filter(|f| !client || f.client_visible);
+    let fragments: usize = model.flags.iter().map(|f| f.json.len() + 1).sum::<usize>()
+        + model.segments.iter().map(|s| s.json.len() + 1).sum::<usize>();
+    let mut body = String::with_capacity(frame.len() + fragments + fragments / 4);
+    body.push_str(&frame[..at]);
+    body.push_str(r#""flags":["#);
+    for (i, f) in flags.enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(if client { f.client_json(&snapshot.hash_salt) } else { &f.json });
+    }
+    body.push_str(r#"],"segments":["#);
+    for (i, s) in model.segments.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(if client { s.client_json(&snapshot.hash_salt) } else { &s.json });
+    }
+    body.push(']');
+    body.push_str(&frame[at + HOLE.len()..]);
+    Ok(body)
 }
 
 /// Republishes every environment of one application (in lock order).

@@ -1354,3 +1354,107 @@ async fn original_configurations_routes(pool: PgPool) {
     let r = call(&api, "GET", &format!("/api/v1/configurations/{id}"), Some(&admin), None).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The in-memory model cache behind publishing must never publish what is not committed.
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn published_snapshots_follow_committed_rows_only(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let flags = "/api/v1/applications/default/flags";
+    for k in ["a", "b"] {
+        let r = call(&api, "POST", flags, Some(&admin), Some(json!({"key": k, "type": "boolean"}))).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let snap_path = "/api/v1/snapshots/default/production";
+    let on = |s: &vane_core::CompiledSnapshot, k: &str| {
+        s.evaluate(k, &ctx(json!({"targetingKey": "u"})), 0).value().cloned()
+    };
+
+    // A transaction that enables `a` and publishes, then rolls back.
+    let app_id: String =
+        sqlx::query_scalar("SELECT id FROM applications WHERE key = 'default'").fetch_one(&pool).await.unwrap();
+    let env_id: String =
+        sqlx::query_scalar("SELECT id FROM environments WHERE key = 'production'").fetch_one(&pool).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("UPDATE flag_states SET enabled = true, version = version + 1 WHERE flag_id = (SELECT id FROM flags WHERE key = 'a') AND environment_id = $1")
+        .bind(&env_id).execute(&mut *tx).await.unwrap();
+    publish::publish(&mut tx, &app_id, &env_id).await.unwrap();
+    tx.rollback().await.unwrap();
+    // The next published version (a write to `b`) still has `a` disabled.
+    let r = call(
+        &api,
+        "PATCH",
+        &format!("{flags}/b/environments/production"),
+        Some(&admin),
+        Some(json!({"enabled": true})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (_, snap) = served(&api, &edge, snap_path).await;
+    assert_eq!((on(&snap, "a"), on(&snap, "b")), (Some(json!(false)), Some(json!(true))));
+
+    // A row changed by someone else (another process, or by hand) is picked up by the next publish.
+    sqlx::query("UPDATE flag_states SET enabled = true, version = version + 1 WHERE flag_id = (SELECT id FROM flags WHERE key = 'a') AND environment_id = $1")
+        .bind(&env_id).execute(&pool).await.unwrap();
+    let r = call(
+        &api,
+        "PATCH",
+        &format!("{flags}/b/environments/production"),
+        Some(&admin),
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (_, snap) = served(&api, &edge, snap_path).await;
+    assert_eq!((on(&snap, "a"), on(&snap, "b")), (Some(json!(true)), Some(json!(false))));
+}
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn concurrent_writes_cannot_combine_into_a_cycle(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let flags = "/api/v1/applications/default/flags";
+    for k in ["a", "b"] {
+        let r = call(&api, "POST", flags, Some(&admin), Some(json!({"key": k, "type": "boolean"}))).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let (a_state, b_state) =
+        (format!("{flags}/a/environments/production"), format!("{flags}/b/environments/production"));
+    for _ in 0..5 {
+        let ab = call(
+            &api,
+            "PATCH",
+            &a_state,
+            Some(&admin),
+            Some(json!({"prerequisites": [{"flag": "b", "variants": ["on"]}]})),
+        );
+        let ba = call(
+            &api,
+            "PATCH",
+            &b_state,
+            Some(&admin),
+            Some(json!({"prerequisites": [{"flag": "a", "variants": ["on"]}]})),
+        );
+        let (ab, ba) = tokio::join!(ab, ba);
+        let statuses = [ab.status, ba.status];
+        assert!(
+            statuses.contains(&StatusCode::OK) && statuses.contains(&StatusCode::UNPROCESSABLE_ENTITY),
+            "{statuses:?}"
+        );
+        // Reset for the next round.
+        for k in ["a", "b"] {
+            let r = call(
+                &api,
+                "PATCH",
+                &format!("{flags}/{k}/environments/production"),
+                Some(&admin),
+                Some(json!({"prerequisites": []})),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK);
+        }
+    }
+}

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use crate::keyset::salted_key_hash;
-use crate::model::{Condition, Operator, Snapshot};
+use crate::model::{Condition, Flag, Operator, Segment, Snapshot};
 use crate::text;
 
 /// Hashes every hashable targeting value of `snapshot` with its `hash_salt` (which must be set)
@@ -18,24 +18,34 @@ use crate::text;
 pub fn hash_targeting(snapshot: &mut Snapshot) {
     let salt = snapshot.hash_salt.clone();
     for flag in &mut snapshot.flags {
-        for rule in &mut flag.rules {
-            for condition in &mut rule.conditions {
-                hash_condition(condition, &salt);
-            }
-        }
+        hash_flag(flag, &salt);
     }
     for segment in &mut snapshot.segments {
-        for condition in &mut segment.conditions {
-            hash_condition(condition, &salt);
+        hash_segment(segment, &salt);
+    }
+}
+
+/// [`hash_targeting`] for one flag (for publishers that assemble snapshots piecewise).
+pub fn hash_flag(flag: &mut Flag, salt: &str) {
+    for rule in &mut flag.rules {
+        for condition in &mut rule.conditions {
+            hash_condition(condition, salt);
         }
-        if !segment.hashed {
-            for list in [&mut segment.included, &mut segment.excluded] {
-                for key in list.iter_mut() {
-                    *key = salted_key_hash(&salt, key);
-                }
+    }
+}
+
+/// [`hash_targeting`] for one segment: its conditions and its key lists.
+pub fn hash_segment(segment: &mut Segment, salt: &str) {
+    for condition in &mut segment.conditions {
+        hash_condition(condition, salt);
+    }
+    if !segment.hashed {
+        for list in [&mut segment.included, &mut segment.excluded] {
+            for key in list.iter_mut() {
+                *key = salted_key_hash(salt, key);
             }
-            segment.hashed = true;
         }
+        segment.hashed = true;
     }
 }
 

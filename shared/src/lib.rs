@@ -32,7 +32,7 @@ mod table;
 pub mod text;
 
 pub use bucket::bucket_of;
-pub use client::hash_targeting;
+pub use client::{hash_flag, hash_segment, hash_targeting};
 pub use compile::{CompiledSnapshot, Entity, Problem, SnapshotError, Warning, compile, compile_json, validate};
 pub use context::{AttrValue, Context, ContextError, TARGETING_KEY};
 pub use eval::FlagId;

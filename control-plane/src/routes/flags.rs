@@ -7,7 +7,7 @@
 //! another) is rejected with 422 and the JSON path of each problem, and nothing changes.
 //! Accepted writes publish the affected snapshots in the same transaction.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -162,6 +162,11 @@ pub fn problems(flags: Vec<Flag>, segments: Vec<vane_core::Segment>) -> HashSet<
 /// Rejects a change to `changed` in one environment if the environment's flags would have any
 /// compile problem they do not have today. Paths are relative to the changed flag's state; a
 /// problem in another flag is reported as `flags.<key>.<path>`.
+///
+/// Writers of one environment are serialised from here to commit (the stream lock), so two
+/// writes that are each valid cannot combine into an invalid state (say, a prerequisite
+/// cycle). Only the flags the change can affect are compiled: the changed flag, every flag that
+/// depends on it, everything those depend on, and the segments they use.
 async fn validate_change(
     conn: &mut PgConnection,
     app: &Application,
@@ -169,12 +174,12 @@ async fn validate_change(
     changed: Flag,
     prefix: &str,
 ) -> Result<()> {
-    let current = publish::model_flags(conn, &app.id, environment_id).await?;
-    let segments = publish::model_segments(conn, &app.id).await?;
-    let before_flags: Vec<Flag> = current.into_iter().map(|(_, f)| f).collect();
-    let mut after_flags: Vec<Flag> = before_flags.iter().filter(|f| f.key != changed.key).cloned().collect();
+    publish::lock_streams(conn, &app.id, environment_id).await?;
+    let model = crate::model_cache::load(conn, &app.id, environment_id).await?;
+    let current: Vec<&Flag> = model.flags.iter().map(|f| &f.model).collect();
+    let all_segments: Vec<&vane_core::Segment> = model.segments.iter().map(|s| &s.model).collect();
+    let (before_flags, after_flags, segments) = affected(&current, &all_segments, &changed);
     let key = changed.key.clone();
-    after_flags.push(changed);
     let after = problems(after_flags, segments.clone());
     if after.is_empty() {
         return Ok(());
@@ -200,6 +205,86 @@ async fn validate_change(
     }
     new.sort_by(|a, b| a.path.cmp(&b.path));
     Err(Error::Unprocessable(new))
+}
+
+/// The flags (before and after the change) and segments a change to `changed` can affect.
+fn affected<'a>(
+    current: &[&'a Flag],
+    segments: &[&'a vane_core::Segment],
+    changed: &Flag,
+) -> (Vec<Flag>, Vec<Flag>, Vec<vane_core::Segment>) {
+    let before: HashMap<&str, &Flag> = current.iter().map(|f| (f.key.as_str(), *f)).collect();
+    let mut after = before.clone();
+    after.insert(changed.key.as_str(), changed);
+    // Flags that depend on the changed one, directly or not.
+    let mut dependants: HashMap<&str, Vec<&str>> = HashMap::new();
+    for f in after.values() {
+        for p in &f.prerequisites {
+            dependants.entry(p.flag.as_str()).or_default().push(f.key.as_str());
+        }
+    }
+    let mut roots: HashSet<&str> = HashSet::from([changed.key.as_str()]);
+    let mut todo = vec![changed.key.as_str()];
+    while let Some(k) = todo.pop() {
+        for d in dependants.get(k).into_iter().flatten() {
+            if roots.insert(d) {
+                todo.push(d);
+            }
+        }
+    }
+    // Everything those depend on, in either version of the changed flag.
+    let mut keys = roots.clone();
+    let mut todo: Vec<&str> = roots.into_iter().collect();
+    while let Some(k) = todo.pop() {
+        for graph in [&before, &after] {
+            for p in graph.get(k).into_iter().flat_map(|f| &f.prerequisites) {
+                if keys.insert(p.flag.as_str()) {
+                    todo.push(p.flag.as_str());
+                }
+            }
+        }
+    }
+    let pick = |graph: &HashMap<&str, &Flag>| -> Vec<Flag> {
+        let mut v: Vec<Flag> = keys.iter().filter_map(|k| graph.get(k).map(|f| (*f).clone())).collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    };
+    let (before_flags, after_flags) = (pick(&before), pick(&after));
+    // Segments used by those flags, and by the segments they use.
+    let by_key: HashMap<&str, &vane_core::Segment> = segments.iter().map(|s| (s.key.as_str(), *s)).collect();
+    let mut used: HashSet<&str> = HashSet::new();
+    let mut todo: Vec<&str> = Vec::new();
+    fn note<'a>(
+        conditions: &[vane_core::Condition],
+        by_key: &HashMap<&'a str, &'a vane_core::Segment>,
+        used: &mut HashSet<&'a str>,
+        todo: &mut Vec<&'a str>,
+    ) {
+        for c in conditions {
+            if matches!(c.operator, vane_core::Operator::InSegment | vane_core::Operator::NotInSegment) {
+                for v in c.values.iter().filter_map(Value::as_str) {
+                    if let Some((k, _)) = by_key.get_key_value(v)
+                        && used.insert(k)
+                    {
+                        todo.push(k);
+                    }
+                }
+            }
+        }
+    }
+    for f in before_flags.iter().chain(&after_flags) {
+        for r in &f.rules {
+            note(&r.conditions, &by_key, &mut used, &mut todo);
+        }
+    }
+    while let Some(k) = todo.pop() {
+        if let Some(s) = by_key.get(k) {
+            note(&s.conditions, &by_key, &mut used, &mut todo);
+        }
+    }
+    let mut segs: Vec<vane_core::Segment> = used.iter().filter_map(|k| by_key.get(k).map(|s| (*s).clone())).collect();
+    segs.sort_by(|a, b| a.key.cmp(&b.key));
+    (before_flags, after_flags, segs)
 }
 
 #[derive(Debug, Deserialize)]
