@@ -68,15 +68,23 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(key_from_header)
             .ok_or(Error::Unauthorized)?;
+        let hash = api_key_hash(key);
+        if let Some(caller) = state.memo.key(&hash) {
+            return Ok(caller);
+        }
+        let epoch = state.memo.epoch();
         let row: Option<KeyRow> = sqlx::query_as(
             "SELECT id, scope, application_id, environment_id FROM api_keys WHERE hash = $1 AND revoked_at IS NULL",
         )
-        .bind(api_key_hash(key))
+        .bind(&hash)
         .fetch_optional(&state.pool)
         .await?;
         let row = row.ok_or(Error::Unauthorized)?;
         let scope = parse_scope(&row.scope).ok_or_else(|| Error::Internal(format!("bad scope {}", row.scope)))?;
-        Ok(Caller { key_id: row.id, scope, application_id: row.application_id, environment_id: row.environment_id })
+        let caller =
+            Caller { key_id: row.id, scope, application_id: row.application_id, environment_id: row.environment_id };
+        state.memo.put_key(hash, caller.clone(), epoch);
+        Ok(caller)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod crypto;
 pub mod error;
 pub mod json;
+pub mod memo;
 pub mod model_cache;
 pub mod notifier;
 pub mod publish;
@@ -39,12 +40,21 @@ pub struct AppState {
     pub cipher: Option<crypto::Cipher>,
     /// Compiled server snapshots for evaluation routes, per stream and version.
     pub compiled: routes::legacy::CompiledCache,
+    /// Keys and stream tags remembered for the delivery path.
+    pub memo: memo::Memo,
 }
 
 impl AppState {
     /// State for a server on `pool`; starts this process's change listener.
     pub fn new(pool: PgPool) -> Self {
-        AppState { notifier: notifier::Notifier::start(pool.clone()), pool, cipher: None, compiled: Default::default() }
+        let memo = memo::Memo::default();
+        AppState {
+            notifier: notifier::Notifier::start(pool.clone(), memo.clone()),
+            pool,
+            cipher: None,
+            compiled: Default::default(),
+            memo,
+        }
     }
 
     /// The same, able to store secret configs.
@@ -73,10 +83,26 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { Error::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), forget_after_writes))
         .with_state(state);
     // `/api/v1/config/` and `/api/v1/config` are one route (the original service's clients use
     // the trailing slash), so the path is normalised before routing.
     Router::new().fallback_service(tower::ServiceBuilder::new().map_request(trim_trailing_slash).service(routed))
+}
+
+/// After a write request has been answered (its transaction is over), what this process
+/// remembers may be out of date: see [`memo`].
+async fn forget_after_writes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let write = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    let response = next.run(req).await;
+    if write {
+        state.memo.bump();
+    }
+    response
 }
 
 fn trim_trailing_slash(mut req: axum::extract::Request) -> axum::extract::Request {

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
+use crate::memo::Memo;
 use crate::publish::CHANNEL;
 
 /// A committed snapshot version.
@@ -34,14 +35,15 @@ pub struct Notifier {
 impl Notifier {
     /// Starts listening on the pool's database (in a background task that lives as long as the
     /// runtime).
-    pub fn start(pool: PgPool) -> Notifier {
+    pub fn start(pool: PgPool, memo: Memo) -> Notifier {
         let (tx, _) = broadcast::channel(1024);
         let sender = tx.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(e) = listen(&pool, &sender).await {
+                if let Err(e) = listen(&pool, &sender, &memo).await {
                     tracing::warn!(error = %e, "snapshot listener lost its connection; reconnecting");
                 }
+                memo.set_listening(false);
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         });
@@ -53,11 +55,14 @@ impl Notifier {
     }
 }
 
-async fn listen(pool: &PgPool, tx: &broadcast::Sender<Announcement>) -> Result<(), sqlx::Error> {
+async fn listen(pool: &PgPool, tx: &broadcast::Sender<Announcement>, memo: &Memo) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
+    // Anything committed while nobody listened is unknown: memory starts over.
+    memo.set_listening(true);
     loop {
         let n = listener.recv().await?;
+        memo.bump();
         match serde_json::from_str::<Announcement>(n.payload()) {
             // No receivers is fine: nobody is waiting right now.
             Ok(a) => drop(tx.send(a)),

@@ -1458,3 +1458,53 @@ async fn concurrent_writes_cannot_combine_into_a_cycle(pool: PgPool) {
         }
     }
 }
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn remembered_keys_and_tags_follow_other_instances_writes(pool: PgPool) {
+    let one = setup(&pool).await;
+    let two = Api::new(&pool);
+    let admin = key(&pool, "admin", None, None).await;
+    let r = call(&one, "POST", "/api/v1/api-keys", Some(&admin), Some(json!({"scope": "edge"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (edge, edge_id) = (r.body["key"].as_str().unwrap().to_owned(), r.body["id"].as_str().unwrap().to_owned());
+    // Let both listeners connect, then warm instance two's memory with a conditional GET.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let path = "/api/v1/snapshots/default/production";
+    let first = call(&two, "GET", path, Some(&edge), None).await;
+    let etag = first.headers["etag"].to_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let r = call_with(&two, "GET", path, Some(&edge), None, &[("if-none-match", &etag)]).await;
+        assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    }
+    // A flag written through instance one: instance two stops answering 304 for the old tag.
+    let r = call(
+        &one,
+        "POST",
+        "/api/v1/applications/default/flags",
+        Some(&admin),
+        Some(json!({"key": "f", "type": "boolean"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let mut changed = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if call_with(&two, "GET", path, Some(&edge), None, &[("if-none-match", &etag)]).await.status == StatusCode::OK {
+            changed = true;
+            break;
+        }
+    }
+    assert!(changed, "instance two kept answering 304 for a superseded version");
+    // The key revoked through instance one is refused by instance two within a second.
+    let r = call(&one, "DELETE", &format!("/api/v1/api-keys/{edge_id}"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let mut refused = false;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if call(&two, "GET", path, Some(&edge), None).await.status == StatusCode::UNAUTHORIZED {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "a revoked key kept working on another instance");
+}

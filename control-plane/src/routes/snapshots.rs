@@ -30,6 +30,7 @@ use crate::AppState;
 use crate::auth::{Caller, scope_str};
 use crate::error::{Error, Result};
 use crate::json::Query;
+use crate::memo::StreamTag;
 use crate::notifier::Announcement;
 
 pub fn router() -> Router<AppState> {
@@ -69,7 +70,7 @@ async fn authorise(
     application: &str,
     environment: &str,
     audience: Option<&str>,
-) -> Result<Stream> {
+) -> Result<(Stream, i64, String)> {
     let audience = match audience.unwrap_or("server") {
         "server" => "server",
         "client" => "client",
@@ -82,10 +83,53 @@ async fn authorise(
     if !allowed {
         return Err(Error::Forbidden(format!("a {} key cannot fetch {audience} snapshots", scope_str(caller.scope))));
     }
-    let app = applications::find(&state.pool, application).await?;
-    let env = environments::find(&state.pool, environment).await?;
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
-    Ok(Stream { application_id: app.id, application: app.key, environment_id: env.id, environment: env.key, audience })
+    tagged(state, caller, application, environment, audience).await
+}
+
+/// The stream a request names, authorised, with its current `(version, etag)`: from memory
+/// when this process knows it to be current (see [`crate::memo`]), else from PostgreSQL.
+async fn tagged(
+    state: &AppState,
+    caller: &Caller,
+    application: &str,
+    environment: &str,
+    audience: &'static str,
+) -> Result<(Stream, i64, String)> {
+    let tag = match state.memo.stream(application, environment, audience) {
+        Some(tag) => tag,
+        None => {
+            let epoch = state.memo.epoch();
+            let app = applications::find(&state.pool, application).await?;
+            let env = environments::find(&state.pool, environment).await?;
+            let mut stream = Stream {
+                application_id: app.id,
+                application: app.key,
+                environment_id: env.id,
+                environment: env.key,
+                audience,
+            };
+            let (version, etag) = current_tag(state, &stream).await?;
+            let tag = StreamTag {
+                application_id: std::mem::take(&mut stream.application_id),
+                application: std::mem::take(&mut stream.application),
+                environment_id: std::mem::take(&mut stream.environment_id),
+                environment: std::mem::take(&mut stream.environment),
+                version,
+                etag,
+            };
+            state.memo.put_stream(application, environment, audience, tag.clone(), epoch);
+            tag
+        }
+    };
+    caller.require_binding(Some(&tag.application_id), Some(&tag.environment_id))?;
+    let stream = Stream {
+        application_id: tag.application_id,
+        application: tag.application,
+        environment_id: tag.environment_id,
+        environment: tag.environment,
+        audience,
+    };
+    Ok((stream, tag.version, tag.etag))
 }
 
 /// `(version, etag)` of the stream's current snapshot: what a conditional request needs, without
@@ -143,10 +187,10 @@ async fn latest(
     if wait > MAX_WAIT_S {
         return Err(Error::invalid("wait", format!("must be 0 to {MAX_WAIT_S} seconds")));
     }
-    let stream = authorise(&state, &caller, &application, &environment, q.audience.as_deref()).await?;
     // Subscribe before reading, so a version committed in between is not missed.
     let mut announcements = state.notifier.subscribe();
-    let (mut version, mut etag) = current_tag(&state, &stream).await?;
+    let (stream, mut version, mut etag) =
+        authorise(&state, &caller, &application, &environment, q.audience.as_deref()).await?;
     if wait > 0 && etag_matches(&headers, &etag) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         loop {
@@ -196,9 +240,8 @@ async fn events(
     Path((application, environment)): Path<(String, String)>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>> {
-    let stream = authorise(&state, &caller, &application, &environment, q.audience.as_deref()).await?;
     let announcements = state.notifier.subscribe();
-    let (version, etag) = current_tag(&state, &stream).await?;
+    let (stream, version, etag) = authorise(&state, &caller, &application, &environment, q.audience.as_deref()).await?;
     let first = Announcement {
         application: stream.application.clone(),
         environment: stream.environment.clone(),
