@@ -3,7 +3,9 @@
 //! over HTTP on loopback
 //! 1. write → snapshot committed: sequential flag-state writes; the response arrives after the
 //!    transaction that includes the new snapshot committed, so its latency is that figure;
-//! 2. sustained admin updates: 8 threads writing for 10 s, counting successes and errors.
+//! 2. sustained admin updates: 8 threads writing for 10 s, counting successes and errors —
+//!    first all in one environment (one snapshot stream: writes queue on its lock), then each
+//!    in its own environment (8 streams of 1,000 flags each).
 //!
 //! Environment: `DATABASE_URL`, `VANE_ADDR`, `VANE_ADMIN_KEY`.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)] // a benchmark tool
@@ -25,6 +27,11 @@ fn main() {
     let r =
         http::send(&addr, "POST", "/api/v1/applications", &h, Some(r#"{"key":"bench","name":"Benchmark"}"#)).unwrap();
     assert!(r.status == 201 || r.status == 409, "{}", r.body);
+    for t in 0..WRITERS {
+        let body = format!(r#"{{"key":"bench-{t}","name":"Benchmark {t}"}}"#);
+        let r = http::send(&addr, "POST", "/api/v1/environments", &h, Some(&body)).unwrap();
+        assert!(r.status == 201 || r.status == 409, "{}", r.body);
+    }
     seed(&url);
 
     // 1. write → snapshot committed, sequential.
@@ -50,15 +57,35 @@ fn main() {
     );
 
     // 2. sustained admin updates: 8 writers on distinct flags for 10 s.
-    let threads = 8;
-    let run_for = Duration::from_secs(10);
-    let handles: Vec<_> = (0..threads)
+    let one =
+        sustained(&addr, &auth, |t| format!("/api/v1/applications/bench/flags/flag-{}/environments/staging", t + 1));
+    println!(
+        "admin flag updates, {WRITERS} writers, one environment ({FLAGS} flags), {} s: {:.0} updates/s, {} errors",
+        RUN_FOR.as_secs(),
+        one.0,
+        one.1
+    );
+    let spread =
+        sustained(&addr, &auth, |t| format!("/api/v1/applications/bench/flags/flag-{}/environments/bench-{t}", t + 1));
+    println!(
+        "admin flag updates, {WRITERS} writers, one environment each ({FLAGS} flags each), {} s: {:.0} updates/s, {} errors",
+        RUN_FOR.as_secs(),
+        spread.0,
+        spread.1
+    );
+}
+
+const WRITERS: usize = 8;
+const RUN_FOR: Duration = Duration::from_secs(10);
+
+/// `WRITERS` threads PATCHing `path(thread)` for `RUN_FOR`: (successes per second, errors).
+fn sustained(addr: &str, auth: &str, path: impl Fn(usize) -> String) -> (f64, u64) {
+    let handles: Vec<_> = (0..WRITERS)
         .map(|t| {
-            let (addr, auth) = (addr.clone(), auth.clone());
+            let (addr, auth, path) = (addr.to_owned(), auth.to_owned(), path(t));
             std::thread::spawn(move || {
-                let path = format!("/api/v1/applications/bench/flags/flag-{}/environments/staging", t + 1);
                 let (mut ok, mut err) = (0u64, 0u64);
-                let end = Instant::now() + run_for;
+                let end = Instant::now() + RUN_FOR;
                 let mut i = 0u64;
                 while Instant::now() < end {
                     let body = format!(r#"{{"enabled": {}}}"#, i.is_multiple_of(2));
@@ -73,11 +100,7 @@ fn main() {
         })
         .collect();
     let (ok, err) = handles.into_iter().map(|h| h.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    println!(
-        "admin flag updates, {threads} concurrent writers, {} s, {FLAGS} flags: {:.0} updates/s, {err} errors",
-        run_for.as_secs(),
-        ok as f64 / run_for.as_secs_f64()
-    );
+    (ok as f64 / RUN_FOR.as_secs_f64(), err)
 }
 
 /// Inserts 1,000 flags with a targeting rule each, straight into PostgreSQL (seeding through the

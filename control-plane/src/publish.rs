@@ -55,7 +55,7 @@ pub async fn model_flags(
     application_id: &str,
     environment_id: &str,
 ) -> Result<Vec<(bool, vane_core::Flag)>> {
-    let model = model_cache::load(conn, application_id, environment_id).await?;
+    let model = model_cache::load(conn, application_id, environment_id, None).await?;
     Ok(model.flags.iter().map(|f| (f.client_visible, f.model.clone())).collect())
 }
 
@@ -73,24 +73,35 @@ pub async fn model_segments(conn: &mut PgConnection, application_id: &str) -> Re
 
 /// Locks both streams of an application × environment until the transaction ends, creating
 /// them if needed: writers of one environment queue here, in (server, client) order.
-pub async fn lock_streams(conn: &mut PgConnection, application_id: &str, environment_id: &str) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO snapshot_streams (application_id, environment_id, audience)
-         VALUES ($1, $2, 'server'), ($1, $2, 'client') ON CONFLICT DO NOTHING",
-    )
-    .bind(application_id)
-    .bind(environment_id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "SELECT version FROM snapshot_streams WHERE application_id = $1 AND environment_id = $2
-         ORDER BY audience DESC FOR UPDATE",
-    )
-    .bind(application_id)
-    .bind(environment_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+///
+/// Returns the transaction's id and the server stream's current version and etag, for
+/// [`model_cache::load`].
+pub async fn lock_streams(
+    conn: &mut PgConnection,
+    application_id: &str,
+    environment_id: &str,
+) -> Result<model_cache::Locked> {
+    const LOCK: &str = "SELECT t.audience, t.version, s.etag, pg_current_xact_id()::xid::text
+         FROM snapshot_streams t
+         LEFT JOIN snapshots s ON s.application_id = t.application_id AND s.environment_id = t.environment_id
+                              AND s.audience = t.audience AND s.version = t.version
+         WHERE t.application_id = $1 AND t.environment_id = $2
+         ORDER BY t.audience DESC FOR UPDATE OF t";
+    let mut rows: Vec<(String, i64, Option<String>, String)> =
+        sqlx::query_as(LOCK).bind(application_id).bind(environment_id).fetch_all(&mut *conn).await?;
+    if rows.len() < 2 {
+        sqlx::query(
+            "INSERT INTO snapshot_streams (application_id, environment_id, audience)
+             VALUES ($1, $2, 'server'), ($1, $2, 'client') ON CONFLICT DO NOTHING",
+        )
+        .bind(application_id)
+        .bind(environment_id)
+        .execute(&mut *conn)
+        .await?;
+        rows = sqlx::query_as(LOCK).bind(application_id).bind(environment_id).fetch_all(&mut *conn).await?;
+    }
+    let server = rows.into_iter().find(|r| r.0 == "server").ok_or(Error::Internal("stream row missing".into()))?;
+    Ok(model_cache::Locked { xid: server.3, version: server.1, etag: server.2 })
 }
 
 /// Publishes the next version of both audiences of one application × environment.
@@ -115,7 +126,8 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
     .bind(environment_id)
     .fetch_all(&mut *conn)
     .await?;
-    let model = model_cache::load(conn, application_id, environment_id).await?;
+    let locked = lock_streams(conn, application_id, environment_id).await?;
+    let model = model_cache::load(conn, application_id, environment_id, Some(&locked)).await?;
     let services = crate::routes::registry::published(conn).await?;
     // Secrets are never published; `client_visible` decides what browsers get.
     let configs: Vec<(bool, vane_core::Config)> = sqlx::query_as::<_, (String, Value, String, i64, String, bool)>(
@@ -141,15 +153,6 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
     };
     for audience in [Audience::Server, Audience::Client] {
         let aud = audience_str(audience);
-        sqlx::query(
-            "INSERT INTO snapshot_streams (application_id, environment_id, audience) VALUES ($1, $2, $3)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(application_id)
-        .bind(environment_id)
-        .bind(aud)
-        .execute(&mut *conn)
-        .await?;
         let current: i64 = sqlx::query_scalar(
             "SELECT version FROM snapshot_streams
              WHERE application_id = $1 AND environment_id = $2 AND audience = $3 FOR UPDATE",
@@ -180,6 +183,9 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         }
         let body = assemble(&snapshot, &model)?;
         let etag = content_hash(&body);
+        if audience == Audience::Server {
+            model_cache::published(application_id, environment_id, &model, version, &etag);
+        }
         sqlx::query(
             "INSERT INTO snapshots (application_id, environment_id, audience, version, etag, body)
              VALUES ($1, $2, $3, $4, $5, $6)",

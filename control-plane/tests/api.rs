@@ -1396,9 +1396,11 @@ async fn published_snapshots_follow_committed_rows_only(pool: PgPool) {
     let (_, snap) = served(&api, &edge, snap_path).await;
     assert_eq!((on(&snap, "a"), on(&snap, "b")), (Some(json!(false)), Some(json!(true))));
 
-    // A row changed by someone else (another process, or by hand) is picked up by the next publish.
+    // A row changed by hand in SQL (which publishes nothing) is picked up by the first publish
+    // once the in-memory model is due for re-verification.
     sqlx::query("UPDATE flag_states SET enabled = true, version = version + 1 WHERE flag_id = (SELECT id FROM flags WHERE key = 'a') AND environment_id = $1")
         .bind(&env_id).execute(&pool).await.unwrap();
+    tokio::time::sleep(vane_control_plane::model_cache::REVERIFY_AFTER).await;
     let r = call(
         &api,
         "PATCH",

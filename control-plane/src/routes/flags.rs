@@ -174,8 +174,8 @@ async fn validate_change(
     changed: Flag,
     prefix: &str,
 ) -> Result<()> {
-    publish::lock_streams(conn, &app.id, environment_id).await?;
-    let model = crate::model_cache::load(conn, &app.id, environment_id).await?;
+    let locked = publish::lock_streams(conn, &app.id, environment_id).await?;
+    let model = crate::model_cache::load(conn, &app.id, environment_id, Some(&locked)).await?;
     let current: Vec<&Flag> = model.flags.iter().map(|f| &f.model).collect();
     let all_segments: Vec<&vane_core::Segment> = model.segments.iter().map(|s| &s.model).collect();
     let (before_flags, after_flags, segments) = affected(&current, &all_segments, &changed);
@@ -596,6 +596,7 @@ pub(crate) async fn delete(
         )));
     }
     sqlx::query("DELETE FROM flags WHERE id = $1").bind(&before.flag.id).execute(&mut *tx).await?;
+    crate::model_cache::forget(&app.id);
     publish::publish_application(&mut *tx, &app.id).await?;
     audit::change(&mut *tx, caller, "delete", Some(&before), None).await
 }

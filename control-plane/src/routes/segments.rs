@@ -283,6 +283,7 @@ async fn remove(
         )));
     }
     sqlx::query("DELETE FROM segments WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
+    crate::model_cache::forget(&app.id);
     publish::publish_application(&mut tx, &app.id).await?;
     audit::change(&mut tx, &caller, "delete", Some(&before), None).await?;
     tx.commit().await?;
