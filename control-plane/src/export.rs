@@ -17,23 +17,15 @@ use crate::error::Result;
 /// Format version of the export document.
 pub const EXPORT_FORMAT: u32 = 1;
 
-async fn rows(conn: &mut PgConnection, sql: &str) -> Result<Value> {
+async fn rows(conn: &mut PgConnection, sql: &'static str) -> Result<Value> {
     let v: Option<Value> = sqlx::query_scalar(sql).fetch_one(conn).await?;
     Ok(v.unwrap_or_else(|| json!([])))
 }
 
 /// The whole document.
 pub async fn export(conn: &mut PgConnection) -> Result<Value> {
-    let applications = rows(
-        conn,
-        "SELECT jsonb_agg(to_jsonb(a) ORDER BY a.key) FROM applications a",
-    )
-    .await?;
-    let environments = rows(
-        conn,
-        "SELECT jsonb_agg(to_jsonb(e) ORDER BY e.key) FROM environments e",
-    )
-    .await?;
+    let applications = rows(conn, "SELECT jsonb_agg(to_jsonb(a) ORDER BY a.key) FROM applications a").await?;
+    let environments = rows(conn, "SELECT jsonb_agg(to_jsonb(e) ORDER BY e.key) FROM environments e").await?;
     let flags = rows(
         conn,
         "SELECT jsonb_agg(to_jsonb(f) - 'application_id' || jsonb_build_object(

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod crypto;
 pub mod error;
+pub mod export;
 pub mod json;
 pub mod memo;
 pub mod model_cache;

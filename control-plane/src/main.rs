@@ -1,5 +1,6 @@
 //! `vane`: the control plane's command line. `serve` runs the HTTP server, `migrate` applies
-//! the schema, `key create` mints an API key, `eval` evaluates a snapshot file offline.
+//! the schema, `key create` mints an API key, `eval` evaluates a snapshot file offline, `export`
+//! prints every definition as JSON.
 //! Every option can also come from the environment variable named in `--help`.
 #![allow(clippy::print_stdout)] // a command-line tool prints its results
 
@@ -36,6 +37,18 @@ enum Command {
     Key(KeyCommand),
     /// Evaluate flags of a snapshot file offline (for debugging).
     Eval(EvalArgs),
+    /// Print every definition (applications, environments, flags, segments, configs, services,
+    /// API keys without their hashes; secrets stay encrypted) as one JSON document.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Write to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -134,6 +147,27 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Key(KeyCommand::Create(args)) => create_key(args).await,
         Command::Eval(args) => eval(args),
+        Command::Export(args) => export(args).await,
+    }
+}
+
+async fn export(args: ExportArgs) -> Result<(), String> {
+    let pool = connect(&args.db.database_url).await?;
+    let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
+    // One snapshot of the database: a repeatable-read, read-only transaction.
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let doc = vane_control_plane::export::export(&mut conn).await.map_err(|e| e.to_string())?;
+    sqlx::query("COMMIT").execute(&mut *conn).await.map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    match args.output {
+        Some(path) => std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display())),
+        None => {
+            println!("{text}");
+            Ok(())
+        }
     }
 }
 

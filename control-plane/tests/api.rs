@@ -1510,3 +1510,44 @@ async fn remembered_keys_and_tags_follow_other_instances_writes(pool: PgPool) {
     }
     assert!(refused, "a revoked key kept working on another instance");
 }
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn export_holds_every_definition_and_no_secret_in_clear(pool: PgPool) {
+    setup(&pool).await;
+    let api = Api::with_encryption(&pool);
+    let admin = key(&pool, "admin", None, None).await;
+    let r = call(
+        &api,
+        "POST",
+        "/api/v1/applications/default/flags",
+        Some(&admin),
+        Some(json!({"key": "f", "type": "boolean"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let configs = "/api/v1/applications/default/environments/production/configs";
+    for body in [
+        json!({"key": "db.password", "value": "hunter2-very-secret", "secret": true}),
+        json!({"key": "pool", "value": 5}),
+    ] {
+        let r = call(&api, "POST", configs, Some(&admin), Some(body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    let doc = vane_control_plane::export::export(&mut conn).await.unwrap();
+    assert_eq!(doc["vane_export"], 1);
+    let flag = doc["flags"].as_array().unwrap().iter().find(|f| f["key"] == "f").unwrap();
+    assert_eq!(
+        (flag["application"].as_str(), flag["environments"].as_object().map(|m| m.len())),
+        (Some("default"), Some(3))
+    );
+    let configs = doc["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2);
+    let secret = configs.iter().find(|c| c["key"] == "db.password").unwrap();
+    assert_eq!((secret["value"].clone(), secret["ciphertext"].is_string()), (Value::Null, true));
+    let text = doc.to_string();
+    assert!(!text.contains("hunter2-very-secret"), "a secret in clear in the export");
+    assert!(!text.contains(&api_key_hash(&admin)), "a key hash in the export");
+    assert_eq!(doc["environments"].as_array().map(Vec::len), Some(3));
+    assert!(doc["api_keys"].as_array().unwrap().iter().all(|k| k.get("hash").is_none()));
+}
