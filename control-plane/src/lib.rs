@@ -67,8 +67,7 @@ impl AppState {
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .merge(routes::applications::router())
+    let routes = routes::applications::router()
         .merge(routes::environments::router())
         .merge(routes::flags::router())
         .merge(routes::keys::router())
@@ -78,6 +77,21 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::snapshots::router())
         .merge(routes::legacy::router());
+    let (api, mut operations) = routes.into_parts();
+    operations.push(routes::Operation {
+        method: "get",
+        path: "/openapi.json".into(),
+        summary: "This document",
+        tag: "meta",
+    });
+    let document = std::sync::Arc::new(routes::openapi::document(&operations));
+    let api = api.route(
+        "/openapi.json",
+        get(move |_caller: auth::Caller| {
+            let document = document.clone();
+            async move { axum::Json(document.as_ref().clone()) }
+        }),
+    );
     let routed = Router::new()
         .route("/health", get(routes::health))
         .nest("/api/v1", api)

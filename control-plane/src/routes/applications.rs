@@ -1,24 +1,27 @@
 //! `/api/v1/applications`: namespaces for flags, segments and configs. Creating one publishes
 //! its first snapshots in every environment; the `default` application cannot be deleted.
 
+use axum::Json as Reply;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::{Json as Reply, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Expected, List, Page, check_text, is_slug, slugify};
+use super::{Expected, List, Page, Routes, check_text, is_slug, slugify};
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
 use crate::json::{Json, Query};
 use crate::{AppState, publish};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/applications", get(list).post(create))
-        .route("/applications/{application}", get(read).put(update).patch(update).delete(remove))
+pub fn router() -> Routes {
+    Routes::new("applications")
+        .get("/applications", "List applications", list)
+        .post("/applications", "Create an application (key derived from the name when absent)", create)
+        .get("/applications/{application}", "Read an application (by key or id)", read)
+        .put("/applications/{application}", "Update an application", update)
+        .patch("/applications/{application}", "Update an application", update)
+        .delete("/applications/{application}", "Delete an application and everything in it", remove)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

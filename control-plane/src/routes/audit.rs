@@ -1,20 +1,20 @@
 //! `GET /api/v1/audit`: the audit log, newest first, filtered by entity type, entity id or key,
 //! action and actor (key id). Admin and read keys that are not bound to an application.
 
+use axum::Json as Reply;
 use axum::extract::State;
-use axum::{Json as Reply, Router, routing::get};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{List, Page};
+use super::{List, Page, Routes};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::Result;
 use crate::json::Query;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audit", get(list))
+pub fn router() -> Routes {
+    Routes::new("audit").get("/audit", "Query the audit log", list)
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]

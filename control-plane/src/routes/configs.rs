@@ -8,30 +8,34 @@
 //! snapshots, and in client snapshots when `client_visible`. Every version is kept; rollback
 //! restores one as a new version.
 
+use axum::Json as Reply;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json as Reply, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use super::environments::Environment;
-use super::{Expected, List, Page, applications, environments};
+use super::{Expected, List, Page, Routes, applications, environments};
 use crate::audit::{self, Entry};
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
 use crate::json::{Json, Query};
 use crate::{AppState, publish};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Routes {
     const BASE: &str = "/applications/{application}/environments/{environment}/configs";
-    Router::new()
-        .route(BASE, get(list).post(create))
-        .route(&format!("{BASE}/{{key}}"), get(read).put(update).patch(update).delete(remove))
-        .route(&format!("{BASE}/{{key}}/history"), get(history))
-        .route(&format!("{BASE}/{{key}}/rollback"), post(rollback))
+    const ONE: &str = "/applications/{application}/environments/{environment}/configs/{key}";
+    Routes::new("configs")
+        .get(BASE, "List configs", list)
+        .post(BASE, "Create a config", create)
+        .get(ONE, "Read a config (secrets decrypted for admin/read keys)", read)
+        .put(ONE, "Update a config", update)
+        .patch(ONE, "Update a config", update)
+        .delete(ONE, "Delete a config", remove)
+        .get(&format!("{ONE}/history"), "Every version of a config", history)
+        .post(&format!("{ONE}/rollback"), "Restore an earlier version as a new version", rollback)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

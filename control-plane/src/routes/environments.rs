@@ -2,14 +2,13 @@
 //! Changing `max_staleness_s` or `stale_policy` republishes the environment's snapshots;
 //! `development`, `staging` and `production` always exist.
 
+use axum::Json as Reply;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::{Json as Reply, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Expected, List, Page, check_text, is_slug, slugify};
+use super::{Expected, List, Page, Routes, check_text, is_slug, slugify};
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
@@ -19,10 +18,14 @@ use crate::{AppState, publish};
 /// Environments that always exist.
 pub const BUILT_IN: [&str; 3] = ["development", "staging", "production"];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/environments", get(list).post(create))
-        .route("/environments/{environment}", get(read).put(update).patch(update).delete(remove))
+pub fn router() -> Routes {
+    Routes::new("environments")
+        .get("/environments", "List environments", list)
+        .post("/environments", "Create an environment", create)
+        .get("/environments/{environment}", "Read an environment", read)
+        .put("/environments/{environment}", "Update an environment (staleness settings)", update)
+        .patch("/environments/{environment}", "Update an environment (staleness settings)", update)
+        .delete("/environments/{environment}", "Delete an environment", remove)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

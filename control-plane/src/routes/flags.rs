@@ -9,10 +9,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use axum::Json as Reply;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::{Json as Reply, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -20,26 +19,28 @@ use sqlx::PgConnection;
 use vane_core::{Entity, Flag, FlagType, Prerequisite, Rule, Serve, Snapshot, Variant};
 
 use super::applications::{self, Application};
-use super::{Expected, List, Page};
+use super::{Expected, List, Page, Routes};
 use crate::audit::{self, Entry};
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
 use crate::json::{Json, Query};
 use crate::{AppState, publish};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/applications/{application}/flags", get(list).post(create))
-        .route("/applications/{application}/flags/{flag}", get(read).put(update).patch(update).delete(remove))
-        .route(
-            "/applications/{application}/flags/{flag}/environments/{environment}",
-            get(read_state).put(update_state).patch(update_state),
-        )
-        .route("/applications/{application}/flags/{flag}/environments/{environment}/history", get(history))
-        .route(
-            "/applications/{application}/flags/{flag}/environments/{environment}/rollback",
-            axum::routing::post(rollback),
-        )
+pub fn router() -> Routes {
+    const ONE: &str = "/applications/{application}/flags/{flag}";
+    const STATE: &str = "/applications/{application}/flags/{flag}/environments/{environment}";
+    Routes::new("flags")
+        .get("/applications/{application}/flags", "List flags (filters: tag, archived)", list)
+        .post("/applications/{application}/flags", "Create a flag (disabled in every environment)", create)
+        .get(ONE, "Read a flag with its state in every environment", read)
+        .put(ONE, "Update a flag (variants, description, tags, visibility, archived)", update)
+        .patch(ONE, "Update a flag (variants, description, tags, visibility, archived)", update)
+        .delete(ONE, "Delete a flag (refused while another flag depends on it)", remove)
+        .get(STATE, "Read a flag's state in one environment", read_state)
+        .put(STATE, "Update a flag's state in one environment (rules, default, prerequisites, ...)", update_state)
+        .patch(STATE, "Update a flag's state in one environment (rules, default, prerequisites, ...)", update_state)
+        .get(&format!("{STATE}/history"), "Every published version of the flag's state", history)
+        .post(&format!("{STATE}/rollback"), "Restore an earlier version as a new version", rollback)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -2,25 +2,27 @@
 //! and revoke API keys. Key changes republish every snapshot, since server snapshots carry the
 //! hashes the edge accepts.
 
+use axum::Json as Reply;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json as Reply, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgConnection;
 use vane_core::{KeyScope, api_key_hash};
 
-use super::{List, Page, applications, environments};
+use super::{List, Page, Routes, applications, environments};
 use crate::audit::{self, Entry};
 use crate::auth::{Caller, generate_key, parse_scope, scope_str};
 use crate::error::{Error, Result};
 use crate::json::{Json, Query};
 use crate::{AppState, publish};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api-keys", get(list).post(create)).route("/api-keys/{id}", delete(revoke))
+pub fn router() -> Routes {
+    Routes::new("api-keys")
+        .get("/api-keys", "List API keys (never the keys themselves)", list)
+        .post("/api-keys", "Create an API key (shown once)", create)
+        .delete("/api-keys/{id}", "Revoke an API key", revoke)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -20,10 +20,9 @@
 
 use std::sync::Arc;
 
+use axum::Json as Reply;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json as Reply, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -34,22 +33,35 @@ use super::applications::{self, Application};
 use super::configs::{self, ConfigView, CreateConfig, Scope, UpdateConfig};
 use super::environments::{self, Environment};
 use super::flags::{self, CreateFlag, FlagRow, StateRow, UpdateState};
-use super::{Expected, Page, is_slug, slugify};
+use super::{Expected, Page, Routes, is_slug, slugify};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::json::{Json, Query};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/config", get(config_list).post(config_create))
-        .route("/config/{key}", get(config_read).put(config_update).delete(config_delete))
-        .route("/config/{id}/history", get(config_history))
-        .route("/feature-flags", get(flag_list).post(flag_create))
-        .route("/feature-flags/evaluate", post(flag_evaluate))
-        .route("/feature-flags/{name}", get(flag_read).put(flag_update).delete(flag_delete))
-        .route("/configurations", get(configuration_list).post(configuration_create))
-        .route("/configurations/{id}", get(configuration_read).put(configuration_update).delete(configuration_delete))
+pub fn router() -> Routes {
+    Routes::new("original config service")
+        .get("/config", "List configs (original shape; filters: environment, service_name)", config_list)
+        .post("/config", "Create a config (original shape)", config_create)
+        .get("/config/{key}", "Read a config by key (?environment=&service_name=)", config_read)
+        .put("/config/{key}", "Update a config by id (original shape)", config_update)
+        .delete("/config/{key}", "Delete a config by id", config_delete)
+        .get("/config/{id}/history", "A config's changes (original shape)", config_history)
+        .get("/feature-flags", "List feature flags (original shape; filter: environment)", flag_list)
+        .post("/feature-flags", "Create a feature flag (original shape)", flag_create)
+        .post(
+            "/feature-flags/evaluate",
+            "Evaluate a feature flag: {enabled, reason, flag_name, environment}",
+            flag_evaluate,
+        )
+        .get("/feature-flags/{name}", "Read a feature flag (?environment=)", flag_read)
+        .put("/feature-flags/{name}", "Update a feature flag by id or name", flag_update)
+        .delete("/feature-flags/{name}", "Delete a feature flag by id or name", flag_delete)
+        .get("/configurations", "List JSON configurations (seed 001 shape)", configuration_list)
+        .post("/configurations", "Create a JSON configuration", configuration_create)
+        .get("/configurations/{id}", "Read a JSON configuration", configuration_read)
+        .put("/configurations/{id}", "Update a JSON configuration", configuration_update)
+        .delete("/configurations/{id}", "Delete a JSON configuration", configuration_delete)
 }
 
 /// The application a `service_name` stands for; created on first write when `create`.

@@ -6,31 +6,32 @@
 
 use std::time::{Duration, Instant};
 
+use axum::Json as Reply;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json as Reply, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::Routes;
 use crate::audit::{self, Entry};
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
 use crate::json::{Json, Query};
 use crate::{AppState, publish};
 
-pub fn router() -> Router<AppState> {
-    let mut r = Router::new();
+pub fn router() -> Routes {
+    let mut r = Routes::new("registry");
     for base in ["/registry", "/services"] {
         r = r
-            .route(base, get(list))
-            .route(&format!("{base}/register"), post(register))
-            .route(&format!("{base}/healthy"), get(healthy))
-            .route(&format!("{base}/health"), put(update_health))
-            .route(&format!("{base}/{{service_name}}"), get(read).delete(deregister));
+            .get(base, "List registered services (filter: status)", list)
+            .post(&format!("{base}/register"), "Register (or re-register) a service instance", register)
+            .get(&format!("{base}/healthy"), "List healthy services", healthy)
+            .put(&format!("{base}/health"), "Report a service's health", update_health)
+            .get(&format!("{base}/{{service_name}}"), "Read a service", read)
+            .delete(&format!("{base}/{{service_name}}"), "Deregister a service", deregister);
     }
     r
 }

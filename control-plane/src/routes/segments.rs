@@ -5,10 +5,9 @@
 //! any new problem — in the segment, or in a flag that uses it — is a 422 with its path. A
 //! segment that a flag uses cannot be deleted (409). Writes republish the application.
 
+use axum::Json as Reply;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
-use axum::{Json as Reply, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -17,17 +16,22 @@ use vane_core::{Condition, Segment};
 
 use super::applications::{self, Application};
 use super::flags::problems;
-use super::{Expected, List, Page};
+use super::{Expected, List, Page, Routes};
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::{Error, FieldError, Result};
 use crate::json::{Json, Query};
 use crate::{AppState, publish};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/applications/{application}/segments", get(list).post(create))
-        .route("/applications/{application}/segments/{segment}", get(read).put(update).patch(update).delete(remove))
+pub fn router() -> Routes {
+    const ONE: &str = "/applications/{application}/segments/{segment}";
+    Routes::new("segments")
+        .get("/applications/{application}/segments", "List segments", list)
+        .post("/applications/{application}/segments", "Create a segment", create)
+        .get(ONE, "Read a segment", read)
+        .put(ONE, "Update a segment", update)
+        .patch(ONE, "Update a segment", update)
+        .delete(ONE, "Delete a segment (refused while a flag uses it)", remove)
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

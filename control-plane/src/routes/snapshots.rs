@@ -10,13 +10,11 @@
 //! Server snapshots need an `edge` (or `admin`) key, client snapshots an `edge`, `client` or
 //! `admin` key, bound (if at all) to this application and environment.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use std::convert::Infallible;
@@ -25,7 +23,7 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use vane_core::KeyScope;
 
-use super::{applications, environments};
+use super::{Routes, applications, environments};
 use crate::AppState;
 use crate::auth::{Caller, scope_str};
 use crate::error::{Error, Result};
@@ -33,10 +31,14 @@ use crate::json::Query;
 use crate::memo::StreamTag;
 use crate::notifier::Announcement;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/snapshots/{application}/{environment}", get(latest))
-        .route("/snapshots/{application}/{environment}/events", get(events))
+pub fn router() -> Routes {
+    Routes::new("snapshots")
+        .get(
+            "/snapshots/{application}/{environment}",
+            "Latest snapshot (ETag/If-None-Match, ?audience=server|client, ?wait=N long-poll)",
+            latest,
+        )
+        .get("/snapshots/{application}/{environment}/events", "Server-Sent Events announcing each version", events)
 }
 
 #[derive(Debug, Deserialize)]
