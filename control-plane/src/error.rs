@@ -146,6 +146,10 @@ impl From<sqlx::Error> for Error {
                     Some("23503") => {
                         Error::Conflict(format!("still referenced or refers to a missing entry ({constraint})"))
                     }
+                    // deadlock_detected, serialization_failure: a concurrent write won; retrying succeeds
+                    Some("40P01" | "40001") => {
+                        Error::Conflict("a concurrent write touched the same entities; retry the request".into())
+                    }
                     // admin_shutdown, crash_shutdown, cannot_connect_now, connection failures
                     Some(code) if code.starts_with("08") || code.starts_with("57P") => Error::Unavailable,
                     _ => Error::Internal(e.to_string()),

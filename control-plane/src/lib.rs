@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod crypto;
 pub mod error;
 pub mod export;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub compiled: routes::legacy::CompiledCache,
     /// Keys and stream tags remembered for the delivery path.
     pub memo: memo::Memo,
+    /// Per-stream group commit of flag-state writes.
+    pub batcher: batch::Batcher,
 }
 
 impl AppState {
@@ -55,6 +58,7 @@ impl AppState {
             cipher: None,
             compiled: Default::default(),
             memo,
+            batcher: Default::default(),
         }
     }
 

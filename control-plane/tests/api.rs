@@ -1585,3 +1585,42 @@ async fn openapi_lists_every_route_and_nothing_else(pool: PgPool) {
     }
     assert!(count > 60, "only {count} operations");
 }
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn concurrent_state_writes_commit_together_and_fail_alone(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let flags = "/api/v1/applications/default/flags";
+    for i in 0..30 {
+        let r = call(&api, "POST", flags, Some(&admin), Some(json!({"key": format!("f{i}"), "type": "boolean"}))).await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let v0 = stream_version(&pool, "default", "production", "server").await;
+    let paths: Vec<String> = (0..30).map(|i| format!("{flags}/f{i}/environments/production")).collect();
+    let writes = paths.iter().enumerate().map(|(i, path)| {
+        // One of them is invalid: it must fail alone.
+        let body =
+            if i == 7 { json!({"enabled": true, "default": {"variant": "nope"}}) } else { json!({"enabled": true}) };
+        call(&api, "PATCH", path, Some(&admin), Some(body))
+    });
+    let replies = futures_util::future::join_all(writes).await;
+    for (i, r) in replies.iter().enumerate() {
+        let want = if i == 7 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+        assert_eq!(r.status, want, "f{i}: {}", r.body);
+    }
+    let v1 = stream_version(&pool, "default", "production", "server").await;
+    assert!(v1 > v0 && v1 - v0 <= 29, "29 changes published as {} versions", v1 - v0);
+    let (_, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
+    for i in 0..30 {
+        let e = snap.evaluate(&format!("f{i}"), &ctx(json!({"targetingKey": "u"})), 0);
+        assert_eq!(e.value(), Some(&json!(i != 7)), "f{i}");
+    }
+    // Every applied change has its own state version and audit entry.
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE entity_type = 'flag_state' AND action = 'update'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 29);
+}

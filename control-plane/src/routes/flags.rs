@@ -648,18 +648,32 @@ async fn update_state(
 ) -> Result<Reply<StateRow>> {
     caller.require_write()?;
     let expected = Expected::from(&headers, body.version)?;
-    let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
-    let row = find(&mut tx, &app, &flag, false).await?;
-    let env = super::environments::find(&mut *tx, &environment).await?;
+    let (app, row, env) = {
+        let mut conn = state.pool.acquire().await?;
+        let app = applications::find(&mut *conn, &application).await?;
+        let row = find(&mut conn, &app, &flag, false).await?;
+        let env = super::environments::find(&mut *conn, &environment).await?;
+        (app, row, env)
+    };
     caller.require_binding(Some(&app.id), Some(&env.id))?;
-    let after = apply_state(&mut tx, &caller, &app, &row, &env, expected, body, "update").await?;
-    tx.commit().await?;
+    // Committed together with the other changes queued for this environment (crate::batch).
+    let after = state
+        .batcher
+        .submit(&state, &app, &env, |reply| crate::batch::Job {
+            caller: caller.clone(),
+            flag: row,
+            expected,
+            change: body,
+            action: "update",
+            reply,
+        })
+        .await?;
     Ok(Reply(after))
 }
 
 /// Applies a state change in the caller's transaction: lock, version check, validation against
-/// the environment's would-be snapshot, write, history, publish, audit.
+/// the environment's would-be snapshot, write, history, audit — and publish, unless the caller
+/// publishes once for several changes (`publish_now` false).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply_state(
     tx: &mut PgConnection,
@@ -670,6 +684,7 @@ pub(crate) async fn apply_state(
     expected: Expected,
     change: UpdateState,
     action: &str,
+    publish_now: bool,
 ) -> Result<StateRow> {
     let before: StateRow = sqlx::query_as(
         "SELECT s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
@@ -723,7 +738,9 @@ pub(crate) async fn apply_state(
     .fetch_one(&mut *tx)
     .await?;
     record_history(&mut *tx, caller, row, &after).await?;
-    publish::publish(&mut *tx, &app.id, &env.id).await?;
+    if publish_now {
+        publish::publish(&mut *tx, &app.id, &env.id).await?;
+    }
     audit::record(
         &mut *tx,
         Some(caller),
@@ -824,7 +841,7 @@ async fn rollback(
         salt: Some(old.salt),
         version: None,
     };
-    let after = apply_state(&mut tx, &caller, &app, &row, &env, expected, change, "rollback").await?;
+    let after = apply_state(&mut tx, &caller, &app, &row, &env, expected, change, "rollback", true).await?;
     tx.commit().await?;
     Ok(Reply(after))
 }
