@@ -4,9 +4,10 @@
 //! writers of one environment take turns — at ~10 ms a turn for 1,000 flags, one stream could
 //! not take more than ~100 writes/s however many clients wrote. Instead, each process runs one
 //! writer task per stream. Requests queue their change; the task takes everything queued (up to
-//! [`MAX_BATCH`]), applies the changes one after the other in one transaction — each inside its
-//! own savepoint, validated against the state the previous ones left, so one bad change fails
-//! alone — publishes one snapshot version and commits. Each request is answered with its own
+//! [`MAX_BATCH`]), applies the changes one after the other in one transaction — each validated
+//! (in memory) against the state the previous ones left, so an invalid or stale change fails
+//! alone, before it writes anything — publishes one snapshot version and commits. A database
+//! failure fails the whole batch (nothing of it commits). Each request is answered with its own
 //! result only after that commit: "committed" still means "in the published snapshot".
 //!
 //! Lock order is the same as everywhere else: the batch's flag-state rows (in flag id order),
@@ -23,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::routes::Expected;
 use crate::routes::applications::Application;
 use crate::routes::environments::Environment;
-use crate::routes::flags::{FlagRow, StateRow, UpdateState};
+use crate::routes::flags::{FlagRow, StateRow, UpdateState, Working};
 
 /// Most changes committed together.
 pub const MAX_BATCH: usize = 64;
@@ -101,7 +102,10 @@ async fn run(state: &AppState, app: &Application, env: &Environment, jobs: Vec<J
         replies.push(j.reply);
         work.push((j.caller, j.flag, j.expected, j.change, j.action));
     }
-    match apply(state, app, env, work).await {
+    let (started, size) = (std::time::Instant::now(), work.len());
+    let outcome = apply(state, app, env, work).await;
+    tracing::debug!(size, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "batch committed");
+    match outcome {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
@@ -133,17 +137,24 @@ async fn apply(
     .bind(&env.id)
     .execute(&mut *tx)
     .await?;
+    let locked = crate::publish::lock_streams(&mut tx, &app.id, &env.id).await?;
+    let model = crate::model_cache::load(&mut tx, &app.id, &env.id, Some(&locked)).await?;
+    let mut working = Working {
+        flags: model.flags.iter().map(|f| f.model.clone()).collect(),
+        segments: model.segments.iter().map(|s| s.model.clone()).collect(),
+    };
     let mut results = Vec::with_capacity(work.len());
     let mut applied = 0;
     for (caller, flag, expected, change, action) in work {
-        sqlx::query("SAVEPOINT change").execute(&mut *tx).await?;
         let outcome =
-            crate::routes::flags::apply_state(&mut tx, &caller, app, &flag, env, expected, change, action, false).await;
-        if outcome.is_ok() {
-            sqlx::query("RELEASE SAVEPOINT change").execute(&mut *tx).await?;
-            applied += 1;
-        } else {
-            sqlx::query("ROLLBACK TO SAVEPOINT change").execute(&mut *tx).await?;
+            crate::routes::flags::apply_state(&mut tx, &caller, app, &flag, env, expected, change, action, Some(&mut working))
+                .await;
+        match &outcome {
+            Ok(_) => applied += 1,
+            // The request's own fault, found before it wrote anything: the others go on.
+            Err(Error::NotFound(_) | Error::PreconditionFailed(_) | Error::Conflict(_) | Error::Unprocessable(_)) => {}
+            // A database failure aborts the transaction: nothing of the batch commits.
+            Err(e) => return Err(shared(e)),
         }
         results.push(outcome);
     }

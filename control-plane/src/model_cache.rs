@@ -141,6 +141,8 @@ pub struct Locked {
     /// The server stream's current version and its snapshot's etag.
     pub version: i64,
     pub etag: Option<String>,
+    /// The client stream's current version.
+    pub client_version: i64,
 }
 
 #[derive(sqlx::FromRow)]

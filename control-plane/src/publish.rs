@@ -100,22 +100,26 @@ pub async fn lock_streams(
         .await?;
         rows = sqlx::query_as(LOCK).bind(application_id).bind(environment_id).fetch_all(&mut *conn).await?;
     }
+    let client_version = rows.iter().find(|r| r.0 == "client").map_or(0, |r| r.1);
     let server = rows.into_iter().find(|r| r.0 == "server").ok_or(Error::Internal("stream row missing".into()))?;
-    Ok(model_cache::Locked { xid: server.3, version: server.1, etag: server.2 })
+    Ok(model_cache::Locked { xid: server.3, version: server.1, etag: server.2, client_version })
 }
 
 /// Publishes the next version of both audiences of one application × environment.
 pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_id: &str) -> Result<()> {
-    let app_key: String = sqlx::query_scalar("SELECT key FROM applications WHERE id = $1")
+    let (app_key, env): (String, EnvRow) = {
+        let row: Option<(String, String, i64, String)> = sqlx::query_as(
+            "SELECT a.key, e.key, e.max_staleness_s, e.stale_policy FROM applications a, environments e
+             WHERE a.id = $1 AND e.id = $2",
+        )
         .bind(application_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::NotFound("application not found".into()))?;
-    let env: EnvRow = sqlx::query_as("SELECT key, max_staleness_s, stale_policy FROM environments WHERE id = $1")
         .bind(environment_id)
         .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| Error::NotFound("environment not found".into()))?;
+        .await?;
+        let (a, key, max_staleness_s, stale_policy) =
+            row.ok_or_else(|| Error::NotFound("application or environment not found".into()))?;
+        (a, EnvRow { key, max_staleness_s, stale_policy })
+    };
     let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT id, hash, scope FROM api_keys WHERE revoked_at IS NULL
            AND (application_id IS NULL OR application_id = $1)
@@ -153,15 +157,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
     };
     for audience in [Audience::Server, Audience::Client] {
         let aud = audience_str(audience);
-        let current: i64 = sqlx::query_scalar(
-            "SELECT version FROM snapshot_streams
-             WHERE application_id = $1 AND environment_id = $2 AND audience = $3 FOR UPDATE",
-        )
-        .bind(application_id)
-        .bind(environment_id)
-        .bind(aud)
-        .fetch_one(&mut *conn)
-        .await?;
+        let current = if audience == Audience::Server { locked.version } else { locked.client_version };
         let version = current + 1;
         let mut snapshot = Snapshot::new(app_key.clone(), env.key.clone(), u64::try_from(version).unwrap_or(0));
         snapshot.audience = audience;
@@ -186,9 +182,22 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         if audience == Audience::Server {
             model_cache::published(application_id, environment_id, &model, version, &etag);
         }
+        let payload = serde_json::json!({
+            "application": app_key, "environment": env.key, "audience": aud, "version": version, "etag": etag
+        })
+        .to_string();
+        // Store, advance the stream, prune and announce in one round trip.
         sqlx::query(
-            "INSERT INTO snapshots (application_id, environment_id, audience, version, etag, body)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "WITH stored AS (
+                 INSERT INTO snapshots (application_id, environment_id, audience, version, etag, body)
+                 VALUES ($1, $2, $3, $4, $5, $6)),
+             advanced AS (
+                 UPDATE snapshot_streams SET version = $4
+                 WHERE application_id = $1 AND environment_id = $2 AND audience = $3),
+             pruned AS (
+                 DELETE FROM snapshots
+                 WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version <= $4 - $7)
+             SELECT pg_notify($8, $9)",
         )
         .bind(application_id)
         .bind(environment_id)
@@ -196,31 +205,11 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         .bind(version)
         .bind(&etag)
         .bind(&body)
+        .bind(KEEP_PER_STREAM)
+        .bind(CHANNEL)
+        .bind(payload)
         .execute(&mut *conn)
         .await?;
-        sqlx::query(
-            "UPDATE snapshot_streams SET version = $4 WHERE application_id = $1 AND environment_id = $2 AND audience = $3",
-        )
-        .bind(application_id)
-        .bind(environment_id)
-        .bind(aud)
-        .bind(version)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "DELETE FROM snapshots WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version <= $4",
-        )
-        .bind(application_id)
-        .bind(environment_id)
-        .bind(aud)
-        .bind(version - KEEP_PER_STREAM)
-        .execute(&mut *conn)
-        .await?;
-        let payload = serde_json::json!({
-            "application": app_key, "environment": env.key, "audience": aud, "version": version, "etag": etag
-        })
-        .to_string();
-        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(&mut *conn).await?;
     }
     Ok(())
 }

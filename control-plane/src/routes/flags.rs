@@ -179,7 +179,20 @@ async fn validate_change(
     let model = crate::model_cache::load(conn, &app.id, environment_id, Some(&locked)).await?;
     let current: Vec<&Flag> = model.flags.iter().map(|f| &f.model).collect();
     let all_segments: Vec<&vane_core::Segment> = model.segments.iter().map(|s| &s.model).collect();
-    let (before_flags, after_flags, segments) = affected(&current, &all_segments, &changed);
+    check_change(&current, &all_segments, changed, prefix)
+}
+
+/// An environment's flags and segments, held in memory while a batch of changes is applied in
+/// one transaction (see `crate::batch`); each change is validated against the previous ones.
+#[derive(Debug)]
+pub(crate) struct Working {
+    pub flags: Vec<Flag>,
+    pub segments: Vec<vane_core::Segment>,
+}
+
+/// [`validate_change`] against flags and segments in hand.
+fn check_change(current: &[&Flag], all_segments: &[&vane_core::Segment], changed: Flag, prefix: &str) -> Result<()> {
+    let (before_flags, after_flags, segments) = affected(current, all_segments, &changed);
     let key = changed.key.clone();
     let after = problems(after_flags, segments.clone());
     if after.is_empty() {
@@ -673,7 +686,7 @@ async fn update_state(
 
 /// Applies a state change in the caller's transaction: lock, version check, validation against
 /// the environment's would-be snapshot, write, history, audit — and publish, unless the caller
-/// publishes once for several changes (`publish_now` false).
+/// publishes once for several changes and validates against `working` (then kept current).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply_state(
     tx: &mut PgConnection,
@@ -684,7 +697,7 @@ pub(crate) async fn apply_state(
     expected: Expected,
     change: UpdateState,
     action: &str,
-    publish_now: bool,
+    mut working: Option<&mut Working>,
 ) -> Result<StateRow> {
     let before: StateRow = sqlx::query_as(
         "SELECT s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
@@ -718,7 +731,16 @@ pub(crate) async fn apply_state(
         after.salt.clone_from(s);
     }
     after.version = before.version + 1;
-    validate_change(&mut *tx, app, &env.id, model(row, &after)?, "").await?;
+    let changed = model(row, &after)?;
+    match working.as_deref() {
+        Some(w) => check_change(
+            &w.flags.iter().collect::<Vec<_>>(),
+            &w.segments.iter().collect::<Vec<_>>(),
+            changed.clone(),
+            "",
+        )?,
+        None => validate_change(&mut *tx, app, &env.id, changed.clone(), "").await?,
+    }
     let after: StateRow = sqlx::query_as(
         "UPDATE flag_states s SET enabled = $3, off_variant = $4, rules = $5, default_serve = $6,
                 prerequisites = $7, salt = $8, version = s.version + 1, updated_at = now()
@@ -738,7 +760,7 @@ pub(crate) async fn apply_state(
     .fetch_one(&mut *tx)
     .await?;
     record_history(&mut *tx, caller, row, &after).await?;
-    if publish_now {
+    if working.is_none() {
         publish::publish(&mut *tx, &app.id, &env.id).await?;
     }
     audit::record(
@@ -755,6 +777,12 @@ pub(crate) async fn apply_state(
         },
     )
     .await?;
+    if let Some(w) = working.as_mut() {
+        match w.flags.iter_mut().find(|f| f.key == changed.key) {
+            Some(f) => *f = changed,
+            None => w.flags.push(changed),
+        }
+    }
     Ok(after)
 }
 
@@ -841,7 +869,7 @@ async fn rollback(
         salt: Some(old.salt),
         version: None,
     };
-    let after = apply_state(&mut tx, &caller, &app, &row, &env, expected, change, "rollback", true).await?;
+    let after = apply_state(&mut tx, &caller, &app, &row, &env, expected, change, "rollback", None).await?;
     tx.commit().await?;
     Ok(Reply(after))
 }

@@ -503,7 +503,7 @@ async fn flag_create(
     let flag = created.flag;
     let current = flags::model(&flag, &state_in(&mut tx, &flag, &env).await?)?;
     let change = state_change(&current, Some(body.is_enabled), Some(body.rollout_percentage), Some(body.target_users))?;
-    let after = flags::apply_state(&mut tx, &caller, &app, &flag, &env, Expected::Any, change, "update", true).await?;
+    let after = flags::apply_state(&mut tx, &caller, &app, &flag, &env, Expected::Any, change, "update", None).await?;
     let out = legacy_flag(&flag, &after)?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(out)))
@@ -618,7 +618,7 @@ async fn flag_update(
     }
     let current = flags::model(&flag, &state_in(&mut tx, &flag, &env).await?)?;
     let change = state_change(&current, body.is_enabled, body.rollout_percentage, body.target_users)?;
-    let after = flags::apply_state(&mut tx, &caller, &app, &flag, &env, expected, change, "update", true).await?;
+    let after = flags::apply_state(&mut tx, &caller, &app, &flag, &env, expected, change, "update", None).await?;
     let out = legacy_flag(&flag, &after)?;
     tx.commit().await?;
     Ok(Reply(out))
