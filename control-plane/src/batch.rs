@@ -70,17 +70,32 @@ impl Batcher {
     }
 }
 
+/// How long a batch waits for more changes when writes are arriving concurrently.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
+fn drain(rx: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>) {
+    while jobs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 fn spawn_writer(state: AppState, app: Application, env: Environment) -> mpsc::UnboundedSender<Job> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
     tokio::spawn(async move {
+        let mut concurrent = false;
         while let Some(first) = rx.recv().await {
             let mut jobs = vec![first];
-            while jobs.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
+            drain(&mut rx, &mut jobs);
+            // Writers answered by the previous batch are about to send again: when writes come
+            // concurrently, waiting a moment for them makes fewer, larger batches.
+            if concurrent && jobs.len() < MAX_BATCH {
+                tokio::time::sleep(GATHER).await;
+                drain(&mut rx, &mut jobs);
             }
+            concurrent = jobs.len() > 1;
             run(&state, &app, &env, jobs).await;
         }
     });
@@ -139,10 +154,7 @@ async fn apply(
     .await?;
     let locked = crate::publish::lock_streams(&mut tx, &app.id, &env.id).await?;
     let model = crate::model_cache::load(&mut tx, &app.id, &env.id, Some(&locked)).await?;
-    let mut working = Working {
-        flags: model.flags.iter().map(|f| f.model.clone()).collect(),
-        segments: model.segments.iter().map(|s| s.model.clone()).collect(),
-    };
+    let mut working = Working { base: model, changed: HashMap::new() };
     let mut results = Vec::with_capacity(work.len());
     let mut applied = 0;
     for (caller, flag, expected, change, action) in work {

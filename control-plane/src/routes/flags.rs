@@ -186,8 +186,20 @@ async fn validate_change(
 /// one transaction (see `crate::batch`); each change is validated against the previous ones.
 #[derive(Debug)]
 pub(crate) struct Working {
-    pub flags: Vec<Flag>,
-    pub segments: Vec<vane_core::Segment>,
+    /// The environment as the batch's transaction found it.
+    pub base: std::sync::Arc<crate::model_cache::StreamModel>,
+    /// Flags changed by the batch so far, by key.
+    pub changed: HashMap<String, Flag>,
+}
+
+impl Working {
+    fn flags(&self) -> Vec<&Flag> {
+        self.base.flags.iter().map(|f| self.changed.get(&f.model.key).unwrap_or(&f.model)).collect()
+    }
+
+    fn segments(&self) -> Vec<&vane_core::Segment> {
+        self.base.segments.iter().map(|s| &s.model).collect()
+    }
 }
 
 /// [`validate_change`] against flags and segments in hand.
@@ -227,7 +239,14 @@ fn affected<'a>(
     segments: &[&'a vane_core::Segment],
     changed: &Flag,
 ) -> (Vec<Flag>, Vec<Flag>, Vec<vane_core::Segment>) {
-    let before: HashMap<&str, &Flag> = current.iter().map(|f| (f.key.as_str(), *f)).collect();
+    // Most environments use no prerequisites at all: then only the changed flag itself (and
+    // its segments) can be affected, and no graph is needed.
+    let graph_free = changed.prerequisites.is_empty() && current.iter().all(|f| f.prerequisites.is_empty());
+    let before: HashMap<&str, &Flag> = if graph_free {
+        current.iter().filter(|f| f.key == changed.key).map(|f| (f.key.as_str(), *f)).collect()
+    } else {
+        current.iter().map(|f| (f.key.as_str(), *f)).collect()
+    };
     let mut after = before.clone();
     after.insert(changed.key.as_str(), changed);
     // Flags that depend on the changed one, directly or not.
@@ -733,12 +752,7 @@ pub(crate) async fn apply_state(
     after.version = before.version + 1;
     let changed = model(row, &after)?;
     match working.as_deref() {
-        Some(w) => check_change(
-            &w.flags.iter().collect::<Vec<_>>(),
-            &w.segments.iter().collect::<Vec<_>>(),
-            changed.clone(),
-            "",
-        )?,
+        Some(w) => check_change(&w.flags(), &w.segments(), changed.clone(), "")?,
         None => validate_change(&mut *tx, app, &env.id, changed.clone(), "").await?,
     }
     let after: StateRow = sqlx::query_as(
@@ -778,10 +792,7 @@ pub(crate) async fn apply_state(
     )
     .await?;
     if let Some(w) = working.as_mut() {
-        match w.flags.iter_mut().find(|f| f.key == changed.key) {
-            Some(f) => *f = changed,
-            None => w.flags.push(changed),
-        }
+        w.changed.insert(changed.key.clone(), changed);
     }
     Ok(after)
 }
