@@ -3,7 +3,7 @@
 //! over HTTP on loopback
 //! 1. write → snapshot committed: sequential flag-state writes; the response arrives after the
 //!    transaction that includes the new snapshot committed, so its latency is that figure;
-//! 2. sustained admin updates: 8 threads writing for 10 s, counting successes and errors —
+//! 2. sustained admin updates: 8 (then 32) threads writing for 10 s, counting successes and errors —
 //!    first all in one environment (one snapshot stream: writes queue on its lock), then each
 //!    in its own environment (8 streams of 1,000 flags each).
 //!
@@ -56,51 +56,63 @@ fn main() {
         latencies.last().unwrap().as_secs_f64() * 1e3
     );
 
-    // 2. sustained admin updates: 8 writers on distinct flags for 10 s.
-    let one =
-        sustained(&addr, &auth, |t| format!("/api/v1/applications/bench/flags/flag-{}/environments/staging", t + 1));
-    println!(
-        "admin flag updates, {WRITERS} writers, one environment ({FLAGS} flags), {} s: {:.0} updates/s, {} errors",
-        RUN_FOR.as_secs(),
-        one.0,
-        one.1
-    );
-    let spread =
-        sustained(&addr, &auth, |t| format!("/api/v1/applications/bench/flags/flag-{}/environments/bench-{t}", t + 1));
-    println!(
-        "admin flag updates, {WRITERS} writers, one environment each ({FLAGS} flags each), {} s: {:.0} updates/s, {} errors",
-        RUN_FOR.as_secs(),
-        spread.0,
-        spread.1
-    );
+    // 2. sustained admin updates: writers on distinct flags for 10 s.
+    for writers in [WRITERS, 4 * WRITERS] {
+        let r = sustained(&addr, &auth, writers, |t| {
+            format!("/api/v1/applications/bench/flags/flag-{}/environments/staging", t + 1)
+        });
+        report(&format!("{writers} writers, one environment ({FLAGS} flags)"), r);
+    }
+    let r = sustained(&addr, &auth, WRITERS, |t| {
+        format!("/api/v1/applications/bench/flags/flag-{}/environments/bench-{t}", t + 1)
+    });
+    report(&format!("{WRITERS} writers, one environment each ({FLAGS} flags each)"), r);
 }
 
 const WRITERS: usize = 8;
 const RUN_FOR: Duration = Duration::from_secs(10);
 
-/// `WRITERS` threads PATCHing `path(thread)` for `RUN_FOR`: (successes per second, errors).
-fn sustained(addr: &str, auth: &str, path: impl Fn(usize) -> String) -> (f64, u64) {
-    let handles: Vec<_> = (0..WRITERS)
+fn report(what: &str, (rate, p50, p99, errors): (f64, f64, f64, u64)) {
+    println!(
+        "admin flag updates, {what}, {} s: {rate:.0} updates/s, p50 {p50:.1} ms, p99 {p99:.1} ms, {errors} errors",
+        RUN_FOR.as_secs()
+    );
+}
+
+/// `writers` threads PATCHing `path(thread)` for `RUN_FOR`: (successes per second, p50 ms,
+/// p99 ms, errors).
+fn sustained(addr: &str, auth: &str, writers: usize, path: impl Fn(usize) -> String) -> (f64, f64, f64, u64) {
+    let handles: Vec<_> = (0..writers)
         .map(|t| {
             let (addr, auth, path) = (addr.to_owned(), auth.to_owned(), path(t));
             std::thread::spawn(move || {
-                let (mut ok, mut err) = (0u64, 0u64);
+                let (mut took, mut err) = (Vec::new(), 0u64);
                 let end = Instant::now() + RUN_FOR;
                 let mut i = 0u64;
                 while Instant::now() < end {
                     let body = format!(r#"{{"enabled": {}}}"#, i.is_multiple_of(2));
+                    let started = Instant::now();
                     match http::send(&addr, "PATCH", &path, &[("Authorization", &auth)], Some(&body)) {
-                        Ok(r) if r.status == 200 => ok += 1,
+                        Ok(r) if r.status == 200 => took.push(started.elapsed()),
                         _ => err += 1,
                     }
                     i += 1;
                 }
-                (ok, err)
+                (took, err)
             })
         })
         .collect();
-    let (ok, err) = handles.into_iter().map(|h| h.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-    (ok as f64 / RUN_FOR.as_secs_f64(), err)
+    let (mut took, mut err) = (Vec::new(), 0);
+    for h in handles {
+        let (t, e) = h.join().unwrap();
+        took.extend(t);
+        err += e;
+    }
+    took.sort();
+    let pct = |p: f64| {
+        took.get(((took.len() as f64 * p).ceil() as usize).saturating_sub(1)).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    (took.len() as f64 / RUN_FOR.as_secs_f64(), pct(0.5), pct(0.99), err)
 }
 
 /// Inserts 1,000 flags with a targeting rule each, straight into PostgreSQL (seeding through the

@@ -158,9 +158,18 @@ async fn apply(
     let mut results = Vec::with_capacity(work.len());
     let mut applied = 0;
     for (caller, flag, expected, change, action) in work {
-        let outcome =
-            crate::routes::flags::apply_state(&mut tx, &caller, app, &flag, env, expected, change, action, Some(&mut working))
-                .await;
+        let outcome = crate::routes::flags::apply_state(
+            &mut tx,
+            &caller,
+            app,
+            &flag,
+            env,
+            expected,
+            change,
+            action,
+            Some(&mut working),
+        )
+        .await;
         match &outcome {
             Ok(_) => applied += 1,
             // The request's own fault, found before it wrote anything: the others go on.
