@@ -22,8 +22,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::routes::Expected;
-use crate::routes::applications::Application;
-use crate::routes::environments::Environment;
+use crate::routes::{applications, environments};
 use crate::routes::flags::{FlagRow, StateRow, UpdateState, Working};
 
 /// Most changes committed together.
@@ -33,7 +32,8 @@ pub const MAX_BATCH: usize = 64;
 #[derive(Debug)]
 pub(crate) struct Job {
     pub(crate) caller: Caller,
-    pub(crate) flag: FlagRow,
+    /// The flag's key or id, as the request named it.
+    pub(crate) flag: String,
     pub(crate) expected: Expected,
     pub(crate) change: UpdateState,
     pub(crate) action: &'static str,
@@ -49,26 +49,32 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Queues a change and waits for its committed result.
+    /// Queues a change to a flag's state in `application` × `environment` (keys or ids, as the
+    /// request named them) and waits for its committed result.
     pub(crate) async fn submit(
         &self,
         state: &AppState,
-        app: &Application,
-        env: &Environment,
+        application: &str,
+        environment: &str,
         job: impl FnOnce(oneshot::Sender<Result<StateRow>>) -> Job,
     ) -> Result<StateRow> {
         let (reply, answer) = oneshot::channel();
         let sender = {
             let mut writers = self.writers.lock().map_err(|_| Error::Internal("batcher lock poisoned".into()))?;
-            writers
-                .entry((app.id.clone(), env.id.clone()))
-                .or_insert_with(|| spawn_writer(state.clone(), app.clone(), env.clone()))
-                .clone()
+            let key = (application.to_owned(), environment.to_owned());
+            if writers.len() >= MAX_WRITERS && !writers.contains_key(&key) {
+                // Names that resolve to nothing must not pile up tasks: start over.
+                writers.clear();
+            }
+            writers.entry(key).or_insert_with(|| spawn_writer(state.clone(), application, environment)).clone()
         };
         sender.send(job(reply)).map_err(|_| Error::Internal("the stream's writer stopped".into()))?;
         answer.await.map_err(|_| Error::Internal("the stream's writer dropped a change".into()))?
     }
 }
+
+/// Writer tasks kept at most (one per application × environment name written to).
+const MAX_WRITERS: usize = 10_000;
 
 /// How long a batch waits for more changes when writes are arriving concurrently.
 pub const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
@@ -82,8 +88,9 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>) {
     }
 }
 
-fn spawn_writer(state: AppState, app: Application, env: Environment) -> mpsc::UnboundedSender<Job> {
+fn spawn_writer(state: AppState, application: &str, environment: &str) -> mpsc::UnboundedSender<Job> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+    let (app, env) = (application.to_owned(), environment.to_owned());
     tokio::spawn(async move {
         let mut concurrent = false;
         while let Some(first) = rx.recv().await {
@@ -107,18 +114,20 @@ fn shared(e: &Error) -> Error {
     match e {
         Error::Unavailable => Error::Unavailable,
         Error::Conflict(m) => Error::Conflict(m.clone()),
+        Error::NotFound(m) => Error::NotFound(m.clone()),
+        Error::Forbidden(m) => Error::Forbidden(m.clone()),
         other => Error::Internal(other.to_string()),
     }
 }
 
-async fn run(state: &AppState, app: &Application, env: &Environment, jobs: Vec<Job>) {
+async fn run(state: &AppState, application: &str, environment: &str, jobs: Vec<Job>) {
+    let (started, size) = (std::time::Instant::now(), jobs.len());
     let (mut replies, mut work) = (Vec::with_capacity(jobs.len()), Vec::with_capacity(jobs.len()));
     for j in jobs {
         replies.push(j.reply);
         work.push((j.caller, j.flag, j.expected, j.change, j.action));
     }
-    let (started, size) = (std::time::Instant::now(), work.len());
-    let outcome = apply(state, app, env, work).await;
+    let outcome = apply(state, application, environment, work).await;
     tracing::debug!(size, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "batch committed");
     match outcome {
         Ok(results) => {
@@ -134,46 +143,75 @@ async fn run(state: &AppState, app: &Application, env: &Environment, jobs: Vec<J
     }
 }
 
-type Work = (Caller, FlagRow, Expected, UpdateState, &'static str);
+type Work = (Caller, String, Expected, UpdateState, &'static str);
 
-async fn apply(
-    state: &AppState,
-    app: &Application,
-    env: &Environment,
-    work: Vec<Work>,
-) -> Result<Vec<Result<StateRow>>> {
+async fn apply(state: &AppState, application: &str, environment: &str, work: Vec<Work>) -> Result<Vec<Result<StateRow>>> {
     let mut tx = state.pool.begin().await?;
-    let mut ids: Vec<&str> = work.iter().map(|w| w.1.id.as_str()).collect();
+    let app = applications::find(&mut *tx, application).await?;
+    let env = environments::find(&mut *tx, environment).await?;
+    let names: Vec<&str> = work.iter().map(|w| w.1.as_str()).collect();
+    let rows: Vec<FlagRow> = sqlx::query_as(
+        "SELECT id, application_id, key, type, variants, description, tags, client_visible, archived, version,
+                created_at, updated_at
+         FROM flags WHERE application_id = $1 AND (id = ANY($2) OR key = ANY($2))",
+    )
+    .bind(&app.id)
+    .bind(&names)
+    .fetch_all(&mut *tx)
+    .await?;
+    let by_name: HashMap<&str, &FlagRow> =
+        rows.iter().flat_map(|r| [(r.id.as_str(), r), (r.key.as_str(), r)]).collect();
+    // Lock order: the flags' states (by flag id), then the stream.
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     ids.sort_unstable();
-    sqlx::query(
-        "SELECT 1 FROM flag_states WHERE flag_id = ANY($1) AND environment_id = $2 ORDER BY flag_id FOR UPDATE",
+    let states: Vec<StateOf> = sqlx::query_as(
+        "SELECT s.flag_id, s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
+                s.prerequisites, s.salt, s.version, s.updated_at
+         FROM flag_states s JOIN environments e ON e.id = s.environment_id
+         WHERE s.flag_id = ANY($1) AND s.environment_id = $2 ORDER BY s.flag_id FOR UPDATE OF s",
     )
     .bind(&ids)
     .bind(&env.id)
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
     let locked = crate::publish::lock_streams(&mut tx, &app.id, &env.id).await?;
     let model = crate::model_cache::load(&mut tx, &app.id, &env.id, Some(&locked)).await?;
-    let mut working = Working { base: model, changed: HashMap::new() };
+    let mut working = Working {
+        base: model,
+        changed: HashMap::new(),
+        states: states.into_iter().map(|s| (s.flag_id, s.state)).collect(),
+    };
     let mut results = Vec::with_capacity(work.len());
     let mut applied = 0;
-    for (caller, flag, expected, change, action) in work {
-        let outcome = crate::routes::flags::apply_state(
-            &mut tx,
-            &caller,
-            app,
-            &flag,
-            env,
-            expected,
-            change,
-            action,
-            Some(&mut working),
-        )
-        .await;
+    for (caller, name, expected, change, action) in work {
+        let outcome = match (caller.require_binding(Some(&app.id), Some(&env.id)), by_name.get(name.as_str())) {
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(Error::NotFound(format!("flag '{name}' not found in application '{}'", app.key))),
+            (Ok(()), Some(flag)) => {
+                crate::routes::flags::apply_state(
+                    &mut tx,
+                    &caller,
+                    &app,
+                    flag,
+                    &env,
+                    expected,
+                    change,
+                    action,
+                    Some(&mut working),
+                )
+                .await
+            }
+        };
         match &outcome {
             Ok(_) => applied += 1,
             // The request's own fault, found before it wrote anything: the others go on.
-            Err(Error::NotFound(_) | Error::PreconditionFailed(_) | Error::Conflict(_) | Error::Unprocessable(_)) => {}
+            Err(
+                Error::NotFound(_)
+                | Error::Forbidden(_)
+                | Error::PreconditionFailed(_)
+                | Error::Conflict(_)
+                | Error::Unprocessable(_),
+            ) => {}
             // A database failure aborts the transaction: nothing of the batch commits.
             Err(e) => return Err(shared(e)),
         }
@@ -183,7 +221,14 @@ async fn apply(
         crate::publish::publish(&mut tx, &app.id, &env.id).await?;
     }
     tx.commit().await?;
-    // The commit is the only write request this process finished: forget what it remembered.
+    // This process finished writes: forget what it remembered (see crate::memo).
     state.memo.bump();
     Ok(results)
+}
+
+#[derive(sqlx::FromRow)]
+struct StateOf {
+    flag_id: String,
+    #[sqlx(flatten)]
+    state: StateRow,
 }

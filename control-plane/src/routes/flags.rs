@@ -190,6 +190,8 @@ pub(crate) struct Working {
     pub base: std::sync::Arc<crate::model_cache::StreamModel>,
     /// Flags changed by the batch so far, by key.
     pub changed: HashMap<String, Flag>,
+    /// Current (locked) states of the batch's flags, by flag id.
+    pub states: HashMap<String, StateRow>,
 }
 
 impl Working {
@@ -680,20 +682,13 @@ async fn update_state(
 ) -> Result<Reply<StateRow>> {
     caller.require_write()?;
     let expected = Expected::from(&headers, body.version)?;
-    let (app, row, env) = {
-        let mut conn = state.pool.acquire().await?;
-        let app = applications::find(&mut *conn, &application).await?;
-        let row = find(&mut conn, &app, &flag, false).await?;
-        let env = super::environments::find(&mut *conn, &environment).await?;
-        (app, row, env)
-    };
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
-    // Committed together with the other changes queued for this environment (crate::batch).
+    // Committed together with the other changes queued for this environment (crate::batch),
+    // which also resolves the names and checks the key's binding.
     let after = state
         .batcher
-        .submit(&state, &app, &env, |reply| crate::batch::Job {
+        .submit(&state, &application, &environment, |reply| crate::batch::Job {
             caller: caller.clone(),
-            flag: row,
+            flag,
             expected,
             change: body,
             action: "update",
@@ -718,17 +713,21 @@ pub(crate) async fn apply_state(
     action: &str,
     mut working: Option<&mut Working>,
 ) -> Result<StateRow> {
-    let before: StateRow = sqlx::query_as(
-        "SELECT s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
-                s.prerequisites, s.salt, s.version, s.updated_at
-         FROM flag_states s JOIN environments e ON e.id = s.environment_id
-         WHERE s.flag_id = $1 AND s.environment_id = $2 FOR UPDATE OF s",
-    )
-    .bind(&row.id)
-    .bind(&env.id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("flag '{}' has no state in '{}'", row.key, env.key)))?;
+    let preloaded = working.as_deref().and_then(|w| w.states.get(&row.id).cloned());
+    let before: StateRow = match preloaded {
+        Some(state) => state,
+        None => sqlx::query_as(
+            "SELECT s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
+                    s.prerequisites, s.salt, s.version, s.updated_at
+             FROM flag_states s JOIN environments e ON e.id = s.environment_id
+             WHERE s.flag_id = $1 AND s.environment_id = $2 FOR UPDATE OF s",
+        )
+        .bind(&row.id)
+        .bind(&env.id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("flag '{}' has no state in '{}'", row.key, env.key)))?,
+    };
     expected.check(before.version)?;
     let mut after = before.clone();
     if let Some(e) = change.enabled {
@@ -755,13 +754,21 @@ pub(crate) async fn apply_state(
         Some(w) => check_change(&w.flags(), &w.segments(), changed.clone(), "")?,
         None => validate_change(&mut *tx, app, &env.id, changed.clone(), "").await?,
     }
+    // The new state and its history entry in one round trip (`changed` is the definition).
+    let definition = serde_json::to_value(&changed).map_err(|e| Error::Internal(e.to_string()))?;
     let after: StateRow = sqlx::query_as(
-        "UPDATE flag_states s SET enabled = $3, off_variant = $4, rules = $5, default_serve = $6,
-                prerequisites = $7, salt = $8, version = s.version + 1, updated_at = now()
-         FROM environments e
-         WHERE s.flag_id = $1 AND s.environment_id = $2 AND e.id = s.environment_id
-         RETURNING s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
-                   s.prerequisites, s.salt, s.version, s.updated_at",
+        "WITH updated AS (
+             UPDATE flag_states s SET enabled = $3, off_variant = $4, rules = $5, default_serve = $6,
+                    prerequisites = $7, salt = $8, version = s.version + 1, updated_at = now()
+             WHERE s.flag_id = $1 AND s.environment_id = $2
+             RETURNING s.*),
+         recorded AS (
+             INSERT INTO flag_history (flag_id, environment_id, version, definition, actor)
+             SELECT flag_id, environment_id, version, $9, $10 FROM updated
+             ON CONFLICT (flag_id, environment_id, version) DO UPDATE SET definition = EXCLUDED.definition)
+         SELECT u.environment_id, e.key AS environment, u.enabled, u.off_variant, u.rules, u.default_serve,
+                u.prerequisites, u.salt, u.version, u.updated_at
+         FROM updated u JOIN environments e ON e.id = u.environment_id",
     )
     .bind(&row.id)
     .bind(&env.id)
@@ -771,9 +778,10 @@ pub(crate) async fn apply_state(
     .bind(&after.default_serve)
     .bind(&after.prerequisites)
     .bind(&after.salt)
+    .bind(definition)
+    .bind(&caller.key_id)
     .fetch_one(&mut *tx)
     .await?;
-    record_history(&mut *tx, caller, row, &after).await?;
     if working.is_none() {
         publish::publish(&mut *tx, &app.id, &env.id).await?;
     }
@@ -792,6 +800,7 @@ pub(crate) async fn apply_state(
     )
     .await?;
     if let Some(w) = working.as_mut() {
+        w.states.insert(row.id.clone(), after.clone());
         w.changed.insert(changed.key.clone(), changed);
     }
     Ok(after)
