@@ -72,7 +72,7 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = state.memo.key(&hash) {
             return Ok(caller);
         }
-        let epoch = state.memo.epoch();
+        let epoch = state.memo.key_epoch();
         let row: Option<KeyRow> = sqlx::query_as(
             "SELECT id, scope, application_id, environment_id FROM api_keys WHERE hash = $1 AND revoked_at IS NULL",
         )

@@ -22,8 +22,8 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
 use crate::routes::Expected;
-use crate::routes::{applications, environments};
 use crate::routes::flags::{FlagRow, StateRow, UpdateState, Working};
+use crate::routes::{applications, environments};
 
 /// Most changes committed together.
 pub const MAX_BATCH: usize = 64;
@@ -145,7 +145,12 @@ async fn run(state: &AppState, application: &str, environment: &str, jobs: Vec<J
 
 type Work = (Caller, String, Expected, UpdateState, &'static str);
 
-async fn apply(state: &AppState, application: &str, environment: &str, work: Vec<Work>) -> Result<Vec<Result<StateRow>>> {
+async fn apply(
+    state: &AppState,
+    application: &str,
+    environment: &str,
+    work: Vec<Work>,
+) -> Result<Vec<Result<StateRow>>> {
     let mut tx = state.pool.begin().await?;
     let app = applications::find(&mut *tx, application).await?;
     let env = environments::find(&mut *tx, environment).await?;
@@ -222,7 +227,7 @@ async fn apply(state: &AppState, application: &str, environment: &str, work: Vec
     }
     tx.commit().await?;
     // This process finished writes: forget what it remembered (see crate::memo).
-    state.memo.bump();
+    state.memo.bump_streams();
     Ok(results)
 }
 

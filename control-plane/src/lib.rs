@@ -117,9 +117,16 @@ async fn forget_after_writes(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let write = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    // Flag-state writes (the hot path) cannot change a key.
+    let state_write = {
+        let parts: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
+        matches!(parts.as_slice(), ["api", "v1", "applications", _, "flags", _, "environments", _])
+    };
     let response = next.run(req).await;
-    if write {
-        state.memo.bump();
+    match (write, state_write) {
+        (false, _) => {}
+        (true, true) => state.memo.bump_streams(),
+        (true, false) => state.memo.bump(),
     }
     response
 }

@@ -3,12 +3,14 @@
 //!
 //! Every entry is stamped with the *epoch* current when its database read began, and is used
 //! only while the epoch is unchanged, the change listener is connected, and the entry is younger
-//! than [`MAX_AGE`]. The epoch moves on:
-//! * every announcement the listener receives (any process's committed write: snapshot
-//!   versions, key changes — key writes republish every stream);
-//! * every (re)connection of the listener, since announcements may have been missed meanwhile;
+//! than [`MAX_AGE`]. There are two epochs, one for keys and one for streams. They move on:
+//! * every announcement the listener receives: snapshot versions move the stream epoch, key
+//!   announcements (keys created or revoked, applications or environments deleted) the key
+//!   epoch — whichever process made the change;
+//! * every (re)connection of the listener (both), since announcements may have been missed;
 //! * every write request this process has finished (its transaction has committed), so a
-//!   client reads its own writes even before the announcement comes back.
+//!   client reads its own writes even before the announcement comes back: both, except for
+//!   flag-state writes, which cannot change a key (streams only).
 //!
 //! An entry read before a change and stored after it carries the old epoch and is never used.
 
@@ -46,6 +48,7 @@ type StreamKey = (String, String, &'static str);
 #[derive(Debug, Default)]
 struct Inner {
     epoch: AtomicU64,
+    key_epoch: AtomicU64,
     listening: AtomicBool,
     keys: RwLock<HashMap<String, Entry<Caller>>>,
     streams: RwLock<HashMap<StreamKey, Entry<StreamTag>>>,
@@ -62,14 +65,30 @@ pub struct Memo {
 const MAX_ENTRIES: usize = 100_000;
 
 impl Memo {
-    /// The epoch to stamp on an entry whose database read starts now.
+    /// The stream epoch to stamp on an entry whose database read starts now.
     pub fn epoch(&self) -> u64 {
         self.inner.epoch.load(Ordering::Acquire)
     }
 
-    /// Something may have changed: forget everything read so far.
+    /// The key epoch to stamp on an entry whose database read starts now.
+    pub fn key_epoch(&self) -> u64 {
+        self.inner.key_epoch.load(Ordering::Acquire)
+    }
+
+    /// Anything may have changed: forget everything read so far.
     pub fn bump(&self) {
+        self.bump_streams();
+        self.bump_keys();
+    }
+
+    /// A snapshot version may have been published.
+    pub fn bump_streams(&self) {
         self.inner.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A key may have been created or revoked.
+    pub fn bump_keys(&self) {
+        self.inner.key_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The change listener's state; while it is down nothing is served from memory.
@@ -79,13 +98,13 @@ impl Memo {
         self.bump();
     }
 
-    fn fresh<T: Clone>(&self, e: &Entry<T>) -> Option<T> {
-        (self.inner.listening.load(Ordering::Acquire) && e.epoch == self.epoch() && e.at.elapsed() < MAX_AGE)
+    fn fresh<T: Clone>(&self, e: &Entry<T>, epoch: u64) -> Option<T> {
+        (self.inner.listening.load(Ordering::Acquire) && e.epoch == epoch && e.at.elapsed() < MAX_AGE)
             .then(|| e.value.clone())
     }
 
     pub fn key(&self, hash: &str) -> Option<Caller> {
-        self.inner.keys.read().ok()?.get(hash).and_then(|e| self.fresh(e))
+        self.inner.keys.read().ok()?.get(hash).and_then(|e| self.fresh(e, self.key_epoch()))
     }
 
     pub fn put_key(&self, hash: String, caller: Caller, epoch: u64) {
@@ -99,7 +118,7 @@ impl Memo {
 
     pub fn stream(&self, application: &str, environment: &str, audience: &'static str) -> Option<StreamTag> {
         let m = self.inner.streams.read().ok()?;
-        m.get(&(application.to_owned(), environment.to_owned(), audience)).and_then(|e| self.fresh(e))
+        m.get(&(application.to_owned(), environment.to_owned(), audience)).and_then(|e| self.fresh(e, self.epoch()))
     }
 
     /// Remembers a stream under the keys it was requested by (id or key of each part).
@@ -128,20 +147,22 @@ mod tests {
     #[test]
     fn entries_live_only_within_their_epoch_and_while_listening() {
         let memo = Memo::default();
-        let e = memo.epoch();
+        let e = memo.key_epoch();
         memo.put_key("h".into(), caller(), e);
         assert!(memo.key("h").is_none(), "not listening yet");
         memo.set_listening(true);
-        memo.put_key("h".into(), caller(), memo.epoch());
+        memo.put_key("h".into(), caller(), memo.key_epoch());
         assert!(memo.key("h").is_some());
-        memo.bump();
-        assert!(memo.key("h").is_none(), "a change was announced");
+        memo.bump_streams();
+        assert!(memo.key("h").is_some(), "a snapshot version does not touch keys");
+        memo.bump_keys();
+        assert!(memo.key("h").is_none(), "a key change was announced");
         // Read before a change, stored after it: never served.
-        let before = memo.epoch();
+        let before = memo.key_epoch();
         memo.bump();
         memo.put_key("h".into(), caller(), before);
         assert!(memo.key("h").is_none());
-        memo.put_key("h".into(), caller(), memo.epoch());
+        memo.put_key("h".into(), caller(), memo.key_epoch());
         memo.set_listening(false);
         assert!(memo.key("h").is_none(), "listener down");
     }

@@ -15,7 +15,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
 use crate::memo::Memo;
-use crate::publish::CHANNEL;
+use crate::publish::{CHANNEL, KEYS_CHANNEL};
 
 /// A committed snapshot version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,12 +57,16 @@ impl Notifier {
 
 async fn listen(pool: &PgPool, tx: &broadcast::Sender<Announcement>, memo: &Memo) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    listener.listen_all([CHANNEL, KEYS_CHANNEL]).await?;
     // Anything committed while nobody listened is unknown: memory starts over.
     memo.set_listening(true);
     loop {
         let n = listener.recv().await?;
-        memo.bump();
+        if n.channel() == KEYS_CHANNEL {
+            memo.bump_keys();
+            continue;
+        }
+        memo.bump_streams();
         match serde_json::from_str::<Announcement>(n.payload()) {
             // No receivers is fine: nobody is waiting right now.
             Ok(a) => drop(tx.send(a)),

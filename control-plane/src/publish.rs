@@ -19,6 +19,16 @@ use crate::model_cache::{self, StreamModel};
 
 /// Channel on which every published version is announced.
 pub const CHANNEL: &str = "vane_snapshots";
+/// Channel announcing that API keys changed (created, revoked, or removed with their
+/// application or environment), so every process re-reads the keys it remembers.
+pub const KEYS_CHANNEL: &str = "vane_keys";
+
+/// Announces a key change when the caller's transaction commits.
+pub async fn announce_keys(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')").bind(KEYS_CHANNEL).execute(conn).await?;
+    Ok(())
+}
+
 /// Snapshots kept per stream.
 pub const KEEP_PER_STREAM: i64 = 100;
 

@@ -236,6 +236,8 @@ async fn remove(
     }
     expected.check(before.version)?;
     sqlx::query("DELETE FROM environments WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
+    // Keys bound to it go with it.
+    publish::announce_keys(&mut tx).await?;
     audit::change(&mut tx, &caller, "delete", Some(&before), None).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)

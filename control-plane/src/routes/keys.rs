@@ -80,6 +80,7 @@ pub async fn mint(
     .execute(&mut *conn)
     .await?;
     publish::publish_all(&mut *conn).await?;
+    publish::announce_keys(&mut *conn).await?;
     let info = find(&mut *conn, &id).await?;
     audit::record(
         &mut *conn,
@@ -166,6 +167,7 @@ async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Path<St
     }
     sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1").bind(&id).execute(&mut *tx).await?;
     publish::publish_all(&mut tx).await?;
+    publish::announce_keys(&mut tx).await?;
     audit::record(
         &mut tx,
         Some(&caller),
