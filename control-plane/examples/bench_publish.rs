@@ -1,6 +1,7 @@
 //! Control-plane benchmark driver (run by `cargo xtask bench-control-plane`, which starts
 //! PostgreSQL and a release `vane serve`): seeds an application with 1,000 flags, then measures
-//! over HTTP on loopback
+//! over HTTP on loopback (sequential writes on a new connection each; sustained writers keep
+//! their connection alive, as API clients do)
 //! 1. write → snapshot committed: sequential flag-state writes; the response arrives after the
 //!    transaction that includes the new snapshot committed, so its latency is that figure;
 //! 2. sustained admin updates: 8 (then 32) threads writing for 10 s, counting successes and errors —
@@ -86,13 +87,15 @@ fn sustained(addr: &str, auth: &str, writers: usize, path: impl Fn(usize) -> Str
         .map(|t| {
             let (addr, auth, path) = (addr.to_owned(), auth.to_owned(), path(t));
             std::thread::spawn(move || {
+                // Each writer keeps its connection, as API clients do.
+                let mut client = http::Client::new(&addr);
                 let (mut took, mut err) = (Vec::new(), 0u64);
                 let end = Instant::now() + RUN_FOR;
                 let mut i = 0u64;
                 while Instant::now() < end {
                     let body = format!(r#"{{"enabled": {}}}"#, i.is_multiple_of(2));
                     let started = Instant::now();
-                    match http::send(&addr, "PATCH", &path, &[("Authorization", &auth)], Some(&body)) {
+                    match client.send("PATCH", &path, &[("Authorization", &auth)], Some(&body)) {
                         Ok(r) if r.status == 200 => took.push(started.elapsed()),
                         _ => err += 1,
                     }

@@ -55,3 +55,74 @@ pub fn request(addr: &str, method: &str, path: &str, key: Option<&str>, body: Op
     let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| vec![("Authorization", a)]).unwrap_or_default();
     send(addr, method, path, &headers, body).map(|r| (r.status, r.body))
 }
+
+/// A kept-alive HTTP/1.1 connection (what real API clients use), reconnecting when the server
+/// closes it. Responses must carry `Content-Length`.
+#[derive(Debug)]
+pub struct Client {
+    addr: String,
+    conn: Option<std::io::BufReader<TcpStream>>,
+}
+
+impl Client {
+    pub fn new(addr: &str) -> Self {
+        Client { addr: addr.to_owned(), conn: None }
+    }
+
+    pub fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Result<Response> {
+        // One retry: a kept-alive connection may have been closed by the server meanwhile.
+        match self.try_send(method, path, headers, body) {
+            Ok(r) => Ok(r),
+            Err(_) => {
+                self.conn = None;
+                self.try_send(method, path, headers, body)
+            }
+        }
+    }
+
+    fn try_send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Result<Response> {
+        use std::io::BufRead;
+        if self.conn.is_none() {
+            let stream = TcpStream::connect(&self.addr).map_err(|e| format!("{}: {e}", self.addr))?;
+            stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            self.conn = Some(std::io::BufReader::new(stream));
+        }
+        let conn = self.conn.as_mut().ok_or("no connection")?;
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len()));
+        head.push_str(body);
+        conn.get_mut().write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        conn.read_line(&mut line).map_err(|e| e.to_string())?;
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("not an HTTP response: {line:.80}"))?;
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            conn.read_line(&mut line).map_err(|e| e.to_string())?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                headers.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+        let response = Response { status, headers, body: String::new() };
+        let length: usize = response.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut raw = vec![0; length];
+        conn.read_exact(&mut raw).map_err(|e| e.to_string())?;
+        if response.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+            self.conn = None;
+        }
+        Ok(Response { body: String::from_utf8_lossy(&raw).into_owned(), ..response })
+    }
+}
