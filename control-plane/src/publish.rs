@@ -9,7 +9,6 @@
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use vane_core::{AcceptedKey, Audience, EnvironmentSettings, Snapshot, StalePolicy};
 
@@ -39,10 +38,7 @@ pub fn audience_str(a: Audience) -> &'static str {
     }
 }
 
-/// SHA-256 of the exact body, lowercase hex: the snapshot's content hash and ETag.
-pub fn content_hash(body: &str) -> String {
-    Sha256::digest(body.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use vane_core::content_hash;
 
 #[derive(sqlx::FromRow)]
 struct EnvRow {

@@ -143,6 +143,12 @@ pub fn api_key_hash(key: &str) -> String {
     to_hex(&Sha256::digest(key.as_bytes()))
 }
 
+/// SHA-256 of a snapshot's exact bytes as lowercase hex: its content hash and ETag. The control
+/// plane computes it when publishing; the edge checks every body it receives against it.
+pub fn content_hash(body: &str) -> String {
+    to_hex(&Sha256::digest(body.as_bytes()))
+}
+
 /// A set of salted digests (client audience).
 #[derive(Debug, Clone)]
 pub struct HashedSet {

@@ -36,6 +36,6 @@ pub use client::{hash_flag, hash_segment, hash_targeting};
 pub use compile::{CompiledSnapshot, Entity, Problem, SnapshotError, Warning, compile, compile_json, validate};
 pub use context::{AttrValue, Context, ContextError, TARGETING_KEY};
 pub use eval::FlagId;
-pub use keyset::{api_key_hash, salted_key_hash};
+pub use keyset::{api_key_hash, content_hash, salted_key_hash};
 pub use model::*;
 pub use result::{ErrorCode, Evaluation, Reason, Resolution};

@@ -79,8 +79,8 @@ fn test() -> Result {
     let _ = std::fs::remove_dir_all(&data);
     tests?;
     step(
-        "vane-core for wasm32-unknown-unknown",
-        cargo().args(["build", "-p", "vane-core", "--target", "wasm32-unknown-unknown", "--release"]),
+        "vane-core and vane-edge for wasm32-unknown-unknown",
+        cargo().args(["build", "-p", "vane-core", "-p", "vane-edge", "--target", "wasm32-unknown-unknown", "--release"]),
     )?;
     eprintln!("\nAll checks passed.");
     Ok(())

@@ -1,0 +1,22 @@
+//! # vane-edge
+//!
+//! The edge worker answers OFREP (`POST /ofrep/v1/evaluate/flags[/{key}]`), the original config
+//! service's evaluate/config/registry routes and the client snapshot, from a compiled snapshot
+//! kept in isolate memory.
+//!
+//! This crate is split so that everything but the host binding is plain Rust, tested natively:
+//! * [`ofrep`]: request parsing and OFREP response bodies and status codes;
+//! * [`auth`]: API keys checked against the server snapshot's key hashes;
+//! * [`lifecycle`]: whether a snapshot fetched from the control plane replaces the current one,
+//!   and what the environment's staleness policy says;
+//! * [`legacy`]: the original config service's evaluate, config and healthy-services routes;
+//! * [`reply`]: a host-independent response (status, headers, body) with CORS.
+//!
+//! The Workers binding (fetch/scheduled events, KV, upstream fetch) turns requests into calls of
+//! these functions and [`reply::Reply`] into responses.
+
+pub mod auth;
+pub mod legacy;
+pub mod lifecycle;
+pub mod ofrep;
+pub mod reply;
