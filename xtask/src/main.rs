@@ -80,7 +80,16 @@ fn test() -> Result {
     tests?;
     step(
         "vane-core and vane-edge for wasm32-unknown-unknown",
-        cargo().args(["build", "-p", "vane-core", "-p", "vane-edge", "--target", "wasm32-unknown-unknown", "--release"]),
+        cargo().args([
+            "build",
+            "-p",
+            "vane-core",
+            "-p",
+            "vane-edge",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--release",
+        ]),
     )?;
     eprintln!("\nAll checks passed.");
     Ok(())
