@@ -116,17 +116,21 @@ async fn forget_after_writes(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let write = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
-    // Flag-state writes (the hot path) cannot change a key.
+    if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+        return next.run(req).await;
+    }
+    // Flag-state writes (the hot write path) cannot change a key.
     let state_write = {
-        let parts: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
-        matches!(parts.as_slice(), ["api", "v1", "applications", _, "flags", _, "environments", _])
+        let mut parts = req.uri().path().trim_matches('/').split('/');
+        let shape =
+            [Some("api"), Some("v1"), Some("applications"), None, Some("flags"), None, Some("environments"), None];
+        shape.iter().all(|want| parts.next().is_some_and(|p| want.is_none_or(|w| w == p))) && parts.next().is_none()
     };
     let response = next.run(req).await;
-    match (write, state_write) {
-        (false, _) => {}
-        (true, true) => state.memo.bump_streams(),
-        (true, false) => state.memo.bump(),
+    if state_write {
+        state.memo.bump_streams();
+    } else {
+        state.memo.bump();
     }
     response
 }
