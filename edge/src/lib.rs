@@ -16,7 +16,11 @@
 //! these functions and [`reply::Reply`] into responses.
 
 pub mod auth;
+#[cfg(target_arch = "wasm32")]
+mod glue;
 pub mod legacy;
 pub mod lifecycle;
 pub mod ofrep;
+pub mod ratelimit;
 pub mod reply;
+pub mod router;

@@ -34,8 +34,29 @@ pub fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes())).map_err(|e| e.to_string())?;
+    // Read to the end of the body: some servers (Miniflare) keep the connection open despite
+    // `Connection: close`, so EOF is only the fallback when there is no Content-Length.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+            let bodiless = head.split_whitespace().nth(1).is_some_and(|s| s == "204" || s == "304");
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .or(bodiless.then_some(0));
+            if length.is_some_and(|n| raw.len() >= at + 4 + n) {
+                break;
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod pg;
+pub mod stack;
 
 /// Errors are strings that say what failed and how to fix it.
 pub type Result<T = (), E = String> = std::result::Result<T, E>;

@@ -178,54 +178,12 @@ Press Ctrl-C to stop.",
     if status.success() { Ok(()) } else { Err(format!("vane serve exited with {status}")) }
 }
 
-/// Fills the `demo` application with the engine demo's segments, flags (client-visible, their
-/// production state as in the file) and configs, through the admin API.
+/// Fills the `demo` application with the engine demo's segments, flags and configs.
 fn seed_demo(listen: &str, admin: &str) -> Result {
-    use serde_json::{Map, Value, json};
     let path = root().join("shared/examples/demo-snapshot.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    let items = |name: &str| doc[name].as_array().cloned().unwrap_or_default();
-    let pick = |from: &Value, fields: &[&str]| -> Value {
-        let mut m = Map::new();
-        for f in fields {
-            if let Some(v) = from.get(*f) {
-                m.insert((*f).to_owned(), v.clone());
-            }
-        }
-        Value::Object(m)
-    };
-    let send = |method: &str, path: &str, body: Value| -> Result {
-        let (status, answer) = http::request(listen, method, path, Some(admin), Some(&body.to_string()))?;
-        if (200..300).contains(&status) { Ok(()) } else { Err(format!("{method} {path}: {status} {answer}")) }
-    };
-    for s in items("segments") {
-        send(
-            "POST",
-            "/api/v1/applications/demo/segments",
-            pick(&s, &["key", "description", "conditions", "included", "excluded"]),
-        )?;
-    }
-    let flags = items("flags");
-    for f in &flags {
-        let mut create = pick(f, &["key", "type", "variants", "description", "tags"]);
-        create["client_visible"] = json!(true);
-        send("POST", "/api/v1/applications/demo/flags", create)?;
-    }
-    for f in &flags {
-        let mut state = pick(f, &["enabled", "off_variant", "rules", "default", "prerequisites", "salt"]);
-        if state.get("enabled").is_none() {
-            state["enabled"] = json!(true);
-        }
-        let key = f["key"].as_str().unwrap_or_default();
-        send("PATCH", &format!("/api/v1/applications/demo/flags/{key}/environments/production"), state)?;
-    }
-    for c in items("configs") {
-        let mut config = pick(&c, &["key", "value", "value_type", "description"]);
-        config["client_visible"] = json!(true);
-        send("POST", "/api/v1/applications/demo/environments/production/configs", config)?;
-    }
-    Ok(())
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    vane_e2e::stack::seed(listen, admin, "demo", "production", &doc)
 }
 
 /// 32 bytes from the OS, base64: a `VANE_ENCRYPTION_KEY` for the local stack.

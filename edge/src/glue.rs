@@ -1,0 +1,600 @@
+//! The Cloudflare Workers binding (wasm32 only): requests in, the host-independent modules,
+//! responses out; plus the snapshot lifecycle's IO (control-plane fetches, KV, cron).
+//!
+//! Each isolate keeps, per stream (application, environment, audience), the compiled snapshot it
+//! serves. A stream is loaded on first use: from the control plane, or — when the control plane
+//! cannot be reached — from the last known good copy in KV. Afterwards requests never wait for
+//! the control plane:
+//! * a long-poll (`?wait=`, `VANE_WATCH_S`) held in the background brings a new version as soon
+//!   as it commits;
+//! * a plain conditional GET (`If-None-Match`) whenever the snapshot was last confirmed more than
+//!   `VANE_REFRESH_MS` ago, and on every cron tick, confirms it (its age restarts) or replaces it.
+//!
+//! A fetched snapshot replaces the current one only as [`crate::lifecycle::judge`] says. Wasm is
+//! single-threaded, but requests interleave at every `.await`: no `RefCell` borrow is held across
+//! one.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::future::{Either, select};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use vane_core::{Audience, CompiledSnapshot};
+use worker::{
+    AbortController, Context, Date, Delay, Env, Fetch, Headers, Request, RequestInit, Response, ScheduleContext,
+    ScheduledEvent, event,
+};
+
+use crate::auth::{authorise, request_key};
+use crate::lifecycle::{Freshness, StreamId, Verdict, age_s, bare_etag, freshness, judge};
+use crate::ratelimit::Limiter;
+use crate::reply::Reply;
+use crate::router::{self, Answering, Defaults, Route, Selectors};
+
+/// Longest a control-plane fetch may take on a request's path (cold start, fail-closed retry).
+const FETCH_TIMEOUT_MS: u64 = 2_000;
+/// Longest one background long-poll task runs (Workers end `waitUntil` work after ~30 s).
+const WATCH_BUDGET_MS: i64 = 25_000;
+const KV_BINDING: &str = "VANE_KV";
+
+fn now_ms() -> i64 {
+    i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The worker's settings (`[vars]` in wrangler.toml, secrets, or Miniflare bindings).
+#[derive(Clone)]
+struct Settings {
+    control_plane: String,
+    edge_key: String,
+    defaults: Defaults,
+    refresh_ms: i64,
+    watch_s: u64,
+    rate_limit_rps: u32,
+}
+
+fn text(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .map(|v| v.to_string())
+        .or_else(|_| env.secret(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+impl Settings {
+    fn from(env: &Env) -> Settings {
+        let number = |name: &str, default: u64| text(env, name).and_then(|v| v.trim().parse().ok()).unwrap_or(default);
+        Settings {
+            control_plane: text(env, "VANE_CONTROL_PLANE_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            edge_key: text(env, "VANE_EDGE_KEY").unwrap_or_default(),
+            defaults: Defaults {
+                application: text(env, "VANE_DEFAULT_APPLICATION").unwrap_or_else(|| "demo".to_owned()),
+                environment: text(env, "VANE_DEFAULT_ENVIRONMENT").unwrap_or_else(|| "production".to_owned()),
+            },
+            refresh_ms: i64::try_from(number("VANE_REFRESH_MS", 1_000)).unwrap_or(1_000),
+            watch_s: number("VANE_WATCH_S", 20).min(60),
+            rate_limit_rps: u32::try_from(number("VANE_RATE_LIMIT_RPS", 0)).unwrap_or(0),
+        }
+    }
+}
+
+type StreamKey = (String, String, Audience);
+
+fn audience_str(a: Audience) -> &'static str {
+    match a {
+        Audience::Server => "server",
+        Audience::Client => "client",
+    }
+}
+
+/// A snapshot being served.
+struct Current {
+    compiled: CompiledSnapshot,
+    body: String,
+    /// Bare SHA-256 hex of `body`.
+    etag: String,
+    /// When the control plane last said this is the latest version (ms since the epoch).
+    confirmed_at: Cell<i64>,
+}
+
+/// One stream in this isolate.
+#[derive(Default)]
+struct Slot {
+    current: RefCell<Option<Rc<Current>>>,
+    refreshing: Cell<bool>,
+    watching: Cell<bool>,
+    last_error: RefCell<Option<String>>,
+}
+
+impl Slot {
+    fn current(&self) -> Option<Rc<Current>> {
+        self.current.borrow().clone()
+    }
+
+    /// Records how the last refresh went; logs an error when it differs from the previous one.
+    fn note(&self, error: Option<String>) {
+        let mut last = self.last_error.borrow_mut();
+        if let Some(e) = &error
+            && last.as_ref() != Some(e)
+        {
+            worker::console_error!("vane-edge: {e}");
+        }
+        *last = error;
+    }
+}
+
+thread_local! {
+    static SLOTS: RefCell<HashMap<StreamKey, Rc<Slot>>> = RefCell::new(HashMap::new());
+    static LIMITER: RefCell<Option<Limiter>> = const { RefCell::new(None) };
+}
+
+fn slot(key: &StreamKey) -> Option<Rc<Slot>> {
+    SLOTS.with(|s| {
+        let mut slots = s.borrow_mut();
+        if let Some(found) = slots.get(key) {
+            return Some(found.clone());
+        }
+        if slots.len() >= router::MAX_STREAMS {
+            return None;
+        }
+        let new = Rc::new(Slot::default());
+        slots.insert(key.clone(), new.clone());
+        Some(new)
+    })
+}
+
+/// What the control plane answered.
+enum Upstream {
+    NotModified,
+    Body {
+        body: String,
+        etag: String,
+    },
+    /// 404: no such application/environment.
+    Missing,
+}
+
+/// `GET /api/v1/snapshots/{app}/{env}?audience=…[&wait=N]` with `If-None-Match`.
+async fn fetch_upstream(
+    settings: &Settings,
+    key: &StreamKey,
+    etag: Option<&str>,
+    wait_s: u64,
+    timeout_ms: u64,
+) -> Result<Upstream, String> {
+    let mut url =
+        format!("{}/api/v1/snapshots/{}/{}?audience={}", settings.control_plane, key.0, key.1, audience_str(key.2));
+    if wait_s > 0 && etag.is_some() {
+        url.push_str(&format!("&wait={wait_s}"));
+    }
+    let headers = Headers::new();
+    let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| format!("header {k}: {e}"));
+    set("Authorization", &format!("Bearer {}", settings.edge_key))?;
+    if let Some(tag) = etag {
+        set("If-None-Match", &format!("\"{tag}\""))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_headers(headers);
+    let request = Request::new_with_init(&url, &init).map_err(|e| format!("request to {url}: {e}"))?;
+    let abort = AbortController::default();
+    let signal = abort.signal();
+    let send = Fetch::Request(request);
+    let outcome = {
+        let fetch = std::pin::pin!(send.send_with_signal(&signal));
+        let timeout = std::pin::pin!(Delay::from(Duration::from_millis(timeout_ms)));
+        match select(fetch, timeout).await {
+            Either::Left((result, _)) => Some(result),
+            Either::Right(((), _)) => None,
+        }
+    };
+    let mut response = match outcome {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => return Err(format!("control plane unreachable at {}: {e}", settings.control_plane)),
+        None => {
+            abort.abort();
+            return Err(format!("control plane at {} did not answer within {timeout_ms} ms", settings.control_plane));
+        }
+    };
+    match response.status_code() {
+        304 => Ok(Upstream::NotModified),
+        200 => {
+            let tag = response.headers().get("ETag").ok().flatten().unwrap_or_default();
+            let body = response.text().await.map_err(|e| format!("reading the snapshot: {e}"))?;
+            Ok(Upstream::Body { body, etag: bare_etag(&tag).to_owned() })
+        }
+        404 => Ok(Upstream::Missing),
+        status @ (401 | 403) => Err(format!("the control plane refused the edge key ({status}): check VANE_EDGE_KEY")),
+        status => Err(format!("the control plane answered {status}")),
+    }
+}
+
+/// Applies an upstream answer to `slot`. `Ok(Some(new))` when the stream changed.
+fn apply(slot: &Slot, key: &StreamKey, upstream: Upstream, now: i64) -> Result<Option<Rc<Current>>, String> {
+    let current = slot.current();
+    match upstream {
+        Upstream::NotModified => match current {
+            Some(c) => {
+                c.confirmed_at.set(now);
+                Ok(None)
+            }
+            None => Err("the control plane answered 304 to a request without a snapshot".to_owned()),
+        },
+        Upstream::Missing => Err(format!("the control plane has no stream {}/{}", key.0, key.1)),
+        Upstream::Body { body, etag } => {
+            let id = StreamId { application: key.0.clone(), environment: key.1.clone(), audience: key.2 };
+            let have = current.as_ref().map(|c| (c.compiled.version(), c.etag.as_str()));
+            match judge(&id, have, &body, &etag) {
+                Verdict::Confirm => {
+                    if let Some(c) = current {
+                        c.confirmed_at.set(now);
+                    }
+                    Ok(None)
+                }
+                Verdict::Accept(compiled) => {
+                    let new = Rc::new(Current { compiled: *compiled, body, etag, confirmed_at: Cell::new(now) });
+                    *slot.current.borrow_mut() = Some(new.clone());
+                    Ok(Some(new))
+                }
+                Verdict::Reject(why) => Err(format!("rejected a snapshot of {}/{}: {why}", key.0, key.1)),
+            }
+        }
+    }
+}
+
+/// KV copy of a stream: the stored body, with this as metadata.
+#[derive(Serialize, Deserialize)]
+struct KvMeta {
+    version: u64,
+    etag: String,
+    confirmed_at_ms: i64,
+}
+
+fn kv_key(key: &StreamKey) -> String {
+    format!("snap:{}:{}:{}", key.0, key.1, audience_str(key.2))
+}
+
+fn parse_kv_key(name: &str) -> Option<StreamKey> {
+    let mut parts = name.strip_prefix("snap:")?.split(':');
+    let (app, env, aud) = (parts.next()?, parts.next()?, parts.next()?);
+    let audience = match aud {
+        "server" => Audience::Server,
+        "client" => Audience::Client,
+        _ => return None,
+    };
+    Some((app.to_owned(), env.to_owned(), audience))
+}
+
+async fn kv_save(env: &Env, key: &StreamKey, current: &Current) {
+    let meta = KvMeta {
+        version: current.compiled.version(),
+        etag: current.etag.clone(),
+        confirmed_at_ms: current.confirmed_at.get(),
+    };
+    let result = match env.kv(KV_BINDING) {
+        Ok(kv) => match kv.put(&kv_key(key), current.body.as_str()).and_then(|p| p.metadata(meta)) {
+            Ok(put) => put.execute().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = result {
+        worker::console_error!("vane-edge: saving {} to KV: {e}", kv_key(key));
+    }
+}
+
+async fn kv_load(env: &Env, key: &StreamKey) -> Option<(String, KvMeta)> {
+    let kv = env.kv(KV_BINDING).ok()?;
+    match kv.get(&kv_key(key)).text_with_metadata::<KvMeta>().await {
+        Ok((Some(body), Some(meta))) => Some((body, meta)),
+        Ok(_) => None,
+        Err(e) => {
+            worker::console_error!("vane-edge: reading {} from KV: {e}", kv_key(key));
+            None
+        }
+    }
+}
+
+/// Why a stream cannot answer.
+enum Unavailable {
+    /// The control plane says it does not exist.
+    Missing(String),
+    /// Neither the control plane nor KV has a usable copy.
+    Down(String),
+    /// Too many streams in this isolate.
+    Full,
+}
+
+/// The current snapshot of `key`, loading it on first use (control plane, else KV).
+async fn load(settings: &Settings, env: &Env, key: &StreamKey) -> Result<(Rc<Slot>, Rc<Current>), Unavailable> {
+    let slot = slot(key).ok_or(Unavailable::Full)?;
+    if let Some(current) = slot.current() {
+        return Ok((slot, current));
+    }
+    // Cold: the last known good copy first, so the control plane can answer 304 and an older
+    // version from it is refused.
+    let saved = kv_load(env, key).await;
+    if let Some((body, meta)) = saved
+        && slot.current().is_none()
+    {
+        let id = StreamId { application: key.0.clone(), environment: key.1.clone(), audience: key.2 };
+        match judge(&id, None, &body, &meta.etag) {
+            Verdict::Accept(compiled) => {
+                let c = Current {
+                    compiled: *compiled,
+                    body,
+                    etag: meta.etag,
+                    confirmed_at: Cell::new(meta.confirmed_at_ms),
+                };
+                *slot.current.borrow_mut() = Some(Rc::new(c));
+            }
+            Verdict::Confirm | Verdict::Reject(_) => {
+                slot.note(Some(format!("the KV copy of {} is unusable", kv_key(key))))
+            }
+        }
+    }
+    let etag = slot.current().map(|c| c.etag.clone());
+    let fetched = fetch_upstream(settings, key, etag.as_deref(), 0, FETCH_TIMEOUT_MS).await;
+    let outcome = fetched.and_then(|u| {
+        if matches!(u, Upstream::Missing) {
+            *slot.current.borrow_mut() = None;
+        }
+        apply(&slot, key, u, now_ms())
+    });
+    match outcome {
+        Ok(Some(new)) => {
+            slot.note(None);
+            kv_save(env, key, &new).await;
+        }
+        Ok(None) => slot.note(None),
+        Err(e) => slot.note(Some(e)),
+    }
+    match slot.current() {
+        Some(current) => Ok((slot, current)),
+        None => {
+            let why = slot.last_error.borrow().clone().unwrap_or_else(|| "no snapshot".to_owned());
+            SLOTS.with(|s| s.borrow_mut().remove(key));
+            if why.contains("has no stream") { Err(Unavailable::Missing(why)) } else { Err(Unavailable::Down(why)) }
+        }
+    }
+}
+
+/// One conditional GET; replaces or confirms the snapshot, saves a new version to KV.
+async fn refresh(settings: &Settings, env: &Env, key: &StreamKey, slot: &Slot, wait_s: u64) -> bool {
+    let etag = slot.current().map(|c| c.etag.clone());
+    let timeout = if wait_s > 0 { wait_s * 1000 + FETCH_TIMEOUT_MS } else { FETCH_TIMEOUT_MS };
+    let outcome = fetch_upstream(settings, key, etag.as_deref(), wait_s, timeout).await;
+    match outcome.and_then(|u| apply(slot, key, u, now_ms())) {
+        Ok(Some(new)) => {
+            slot.note(None);
+            kv_save(env, key, &new).await;
+            true
+        }
+        Ok(None) => {
+            slot.note(None);
+            true
+        }
+        Err(e) => {
+            slot.note(Some(e));
+            false
+        }
+    }
+}
+
+/// Starts the background work a request may owe its stream: a refresh when the snapshot was last
+/// confirmed `refresh_ms` ago, and the long-poll when none is held.
+fn keep_fresh(settings: &Settings, env: &Env, ctx: &Context, key: &StreamKey, slot: &Rc<Slot>, current: &Current) {
+    let now = now_ms();
+    if now - current.confirmed_at.get() >= settings.refresh_ms && !slot.refreshing.replace(true) {
+        let (settings, env, key, slot) = (settings.clone(), env.clone(), key.clone(), slot.clone());
+        ctx.wait_until(async move {
+            refresh(&settings, &env, &key, &slot, 0).await;
+            slot.refreshing.set(false);
+        });
+    }
+    if settings.watch_s > 0 && !slot.watching.replace(true) {
+        let (settings, env, key, slot) = (settings.clone(), env.clone(), key.clone(), slot.clone());
+        ctx.wait_until(async move {
+            let started = now_ms();
+            loop {
+                let left_s = u64::try_from((WATCH_BUDGET_MS - (now_ms() - started)) / 1000).unwrap_or(0);
+                if left_s == 0 || !refresh(&settings, &env, &key, &slot, settings.watch_s.min(left_s)).await {
+                    break;
+                }
+            }
+            slot.watching.set(false);
+        });
+    }
+}
+
+fn respond(reply: Reply) -> worker::Result<Response> {
+    let headers = Headers::new();
+    for (k, v) in &reply.headers {
+        headers.set(k, v)?;
+    }
+    let response = if reply.body.is_empty() && matches!(reply.status, 204 | 304) {
+        Response::empty()?
+    } else {
+        Response::from_bytes(reply.body)?
+    };
+    Ok(response.with_status(reply.status).with_headers(headers))
+}
+
+fn health() -> Reply {
+    let now = now_ms();
+    let mut streams: Vec<serde_json::Value> = SLOTS.with(|s| {
+        s.borrow()
+            .iter()
+            .map(|(key, slot)| {
+                let current = slot.current();
+                json!({
+                    "application": key.0, "environment": key.1, "audience": audience_str(key.2),
+                    "version": current.as_ref().map(|c| c.compiled.version()),
+                    "age_s": current.as_ref().map(|c| age_s(c.confirmed_at.get(), now)),
+                    "last_error": slot.last_error.borrow().clone(),
+                })
+            })
+            .collect()
+    });
+    streams.sort_by_key(ToString::to_string);
+    Reply::value(200, &json!({"status": "ok", "streams": streams}))
+}
+
+fn unavailable(route: &Route<'_>, why: Unavailable) -> Reply {
+    match why {
+        Unavailable::Missing(m) => router::error(route, 404, "not_found", m),
+        Unavailable::Down(m) => router::error(route, 503, "unavailable", m).with("Retry-After", "1"),
+        Unavailable::Full => router::error(route, 503, "unavailable", "this edge serves too many streams already")
+            .with("Retry-After", "1"),
+    }
+}
+
+/// Largest body read at all (bigger ones are refused from their `Content-Length`).
+const READ_LIMIT: usize = 16 << 20;
+
+async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Reply> {
+    let settings = Settings::from(env);
+    let url = req.url()?;
+    let raw_path = url.path().to_owned();
+    let path = router::normalise_path(&raw_path).unwrap_or(raw_path);
+    let query = url.query().unwrap_or("").to_owned();
+    let method = req.method().to_string();
+    let route = router::route(&method, &path);
+    match route {
+        Route::Preflight => return Ok(Reply::empty(204).finish(0, None)),
+        Route::Health => return Ok(health().finish(0, None)),
+        Route::NotFound | Route::MethodNotAllowed(_) => {
+            return Ok(router::without_snapshot(&route).unwrap_or_else(|| Reply::empty(404)).finish(0, None));
+        }
+        _ => {}
+    }
+    let headers = req.headers().clone();
+    let header = |name: &str| headers.get(name).ok().flatten();
+    let declared = header("Content-Length").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
+    let body = if method == "POST" && declared <= READ_LIMIT { req.bytes().await? } else { Vec::new() };
+    if declared > crate::ofrep::MAX_BODY || body.len() > crate::ofrep::MAX_BODY {
+        let size = declared.max(body.len());
+        let reply = if route.is_ofrep() {
+            let bad = crate::ofrep::BadRequest {
+                code: vane_core::ErrorCode::ParseError,
+                details: format!("request body is {size} bytes; at most {} are accepted", crate::ofrep::MAX_BODY),
+            };
+            crate::ofrep::bad_request(if let Route::OfrepSingle(k) = route { Some(k) } else { None }, &bad)
+        } else {
+            router::error(&route, 413, "payload_too_large", format!("request body is {size} bytes; at most 65536"))
+        };
+        return Ok(reply.finish(0, None));
+    }
+    let (app_header, env_header) = (header("X-Vane-Application"), header("X-Vane-Environment"));
+    let selectors = Selectors {
+        application: app_header.as_deref(),
+        environment: env_header.as_deref(),
+        query: &query,
+        body: &body,
+    };
+    let (app, environment) = match router::target(&route, &selectors, &settings.defaults) {
+        Ok(t) => t,
+        Err(reply) => return Ok(reply.finish(0, None)),
+    };
+    let server_key: StreamKey = (app, environment, Audience::Server);
+    let (server_slot, server) = match load(&settings, env, &server_key).await {
+        Ok(s) => s,
+        Err(why) => return Ok(unavailable(&route, why).finish(0, None)),
+    };
+    keep_fresh(&settings, env, ctx, &server_key, &server_slot, &server);
+    let (authorization, x_api_key) = (header("Authorization"), header("X-API-Key"));
+    let api_key = request_key(authorization.as_deref(), x_api_key.as_deref());
+    let access = match authorise(&server.compiled, api_key) {
+        Ok(a) => a,
+        Err(refusal) => return Ok(router::refused(&route, refusal).finish(server.compiled.version(), None)),
+    };
+    let now = now_ms();
+    if settings.rate_limit_rps > 0 {
+        let limited = LIMITER.with(|l| {
+            let mut l = l.borrow_mut();
+            let limiter = l.get_or_insert_with(|| Limiter::new(settings.rate_limit_rps));
+            limiter.take(api_key.unwrap_or_default(), now)
+        });
+        if let Err(wait_s) = limited {
+            let reply = router::error(&route, 429, "rate_limited", "too many requests for this key")
+                .with("Retry-After", wait_s.to_string());
+            return Ok(reply.finish(server.compiled.version(), None));
+        }
+    }
+    let audience = match router::audience(&route, access, &query) {
+        Ok(a) => a,
+        Err(reply) => return Ok(reply.finish(server.compiled.version(), None)),
+    };
+    let (slot, mut current, key) = if audience == Audience::Server {
+        (server_slot, server, server_key)
+    } else {
+        let key: StreamKey = (server_key.0.clone(), server_key.1.clone(), Audience::Client);
+        match load(&settings, env, &key).await {
+            Ok((slot, current)) => {
+                keep_fresh(&settings, env, ctx, &key, &slot, &current);
+                (slot, current, key)
+            }
+            Err(why) => return Ok(unavailable(&route, why).finish(server.compiled.version(), None)),
+        }
+    };
+    if freshness(&current.compiled, current.confirmed_at.get(), now_ms()) == Freshness::Closed {
+        // One synchronous attempt before refusing.
+        refresh(&settings, env, &key, &slot, 0).await;
+        if let Some(c) = slot.current() {
+            current = c;
+        }
+        let now = now_ms();
+        if freshness(&current.compiled, current.confirmed_at.get(), now) == Freshness::Closed {
+            let age = age_s(current.confirmed_at.get(), now);
+            let reply = router::closed(&route, age, current.compiled.settings().max_staleness_s);
+            return Ok(reply.finish(current.compiled.version(), Some(age)));
+        }
+    }
+    let if_none_match = header("If-None-Match");
+    let answering = Answering { snapshot: &current.compiled, stored: &current.body, etag: &current.etag };
+    let reply = router::answer(&route, &answering, &body, if_none_match.as_deref(), now_ms());
+    Ok(reply.finish(current.compiled.version(), Some(age_s(current.confirmed_at.get(), now_ms()))))
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let reply = match handle(req, &env, &ctx).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            worker::console_error!("vane-edge: {e}");
+            Reply::value(500, &json!({"errorDetails": format!("edge error: {e}")})).finish(0, None)
+        }
+    };
+    respond(reply)
+}
+
+/// Cron: refresh every stream this isolate holds (or, on a fresh isolate, every stream saved in
+/// KV), and save each to KV with its confirmation time, so a cold start knows its true age.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let settings = Settings::from(&env);
+    let mut keys: Vec<StreamKey> = SLOTS.with(|s| s.borrow().keys().cloned().collect());
+    if keys.is_empty()
+        && let Ok(kv) = env.kv(KV_BINDING)
+        && let Ok(list) = kv.list().prefix("snap:".to_owned()).execute().await
+    {
+        keys = list.keys.iter().filter_map(|k| parse_kv_key(&k.name)).collect();
+    }
+    for key in keys {
+        match load(&settings, &env, &key).await {
+            Ok((slot, current)) => {
+                drop(current);
+                if refresh(&settings, &env, &key, &slot, 0).await
+                    && let Some(c) = slot.current()
+                {
+                    kv_save(&env, &key, &c).await;
+                }
+            }
+            Err(_) => worker::console_error!("vane-edge: cron could not load {}", kv_key(&key)),
+        }
+    }
+}

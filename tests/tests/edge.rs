@@ -1,0 +1,523 @@
+//! The edge worker end to end: a real PostgreSQL, `vane serve`, the worker under local workerd
+//! (Miniflare), real OpenFeature clients (Python and Node).
+//!
+//! These need the worker build and the `vane` binary; `cargo xtask test` builds both and runs
+//! them with `--ignored --test-threads=1`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use vane_e2e::http;
+use vane_e2e::stack::{ControlPlane, Edge, EdgeOptions, Fault, Proxy, root, scratch, seed, wait_for};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn demo_doc() -> Result<Value> {
+    let text = std::fs::read_to_string(root().join("shared/examples/demo-snapshot.json")).map_err(|e| e.to_string())?;
+    let mut doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    // A float flag and a server-only flag besides the demo's.
+    if let Some(flags) = doc["flags"].as_array_mut() {
+        flags.push(json!({"key": "price-factor", "type": "number",
+            "variants": [{"key": "base", "value": 1.0}, {"key": "discount", "value": 0.85}],
+            "rules": [{"id": "eu", "conditions": [{"attribute": "country", "operator": "in", "values": ["FR", "DE"]}],
+                       "serve": {"rollout": {"weights": {"base": 30000, "discount": 70000}}}}],
+            "default": {"variant": "base"}}));
+        flags.push(json!({"key": "ops-kill-switch", "type": "boolean", "client_visible": false, "default": {"variant": "off"}}));
+    }
+    Ok(doc)
+}
+
+/// A control plane with the `demo` application seeded.
+fn control_plane() -> Result<ControlPlane> {
+    let cp = ControlPlane::start()?;
+    cp.admin("POST", "/applications", Some(r#"{"key":"demo","name":"Demo"}"#))?;
+    seed(&cp.addr, &cp.admin, "demo", "production", &demo_doc()?)?;
+    Ok(cp)
+}
+
+fn post(addr: &str, path: &str, key: Option<&str>, body: &str) -> Result<http::Response> {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http::send(addr, "POST", path, &headers, Some(body))
+}
+
+fn get(addr: &str, path: &str, key: Option<&str>) -> Result<http::Response> {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http::send(addr, "GET", path, &headers, None)
+}
+
+fn json_of(r: &http::Response) -> Value {
+    serde_json::from_str(&r.body).unwrap_or(Value::Null)
+}
+
+fn version_of(r: &http::Response) -> u64 {
+    r.header("X-Vane-Snapshot-Version").and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// The version the edge serves for `demo/production` (server audience).
+fn edge_version(edge: &Edge, key: &str) -> Result<u64> {
+    let r = post(&edge.addr, "/ofrep/v1/evaluate/flags/dark-mode", Some(key), r#"{"context":{"targetingKey":"u"}}"#)?;
+    if r.status != 200 {
+        return Err(format!("edge answered {}: {}", r.status, r.body));
+    }
+    Ok(version_of(&r))
+}
+
+fn control_plane_version(cp: &ControlPlane) -> Result<u64> {
+    let r = get(&cp.addr, "/api/v1/snapshots/demo/production", Some(&cp.edge))?;
+    json_of(&r)["version"].as_u64().ok_or_else(|| format!("no version in {}", r.body))
+}
+
+fn toggle(cp: &ControlPlane, flag: &str, enabled: bool) -> Result {
+    cp.admin(
+        "PATCH",
+        &format!("/applications/demo/flags/{flag}/environments/production"),
+        Some(&json!({ "enabled": enabled }).to_string()),
+    )
+    .map(drop)
+}
+
+/// The evaluation cases: every flag type, rules, segments, rollouts, prerequisites, a disabled
+/// flag, an unknown flag and type mismatches, over a few hundred contexts.
+fn cases() -> Vec<Value> {
+    let mut contexts = vec![
+        json!({"targetingKey": "user-ada"}),
+        json!({"targetingKey": "user-mallory", "email": "m@vane.dev", "country": "CA"}),
+        json!({"targetingKey": "user-linus", "country": "FR"}),
+        json!({"country": "US"}),
+    ];
+    let countries = ["CA", "US", "FR", "DE", "JP"];
+    for i in 0..300 {
+        let mut c = json!({"targetingKey": format!("user-{i}")});
+        if i % 5 != 4 {
+            c["country"] = json!(countries[i % countries.len()]);
+        }
+        if i % 3 == 0 {
+            c["plan"] = json!("pro");
+            c["app_version"] = json!(if i % 2 == 0 { "2.3.1" } else { "1.9.0" });
+        }
+        if i % 7 == 0 {
+            c["email"] = json!(format!("u{i}@VANE.dev"));
+        }
+        contexts.push(c);
+    }
+    let flags: [(&str, &str, Value); 8] = [
+        ("dark-mode", "boolean", json!(false)),
+        ("new-checkout", "boolean", json!(false)),
+        ("checkout-theme", "object", json!({})),
+        ("max-upload-mb", "integer", json!(1)),
+        ("holiday-banner", "string", json!("default")),
+        ("legacy-export", "boolean", json!(true)),
+        ("price-factor", "float", json!(9.5)),
+        ("no-such-flag", "boolean", json!(true)),
+    ];
+    let mut out = Vec::new();
+    for (i, ctx) in contexts.iter().enumerate() {
+        // Every context gets a few flags (all of them for every tenth), and some mismatches.
+        for (j, (flag, ty, default)) in flags.iter().enumerate() {
+            if i % 10 == 0 || (i + j) % 3 == 0 {
+                out.push(json!({"flag": flag, "type": ty, "default": default, "context": ctx}));
+            }
+        }
+        if i % 25 == 0 {
+            out.push(json!({"flag": "max-upload-mb", "type": "string", "default": "x", "context": ctx}));
+            out.push(json!({"flag": "dark-mode", "type": "string", "default": "x", "context": ctx}));
+        }
+    }
+    out
+}
+
+fn type_matches(ty: &str, v: &Value) -> bool {
+    match ty {
+        "boolean" => v.is_boolean(),
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "float" => v.is_number(),
+        "object" => v.is_object(),
+        _ => false,
+    }
+}
+
+/// What an OpenFeature client should report for `case`, computed natively by vane-core.
+fn expected(snapshot: &vane_core::CompiledSnapshot, case: &Value, now: i64) -> Value {
+    let ctx = vane_core::Context::from_json(&case["context"]).unwrap_or_default();
+    let flag = case["flag"].as_str().unwrap_or_default();
+    let (ty, default) = (case["type"].as_str().unwrap_or_default(), &case["default"]);
+    let e = snapshot.evaluate(flag, &ctx, now);
+    let error = |code: &str| json!({"value": default, "variant": null, "reason": "ERROR", "error_code": code});
+    if let Some(code) = e.error_code() {
+        return error(code.as_str());
+    }
+    match e.value() {
+        Some(v) if type_matches(ty, v) => {
+            let reason = match e.reason() {
+                vane_core::Reason::PrerequisiteFailed => "DEFAULT",
+                r => r.as_str(),
+            };
+            json!({"value": v, "variant": e.variant(), "reason": reason, "error_code": null})
+        }
+        Some(_) => error("TYPE_MISMATCH"),
+        None => error("GENERAL"),
+    }
+}
+
+/// Runs a client script over `cases`; one result per case.
+fn run_client(program: &str, script: &str, base_url: &str, key: &str, cases: &[Value]) -> Result<Vec<Value>> {
+    let mut child = Command::new(program)
+        .arg(root().join(script))
+        .args([base_url, key, "demo"])
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("{program} {script}: {e} (cargo xtask setup installs the clients)"))?;
+    let input: String = cases.iter().map(|c| format!("{c}\n")).collect();
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let _ = writer.join();
+    if !out.status.success() {
+        return Err(format!("{script} failed: {}", out.status));
+    }
+    let results: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    if results.len() != cases.len() {
+        return Err(format!("{script} answered {} of {} cases", results.len(), cases.len()));
+    }
+    Ok(results)
+}
+
+/// JSON numbers compare by value (Python prints `1.0`, Node `1`).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w)),
+        _ => a == b,
+    }
+}
+
+#[test]
+#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
+fn real_openfeature_clients_get_what_vane_core_computes() -> Result {
+    let cp = control_plane()?;
+    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo"))?;
+    let stored = get(&cp.addr, "/api/v1/snapshots/demo/production", Some(&cp.edge))?;
+    let (snapshot, _) = vane_core::compile_json(&stored.body).map_err(|e| e.to_string())?;
+    let cases = cases();
+    assert!(cases.len() > 600, "{} cases", cases.len());
+    let base = format!("http://{}", edge.addr);
+    let python = root().join("target/e2e-venv/bin/python");
+    let python = python.to_str().ok_or("path")?;
+    for (program, script) in [(python, "tests/clients/ofrep_client.py"), ("node", "tests/clients/ofrep_client.mjs")] {
+        let results = run_client(program, script, &base, &cp.edge, &cases)?;
+        let now = now_ms();
+        let mut seen = std::collections::BTreeSet::new();
+        for (case, got) in cases.iter().zip(&results) {
+            let want = expected(&snapshot, case, now);
+            assert!(
+                same(&want["value"], &got["value"])
+                    && want["variant"] == got["variant"]
+                    && want["reason"] == got["reason"]
+                    && want["error_code"] == got["error_code"],
+                "{script}: {case}\n  native {want}\n  client {got}"
+            );
+            seen.insert(format!("{}/{}", got["reason"], got["error_code"]));
+        }
+        // The cases exercise every outcome the clients can see.
+        for outcome in [
+            "\"STATIC\"/null",
+            "\"TARGETING_MATCH\"/null",
+            "\"SPLIT\"/null",
+            "\"DEFAULT\"/null",
+            "\"DISABLED\"/null",
+            "\"ERROR\"/\"FLAG_NOT_FOUND\"",
+            "\"ERROR\"/\"TYPE_MISMATCH\"",
+        ] {
+            assert!(seen.contains(outcome), "{script}: no case ended {outcome}: {seen:?}");
+        }
+    }
+    // A client key reads the client snapshot: server-only flags do not exist for it.
+    let r = post(&edge.addr, "/ofrep/v1/evaluate/flags/ops-kill-switch", Some(&cp.client), r#"{"context":{}}"#)?;
+    assert_eq!((r.status, json_of(&r)["errorCode"].clone()), (404, json!("FLAG_NOT_FOUND")), "{}", r.body);
+    let r = post(&edge.addr, "/ofrep/v1/evaluate/flags/ops-kill-switch", Some(&cp.edge), r#"{"context":{}}"#)?;
+    assert_eq!(r.status, 200, "{}", r.body);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
+fn every_route_answers_in_its_shape_and_bad_input_gets_clear_errors() -> Result {
+    let cp = control_plane()?;
+    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo"))?;
+    let (a, key) = (edge.addr.as_str(), Some(cp.edge.as_str()));
+    let single = "/ofrep/v1/evaluate/flags/new-checkout";
+    let r = post(a, single, key, r#"{"context":{"targetingKey":"user-ada"}}"#)?;
+    assert_eq!(r.status, 200);
+    let v = json_of(&r);
+    assert_eq!(
+        (v["key"].clone(), v["value"].clone(), v["reason"].clone()),
+        (json!("new-checkout"), json!(true), json!("TARGETING_MATCH"))
+    );
+    assert_eq!(v["metadata"]["ruleId"], "betas-first");
+    assert_eq!(r.header("Access-Control-Allow-Origin"), Some("*"));
+    assert!(r.header("Content-Type").is_some_and(|t| t.starts_with("application/json")));
+    assert_eq!(version_of(&r), control_plane_version(&cp)?);
+    assert!(r.header("X-Vane-Snapshot-Age").is_some());
+    // Bad requests: OFREP errors with key, errorCode and errorDetails.
+    for (body, code) in [
+        ("{not json", "PARSE_ERROR"),
+        (r#"{"ctx":{}}"#, "INVALID_CONTEXT"),
+        (r#"{"context":[1,2]}"#, "INVALID_CONTEXT"),
+        (r#"{"context":"user"}"#, "INVALID_CONTEXT"),
+    ] {
+        let r = post(a, single, key, body)?;
+        let v = json_of(&r);
+        assert_eq!((r.status, v["errorCode"].as_str()), (400, Some(code)), "{body}: {}", r.body);
+        assert_eq!(v["key"], "new-checkout");
+        assert!(v["errorDetails"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    let huge = format!(r#"{{"context":{{"targetingKey":"u","blob":"{}"}}}}"#, "x".repeat(1 << 20));
+    let r = post(a, single, key, &huge)?;
+    assert_eq!((r.status, json_of(&r)["errorCode"].clone()), (400, json!("PARSE_ERROR")), "{:.200}", r.body);
+    let r = post(a, "/ofrep/v1/evaluate/flags", key, "{not json")?;
+    assert_eq!((r.status, json_of(&r)["errorCode"].clone()), (400, json!("PARSE_ERROR")));
+    let r = post(a, "/ofrep/v1/evaluate/flags/nope", key, r#"{"context":{}}"#)?;
+    assert_eq!((r.status, json_of(&r)["errorCode"].clone()), (404, json!("FLAG_NOT_FOUND")));
+    // Keys: none or unknown → 401, a client key on server-only routes → 403.
+    assert_eq!(post(a, single, None, r#"{"context":{}}"#)?.status, 401);
+    assert_eq!(post(a, single, Some("vane_edge_nope"), r#"{"context":{}}"#)?.status, 401);
+    let r = http::send(a, "POST", single, &[("X-API-Key", cp.client.as_str())], Some(r#"{"context":{}}"#))?;
+    assert_eq!(r.status, 200, "X-API-Key: {}", r.body);
+    assert_eq!(get(a, "/api/v1/registry/healthy", Some(&cp.client))?.status, 403);
+    // Unknown routes, wrong methods, preflight, paths with doubled slashes.
+    let r = get(a, "/nope", key)?;
+    assert_eq!((r.status, json_of(&r)["error"]["code"].clone()), (404, json!("not_found")));
+    let r = get(a, "/ofrep/v1/evaluate/flags", key)?;
+    assert_eq!((r.status, r.header("Allow")), (405, Some("POST")));
+    let r =
+        http::send(a, "OPTIONS", single, &[("Origin", "http://x"), ("Access-Control-Request-Method", "POST")], None)?;
+    assert_eq!(r.status, 204);
+    assert!(r.header("Access-Control-Allow-Headers").is_some_and(|h| h.contains("Authorization")));
+    assert_eq!(post(a, "//ofrep/v1/evaluate/flags/new-checkout/", key, r#"{"context":{}}"#)?.status, 200);
+    // Bulk: every flag, an ETag, and 304 for it.
+    let body = r#"{"context":{"targetingKey":"user-7","country":"CA"}}"#;
+    let r = post(a, "/ofrep/v1/evaluate/flags", key, body)?;
+    assert_eq!(r.status, 200);
+    assert_eq!(json_of(&r)["flags"].as_array().map(Vec::len), Some(8));
+    let etag = r.header("ETag").ok_or("no ETag")?.to_owned();
+    let auth = format!("Bearer {}", cp.edge);
+    let again = http::send(
+        a,
+        "POST",
+        "/ofrep/v1/evaluate/flags",
+        &[("Authorization", &auth), ("If-None-Match", &etag)],
+        Some(body),
+    )?;
+    assert_eq!((again.status, again.body.as_str()), (304, ""));
+    // Client keys get the client audience in bulk: no server-only flag.
+    let r = post(a, "/ofrep/v1/evaluate/flags", Some(&cp.client), body)?;
+    assert_eq!(json_of(&r)["flags"].as_array().map(Vec::len), Some(7), "{}", r.body);
+    // The original service's routes.
+    let r = post(
+        a,
+        "/api/v1/feature-flags/evaluate",
+        key,
+        r#"{"flag_name":"new-checkout","environment":"production","user_id":"user-ada","service_name":"demo"}"#,
+    )?;
+    assert_eq!(
+        json_of(&r),
+        json!({"enabled": true, "reason": "rule_match", "flag_name": "new-checkout", "environment": "production"}),
+        "{}",
+        r.body
+    );
+    let r = get(a, "/api/v1/config/api.timeout_ms?service_name=demo&environment=production", key)?;
+    let v = json_of(&r);
+    assert_eq!(
+        (r.status, v["value"].clone(), v["is_encrypted"].clone()),
+        (200, json!(2500), json!(false)),
+        "{}",
+        r.body
+    );
+    assert_eq!(get(a, "/api/v1/config/missing?service_name=demo", key)?.status, 404);
+    let r = get(a, "/api/v1/registry/healthy?service_name=demo", key)?;
+    assert_eq!((r.status, json_of(&r)["total"].clone()), (200, json!(0)), "{}", r.body);
+    let r = post(
+        a,
+        "/api/v1/feature-flags/evaluate",
+        key,
+        r#"{"flag_name":"x","environment":"nowhere","service_name":"demo"}"#,
+    )?;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = post(a, "/api/v1/feature-flags/evaluate", key, r#"{"environment":"production","service_name":"demo"}"#)?;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // The client snapshot, as stored, with ETag and 304.
+    let path = "/api/v1/snapshots/demo/production?audience=client";
+    let r = get(a, path, Some(&cp.client))?;
+    let from_cp = get(&cp.addr, path, Some(&cp.client))?;
+    assert_eq!((r.status, &r.body, r.header("ETag")), (200, &from_cp.body, from_cp.header("ETag")));
+    let tag = r.header("ETag").ok_or("no ETag")?;
+    let auth = format!("Bearer {}", cp.client);
+    assert_eq!(http::send(a, "GET", path, &[("Authorization", &auth), ("If-None-Match", tag)], None)?.status, 304);
+    assert_eq!(get(a, "/api/v1/snapshots/demo/production", Some(&cp.client))?.status, 403);
+    assert_eq!(get(a, "/api/v1/snapshots/nothing/production", key)?.status, 404);
+    // Health lists the streams held.
+    let h = json_of(&get(a, "/health", None)?);
+    assert!(h["streams"].as_array().is_some_and(|s| s.len() >= 2), "{h}");
+    // The worker is still answering after all that.
+    assert_eq!(edge_version(&edge, &cp.edge)?, control_plane_version(&cp)?);
+
+    // Rate limiting, when configured: 429 with Retry-After.
+    let limited = Edge::start(EdgeOptions { rate_limit_rps: 3, ..EdgeOptions::new(&cp.addr, &cp.edge, "demo") })?;
+    let statuses: Vec<(u16, Option<String>)> = (0..10)
+        .map(|_| {
+            post(&limited.addr, single, key, r#"{"context":{}}"#)
+                .map(|r| (r.status, r.header("Retry-After").map(str::to_owned)))
+        })
+        .collect::<Result<_>>()?;
+    assert!(statuses.iter().any(|(s, after)| *s == 429 && after.is_some()), "{statuses:?}");
+    assert!(statuses.iter().any(|(s, _)| *s == 200), "{statuses:?}");
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
+fn admin_writes_reach_the_edge() -> Result {
+    let cp = control_plane()?;
+    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo"))?;
+    edge_version(&edge, &cp.edge)?;
+    for i in 0..50 {
+        toggle(&cp, "dark-mode", i % 2 == 1)?;
+        let want = control_plane_version(&cp)?;
+        let got = wait_for(Duration::from_secs(10), || edge_version(&edge, &cp.edge).ok().filter(|v| *v >= want));
+        assert!(got.is_some(), "write {i}: the edge did not serve version {want} within 10 s");
+    }
+    let r = post(&edge.addr, "/ofrep/v1/evaluate/flags/dark-mode", Some(&cp.edge), r#"{"context":{}}"#)?;
+    assert_eq!(json_of(&r)["value"], json!(true), "the last write enabled dark-mode: {}", r.body);
+
+    // Without the long-poll and with a long refresh interval, the cron trigger refreshes.
+    let slow =
+        Edge::start(EdgeOptions { watch_s: 0, refresh_ms: 3_600_000, ..EdgeOptions::new(&cp.addr, &cp.edge, "demo") })?;
+    let before = edge_version(&slow, &cp.edge)?;
+    toggle(&cp, "dark-mode", false)?;
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(edge_version(&slow, &cp.edge)?, before, "no refresh was due");
+    assert_eq!(slow.cron()?, 200);
+    assert_eq!(edge_version(&slow, &cp.edge)?, control_plane_version(&cp)?);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
+fn the_edge_survives_control_plane_outages_and_bad_snapshots() -> Result {
+    let mut cp = control_plane()?;
+    let proxy = Proxy::start(&cp.addr)?;
+    let kv = scratch("kv");
+    // Polling only: a long-poll held through the proxy would outlast a change of fault.
+    let options = EdgeOptions {
+        kv_dir: Some(kv.clone()),
+        refresh_ms: 100,
+        watch_s: 0,
+        ..EdgeOptions::new(&proxy.addr, &cp.edge, "demo")
+    };
+    let mut edge = Edge::start(options)?;
+    let v1 = edge_version(&edge, &cp.edge)?;
+
+    // A corrupted body (ETag of the original) is refused; the old snapshot keeps serving.
+    proxy.set(Fault::Corrupt);
+    toggle(&cp, "dark-mode", false)?;
+    let v2 = control_plane_version(&cp)?;
+    let error = wait_for(Duration::from_secs(10), || {
+        // Requests start the refreshes; /health shows how they went.
+        edge_version(&edge, &cp.edge).ok()?;
+        let h = json_of(&get(&edge.addr, "/health", None).ok()?);
+        h["streams"].as_array()?.iter().find_map(|s| s["last_error"].as_str().map(str::to_owned))
+    });
+    assert!(error.as_deref().is_some_and(|e| e.contains("does not match the ETag")), "{error:?}");
+    assert_eq!(edge_version(&edge, &cp.edge)?, v1);
+    let r = post(&edge.addr, "/ofrep/v1/evaluate/flags/dark-mode", Some(&cp.edge), r#"{"context":{}}"#)?;
+    assert_eq!(json_of(&r)["value"], json!(true), "still the old snapshot: {}", r.body);
+
+    // An intact but older snapshot is refused too.
+    let stored = get(&cp.addr, "/api/v1/snapshots/demo/production", Some(&cp.edge))?;
+    let mut older: Value = serde_json::from_str(&stored.body).map_err(|e| e.to_string())?;
+    older["version"] = json!(v1 - 1);
+    let body = older.to_string();
+    proxy.set(Fault::Canned { etag: vane_core::content_hash(&body), body });
+    let error = wait_for(Duration::from_secs(10), || {
+        // Requests start the refreshes; /health shows how they went.
+        edge_version(&edge, &cp.edge).ok()?;
+        let h = json_of(&get(&edge.addr, "/health", None).ok()?);
+        h["streams"]
+            .as_array()?
+            .iter()
+            .find_map(|s| s["last_error"].as_str().filter(|e| e.contains("not newer")).map(str::to_owned))
+    });
+    assert!(error.is_some(), "the older snapshot was not refused");
+    assert_eq!(edge_version(&edge, &cp.edge)?, v1);
+
+    // Healthy again: the new version arrives.
+    proxy.set(Fault::Pass);
+    assert!(wait_for(Duration::from_secs(10), || edge_version(&edge, &cp.edge).ok().filter(|v| *v == v2)).is_some());
+
+    // Control plane gone: the edge keeps serving; after a restart (a cold isolate), from KV.
+    cp.halt();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(edge_version(&edge, &cp.edge)?, v2);
+    edge.restart()?;
+    assert_eq!(edge_version(&edge, &cp.edge)?, v2, "cold start from KV");
+    let h = json_of(&get(&edge.addr, "/health", None)?);
+    assert!(h["streams"][0]["last_error"].as_str().is_some_and(|e| e.contains("unreachable")), "{h}");
+    // No KV copy for a stream never seen: 503 with Retry-After, not a crash.
+    let auth = format!("Bearer {}", cp.edge);
+    let r = http::send(
+        &edge.addr,
+        "POST",
+        "/ofrep/v1/evaluate/flags",
+        &[("Authorization", &auth), ("X-Vane-Environment", "staging")],
+        Some(r#"{"context":{}}"#),
+    )?;
+    assert_eq!((r.status, r.header("Retry-After")), (503, Some("1")), "{}", r.body);
+    cp.resume()?;
+    let _ = std::fs::remove_dir_all(&kv);
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
+fn fail_closed_environments_answer_503_once_the_snapshot_is_too_old() -> Result {
+    let cp = control_plane()?;
+    cp.admin("PATCH", "/environments/production", Some(r#"{"max_staleness_s":2,"stale_policy":"fail_closed"}"#))?;
+    let proxy = Proxy::start(&cp.addr)?;
+    let edge =
+        Edge::start(EdgeOptions { watch_s: 0, refresh_ms: 200, ..EdgeOptions::new(&proxy.addr, &cp.edge, "demo") })?;
+    let single = "/ofrep/v1/evaluate/flags/dark-mode";
+    assert_eq!(post(&edge.addr, single, Some(&cp.edge), r#"{"context":{}}"#)?.status, 200);
+    proxy.set(Fault::Down);
+    let closed = wait_for(Duration::from_secs(10), || {
+        let r = post(&edge.addr, single, Some(&cp.edge), r#"{"context":{}}"#).ok()?;
+        (r.status == 503).then_some(r)
+    })
+    .ok_or("never 503")?;
+    let v = json_of(&closed);
+    assert_eq!((v["key"].clone(), v["errorCode"].clone()), (json!("dark-mode"), json!("GENERAL")), "{}", closed.body);
+    assert!(closed.header("Retry-After").is_some());
+    assert!(closed.header("X-Vane-Snapshot-Age").and_then(|a| a.parse::<u64>().ok()).is_some_and(|a| a > 2));
+    // The control plane is back: answers again.
+    proxy.set(Fault::Pass);
+    let back = wait_for(Duration::from_secs(10), || {
+        post(&edge.addr, single, Some(&cp.edge), r#"{"context":{}}"#).ok().filter(|r| r.status == 200)
+    });
+    assert!(back.is_some());
+    Ok(())
+}
