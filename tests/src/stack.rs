@@ -22,7 +22,10 @@ pub fn root() -> PathBuf {
 }
 
 fn vane_bin() -> PathBuf {
-    std::env::var_os("VANE_BIN").map(PathBuf::from).unwrap_or_else(|| root().join("target/debug/vane"))
+    std::env::var_os("VANE_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+        target.join("debug/vane")
+    })
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -141,6 +144,8 @@ pub struct EdgeOptions {
     pub refresh_ms: u64,
     pub watch_s: u64,
     pub rate_limit_rps: u32,
+    /// Listen on this port (default: a free one).
+    pub port: Option<u16>,
 }
 
 impl EdgeOptions {
@@ -154,6 +159,7 @@ impl EdgeOptions {
             refresh_ms: 1_000,
             watch_s: 20,
             rate_limit_rps: 0,
+            port: None,
         }
     }
 }
@@ -180,7 +186,10 @@ impl Edge {
         if !script.exists() {
             return Err(format!("{} is missing: bash edge/build.sh", script.display()));
         }
-        let port = pg::free_port()?;
+        let port = match o.port {
+            Some(p) => p,
+            None => pg::free_port()?,
+        };
         let mut cmd = Command::new("node");
         cmd.arg(root().join("tests/edge/host.mjs"))
             .current_dir(root())

@@ -49,10 +49,26 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's target directory (`CARGO_TARGET_DIR` or `target/`).
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
 fn cargo() -> Command {
     let mut c = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
     c
+}
+
+/// wasm-bindgen's CLI must match the `wasm-bindgen` crate in Cargo.lock exactly.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+/// worker-build builds the edge worker (`edge/build.sh`).
+const WORKER_BUILD_VERSION: &str = "0.8.7";
+
+/// The output of `program args`, if it runs.
+fn output_of(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// Installs what the tasks need; each step checks before it installs.
@@ -64,13 +80,95 @@ fn setup() -> Result {
     if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
         step("install the wasm32 target", Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
-    Ok(())
+    // No --locked for wasm-bindgen-cli: its lock file pins crates that no longer build.
+    if output_of("wasm-bindgen", &["--version"]).is_none_or(|v| !v.ends_with(WASM_BINDGEN_VERSION)) {
+        step(
+            "install wasm-bindgen-cli (a few minutes, once)",
+            cargo().args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]),
+        )?;
+    }
+    if output_of("worker-build", &["--version"]).is_none_or(|v| !v.ends_with(WORKER_BUILD_VERSION)) {
+        step(
+            "install worker-build (a few minutes, once)",
+            cargo().args(["install", "worker-build", "--version", WORKER_BUILD_VERSION, "--locked"]),
+        )?;
+    }
+    setup_node()?;
+    setup_python()
+}
+
+/// `npm ci` when node_modules does not match package-lock.json (wrangler, Miniflare/workerd,
+/// the OpenFeature Node clients).
+fn setup_node() -> Result {
+    if output_of("node", &["--version"]).is_none() || output_of("npm", &["--version"]).is_none() {
+        return Err("Node.js 20+ and npm are required (https://nodejs.org, or apt-get install nodejs npm)".into());
+    }
+    let lock = root().join("package-lock.json");
+    let stamp = root().join("node_modules/.vane-package-lock.json");
+    let wanted = std::fs::read(&lock).map_err(|e| format!("{}: {e}", lock.display()))?;
+    if std::fs::read(&stamp).ok().as_ref() == Some(&wanted) {
+        return Ok(());
+    }
+    step(
+        "npm ci (wrangler, Miniflare, OpenFeature clients)",
+        Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(root()),
+    )?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))
+}
+
+/// The Python OpenFeature client the edge tests use, in `target/e2e-venv`.
+fn setup_python() -> Result {
+    let requirements = root().join("tests/clients/requirements.txt");
+    let venv = root().join("target/e2e-venv");
+    let stamp = venv.join("vane-requirements.txt");
+    let wanted = std::fs::read(&requirements).map_err(|e| format!("{}: {e}", requirements.display()))?;
+    if std::fs::read(&stamp).ok().as_ref() == Some(&wanted) {
+        return Ok(());
+    }
+    let create = || Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv).status();
+    if !create().is_ok_and(|s| s.success()) {
+        step("apt-get update", Command::new("apt-get").args(["update", "-qq"]))?;
+        step(
+            "install python3-venv",
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends", "python3-venv", "python3-pip"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+        step("create the Python venv", Command::new("python3").arg("-m").arg("venv").arg("--clear").arg(&venv))?;
+    }
+    step(
+        "pip install the OpenFeature Python client",
+        Command::new(venv.join("bin/pip")).args(["install", "-q", "-r"]).arg(&requirements),
+    )?;
+    std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))
+}
+
+/// Builds the edge worker into `edge/build/` (worker-build, offline).
+fn build_worker() -> Result {
+    step("build the edge worker (worker-build)", Command::new("bash").arg(root().join("edge/build.sh")))
 }
 
 fn test() -> Result {
     setup()?;
     step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    step(
+        "clippy for wasm32 (the worker binding)",
+        cargo().args([
+            "clippy",
+            "-p",
+            "vane-core",
+            "-p",
+            "vane-edge",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    step("build the control plane", cargo().args(["build", "-p", "vane-control-plane", "--bin", "vane"]))?;
+    build_worker()?;
     // The control plane's tests each get a fresh database on this throwaway cluster.
     let data = env::temp_dir().join(format!("vane-test-pg-{}", std::process::id()));
     let postgres = pg::Postgres::start(&data, pg::free_port()?)?;
@@ -78,18 +176,17 @@ fn test() -> Result {
     drop(postgres);
     let _ = std::fs::remove_dir_all(&data);
     tests?;
+    // The edge end to end: each test starts its own PostgreSQL, `vane serve` and workerd; one at
+    // a time, since they share two cores.
     step(
-        "vane-core and vane-edge for wasm32-unknown-unknown",
-        cargo().args([
-            "build",
-            "-p",
-            "vane-core",
-            "-p",
-            "vane-edge",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--release",
-        ]),
+        "edge worker end to end (workerd, real OpenFeature clients)",
+        cargo()
+            .args(["test", "-p", "vane-e2e", "--test", "edge", "--", "--ignored", "--test-threads=1"])
+            .env("VANE_BIN", target_dir().join("debug/vane")),
+    )?;
+    step(
+        "vane-core for wasm32-unknown-unknown",
+        cargo().args(["build", "-p", "vane-core", "--target", "wasm32-unknown-unknown", "--release"]),
     )?;
     eprintln!("\nAll checks passed.");
     Ok(())
@@ -104,11 +201,12 @@ fn demo(rest: &[String]) -> Result {
 
 /// Runs the local stack until Ctrl-C.
 fn run() -> Result {
+    setup()?;
     let listen = env::var("VANE_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let pg_port: u16 = env::var("VANE_DEV_PG_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(55432);
     let postgres = pg::Postgres::start(&env::temp_dir().join("vane-dev-pg"), pg_port)?;
     step("build the control plane", cargo().args(["build", "-p", "vane-control-plane", "--bin", "vane"]))?;
-    let vane = root().join("target/debug/vane");
+    let vane = target_dir().join("debug/vane");
     let db = [("DATABASE_URL", postgres.url.as_str())];
     step("migrate", Command::new(&vane).arg("migrate").envs(db))?;
     // Secret configs need a key; a fresh random one suits a throwaway local stack.
@@ -153,10 +251,30 @@ fn run() -> Result {
     if let Err(e) = seed_demo(&listen, &admin) {
         eprintln!("warning: seeding the demo flags: {e}");
     }
+    if let Err(e) = build_worker() {
+        let _ = server.kill();
+        return Err(e);
+    }
+    let edge_port: u16 = env::var("VANE_EDGE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8787);
+    let kv = target_dir().join("vane-dev-kv");
+    let worker = vane_e2e::stack::Edge::start(vane_e2e::stack::EdgeOptions {
+        kv_dir: Some(kv),
+        port: Some(edge_port),
+        ..vane_e2e::stack::EdgeOptions::new(&listen, &edge, "demo")
+    });
+    let worker = match worker {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = server.kill();
+            return Err(format!("starting the edge worker: {e}"));
+        }
+    };
+    let edge_addr = worker.addr.clone();
     eprintln!(
         "
 Vane is running.
   control plane   http://{listen}
+  edge worker     http://{edge_addr}   (workerd, application demo, environment production)
   PostgreSQL      {url}
   admin key       {admin}
   edge key        {edge}
@@ -170,10 +288,24 @@ Try:
   curl -si -H 'Authorization: Bearer {edge}' http://{listen}/api/v1/snapshots/demo/production
   curl -s -H 'Authorization: Bearer {admin}' http://{listen}/api/v1/applications/demo/flags
 
+At the edge (OFREP; a client key sees client-visible flags only):
+  curl -s -H 'Authorization: Bearer {edge}' -d '{{\"context\":{{\"targetingKey\":\"user-ada\"}}}}' \\
+       http://{edge_addr}/ofrep/v1/evaluate/flags/new-checkout
+  curl -s -H 'Authorization: Bearer {client}' -d '{{\"context\":{{\"targetingKey\":\"u1\",\"country\":\"CA\"}}}}' \\
+       http://{edge_addr}/ofrep/v1/evaluate/flags
+  curl -s -H 'Authorization: Bearer {edge}' 'http://{edge_addr}/api/v1/config/api.timeout_ms?service_name=demo'
+  curl -s -H 'Authorization: Bearer {edge}' -d '{{\"flag_name\":\"new-checkout\",\"service_name\":\"demo\",\"user_id\":\"user-ada\"}}' \\
+       http://{edge_addr}/api/v1/feature-flags/evaluate
+  curl -s http://{edge_addr}/health
+Flip a flag and watch the edge follow:
+  curl -s -X PATCH -H 'Authorization: Bearer {admin}' -H 'Content-Type: application/json' -d '{{\"enabled\":false}}' \\
+       http://{listen}/api/v1/applications/demo/flags/dark-mode/environments/production
+
 Press Ctrl-C to stop.",
         url = postgres.url
     );
     let status = server.wait().map_err(|e| e.to_string())?;
+    drop(worker);
     drop(postgres);
     if status.success() { Ok(()) } else { Err(format!("vane serve exited with {status}")) }
 }
