@@ -131,6 +131,13 @@ impl Slot {
 thread_local! {
     static SLOTS: RefCell<HashMap<StreamKey, Rc<Slot>>> = RefCell::new(HashMap::new());
     static LIMITER: RefCell<Option<Limiter>> = const { RefCell::new(None) };
+    /// Bindings are fixed for an isolate's life: read them once (each lookup is a JS call, and a
+    /// missing one throws).
+    static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
+}
+
+fn settings(env: &Env) -> Rc<Settings> {
+    SETTINGS.with(|s| s.borrow_mut().get_or_insert_with(|| Rc::new(Settings::from(env))).clone())
 }
 
 fn slot(key: &StreamKey) -> Option<Rc<Slot>> {
@@ -457,7 +464,7 @@ fn unavailable(route: &Route<'_>, why: Unavailable) -> Reply {
 const READ_LIMIT: usize = 16 << 20;
 
 async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Reply> {
-    let settings = Settings::from(env);
+    let settings = settings(env);
     let url = req.url()?;
     let raw_path = url.path().to_owned();
     let path = router::normalise_path(&raw_path).unwrap_or(raw_path);
@@ -576,7 +583,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 /// KV), and save each to KV with its confirmation time, so a cold start knows its true age.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let settings = Settings::from(&env);
+    let settings = settings(&env);
     let mut keys: Vec<StreamKey> = SLOTS.with(|s| s.borrow().keys().cloned().collect());
     if keys.is_empty()
         && let Ok(kv) = env.kv(KV_BINDING)

@@ -9,6 +9,7 @@
 //! * `cargo xtask demo`  — the evaluation engine on a demo snapshot, no server needed.
 //! * `cargo xtask bench` — the engine benchmarks behind BENCHMARKS.md.
 //! * `cargo xtask bench-control-plane` — the control plane's (PostgreSQL, release `vane`, wrk).
+//! * `cargo xtask bench-edge` — the edge worker's (propagation, OFREP single and bulk, workerd).
 //! * `cargo xtask setup` — installs the toolchain pieces the other tasks need.
 
 use std::env;
@@ -29,9 +30,10 @@ fn main() -> ExitCode {
         "demo" => demo(rest),
         "bench" => bench(rest),
         "bench-control-plane" => bench_control_plane(),
+        "bench-edge" => bench_edge(),
         "setup" => setup(),
         "help" | "-h" | "--help" => {
-            eprintln!("usage: cargo xtask <test|run|demo|bench|bench-control-plane|setup>");
+            eprintln!("usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|setup>");
             Ok(())
         }
         other => Err(format!("unknown task '{other}'; try `cargo xtask help`")),
@@ -343,6 +345,36 @@ fn random_key_base64() -> String {
         }
     }
     out
+}
+
+/// Edge benchmarks: release `vane serve` and worker, workerd, wrk (`tests/examples/bench_edge.rs`).
+fn bench_edge() -> Result {
+    setup()?;
+    if Command::new("wrk").arg("--version").output().is_err() {
+        step("install wrk", Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))?;
+    }
+    step(
+        "build release binaries",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "vane-control-plane",
+            "--bin",
+            "vane",
+            "-p",
+            "vane-e2e",
+            "--example",
+            "bench_edge",
+        ]),
+    )?;
+    build_worker()?;
+    step(
+        "edge benchmarks",
+        Command::new(target_dir().join("release/examples/bench_edge"))
+            .env("VANE_BIN", target_dir().join("release/vane"))
+            .current_dir(root()),
+    )
 }
 
 /// Control-plane benchmarks against a release `vane serve` on a throwaway PostgreSQL.
