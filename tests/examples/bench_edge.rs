@@ -190,6 +190,29 @@ fn main() -> Result {
         ms(percentile(&lat, 50.0)),
         ms(percentile(&lat, 99.0))
     );
+    // Moderate load: 200 requests/s, paced, for 10 s.
+    let mut lat = Vec::new();
+    let start = Instant::now();
+    for i in 0..2000u32 {
+        let due = start + Duration::from_millis(u64::from(i) * 5);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let ctx = format!(r#"{{"context":{{"targetingKey":"paced-{i}","country":"US","plan":"pro"}}}}"#);
+        let t = Instant::now();
+        let r = client.send("POST", single, &headers, Some(&ctx))?;
+        lat.push(t.elapsed());
+        if r.status != 200 {
+            return Err(format!("single: {} {}", r.status, r.body));
+        }
+    }
+    lat.sort();
+    println!(
+        "OFREP single flag, moderate load (200 req/s paced, 10 s): p50 {}, p99 {}, max {}",
+        ms(percentile(&lat, 50.0)),
+        ms(percentile(&lat, 99.0)),
+        ms(percentile(&lat, 100.0))
+    );
     let bulk = client.send("POST", "/ofrep/v1/evaluate/flags", &headers, Some(body))?;
     let count = serde_json::from_str::<Value>(&bulk.body).ok().and_then(|v| v["flags"].as_array().map(Vec::len));
     if count != Some(FLAGS) {
