@@ -38,6 +38,8 @@ use crate::router::{self, Answering, Defaults, Route, Selectors};
 const FETCH_TIMEOUT_MS: u64 = 2_000;
 /// Longest one background long-poll task runs (Workers end `waitUntil` work after ~30 s).
 const WATCH_BUDGET_MS: i64 = 25_000;
+/// Wait after a failed long-poll before holding another.
+const WATCH_RETRY_MS: i64 = 1_000;
 const KV_BINDING: &str = "VANE_KV";
 
 fn now_ms() -> i64 {
@@ -108,6 +110,11 @@ struct Slot {
     current: RefCell<Option<Rc<Current>>>,
     refreshing: Cell<bool>,
     watching: Cell<bool>,
+    /// When the last conditional GET started (so an unreachable control plane is asked at most
+    /// once per `VANE_REFRESH_MS`, not once per request).
+    attempted_at: Cell<i64>,
+    /// When the last long-poll failed (it is restarted no sooner than a second later).
+    watch_failed_at: Cell<i64>,
     last_error: RefCell<Option<String>>,
 }
 
@@ -372,6 +379,9 @@ async fn load(settings: &Settings, env: &Env, key: &StreamKey) -> Result<(Rc<Slo
 
 /// One conditional GET; replaces or confirms the snapshot, saves a new version to KV.
 async fn refresh(settings: &Settings, env: &Env, key: &StreamKey, slot: &Slot, wait_s: u64) -> bool {
+    if wait_s == 0 {
+        slot.attempted_at.set(now_ms());
+    }
     let etag = slot.current().map(|c| c.etag.clone());
     let timeout = if wait_s > 0 { wait_s * 1000 + FETCH_TIMEOUT_MS } else { FETCH_TIMEOUT_MS };
     let outcome = fetch_upstream(settings, key, etag.as_deref(), wait_s, timeout).await;
@@ -396,20 +406,29 @@ async fn refresh(settings: &Settings, env: &Env, key: &StreamKey, slot: &Slot, w
 /// confirmed `refresh_ms` ago, and the long-poll when none is held.
 fn keep_fresh(settings: &Settings, env: &Env, ctx: &Context, key: &StreamKey, slot: &Rc<Slot>, current: &Current) {
     let now = now_ms();
-    if now - current.confirmed_at.get() >= settings.refresh_ms && !slot.refreshing.replace(true) {
+    if now - current.confirmed_at.get() >= settings.refresh_ms
+        && now - slot.attempted_at.get() >= settings.refresh_ms
+        && !slot.refreshing.replace(true)
+    {
+        // Counted from now: the request may go on to a synchronous attempt before this runs.
+        slot.attempted_at.set(now);
         let (settings, env, key, slot) = (settings.clone(), env.clone(), key.clone(), slot.clone());
         ctx.wait_until(async move {
             refresh(&settings, &env, &key, &slot, 0).await;
             slot.refreshing.set(false);
         });
     }
-    if settings.watch_s > 0 && !slot.watching.replace(true) {
+    if settings.watch_s > 0 && now - slot.watch_failed_at.get() >= WATCH_RETRY_MS && !slot.watching.replace(true) {
         let (settings, env, key, slot) = (settings.clone(), env.clone(), key.clone(), slot.clone());
         ctx.wait_until(async move {
             let started = now_ms();
             loop {
                 let left_s = u64::try_from((WATCH_BUDGET_MS - (now_ms() - started)) / 1000).unwrap_or(0);
-                if left_s == 0 || !refresh(&settings, &env, &key, &slot, settings.watch_s.min(left_s)).await {
+                if left_s == 0 {
+                    break;
+                }
+                if !refresh(&settings, &env, &key, &slot, settings.watch_s.min(left_s)).await {
+                    slot.watch_failed_at.set(now_ms());
                     break;
                 }
             }
@@ -549,8 +568,10 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         }
     };
     if freshness(&current.compiled, current.confirmed_at.get(), now_ms()) == Freshness::Closed {
-        // One synchronous attempt before refusing.
-        refresh(&settings, env, &key, &slot, 0).await;
+        // One synchronous attempt before refusing (at most one per refresh interval).
+        if now_ms() - slot.attempted_at.get() >= settings.refresh_ms {
+            refresh(&settings, env, &key, &slot, 0).await;
+        }
         if let Some(c) = slot.current() {
             current = c;
         }

@@ -281,6 +281,7 @@ pub enum Fault {
 pub struct Proxy {
     pub addr: String,
     fault: Arc<Mutex<Fault>>,
+    connections: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -288,9 +289,11 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?.to_string();
         let fault = Arc::new(Mutex::new(Fault::Pass));
-        let (shared, upstream) = (fault.clone(), upstream.to_owned());
+        let connections = Arc::new(AtomicU64::new(0));
+        let (shared, upstream, counter) = (fault.clone(), upstream.to_owned(), connections.clone());
         thread::spawn(move || {
             for conn in listener.incoming().map_while(std::result::Result::ok) {
+                counter.fetch_add(1, Ordering::Relaxed);
                 let (fault, upstream) = (shared.clone(), upstream.clone());
                 thread::spawn(move || {
                     let mode = fault.lock().map(|f| f.clone()).unwrap_or(Fault::Down);
@@ -298,7 +301,12 @@ impl Proxy {
                 });
             }
         });
-        Ok(Proxy { addr, fault })
+        Ok(Proxy { addr, fault, connections })
+    }
+
+    /// Connections accepted so far (each is one control-plane request).
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     pub fn set(&self, fault: Fault) {

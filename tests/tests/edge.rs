@@ -509,6 +509,15 @@ fn fail_closed_environments_answer_503_once_the_snapshot_is_too_old() -> Result 
         (r.status == 503).then_some(r)
     })
     .ok_or("never 503")?;
+    // An unreachable control plane is asked once per refresh interval, not once per request.
+    let before = proxy.connections();
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        post(&edge.addr, single, Some(&cp.edge), r#"{"context":{}}"#)?;
+    }
+    let intervals = started.elapsed().as_millis() as u64 / 200 + 3;
+    let asked = proxy.connections() - before;
+    assert!(asked <= intervals, "200 requests made {asked} control-plane requests (≤ {intervals} expected)");
     let v = json_of(&closed);
     assert_eq!((v["key"].clone(), v["errorCode"].clone()), (json!("dark-mode"), json!("GENERAL")), "{}", closed.body);
     assert!(closed.header("Retry-After").is_some());
