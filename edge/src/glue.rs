@@ -289,11 +289,10 @@ async fn kv_save(env: &Env, key: &StreamKey, current: &Current) {
         etag: current.etag.clone(),
         confirmed_at_ms: current.confirmed_at.get(),
     };
-    let result = match env.kv(KV_BINDING) {
-        Ok(kv) => match kv.put(&kv_key(key), current.body.as_str()).and_then(|p| p.metadata(meta)) {
-            Ok(put) => put.execute().await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        },
+    // Without a VANE_KV binding there is no last known good copy (and nothing to log).
+    let Ok(kv) = env.kv(KV_BINDING) else { return };
+    let result = match kv.put(&kv_key(key), current.body.as_str()).and_then(|p| p.metadata(meta)) {
+        Ok(put) => put.execute().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     if let Err(e) = result {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vane_e2e::http::Client;
-use vane_e2e::stack::{ControlPlane, Edge, EdgeOptions, scratch};
+use vane_e2e::stack::{ControlPlane, Edge, EdgeOptions, Runtime, scratch};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -167,6 +167,21 @@ fn main() -> Result {
         ms(percentile(&delays, 100.0))
     );
 
+    requests(&edge.addr, &cp.edge, "Miniflare")?;
+    drop(edge);
+    let bare = Edge::start(EdgeOptions { runtime: Runtime::Workerd, ..EdgeOptions::new(&cp.addr, &cp.edge, "bench") })?;
+    requests(&bare.addr, &cp.edge, "bare workerd")?;
+    Ok(())
+}
+
+/// Single-flag and bulk OFREP figures against the worker at `addr`.
+fn requests(addr: &str, key: &str, runtime: &str) -> Result {
+    println!("--- {runtime}");
+    let auth = format!("Bearer {key}");
+    let headers = [("Authorization", auth.as_str())];
+    let single = "/ofrep/v1/evaluate/flags/flag-001";
+    let body = r#"{"context":{"targetingKey":"user-42","country":"CA","plan":"pro"}}"#;
+    let mut client = Client::new(addr);
     // 2. Single flag, one connection back to back (after a warm-up: V8 tiers the wasm up).
     for i in 0..3000 {
         let ctx = format!(r#"{{"context":{{"targetingKey":"warm-{i}","country":"CA"}}}}"#);
@@ -222,14 +237,14 @@ fn main() -> Result {
     // The runtime's floor: a route that evaluates nothing (GET /health) under the same load.
     let out = Command::new("wrk")
         .args(["-t1", "-c16", "-d5s"])
-        .arg(format!("http://{}/health", edge.addr))
+        .arg(format!("http://{}/health", addr))
         .output()
         .map_err(|e| format!("wrk: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if let Some(line) = text.lines().find(|l| l.starts_with("Requests/sec")) {
         println!("floor: GET /health (no evaluation) {}  [wrk -t1 -c16 -d5s]", line.trim());
     }
-    wrk("OFREP single flag, saturation", &format!("http://{}{single}", edge.addr), &cp.edge, false)?;
-    wrk("OFREP bulk, 350 flags", &format!("http://{}/ofrep/v1/evaluate/flags", edge.addr), &cp.edge, true)?;
+    wrk("OFREP single flag, saturation", &format!("http://{}{single}", addr), key, false)?;
+    wrk("OFREP bulk, 350 flags", &format!("http://{}/ofrep/v1/evaluate/flags", addr), key, true)?;
     Ok(())
 }

@@ -146,6 +146,18 @@ pub struct EdgeOptions {
     pub rate_limit_rps: u32,
     /// Listen on this port (default: a free one).
     pub port: Option<u16>,
+    /// Miniflare (KV, cron; what tests and `cargo xtask run` use) or bare `workerd serve`.
+    pub runtime: Runtime,
+}
+
+/// How the worker is hosted locally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// `tests/edge/host.mjs`: Miniflare's Node API around workerd, with KV and the cron trigger.
+    Miniflare,
+    /// `workerd serve` with a generated config: the runtime alone, as in production, without
+    /// Miniflare's entry worker — and without KV or cron.
+    Workerd,
 }
 
 impl EdgeOptions {
@@ -160,6 +172,7 @@ impl EdgeOptions {
             watch_s: 20,
             rate_limit_rps: 0,
             port: None,
+            runtime: Runtime::Miniflare,
         }
     }
 }
@@ -181,6 +194,9 @@ impl Edge {
     }
 
     fn launch(&mut self) -> Result {
+        if self.options.runtime == Runtime::Workerd {
+            return self.launch_workerd();
+        }
         let o = &self.options;
         let script = root().join("edge/build/index.js");
         if !script.exists() {
@@ -228,10 +244,64 @@ impl Edge {
         Ok(())
     }
 
+    fn launch_workerd(&mut self) -> Result {
+        let o = &self.options;
+        let dir = scratch("workerd");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        for file in ["index.js", "index_bg.wasm"] {
+            std::fs::copy(root().join("edge/build").join(file), dir.join(file))
+                .map_err(|e| format!("edge/build/{file}: {e} (bash edge/build.sh)"))?;
+        }
+        let port = match o.port {
+            Some(p) => p,
+            None => pg::free_port()?,
+        };
+        let text = |name: &str, value: &str| format!("    (name = \"{name}\", text = \"{value}\"),\n");
+        let config = format!(
+            "using Workerd = import \"/workerd/workerd.capnp\";\n\
+             const config :Workerd.Config = (\n  services = [\n    (name = \"main\", worker = .edge),\n\
+             \x20   (name = \"internet\", network = (allow = [\"public\", \"private\", \"local\"])),\n  ],\n\
+             \x20 sockets = [(name = \"http\", address = \"127.0.0.1:{port}\", http = (), service = \"main\")],\n);\n\
+             const edge :Workerd.Worker = (\n  modules = [\n    (name = \"index.js\", esModule = embed \"index.js\"),\n\
+             \x20   (name = \"index_bg.wasm\", wasm = embed \"index_bg.wasm\"),\n  ],\n\
+             \x20 compatibilityDate = \"2026-04-20\",\n  globalOutbound = \"internet\",\n  bindings = [\n{}{}{}{}{}{}{}  ],\n);\n",
+            text("VANE_CONTROL_PLANE_URL", &o.control_plane),
+            text("VANE_EDGE_KEY", &o.edge_key),
+            text("VANE_DEFAULT_APPLICATION", &o.application),
+            text("VANE_DEFAULT_ENVIRONMENT", &o.environment),
+            text("VANE_REFRESH_MS", &o.refresh_ms.to_string()),
+            text("VANE_WATCH_S", &o.watch_s.to_string()),
+            text("VANE_RATE_LIMIT_RPS", &o.rate_limit_rps.to_string()),
+        );
+        std::fs::write(dir.join("edge.capnp"), config).map_err(|e| e.to_string())?;
+        let child = Command::new(root().join("node_modules/.bin/workerd"))
+            .args(["serve", "edge.capnp", "--experimental"])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("workerd: {e} (npm ci)"))?;
+        self.child = Some(child);
+        self.addr = format!("127.0.0.1:{port}");
+        let addr = self.addr.clone();
+        wait_for(Duration::from_secs(30), || {
+            http::send(&addr, "GET", "/health", &[], None).ok().filter(|r| r.status == 200)
+        })
+        .map(drop)
+        .ok_or_else(|| "workerd did not start within 30 s".to_owned())
+    }
+
     /// Stops workerd (closing its stdin lets Miniflare dispose of it cleanly).
     pub fn stop(&mut self) {
         drop(self.stdin.take());
         if let Some(mut child) = self.child.take() {
+            if self.options.runtime == Runtime::Workerd {
+                // workerd has no children of its own: stopping it is enough.
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
