@@ -469,6 +469,21 @@ fn health() -> Reply {
     Reply::value(200, &json!({"status": "ok", "streams": streams}))
 }
 
+/// Version and age headers of the default stream (server audience) for answers that did not
+/// come from a snapshot; version 0 and no age before it is loaded.
+fn finish_default(reply: Reply, settings: &Settings) -> Reply {
+    let key: StreamKey =
+        (settings.defaults.application.clone(), settings.defaults.environment.clone(), Audience::Server);
+    let current = SLOTS.with(|s| s.borrow().get(&key).and_then(|slot| slot.current()));
+    match current {
+        Some(c) => {
+            let age = age_s(c.confirmed_at.get(), now_ms());
+            reply.finish(c.compiled.version(), Some(age))
+        }
+        None => reply.finish(0, None),
+    }
+}
+
 fn unavailable(route: &Route<'_>, why: Unavailable) -> Reply {
     match why {
         Unavailable::Missing(m) => router::error(route, 404, "not_found", m),
@@ -490,10 +505,11 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
     let method = req.method().to_string();
     let route = router::route(&method, &path);
     match route {
-        Route::Preflight => return Ok(Reply::empty(204).finish(0, None)),
-        Route::Health => return Ok(health().finish(0, None)),
+        Route::Preflight => return Ok(finish_default(Reply::empty(204), &settings)),
+        Route::Health => return Ok(finish_default(health(), &settings)),
         Route::NotFound | Route::MethodNotAllowed(_) => {
-            return Ok(router::without_snapshot(&route).unwrap_or_else(|| Reply::empty(404)).finish(0, None));
+            let reply = router::without_snapshot(&route).unwrap_or_else(|| Reply::empty(404));
+            return Ok(finish_default(reply, &settings));
         }
         _ => {}
     }
@@ -512,7 +528,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         } else {
             router::error(&route, 413, "payload_too_large", format!("request body is {size} bytes; at most 65536"))
         };
-        return Ok(reply.finish(0, None));
+        return Ok(finish_default(reply, &settings));
     }
     let (app_header, env_header) = (header("X-Vane-Application"), header("X-Vane-Environment"));
     let selectors = Selectors {
@@ -523,12 +539,12 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
     };
     let (app, environment) = match router::target(&route, &selectors, &settings.defaults) {
         Ok(t) => t,
-        Err(reply) => return Ok(reply.finish(0, None)),
+        Err(reply) => return Ok(finish_default(reply, &settings)),
     };
     let server_key: StreamKey = (app, environment, Audience::Server);
     let (server_slot, server) = match load(&settings, env, &server_key).await {
         Ok(s) => s,
-        Err(why) => return Ok(unavailable(&route, why).finish(0, None)),
+        Err(why) => return Ok(finish_default(unavailable(&route, why), &settings)),
     };
     keep_fresh(&settings, env, ctx, &server_key, &server_slot, &server);
     let (authorization, x_api_key) = (header("Authorization"), header("X-API-Key"));

@@ -303,6 +303,9 @@ fn every_route_answers_in_its_shape_and_bad_input_gets_clear_errors() -> Result 
     // Unknown routes, wrong methods, preflight, paths with doubled slashes.
     let r = get(a, "/nope", key)?;
     assert_eq!((r.status, json_of(&r)["error"]["code"].clone()), (404, json!("not_found")));
+    // Answers that need no snapshot still carry the default stream's version and age.
+    assert_eq!(version_of(&r), control_plane_version(&cp)?);
+    assert!(r.header("X-Vane-Snapshot-Age").is_some());
     let r = get(a, "/ofrep/v1/evaluate/flags", key)?;
     assert_eq!((r.status, r.header("Allow")), (405, Some("POST")));
     let r =
