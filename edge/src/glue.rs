@@ -97,6 +97,8 @@ fn audience_str(a: Audience) -> &'static str {
 /// A snapshot being served.
 struct Current {
     compiled: CompiledSnapshot,
+    /// Context-independent parts of bulk answers, serialised once.
+    fragments: crate::ofrep::Fragments,
     body: String,
     /// Bare SHA-256 hex of `body`.
     etag: String,
@@ -250,7 +252,9 @@ fn apply(slot: &Slot, key: &StreamKey, upstream: Upstream, now: i64) -> Result<O
                     Ok(None)
                 }
                 Verdict::Accept(compiled) => {
-                    let new = Rc::new(Current { compiled: *compiled, body, etag, confirmed_at: Cell::new(now) });
+                    let fragments = crate::ofrep::Fragments::new(&compiled);
+                    let new =
+                        Rc::new(Current { compiled: *compiled, fragments, body, etag, confirmed_at: Cell::new(now) });
                     *slot.current.borrow_mut() = Some(new.clone());
                     Ok(Some(new))
                 }
@@ -338,6 +342,7 @@ async fn load(settings: &Settings, env: &Env, key: &StreamKey) -> Result<(Rc<Slo
         match judge(&id, None, &body, &meta.etag) {
             Verdict::Accept(compiled) => {
                 let c = Current {
+                    fragments: crate::ofrep::Fragments::new(&compiled),
                     compiled: *compiled,
                     body,
                     etag: meta.etag,
@@ -598,7 +603,12 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         }
     }
     let if_none_match = header("If-None-Match");
-    let answering = Answering { snapshot: &current.compiled, stored: &current.body, etag: &current.etag };
+    let answering = Answering {
+        snapshot: &current.compiled,
+        fragments: Some(&current.fragments),
+        stored: &current.body,
+        etag: &current.etag,
+    };
     let reply = router::answer(&route, &answering, &body, if_none_match.as_deref(), now_ms());
     Ok(reply.finish(current.compiled.version(), Some(age_s(current.confirmed_at.get(), now_ms()))))
 }

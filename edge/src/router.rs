@@ -250,6 +250,8 @@ pub fn closed(route: &Route<'_>, age_s: u64, max_s: u64) -> Reply {
 #[derive(Debug)]
 pub struct Answering<'a> {
     pub snapshot: &'a CompiledSnapshot,
+    /// [`crate::ofrep::Fragments`] of `snapshot`, if built.
+    pub fragments: Option<&'a crate::ofrep::Fragments>,
     pub stored: &'a str,
     pub etag: &'a str,
 }
@@ -257,7 +259,7 @@ pub struct Answering<'a> {
 pub fn answer(route: &Route<'_>, from: &Answering<'_>, body: &[u8], if_none_match: Option<&str>, now_ms: i64) -> Reply {
     match route {
         Route::OfrepSingle(key) => crate::ofrep::single(from.snapshot, key, body, now_ms),
-        Route::OfrepBulk => crate::ofrep::bulk(from.snapshot, body, if_none_match, now_ms),
+        Route::OfrepBulk => crate::ofrep::bulk(from.snapshot, from.fragments, body, if_none_match, now_ms),
         Route::LegacyEvaluate => crate::legacy::evaluate(from.snapshot, body, now_ms),
         Route::Config(key) => crate::legacy::config(from.snapshot, key),
         Route::Healthy => crate::legacy::healthy(from.snapshot),

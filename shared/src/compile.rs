@@ -150,6 +150,11 @@ impl CompiledSnapshot {
     pub fn flag_keys(&self) -> impl ExactSizeIterator<Item = &str> {
         self.flags.iter().map(|f| &*f.key)
     }
+    /// The variants (key, value) of the flag at `index` in snapshot order (the order of
+    /// [`Self::flag_keys`] and of `evaluate_all`); empty past the end.
+    pub fn flag_variants(&self, index: usize) -> impl Iterator<Item = (&str, &Value)> {
+        self.flags.get(index).into_iter().flat_map(|f| f.variants.iter().map(|v| (&*v.key, &v.value)))
+    }
     /// The declared type of a flag.
     pub fn flag_type(&self, key: &str) -> Option<FlagType> {
         let i = self.flag_index.get(key)?;
