@@ -145,6 +145,28 @@ fn setup_python() -> Result {
     std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))
 }
 
+/// Builds the browser package into `target/vane-web/`: vane-core's bindings (`vane-web`,
+/// profile `web`, wasm-bindgen `--target web`) next to the JS client, provider and types.
+fn build_web() -> Result {
+    step(
+        "build vane-web for wasm32 (profile web)",
+        cargo().args(["build", "-p", "vane-web", "--target", "wasm32-unknown-unknown", "--profile", "web"]),
+    )?;
+    let out = target_dir().join("vane-web");
+    step(
+        "wasm-bindgen --target web",
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--remove-name-section", "--remove-producers-section", "--out-dir"])
+            .arg(&out)
+            .arg(target_dir().join("wasm32-unknown-unknown/web/vane_web.wasm")),
+    )?;
+    for file in ["vane.js", "provider.js", "vane.d.ts"] {
+        let from = root().join("shared/web/js").join(file);
+        std::fs::copy(&from, out.join(file)).map_err(|e| format!("{}: {e}", from.display()))?;
+    }
+    Ok(())
+}
+
 /// Builds the edge worker into `edge/build/` (worker-build, offline).
 fn build_worker() -> Result {
     step("build the edge worker (worker-build)", Command::new("bash").arg(root().join("edge/build.sh")))
@@ -171,6 +193,7 @@ fn test() -> Result {
     )?;
     step("build the control plane", cargo().args(["build", "-p", "vane-control-plane", "--bin", "vane"]))?;
     build_worker()?;
+    build_web()?;
     // The control plane's tests each get a fresh database on this throwaway cluster.
     let data = env::temp_dir().join(format!("vane-test-pg-{}", std::process::id()));
     let postgres = pg::Postgres::start(&data, pg::free_port()?)?;
@@ -181,10 +204,11 @@ fn test() -> Result {
     // The edge end to end: each test starts its own PostgreSQL, `vane serve` and workerd; one at
     // a time, since they share two cores.
     step(
-        "edge worker end to end (workerd, real OpenFeature clients)",
+        "edge worker and browser package end to end (workerd, real OpenFeature clients)",
         cargo()
-            .args(["test", "-p", "vane-e2e", "--test", "edge", "--", "--ignored", "--test-threads=1"])
-            .env("VANE_BIN", target_dir().join("debug/vane")),
+            .args(["test", "-p", "vane-e2e", "--", "--ignored", "--test-threads=1"])
+            .env("VANE_BIN", target_dir().join("debug/vane"))
+            .env("VANE_WEB_DIR", target_dir().join("vane-web")),
     )?;
     step(
         "vane-core for wasm32-unknown-unknown",

@@ -1,0 +1,183 @@
+// Vane's browser client: fetches the client snapshot from the edge, keeps it fresh (ETag
+// polling), evaluates flags locally with vane-core compiled to WebAssembly, and falls back to
+// the last snapshot it stored (localStorage) when the edge cannot be reached at start-up.
+//
+//   import { VaneClient } from "./vane.js";
+//   const vane = new VaneClient({ edgeUrl: "https://edge.example", clientKey: "vane_client_…",
+//                                 application: "shop", environment: "production" });
+//   await vane.start({ targetingKey: "user-1", country: "CA" });
+//   vane.evaluate("new-checkout");      // {key, value, variant, reason, errorCode?, metadata}
+//   vane.addEventListener("change", (e) => render(e.detail.version));
+//
+// Errors never throw out of evaluate()/config(): a flag always has an answer (with `errorCode`
+// when something is wrong) and the caller's default applies.
+import init, { Engine } from "./vane_web.js";
+
+let wasmReady = null;
+
+/** Loads the WebAssembly module once per page (or from `module`: bytes or a compiled module). */
+export function loadWasm(module) {
+  if (!wasmReady) {
+    wasmReady = module === undefined ? init() : init({ module_or_path: module });
+  }
+  return wasmReady;
+}
+
+export class VaneClient extends EventTarget {
+  /**
+   * @param {object} options
+   * @param {string} options.edgeUrl        the edge worker's base URL
+   * @param {string} options.clientKey      a `client` API key
+   * @param {string} [options.application]  default "default"
+   * @param {string} [options.environment]  default "production"
+   * @param {number} [options.pollMs]       ETag polling interval, default 1000 (0 = never)
+   * @param {string|object} [options.bootstrap] an inline snapshot (server-rendered pages)
+   * @param {Storage|null} [options.storage] where the last snapshot is kept (default localStorage)
+   * @param {Function} [options.fetch]       fetch implementation (default globalThis.fetch)
+   * @param {Function} [options.now]         clock in ms (default Date.now)
+   * @param {*} [options.wasm]               the wasm module or its bytes (default: fetched next to vane_web.js)
+   */
+  constructor(options) {
+    super();
+    this.edgeUrl = String(options.edgeUrl ?? "").replace(/\/+$/, "");
+    this.clientKey = options.clientKey;
+    this.application = options.application ?? "default";
+    this.environment = options.environment ?? "production";
+    this.pollMs = options.pollMs ?? 1000;
+    this.bootstrap = options.bootstrap;
+    this.storage = options.storage === undefined ? globalThis.localStorage ?? null : options.storage;
+    this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.now = options.now ?? Date.now;
+    this.wasm = options.wasm;
+    this.engine = null;
+    this.etag = null;
+    this.timer = null;
+    this.source = "none";
+    this.lastError = null;
+  }
+
+  get storageKey() {
+    return `vane:${this.application}:${this.environment}`;
+  }
+
+  /** The snapshot version in use (0 before one is loaded). */
+  get version() {
+    return this.engine ? this.engine.version() : 0;
+  }
+
+  /**
+   * Loads a snapshot (bootstrap, then the edge; the stored copy if the edge fails), sets the
+   * context and starts polling. Resolves once a snapshot is in use, or with `{ok:false}` when
+   * there is none at all (evaluations then answer FLAG_NOT_FOUND and callers get their defaults).
+   */
+  async start(context = {}) {
+    await loadWasm(this.wasm);
+    this.engine = new Engine();
+    this.setContext(context);
+    if (this.bootstrap) {
+      this.#load(typeof this.bootstrap === "string" ? this.bootstrap : JSON.stringify(this.bootstrap), null, "bootstrap");
+    }
+    const fetched = await this.refresh();
+    if (!fetched && this.version === 0) {
+      const stored = this.#stored();
+      if (stored) {
+        this.#load(stored.body, stored.etag, "storage");
+      }
+    }
+    if (this.pollMs > 0) {
+      this.timer = setInterval(() => this.refresh(), this.pollMs);
+    }
+    return this.version > 0 ? { ok: true, version: this.version, source: this.source } : { ok: false, error: this.lastError };
+  }
+
+  /** Stops polling. */
+  stop() {
+    if (this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** One conditional GET of the client snapshot; true when the edge answered (200 or 304). */
+  async refresh() {
+    const url = `${this.edgeUrl}/api/v1/snapshots/${this.application}/${this.environment}?audience=client`;
+    const headers = { Authorization: `Bearer ${this.clientKey}` };
+    if (this.etag) headers["If-None-Match"] = this.etag;
+    let response;
+    try {
+      response = await this.fetchImpl(url, { headers, cache: "no-store" });
+    } catch (e) {
+      this.#error(`edge unreachable: ${e?.message ?? e}`);
+      return false;
+    }
+    if (response.status === 304) return true;
+    if (response.status !== 200) {
+      this.#error(`edge answered ${response.status}: ${await response.text().catch(() => "")}`);
+      return false;
+    }
+    const body = await response.text();
+    return this.#load(body, response.headers.get("ETag"), "edge");
+  }
+
+  /** Sets the evaluation context (OpenFeature shape: targetingKey + attributes). */
+  setContext(context) {
+    if (!this.engine) return { ok: false, error: "not started" };
+    return JSON.parse(this.engine.set_context(JSON.stringify(context ?? {})));
+  }
+
+  /** One flag for the current context. */
+  evaluate(key) {
+    if (!this.engine) return { key, reason: "ERROR", errorCode: "PROVIDER_NOT_READY", errorDetails: "not started", metadata: {} };
+    return JSON.parse(this.engine.evaluate(key, this.now()));
+  }
+
+  /** Every flag for the current context. */
+  evaluateAll() {
+    if (!this.engine) return [];
+    return JSON.parse(this.engine.evaluate_all(this.now())).flags;
+  }
+
+  /** A config's value (`undefined` when the snapshot has none by that key). */
+  config(key) {
+    if (!this.engine) return undefined;
+    const value = JSON.parse(this.engine.config(key));
+    return value === null ? undefined : value;
+  }
+
+  #load(body, etag, source) {
+    const before = this.version;
+    const outcome = JSON.parse(this.engine.load(body));
+    if (!outcome.ok) {
+      this.#error(`snapshot from ${source} refused: ${outcome.error}`);
+      return false;
+    }
+    this.etag = etag ?? this.etag;
+    this.source = source;
+    this.lastError = null;
+    if (source === "edge" && this.storage) {
+      try {
+        this.storage.setItem(this.storageKey, JSON.stringify({ etag, body }));
+      } catch {
+        // Storage full or denied: the snapshot still serves from memory.
+      }
+    }
+    if (this.version !== before) {
+      this.dispatchEvent(new CustomEvent("change", { detail: { version: this.version, previous: before, source } }));
+    }
+    return true;
+  }
+
+  #stored() {
+    try {
+      const raw = this.storage?.getItem(this.storageKey);
+      return raw ? JSON.parse(raw) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  #error(message) {
+    this.lastError = message;
+    this.dispatchEvent(new CustomEvent("error", { detail: { message } }));
+  }
+}

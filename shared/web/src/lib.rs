@@ -1,0 +1,163 @@
+//! # vane-web
+//!
+//! `vane-core` for browsers, through wasm-bindgen (`--target web`). One [`Engine`] holds one
+//! compiled client snapshot and the current evaluation context; the JS client
+//! (`shared/web/js/vane.js`) fetches snapshots from the edge and keeps this fed.
+//!
+//! Everything crosses the boundary as JSON text or primitives, and errors come back as values
+//! (`{"ok":false,"error":"…"}` or an evaluation with `errorCode`), never as exceptions: a
+//! browser app asks for a flag and always gets an answer it can show.
+//!
+//! The context is set once ([`Engine::set_context`]) and every flag is then evaluated against it,
+//! so re-evaluating on a context change costs one parse, not one per flag.
+
+use serde_json::{Value, json};
+use vane_core::{CompiledSnapshot, Context, Resolution};
+use wasm_bindgen::prelude::wasm_bindgen;
+
+/// A compiled snapshot and a context.
+#[wasm_bindgen]
+#[derive(Debug, Default)]
+pub struct Engine {
+    snapshot: Option<CompiledSnapshot>,
+    context: Context,
+}
+
+fn ok(extra: Value) -> String {
+    let mut v = json!({"ok": true});
+    if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
+        m.extend(e);
+    }
+    v.to_string()
+}
+
+fn fail(error: impl std::fmt::Display) -> String {
+    json!({"ok": false, "error": error.to_string()}).to_string()
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// An engine with no snapshot: every flag evaluates to `FLAG_NOT_FOUND` until one is loaded.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Engine {
+        Engine::default()
+    }
+
+    /// Loads a snapshot (the edge's client snapshot JSON), replacing the current one unless it
+    /// is older. Answers `{"ok":true,"version":N,"warnings":[…]}` or `{"ok":false,"error":…}`
+    /// (the current snapshot stays).
+    pub fn load(&mut self, snapshot_json: &str) -> String {
+        match vane_core::compile_json(snapshot_json) {
+            Ok((compiled, warnings)) => {
+                if let Some(current) = &self.snapshot
+                    && (compiled.application() != current.application()
+                        || compiled.environment() != current.environment()
+                        || compiled.version() < current.version())
+                {
+                    return fail(format!(
+                        "snapshot {}/{} version {} does not replace {}/{} version {}",
+                        compiled.application(),
+                        compiled.environment(),
+                        compiled.version(),
+                        current.application(),
+                        current.environment(),
+                        current.version()
+                    ));
+                }
+                let version = compiled.version();
+                let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+                self.snapshot = Some(compiled);
+                ok(json!({"version": version, "warnings": warnings}))
+            }
+            Err(e) => fail(e),
+        }
+    }
+
+    /// The loaded snapshot's version (0 before one is loaded).
+    pub fn version(&self) -> f64 {
+        self.snapshot.as_ref().map_or(0.0, |s| s.version() as f64)
+    }
+
+    /// Sets the evaluation context (an OpenFeature context object as JSON: `targetingKey` and
+    /// attributes). Answers `{"ok":true}` or `{"ok":false,"error":…}` (the context stays).
+    pub fn set_context(&mut self, context_json: &str) -> String {
+        let parsed = serde_json::from_str::<Value>(context_json).map_err(|e| e.to_string());
+        match parsed.and_then(|v| Context::from_json(&v).map_err(|e| e.to_string())) {
+            Ok(c) => {
+                self.context = c;
+                ok(json!({}))
+            }
+            Err(e) => fail(format!("invalid context: {e}")),
+        }
+    }
+
+    /// One flag for the current context, as OFREP's evaluation object:
+    /// `{key, value?, variant?, reason, errorCode?, errorDetails?, metadata}`.
+    pub fn evaluate(&self, key: &str, now_ms: f64) -> String {
+        let Some(snapshot) = &self.snapshot else {
+            return json!({"key": key, "reason": "ERROR", "errorCode": "FLAG_NOT_FOUND",
+                          "errorDetails": "no snapshot loaded yet", "metadata": {}})
+            .to_string();
+        };
+        let e = snapshot.evaluate(key, &self.context, now_ms as i64);
+        serde_json::to_string(&Resolution { key, evaluation: &e, snapshot_version: snapshot.version() })
+            .unwrap_or_default()
+    }
+
+    /// Every flag for the current context: `{"flags":[…], "version":N}`.
+    pub fn evaluate_all(&self, now_ms: f64) -> String {
+        let Some(snapshot) = &self.snapshot else { return json!({"flags": [], "version": 0}).to_string() };
+        let version = snapshot.version();
+        let flags: Vec<Value> = snapshot
+            .evaluate_all(&self.context, now_ms as i64)
+            .map(|(key, e)| {
+                serde_json::to_value(Resolution { key, evaluation: &e, snapshot_version: version })
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        json!({"flags": flags, "version": version}).to_string()
+    }
+
+    /// A config's value as JSON, or `null` when the snapshot has none by that key.
+    pub fn config(&self, key: &str) -> String {
+        let value = self.snapshot.as_ref().and_then(|s| s.config(key)).map(|c| c.value.clone());
+        value.unwrap_or(Value::Null).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(version: u64) -> String {
+        json!({"format_version": 1, "application": "app", "environment": "production", "version": version,
+               "flags": [{"key": "ca", "type": "boolean", "default": {"variant": "off"},
+                          "rules": [{"id": "r", "conditions": [{"attribute": "country", "operator": "in", "values": ["CA"]}],
+                                     "serve": {"variant": "on"}}]}],
+               "configs": [{"key": "limit", "value": 5, "value_type": "number", "version": 1}]})
+        .to_string()
+    }
+
+    fn parse(s: &str) -> Value {
+        serde_json::from_str(s).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn loads_evaluates_and_reports_errors_as_values() {
+        let mut e = Engine::new();
+        assert_eq!(parse(&e.evaluate("ca", 0.0))["errorCode"], "FLAG_NOT_FOUND");
+        assert_eq!(parse(&e.load(&doc(3)))["version"], 3);
+        assert_eq!(parse(&e.load("{not json"))["ok"], false);
+        assert_eq!(parse(&e.load(&doc(2)))["ok"], false, "older snapshots do not replace newer ones");
+        assert_eq!(e.version(), 3.0);
+        assert_eq!(parse(&e.set_context(r#"{"targetingKey":"u","country":"CA"}"#))["ok"], true);
+        let r = parse(&e.evaluate("ca", 0.0));
+        assert_eq!((r["value"].clone(), r["reason"].clone()), (json!(true), json!("TARGETING_MATCH")));
+        assert_eq!(parse(&e.set_context("[1]"))["ok"], false);
+        assert_eq!(parse(&e.evaluate("ca", 0.0))["value"], true, "a bad context leaves the old one");
+        assert_eq!(parse(&e.evaluate("nope", 0.0))["errorCode"], "FLAG_NOT_FOUND");
+        assert_eq!(parse(&e.evaluate_all(0.0))["flags"].as_array().map(Vec::len), Some(1));
+        assert_eq!(e.config("limit"), "5");
+        assert_eq!(e.config("missing"), "null");
+    }
+}

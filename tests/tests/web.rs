@@ -1,0 +1,82 @@
+//! The browser package (`vane-web` + `shared/web/js`) end to end in Node: the JS client and the
+//! OpenFeature web provider against a real edge worker and control plane, with results compared
+//! to native `vane-core`. Needs the built package (`VANE_WEB_DIR`), the worker and `vane`;
+//! `cargo xtask test` builds them and runs this with `--ignored`.
+
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use vane_e2e::http;
+use vane_e2e::stack::{ControlPlane, Edge, EdgeOptions, root, scratch, seed};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+#[test]
+#[ignore = "needs the browser package, the worker and the vane binary: cargo xtask test"]
+fn the_js_client_and_web_provider_agree_with_vane_core() -> Result {
+    let web = std::env::var("VANE_WEB_DIR").map_err(|_| "VANE_WEB_DIR is not set (cargo xtask test sets it)")?;
+    let cp = ControlPlane::start()?;
+    cp.admin("POST", "/applications", Some(r#"{"key":"demo","name":"Demo"}"#))?;
+    let text = std::fs::read_to_string(root().join("shared/examples/demo-snapshot.json")).map_err(|e| e.to_string())?;
+    let doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    seed(&cp.addr, &cp.admin, "demo", "production", &doc)?;
+    let edge = Edge::start(EdgeOptions { refresh_ms: 50, ..EdgeOptions::new(&cp.addr, &cp.edge, "demo") })?;
+
+    // What vane-core computes natively from the same client snapshot.
+    let path = "/api/v1/snapshots/demo/production?audience=client";
+    let auth = format!("Bearer {}", cp.client);
+    let stored = http::send(&edge.addr, "GET", path, &[("Authorization", auth.as_str())], None)?;
+    if stored.status != 200 {
+        return Err(format!("client snapshot: {} {}", stored.status, stored.body));
+    }
+    let (snapshot, _) = vane_core::compile_json(&stored.body).map_err(|e| e.to_string())?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let mut contexts = vec![
+        json!({}),
+        json!({"targetingKey": "user-ada"}),
+        json!({"targetingKey": "user-mallory", "email": "m@vane.dev"}),
+    ];
+    for i in 0..40 {
+        let country = ["CA", "US", "FR"][i % 3];
+        contexts.push(json!({"targetingKey": format!("user-{i}"), "country": country,
+                             "plan": if i % 2 == 0 { "pro" } else { "free" }, "app_version": "2.4.0",
+                             "email": format!("u{i}@{}", if i % 5 == 0 { "VANE.dev" } else { "example.com" })}));
+    }
+    let results: Vec<Value> = contexts
+        .iter()
+        .map(|c| {
+            let ctx = vane_core::Context::from_json(c).unwrap_or_default();
+            let flags: Vec<Value> = snapshot
+                .evaluate_all(&ctx, now)
+                .map(|(key, e)| {
+                    serde_json::to_value(vane_core::Resolution {
+                        key,
+                        evaluation: &e,
+                        snapshot_version: snapshot.version(),
+                    })
+                    .unwrap_or(Value::Null)
+                })
+                .collect();
+            Value::Array(flags)
+        })
+        .collect();
+    let expected = scratch("web-expected").with_extension("json");
+    std::fs::write(&expected, json!({"now": now, "contexts": contexts, "results": results}).to_string())
+        .map_err(|e| e.to_string())?;
+
+    let status = Command::new("node")
+        .args(["--test", "--test-reporter=spec"])
+        .arg(root().join("tests/web/client.test.mjs"))
+        .current_dir(root())
+        .env("VANE_WEB_DIR", &web)
+        .env("EDGE_URL", format!("http://{}", edge.addr))
+        .env("CLIENT_KEY", &cp.client)
+        .env("CONTROL_PLANE_URL", format!("http://{}", cp.addr))
+        .env("ADMIN_KEY", &cp.admin)
+        .env("EXPECTED", &expected)
+        .status()
+        .map_err(|e| format!("node --test: {e}"))?;
+    let _ = std::fs::remove_file(&expected);
+    if status.success() { Ok(()) } else { Err(format!("tests/web/client.test.mjs failed: {status}")) }
+}
