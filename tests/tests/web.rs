@@ -80,3 +80,86 @@ fn the_js_client_and_web_provider_agree_with_vane_core() -> Result {
     let _ = std::fs::remove_file(&expected);
     if status.success() { Ok(()) } else { Err(format!("tests/web/client.test.mjs failed: {status}")) }
 }
+
+#[test]
+#[ignore = "needs the worker and the vane binary: cargo xtask test"]
+fn the_client_snapshot_reveals_no_secret_server_flag_or_targeted_key() -> Result {
+    let cp = ControlPlane::start()?;
+    cp.admin("POST", "/applications", Some(r#"{"key":"demo","name":"Demo"}"#))?;
+    let text = std::fs::read_to_string(root().join("shared/examples/demo-snapshot.json")).map_err(|e| e.to_string())?;
+    let mut doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let flags = doc["flags"].as_array_mut().ok_or("no flags")?;
+    flags.push(json!({"key": "vip-lounge", "type": "boolean", "default": {"variant": "off"},
+        "rules": [{"id": "vips", "conditions": [{"attribute": "targetingKey", "operator": "in", "values": ["client-vip-1", "client-vip-2"]}],
+                   "serve": {"variant": "on"}}]}));
+    flags.push(json!({"key": "ops-only-switch", "type": "boolean", "client_visible": false, "default": {"variant": "on"},
+        "rules": [{"id": "ops", "conditions": [{"attribute": "targetingKey", "operator": "in", "values": ["server-op-7"]}],
+                   "serve": {"variant": "off"}}]}));
+    seed(&cp.addr, &cp.admin, "demo", "production", &doc)?;
+    let secret = r#"{"key":"payments.api_key","value":"sk_live_do_not_leak_42","value_type":"string","secret":true,"client_visible":true}"#;
+    let refused = cp.admin("POST", "/applications/demo/environments/production/configs", Some(secret));
+    assert!(refused.is_err_and(|e| e.contains("422")), "a client-visible secret must be refused");
+    cp.admin(
+        "POST",
+        "/applications/demo/environments/production/configs",
+        Some(&secret.replace(r#","client_visible":true"#, "")),
+    )?;
+    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo"))?;
+    let auth = format!("Bearer {}", cp.client);
+    let client = http::send(
+        &edge.addr,
+        "GET",
+        "/api/v1/snapshots/demo/production?audience=client",
+        &[("Authorization", auth.as_str())],
+        None,
+    )?;
+    assert_eq!(client.status, 200, "{}", client.body);
+    for needle in [
+        "user-ada",
+        "user-linus",
+        "user-mallory",
+        "client-vip-1",
+        "client-vip-2",
+        "server-op-7",
+        "ops-only-switch",
+        "sk_live_do_not_leak_42",
+        "payments.api_key",
+        "vane_",
+    ] {
+        assert!(!client.body.contains(needle), "the client snapshot contains '{needle}'");
+    }
+    // Hashed membership still evaluates as the server does, for every client-visible flag.
+    let edge_auth = format!("Bearer {}", cp.edge);
+    let server = http::send(
+        &cp.addr,
+        "GET",
+        "/api/v1/snapshots/demo/production",
+        &[("Authorization", edge_auth.as_str())],
+        None,
+    )?;
+    // The needles are real: the server snapshot carries them in the clear.
+    for needle in ["user-ada", "client-vip-1", "server-op-7", "ops-only-switch"] {
+        assert!(server.body.contains(needle), "the server snapshot lacks '{needle}'");
+    }
+    let (server, _) = vane_core::compile_json(&server.body).map_err(|e| e.to_string())?;
+    let (client, _) = vane_core::compile_json(&client.body).map_err(|e| e.to_string())?;
+    assert!(server.flag_keys().any(|k| k == "ops-only-switch") && !client.flag_keys().any(|k| k == "ops-only-switch"));
+    let mut compared = 0;
+    for key in ["user-ada", "user-linus", "user-mallory", "client-vip-1", "client-vip-2", "someone", "server-op-7"] {
+        for email in ["a@vane.dev", "b@example.com"] {
+            let ctx = vane_core::Context::from_json(&json!({"targetingKey": key, "email": email, "country": "CA"}))
+                .map_err(|e| e.to_string())?;
+            for flag in client.flag_keys() {
+                let (c, s) = (client.evaluate(flag, &ctx, 0), server.evaluate(flag, &ctx, 0));
+                assert_eq!(
+                    (c.value(), c.variant(), c.reason()),
+                    (s.value(), s.variant(), s.reason()),
+                    "{flag} for {key}"
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 80);
+    Ok(())
+}
