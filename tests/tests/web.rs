@@ -1,6 +1,6 @@
-//! The browser package (`vane-web` + `shared/web/js`) end to end in Node: the JS client and the
-//! OpenFeature web provider against a real edge worker and control plane, with results compared
-//! to native `vane-core`. Needs the built package (`VANE_WEB_DIR`), the worker and `vane`;
+//! The browser package (`vane-web` + `shared/web/js`) end to end, in Node and in real Chromium
+//! (the demo page): the JS client and the OpenFeature web provider against a real edge worker and
+//! control plane, with results compared to native `vane-core`. Needs the built package (`VANE_WEB_DIR`), the worker and `vane`;
 //! `cargo xtask test` builds them and runs this with `--ignored`.
 
 use std::process::Command;
@@ -23,14 +23,45 @@ fn the_js_client_and_web_provider_agree_with_vane_core() -> Result {
     seed(&cp.addr, &cp.admin, "demo", "production", &doc)?;
     let edge = Edge::start(EdgeOptions { refresh_ms: 50, ..EdgeOptions::new(&cp.addr, &cp.edge, "demo") })?;
 
-    // What vane-core computes natively from the same client snapshot.
+    // Each file first compares with what vane-core computes natively from the current client
+    // snapshot, then changes flags: the expectations are recomputed before each file.
+    for file in ["tests/web/client.test.mjs", "tests/web/browser.test.mjs"] {
+        let expected = expectations(&cp, &edge)?;
+        let status = Command::new("node")
+            .args(["--test", "--test-reporter=spec"])
+            .arg(root().join(file))
+            .current_dir(root())
+            .env("VANE_WEB_DIR", &web)
+            .env("EDGE_URL", format!("http://{}", edge.addr))
+            .env("CLIENT_KEY", &cp.client)
+            .env("CONTROL_PLANE_URL", format!("http://{}", cp.addr))
+            .env("ADMIN_KEY", &cp.admin)
+            .env("EXPECTED", &expected)
+            .status()
+            .map_err(|e| format!("node --test: {e}"))?;
+        let _ = std::fs::remove_file(&expected);
+        if !status.success() {
+            return Err(format!("{file} failed: {status}"));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `{now, contexts, results}` for the current client snapshot (once the edge serves it)
+/// to a scratch file and returns its path.
+fn expectations(cp: &ControlPlane, edge: &Edge) -> Result<std::path::PathBuf> {
     let path = "/api/v1/snapshots/demo/production?audience=client";
     let auth = format!("Bearer {}", cp.client);
-    let stored = http::send(&edge.addr, "GET", path, &[("Authorization", auth.as_str())], None)?;
+    let stored = http::send(&cp.addr, "GET", path, &[("Authorization", auth.as_str())], None)?;
     if stored.status != 200 {
         return Err(format!("client snapshot: {} {}", stored.status, stored.body));
     }
     let (snapshot, _) = vane_core::compile_json(&stored.body).map_err(|e| e.to_string())?;
+    let caught_up = vane_e2e::stack::wait_for(std::time::Duration::from_secs(10), || {
+        let r = http::send(&edge.addr, "GET", path, &[("Authorization", auth.as_str())], None).ok()?;
+        (r.body == stored.body).then_some(())
+    });
+    caught_up.ok_or("the edge did not catch up with the control plane")?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut contexts = vec![
         json!({}),
@@ -61,24 +92,10 @@ fn the_js_client_and_web_provider_agree_with_vane_core() -> Result {
             Value::Array(flags)
         })
         .collect();
-    let expected = scratch("web-expected").with_extension("json");
-    std::fs::write(&expected, json!({"now": now, "contexts": contexts, "results": results}).to_string())
+    let file = scratch("web-expected").with_extension("json");
+    std::fs::write(&file, json!({"now": now, "contexts": contexts, "results": results}).to_string())
         .map_err(|e| e.to_string())?;
-
-    let status = Command::new("node")
-        .args(["--test", "--test-reporter=spec"])
-        .arg(root().join("tests/web/client.test.mjs"))
-        .current_dir(root())
-        .env("VANE_WEB_DIR", &web)
-        .env("EDGE_URL", format!("http://{}", edge.addr))
-        .env("CLIENT_KEY", &cp.client)
-        .env("CONTROL_PLANE_URL", format!("http://{}", cp.addr))
-        .env("ADMIN_KEY", &cp.admin)
-        .env("EXPECTED", &expected)
-        .status()
-        .map_err(|e| format!("node --test: {e}"))?;
-    let _ = std::fs::remove_file(&expected);
-    if status.success() { Ok(()) } else { Err(format!("tests/web/client.test.mjs failed: {status}")) }
+    Ok(file)
 }
 
 #[test]

@@ -96,7 +96,18 @@ fn setup() -> Result {
         )?;
     }
     setup_node()?;
-    setup_python()
+    setup_python()?;
+    // The browser tests drive Debian's Chromium (Playwright's own download is not reachable).
+    if !Path::new("/usr/bin/chromium").exists() {
+        step("apt-get update", Command::new("apt-get").args(["update", "-qq"]))?;
+        step(
+            "install Chromium (browser tests)",
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends", "chromium"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    Ok(())
 }
 
 /// `npm ci` when node_modules does not match package-lock.json (wrangler, Miniflare/workerd,
@@ -282,7 +293,10 @@ fn run() -> Result {
         return Err(e);
     }
     let edge_port: u16 = env::var("VANE_EDGE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8787);
+    // The database is new on every run and its versions start again: KV copies from an earlier
+    // run would be newer than anything it publishes and be kept (older versions are refused).
     let kv = target_dir().join("vane-dev-kv");
+    let _ = std::fs::remove_dir_all(&kv);
     let worker = vane_e2e::stack::Edge::start(vane_e2e::stack::EdgeOptions {
         kv_dir: Some(kv),
         port: Some(edge_port),
@@ -296,11 +310,35 @@ fn run() -> Result {
         }
     };
     let edge_addr = worker.addr.clone();
+    if let Err(e) = build_web() {
+        let _ = server.kill();
+        return Err(e);
+    }
+    let demo_port: u16 = env::var("VANE_DEMO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8788);
+    let demo = Command::new("node")
+        .arg(root().join("shared/web/demo/serve.mjs"))
+        .current_dir(root())
+        .env("PORT", demo_port.to_string())
+        .env("VANE_WEB_DIR", target_dir().join("vane-web"))
+        .env("EDGE_URL", format!("http://{edge_addr}"))
+        .env("CLIENT_KEY", &client)
+        .env("VANE_APPLICATION", "demo")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let demo = match demo {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = server.kill();
+            return Err(format!("starting the browser demo: {e}"));
+        }
+    };
     eprintln!(
         "
 Vane is running.
   control plane   http://{listen}
   edge worker     http://{edge_addr}   (workerd, application demo, environment production)
+  browser demo    http://127.0.0.1:{demo_port}/   (flags evaluated in the page by vane-core in WebAssembly)
   PostgreSQL      {url}
   admin key       {admin}
   edge key        {edge}
@@ -332,6 +370,7 @@ Press Ctrl-C to stop.",
     );
     let status = server.wait().map_err(|e| e.to_string())?;
     drop(worker);
+    drop(demo);
     drop(postgres);
     if status.success() { Ok(()) } else { Err(format!("vane serve exited with {status}")) }
 }
