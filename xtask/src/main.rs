@@ -10,6 +10,7 @@
 //! * `cargo xtask bench` — the engine benchmarks behind BENCHMARKS.md.
 //! * `cargo xtask bench-control-plane` — the control plane's (PostgreSQL, release `vane`, wrk).
 //! * `cargo xtask bench-edge` — the edge worker's (propagation, OFREP single and bulk, workerd).
+//! * `cargo xtask bench-web` — the browser package's (size, in-page load and evaluation, Chromium).
 //! * `cargo xtask setup` — installs the toolchain pieces the other tasks need.
 
 use std::env;
@@ -31,9 +32,10 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         "bench-control-plane" => bench_control_plane(),
         "bench-edge" => bench_edge(),
+        "bench-web" => bench_web(),
         "setup" => setup(),
         "help" | "-h" | "--help" => {
-            eprintln!("usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|setup>");
+            eprintln!("usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|setup>");
             Ok(())
         }
         other => Err(format!("unknown task '{other}'; try `cargo xtask help`")),
@@ -156,6 +158,12 @@ fn setup_python() -> Result {
     std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))
 }
 
+/// Where the browser package is put: `target/vane-web/` in the repository whatever
+/// `CARGO_TARGET_DIR` says, so its modules resolve `@openfeature/web-sdk` from `node_modules/`.
+fn web_dir() -> PathBuf {
+    root().join("target/vane-web")
+}
+
 /// Builds the browser package into `target/vane-web/`: vane-core's bindings (`vane-web`,
 /// profile `web`, wasm-bindgen `--target web`) next to the JS client, provider and types.
 fn build_web() -> Result {
@@ -163,7 +171,7 @@ fn build_web() -> Result {
         "build vane-web for wasm32 (profile web)",
         cargo().args(["build", "-p", "vane-web", "--target", "wasm32-unknown-unknown", "--profile", "web"]),
     )?;
-    let out = target_dir().join("vane-web");
+    let out = web_dir();
     step(
         "wasm-bindgen --target web",
         Command::new("wasm-bindgen")
@@ -219,7 +227,7 @@ fn test() -> Result {
         cargo()
             .args(["test", "-p", "vane-e2e", "--", "--ignored", "--test-threads=1"])
             .env("VANE_BIN", target_dir().join("debug/vane"))
-            .env("VANE_WEB_DIR", target_dir().join("vane-web")),
+            .env("VANE_WEB_DIR", web_dir()),
     )?;
     step(
         "vane-core for wasm32-unknown-unknown",
@@ -319,7 +327,7 @@ fn run() -> Result {
         .arg(root().join("shared/web/demo/serve.mjs"))
         .current_dir(root())
         .env("PORT", demo_port.to_string())
-        .env("VANE_WEB_DIR", target_dir().join("vane-web"))
+        .env("VANE_WEB_DIR", web_dir())
         .env("EDGE_URL", format!("http://{edge_addr}"))
         .env("CLIENT_KEY", &client)
         .env("VANE_APPLICATION", "demo")
@@ -437,6 +445,16 @@ fn bench_edge() -> Result {
         Command::new(target_dir().join("release/examples/bench_edge"))
             .env("VANE_BIN", target_dir().join("release/vane"))
             .current_dir(root()),
+    )
+}
+
+/// Browser package benchmarks in Chromium (`tests/web/bench.mjs`).
+fn bench_web() -> Result {
+    setup()?;
+    build_web()?;
+    step(
+        "browser benchmarks (Chromium)",
+        Command::new("node").arg(root().join("tests/web/bench.mjs")).current_dir(root()).env("VANE_WEB_DIR", web_dir()),
     )
 }
 

@@ -108,14 +108,17 @@ impl Engine {
     pub fn evaluate_all(&self, now_ms: f64) -> String {
         let Some(snapshot) = &self.snapshot else { return json!({"flags": [], "version": 0}).to_string() };
         let version = snapshot.version();
-        let flags: Vec<Value> = snapshot
-            .evaluate_all(&self.context, now_ms as i64)
-            .map(|(key, e)| {
-                serde_json::to_value(Resolution { key, evaluation: &e, snapshot_version: version })
-                    .unwrap_or(Value::Null)
-            })
-            .collect();
-        json!({"flags": flags, "version": version}).to_string()
+        // Written straight into one buffer: no intermediate JSON values.
+        let mut out = Vec::with_capacity(128 * snapshot.flag_count() + 32);
+        out.extend_from_slice(b"{\"flags\":[");
+        for (i, (key, e)) in snapshot.evaluate_all(&self.context, now_ms as i64).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, &Resolution { key, evaluation: &e, snapshot_version: version });
+        }
+        out.extend_from_slice(format!("],\"version\":{version}}}").as_bytes());
+        String::from_utf8(out).unwrap_or_default()
     }
 
     /// A config's value as JSON, or `null` when the snapshot has none by that key.
