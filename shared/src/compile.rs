@@ -155,6 +155,18 @@ impl CompiledSnapshot {
     pub fn flag_variants(&self, index: usize) -> impl Iterator<Item = (&str, &Value)> {
         self.flags.get(index).into_iter().flat_map(|f| f.variants.iter().map(|v| (&*v.key, &v.value)))
     }
+    /// The definition version of the flag at `index` (0 past the end).
+    pub fn flag_version_at(&self, index: usize) -> u64 {
+        self.flags.get(index).map_or(0, |f| f.version)
+    }
+    /// The rule ids of the flag at `index`, in order (empty strings for rules without one).
+    pub fn flag_rule_ids(&self, index: usize) -> impl Iterator<Item = &str> {
+        self.flags
+            .get(index)
+            .and_then(|f| f.logic.as_ref().ok())
+            .into_iter()
+            .flat_map(|l| l.rules.iter().map(|r| &*r.id))
+    }
     /// The declared type of a flag.
     pub fn flag_type(&self, key: &str) -> Option<FlagType> {
         let i = self.flag_index.get(key)?;

@@ -132,6 +132,20 @@ impl<'s> Evaluation<'s> {
         self.rule.map(|r| &*r.id).filter(|id| !id.is_empty())
     }
 
+    /// Position of the served variant among the flag's variants (see
+    /// [`crate::CompiledSnapshot::flag_variants`]); `None` when nothing was served.
+    pub fn variant_index(&self) -> Option<usize> {
+        let (flag, served) = (self.flag?, self.served?);
+        flag.variants.iter().position(|v| std::ptr::eq(v, served))
+    }
+
+    /// Position of the matched rule among the flag's rules (see
+    /// [`crate::CompiledSnapshot::flag_rule_ids`]); `None` when no rule matched.
+    pub fn rule_index(&self) -> Option<usize> {
+        let (flag, rule) = (self.flag?, self.rule?);
+        flag.logic.as_ref().ok()?.rules.iter().position(|r| std::ptr::eq(r, rule))
+    }
+
     /// Version of the flag definition (0 when the flag was not found).
     pub fn flag_version(&self) -> u64 {
         self.flag.map_or(0, |f| f.version)

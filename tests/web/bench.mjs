@@ -65,12 +65,21 @@ const r = await page.evaluate(async (doc) => {
   e.set_context(JSON.stringify({ targetingKey: "user-42", country: "CA", plan: "pro", email: "a@acme.com", version: "2.1.0" }));
   const one = time(200000, () => e.evaluate("flag-2", 0));
   const all = time(2000, () => e.evaluate_all(0));
+  // The client's path: numbers across the boundary, decoded against a per-snapshot table.
+  const { VaneClient } = await import("/vane.js");
+  const client = new VaneClient({ edgeUrl: "http://127.0.0.1:9", clientKey: "x", pollMs: 0, storage: null, bootstrap: doc, now: () => 0 });
+  await client.start({ targetingKey: "user-42", country: "CA", plan: "pro", email: "a@acme.com", version: "2.1.0" });
+  const clientOne = time(200000, () => client.evaluate("flag-2"));
+  const clientAll = time(5000, () => client.evaluateAll());
+  const packedOne = time(200000, () => e.evaluate_packed(2, 0));
   const ctx = time(20000, (i) => e.set_context(`{"targetingKey":"user-${i}","country":"CA","plan":"pro"}`));
-  return { load, one, all, ctx };
+  return { load, one, all, ctx, clientOne, clientAll, packedOne };
 }, snapshot);
 console.log(`load + compile 350 flags: ${(r.load).toFixed(2)} ms`);
 console.log(`one flag (condition + 50% rollout), evaluate → JSON: ${(r.one * 1e6).toFixed(0)} ns`);
 console.log(`all 350 flags for one context → JSON: ${(r.all * 1000).toFixed(1)} µs`);
 console.log(`set a context (parse): ${(r.ctx * 1e6).toFixed(0)} ns`);
+console.log(`VaneClient.evaluate, one flag (condition + 50% rollout), result object: ${(r.clientOne * 1e6).toFixed(0)} ns (packed call alone ${(r.packedOne * 1e6).toFixed(0)} ns)`);
+console.log(`VaneClient.evaluateAll, 350 flags, result objects: ${(r.clientAll * 1000).toFixed(1)} µs`);
 await browser.close();
 server.close();

@@ -15,6 +15,18 @@ import init, { Engine } from "./vane_web.js";
 
 let wasmReady = null;
 
+/** Reason codes of packed results (the same list as `REASONS` in vane-web). */
+const REASONS = ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED", "PREREQUISITE_FAILED", "ERROR"];
+
+/** Deep-freezes a JSON value: object and array values are shared by every evaluation of a snapshot. */
+const freeze = (v) => {
+  if (v !== null && typeof v === "object") {
+    Object.values(v).forEach(freeze);
+    Object.freeze(v);
+  }
+  return v;
+};
+
 /** Loads the WebAssembly module once per page (or from `module`: bytes or a compiled module). */
 export function loadWasm(module) {
   if (!wasmReady) {
@@ -54,6 +66,10 @@ export class VaneClient extends EventTarget {
     this.timer = null;
     this.source = "none";
     this.lastError = null;
+    // Per snapshot: every flag's key, variants, rule ids and version, decoded once, so an
+    // evaluation crosses into wasm with numbers only.
+    this.table = { version: 0, flags: [] };
+    this.index = new Map();
   }
 
   get storageKey() {
@@ -128,13 +144,38 @@ export class VaneClient extends EventTarget {
   /** One flag for the current context. */
   evaluate(key) {
     if (!this.engine) return { key, reason: "ERROR", errorCode: "PROVIDER_NOT_READY", errorDetails: "not started", metadata: {} };
-    return JSON.parse(this.engine.evaluate(key, this.now()));
+    const i = this.index.get(key);
+    const packed = i === undefined ? -1 : this.engine.evaluate_packed(i, this.now());
+    return packed < 0 ? JSON.parse(this.engine.evaluate(key, this.now())) : this.#decode(i, packed);
   }
 
   /** Every flag for the current context. */
   evaluateAll() {
     if (!this.engine) return [];
-    return JSON.parse(this.engine.evaluate_all(this.now())).flags;
+    const packed = this.engine.evaluate_all_packed(this.now());
+    if (packed.length !== this.table.flags.length) return JSON.parse(this.engine.evaluate_all(this.now())).flags;
+    const out = new Array(packed.length);
+    for (let i = 0; i < packed.length; i++) {
+      out[i] = packed[i] < 0 ? JSON.parse(this.engine.evaluate(this.table.flags[i].key, this.now())) : this.#decode(i, packed[i]);
+    }
+    return out;
+  }
+
+  #decode(i, packed) {
+    const f = this.table.flags[i];
+    const r = { key: f.key };
+    const v = packed & 0xfff;
+    if (v > 0) {
+      const variant = f.variants[v - 1];
+      r.value = variant.value;
+      r.variant = variant.key;
+    }
+    r.reason = REASONS[(packed >>> 12) & 0xf];
+    const metadata = { snapshotVersion: this.table.version, flagVersion: f.flagVersion };
+    const rule = (packed >>> 16) & 0xffff;
+    if (rule > 0) metadata.ruleId = f.rules[rule - 1];
+    r.metadata = metadata;
+    return r;
   }
 
   /** A config's value (`undefined` when the snapshot has none by that key). */
@@ -153,6 +194,12 @@ export class VaneClient extends EventTarget {
     }
     this.etag = etag ?? this.etag;
     this.source = source;
+    this.table = JSON.parse(this.engine.table());
+    this.table.flags.forEach((f) => f.variants.forEach((v) => freeze(v.value)));
+    this.index = new Map();
+    this.table.flags.forEach((f, i) => {
+      if (!this.index.has(f.key)) this.index.set(f.key, i);
+    });
     this.lastError = null;
     if (source === "edge" && this.storage) {
       try {

@@ -20,6 +20,8 @@ use wasm_bindgen::prelude::wasm_bindgen;
 #[derive(Debug, Default)]
 pub struct Engine {
     snapshot: Option<CompiledSnapshot>,
+    /// Flag ids in snapshot order, for evaluation by index.
+    ids: Vec<vane_core::FlagId>,
     context: Context,
 }
 
@@ -66,6 +68,7 @@ impl Engine {
                 }
                 let version = compiled.version();
                 let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+                self.ids = compiled.flag_keys().filter_map(|k| compiled.flag_id(k)).collect();
                 self.snapshot = Some(compiled);
                 ok(json!({"version": version, "warnings": warnings}))
             }
@@ -121,11 +124,66 @@ impl Engine {
         String::from_utf8(out).unwrap_or_default()
     }
 
+    /// The context-independent facts of every flag, in snapshot order, for a JS fast path that
+    /// decodes them once per snapshot: `{"version":N,"flags":[{"key","flagVersion","variants":
+    /// [{"key","value"}],"rules":["id"|""]}]}`.
+    pub fn table(&self) -> String {
+        let Some(s) = &self.snapshot else { return json!({"version": 0, "flags": []}).to_string() };
+        let flags: Vec<Value> = s
+            .flag_keys()
+            .enumerate()
+            .map(|(i, key)| {
+                let variants: Vec<Value> = s.flag_variants(i).map(|(k, v)| json!({"key": k, "value": v})).collect();
+                let rules: Vec<&str> = s.flag_rule_ids(i).collect();
+                json!({"key": key, "flagVersion": s.flag_version_at(i), "variants": variants, "rules": rules})
+            })
+            .collect();
+        json!({"version": s.version(), "flags": flags}).to_string()
+    }
+
+    /// The flag at `index` (in [`Self::table`] order) for the current context, packed into a
+    /// number: `variant + 1` (bits 0–11, 0 = no value), reason (bits 12–15, see [`REASONS`]),
+    /// `rule + 1` (bits 16–31, 0 = none). `-1` when the answer needs [`Self::evaluate`] (an
+    /// error, or indexes too large to pack).
+    pub fn evaluate_packed(&self, index: u32, now_ms: f64) -> f64 {
+        let Some(s) = &self.snapshot else { return -1.0 };
+        let Some(id) = self.ids.get(index as usize) else { return -1.0 };
+        pack(&s.evaluate_id(*id, &self.context, now_ms as i64))
+    }
+
+    /// Every flag for the current context, packed as [`Self::evaluate_packed`] does.
+    pub fn evaluate_all_packed(&self, now_ms: f64) -> Vec<f64> {
+        let Some(s) = &self.snapshot else { return Vec::new() };
+        s.evaluate_all(&self.context, now_ms as i64).map(|(_, e)| pack(&e)).collect()
+    }
+
     /// A config's value as JSON, or `null` when the snapshot has none by that key.
     pub fn config(&self, key: &str) -> String {
         let value = self.snapshot.as_ref().and_then(|s| s.config(key)).map(|c| c.value.clone());
         value.unwrap_or(Value::Null).to_string()
     }
+}
+
+/// Reason codes of packed results, in this order (the JS client has the same list).
+pub const REASONS: [&str; 7] =
+    ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED", "PREREQUISITE_FAILED", "ERROR"];
+
+fn pack(e: &vane_core::Evaluation<'_>) -> f64 {
+    if e.error_code().is_some() {
+        return -1.0;
+    }
+    let Some(reason) = REASONS.iter().position(|r| *r == e.reason().as_str()) else { return -1.0 };
+    let variant = match (e.variant(), e.variant_index()) {
+        (None, _) => 0,
+        (Some(_), Some(i)) if i < 4095 => i + 1,
+        (Some(_), _) => return -1.0,
+    };
+    let rule = match (e.rule_id(), e.rule_index()) {
+        (None, _) => 0,
+        (Some(_), Some(i)) if i < 65535 => i + 1,
+        (Some(_), _) => return -1.0,
+    };
+    (variant | (reason << 12) | (rule << 16)) as f64
 }
 
 #[cfg(test)]
@@ -161,6 +219,13 @@ mod tests {
         assert_eq!(parse(&e.evaluate("nope", 0.0))["errorCode"], "FLAG_NOT_FOUND");
         assert_eq!(parse(&e.evaluate_all(0.0))["flags"].as_array().map(Vec::len), Some(1));
         assert_eq!(e.config("limit"), "5");
+        // Packed: variant "on" is index 0 of the implicit on/off (→ 1), TARGETING_MATCH (1), rule 0 (→ 1).
+        let table = parse(&e.table());
+        assert_eq!(table["flags"][0]["variants"][0]["key"], "on");
+        assert_eq!(table["flags"][0]["rules"][0], "r");
+        assert_eq!(e.evaluate_packed(0, 0.0), f64::from(1 | (1 << 12) | (1 << 16)));
+        assert_eq!(e.evaluate_all_packed(0.0), vec![f64::from(1 | (1 << 12) | (1 << 16))]);
+        assert_eq!(e.evaluate_packed(7, 0.0), -1.0);
         assert_eq!(e.config("missing"), "null");
     }
 }
