@@ -469,6 +469,23 @@ fn the_edge_survives_control_plane_outages_and_bad_snapshots() -> Result {
     assert!(error.is_some(), "the older snapshot was not refused");
     assert_eq!(edge_version(&edge, &cp.edge)?, v1);
 
+    // A newer one that does not compile (a format this edge does not know) is refused as well.
+    let mut unknown: Value = serde_json::from_str(&stored.body).map_err(|e| e.to_string())?;
+    unknown["version"] = json!(v2 + 100);
+    unknown["format_version"] = json!(2);
+    let body = unknown.to_string();
+    proxy.set(Fault::Canned { etag: vane_core::content_hash(&body), body });
+    let error = wait_for(Duration::from_secs(10), || {
+        edge_version(&edge, &cp.edge).ok()?;
+        let h = json_of(&get(&edge.addr, "/health", None).ok()?);
+        h["streams"]
+            .as_array()?
+            .iter()
+            .find_map(|s| s["last_error"].as_str().filter(|e| e.contains("does not compile")).map(str::to_owned))
+    });
+    assert!(error.is_some(), "the snapshot that does not compile was not refused");
+    assert_eq!(edge_version(&edge, &cp.edge)?, v1);
+
     // Healthy again: the new version arrives.
     proxy.set(Fault::Pass);
     assert!(wait_for(Duration::from_secs(10), || edge_version(&edge, &cp.edge).ok().filter(|v| *v == v2)).is_some());
