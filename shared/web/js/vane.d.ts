@@ -5,8 +5,8 @@ export interface EvaluationContext {
   [attribute: string]: unknown;
 }
 
-/** One flag's evaluation, in OFREP's shape. Object and array values are frozen: they are shared
- *  by every evaluation of the same snapshot (copy before changing them). */
+/** One flag's evaluation, in OFREP's shape. Object and array values and `metadata` are frozen:
+ *  they are shared by every evaluation of the same snapshot (copy before changing them). */
 export interface Evaluation {
   key: string;
   value?: unknown;

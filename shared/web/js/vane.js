@@ -171,10 +171,7 @@ export class VaneClient extends EventTarget {
       r.variant = variant.key;
     }
     r.reason = REASONS[(packed >>> 12) & 0xf];
-    const metadata = { snapshotVersion: this.table.version, flagVersion: f.flagVersion };
-    const rule = (packed >>> 16) & 0xffff;
-    if (rule > 0) metadata.ruleId = f.rules[rule - 1];
-    r.metadata = metadata;
+    r.metadata = f.metadata[(packed >>> 16) & 0xffff];
     return r;
   }
 
@@ -195,7 +192,12 @@ export class VaneClient extends EventTarget {
     this.etag = etag ?? this.etag;
     this.source = source;
     this.table = JSON.parse(this.engine.table());
-    this.table.flags.forEach((f) => f.variants.forEach((v) => freeze(v.value)));
+    for (const f of this.table.flags) {
+      f.variants.forEach((v) => freeze(v.value));
+      // Metadata per matched rule (index 0: none), frozen and shared like the values.
+      const base = { snapshotVersion: this.table.version, flagVersion: f.flagVersion };
+      f.metadata = [Object.freeze(base), ...f.rules.map((id) => Object.freeze(id ? { ...base, ruleId: id } : base))];
+    }
     this.index = new Map();
     this.table.flags.forEach((f, i) => {
       if (!this.index.has(f.key)) this.index.set(f.key, i);

@@ -172,7 +172,15 @@ fn pack(e: &vane_core::Evaluation<'_>) -> f64 {
     if e.error_code().is_some() {
         return -1.0;
     }
-    let Some(reason) = REASONS.iter().position(|r| *r == e.reason().as_str()) else { return -1.0 };
+    let reason = match e.reason() {
+        vane_core::Reason::Static => 0,
+        vane_core::Reason::TargetingMatch => 1,
+        vane_core::Reason::Split => 2,
+        vane_core::Reason::Default => 3,
+        vane_core::Reason::Disabled => 4,
+        vane_core::Reason::PrerequisiteFailed => 5,
+        vane_core::Reason::Error => 6,
+    };
     let variant = match (e.variant(), e.variant_index()) {
         (None, _) => 0,
         (Some(_), Some(i)) if i < 4095 => i + 1,
@@ -226,6 +234,21 @@ mod tests {
         assert_eq!(e.evaluate_packed(0, 0.0), f64::from(1 | (1 << 12) | (1 << 16)));
         assert_eq!(e.evaluate_all_packed(0.0), vec![f64::from(1 | (1 << 12) | (1 << 16))]);
         assert_eq!(e.evaluate_packed(7, 0.0), -1.0);
+        for (i, r) in REASONS.iter().enumerate() {
+            assert_eq!(
+                *r,
+                [
+                    vane_core::Reason::Static,
+                    vane_core::Reason::TargetingMatch,
+                    vane_core::Reason::Split,
+                    vane_core::Reason::Default,
+                    vane_core::Reason::Disabled,
+                    vane_core::Reason::PrerequisiteFailed,
+                    vane_core::Reason::Error
+                ][i]
+                    .as_str()
+            );
+        }
         assert_eq!(e.config("missing"), "null");
     }
 }
