@@ -240,7 +240,11 @@ fn apply(slot: &Slot, key: &StreamKey, upstream: Upstream, now: i64) -> Result<O
             }
             None => Err("the control plane answered 304 to a request without a snapshot".to_owned()),
         },
-        Upstream::Missing => Err(format!("the control plane has no stream {}/{}", key.0, key.1)),
+        Upstream::Missing => {
+            // Deleted: stop serving it (the next request finds out and answers 404).
+            *slot.current.borrow_mut() = None;
+            Err(format!("the control plane has no stream {}/{}", key.0, key.1))
+        }
         Upstream::Body { body, etag } => {
             let id = StreamId { application: key.0.clone(), environment: key.1.clone(), audience: key.2 };
             let have = current.as_ref().map(|c| (c.compiled.version(), c.etag.as_str()));
@@ -381,8 +385,28 @@ async fn load(settings: &Settings, env: &Env, key: &StreamKey) -> Result<(Rc<Slo
     }
 }
 
+/// How a refresh went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// A new version was accepted (and saved to KV).
+    Replaced,
+    /// The control plane confirmed the current one.
+    Confirmed,
+    /// Unreachable, refused, or rejected (see the slot's `last_error`).
+    Failed,
+}
+
+/// Resets a flag when dropped, so a cancelled background task does not leave it set.
+struct Reset<'a>(&'a Cell<bool>);
+
+impl Drop for Reset<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
 /// One conditional GET; replaces or confirms the snapshot, saves a new version to KV.
-async fn refresh(settings: &Settings, env: &Env, key: &StreamKey, slot: &Slot, wait_s: u64) -> bool {
+async fn refresh(settings: &Settings, env: &Env, key: &StreamKey, slot: &Slot, wait_s: u64) -> Refresh {
     if wait_s == 0 {
         slot.attempted_at.set(now_ms());
     }
@@ -393,17 +417,37 @@ async fn refresh(settings: &Settings, env: &Env, key: &StreamKey, slot: &Slot, w
         Ok(Some(new)) => {
             slot.note(None);
             kv_save(env, key, &new).await;
-            true
+            Refresh::Replaced
         }
         Ok(None) => {
             slot.note(None);
-            true
+            Refresh::Confirmed
         }
         Err(e) => {
             slot.note(Some(e));
-            false
+            Refresh::Failed
         }
     }
+}
+
+/// The stream `key`, loaded, given one synchronous refresh attempt when its environment is
+/// `fail_closed` and the snapshot is too old (at most one per refresh interval), and with its
+/// background refreshes started.
+async fn ready(
+    settings: &Settings,
+    env: &Env,
+    ctx: &Context,
+    key: &StreamKey,
+) -> Result<(Rc<Slot>, Rc<Current>), Unavailable> {
+    let (slot, mut current) = load(settings, env, key).await?;
+    if freshness(&current.compiled, current.confirmed_at.get(), now_ms()) == Freshness::Closed
+        && now_ms() - slot.attempted_at.get() >= settings.refresh_ms
+    {
+        refresh(settings, env, key, &slot, 0).await;
+        current = slot.current().unwrap_or(current);
+    }
+    keep_fresh(settings, env, ctx, key, &slot, &current);
+    Ok((slot, current))
 }
 
 /// Starts the background work a request may owe its stream: a refresh when the snapshot was last
@@ -418,25 +462,25 @@ fn keep_fresh(settings: &Settings, env: &Env, ctx: &Context, key: &StreamKey, sl
         slot.attempted_at.set(now);
         let (settings, env, key, slot) = (settings.clone(), env.clone(), key.clone(), slot.clone());
         ctx.wait_until(async move {
+            let _reset = Reset(&slot.refreshing);
             refresh(&settings, &env, &key, &slot, 0).await;
-            slot.refreshing.set(false);
         });
     }
     if settings.watch_s > 0 && now - slot.watch_failed_at.get() >= WATCH_RETRY_MS && !slot.watching.replace(true) {
         let (settings, env, key, slot) = (settings.clone(), env.clone(), key.clone(), slot.clone());
         ctx.wait_until(async move {
+            let _reset = Reset(&slot.watching);
             let started = now_ms();
             loop {
                 let left_s = u64::try_from((WATCH_BUDGET_MS - (now_ms() - started)) / 1000).unwrap_or(0);
                 if left_s == 0 {
                     break;
                 }
-                if !refresh(&settings, &env, &key, &slot, settings.watch_s.min(left_s)).await {
+                if refresh(&settings, &env, &key, &slot, settings.watch_s.min(left_s)).await == Refresh::Failed {
                     slot.watch_failed_at.set(now_ms());
                     break;
                 }
             }
-            slot.watching.set(false);
         });
     }
 }
@@ -547,11 +591,10 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         Err(reply) => return Ok(finish_default(reply, &settings)),
     };
     let server_key: StreamKey = (app, environment, Audience::Server);
-    let (server_slot, server) = match load(&settings, env, &server_key).await {
+    let (server_slot, server) = match ready(&settings, env, ctx, &server_key).await {
         Ok(s) => s,
         Err(why) => return Ok(finish_default(unavailable(&route, why), &settings)),
     };
-    keep_fresh(&settings, env, ctx, &server_key, &server_slot, &server);
     let (authorization, x_api_key) = (header("Authorization"), header("X-API-Key"));
     let api_key = request_key(authorization.as_deref(), x_api_key.as_deref());
     let access = match authorise(&server.compiled, api_key) {
@@ -575,32 +618,21 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
         Ok(a) => a,
         Err(reply) => return Ok(reply.finish(server.compiled.version(), None)),
     };
-    let (slot, mut current, key) = if audience == Audience::Server {
-        (server_slot, server, server_key)
+    let current = if audience == Audience::Server {
+        drop(server_slot);
+        server
     } else {
         let key: StreamKey = (server_key.0.clone(), server_key.1.clone(), Audience::Client);
-        match load(&settings, env, &key).await {
-            Ok((slot, current)) => {
-                keep_fresh(&settings, env, ctx, &key, &slot, &current);
-                (slot, current, key)
-            }
+        match ready(&settings, env, ctx, &key).await {
+            Ok((_, current)) => current,
             Err(why) => return Ok(unavailable(&route, why).finish(server.compiled.version(), None)),
         }
     };
-    if freshness(&current.compiled, current.confirmed_at.get(), now_ms()) == Freshness::Closed {
-        // One synchronous attempt before refusing (at most one per refresh interval).
-        if now_ms() - slot.attempted_at.get() >= settings.refresh_ms {
-            refresh(&settings, env, &key, &slot, 0).await;
-        }
-        if let Some(c) = slot.current() {
-            current = c;
-        }
-        let now = now_ms();
-        if freshness(&current.compiled, current.confirmed_at.get(), now) == Freshness::Closed {
-            let age = age_s(current.confirmed_at.get(), now);
-            let reply = router::closed(&route, age, current.compiled.settings().max_staleness_s);
-            return Ok(reply.finish(current.compiled.version(), Some(age)));
-        }
+    let now = now_ms();
+    if freshness(&current.compiled, current.confirmed_at.get(), now) == Freshness::Closed {
+        let age = age_s(current.confirmed_at.get(), now);
+        let reply = router::closed(&route, age, current.compiled.settings().max_staleness_s);
+        return Ok(reply.finish(current.compiled.version(), Some(age)));
     }
     let if_none_match = header("If-None-Match");
     let answering = Answering {
@@ -641,7 +673,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         match load(&settings, &env, &key).await {
             Ok((slot, current)) => {
                 drop(current);
-                if refresh(&settings, &env, &key, &slot, 0).await
+                // A replaced snapshot was just saved; a confirmed one is saved with its new
+                // confirmation time (KV takes about one write per second per key).
+                if refresh(&settings, &env, &key, &slot, 0).await == Refresh::Confirmed
                     && let Some(c) = slot.current()
                 {
                     kv_save(&env, &key, &c).await;

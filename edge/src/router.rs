@@ -103,11 +103,14 @@ pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Whether `s` can name an application or environment (what the control plane accepts as a slug).
+/// Whether `s` can name an application or environment: the control plane's slug rule,
+/// `[a-z0-9][a-z0-9._-]{0,99}` (so it is also safe in the upstream URL and the KV key).
 pub fn is_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 100
+        && b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 /// The request facts that choose a stream.
@@ -172,7 +175,7 @@ pub fn target(route: &Route<'_>, sel: &Selectors<'_>, defaults: &Defaults) -> Re
             route,
             400,
             "bad_request",
-            format!("'{app}/{env}' is not an application/environment name (lowercase letters, digits, - and _)"),
+            format!("'{app}/{env}' is not an application/environment name ([a-z0-9][a-z0-9._-]{{0,99}})"),
         ));
     }
     Ok((app, env))
@@ -205,9 +208,9 @@ pub fn audience(route: &Route<'_>, access: Access, query: &str) -> Result<Audien
 pub fn error(route: &Route<'_>, status: u16, code: &str, message: impl Into<String>) -> Reply {
     let message = message.into();
     if route.is_ofrep() {
-        let ofrep_code = match status {
-            404 => "FLAG_NOT_FOUND",
-            400 => "INVALID_CONTEXT",
+        let ofrep_code = match (status, route) {
+            (404, Route::OfrepSingle(_)) => "FLAG_NOT_FOUND",
+            (400, _) => "INVALID_CONTEXT",
             _ => "GENERAL",
         };
         let mut body = serde_json::Map::new();
@@ -318,6 +321,8 @@ mod tests {
         let body = br#"{"flag_name":"f","environment":"dev"}"#;
         let b = Selectors { body, ..Selectors::default() };
         assert_eq!(target(&Route::LegacyEvaluate, &b, &d).ok(), Some(("default".into(), "dev".into())));
+        let dotted = Selectors { application: Some("shop.eu"), ..Selectors::default() };
+        assert_eq!(target(&Route::OfrepBulk, &dotted, &d).ok(), Some(("shop.eu".into(), "production".into())));
         let bad = Selectors { application: Some("../x"), ..Selectors::default() };
         assert_eq!(target(&Route::OfrepSingle("f"), &bad, &d).err().map(|r| r.status), Some(400));
         assert_eq!(audience(&Route::OfrepBulk, Access::Client, "").ok(), Some(Audience::Client));

@@ -523,6 +523,11 @@ fn fail_closed_environments_answer_503_once_the_snapshot_is_too_old() -> Result 
         Edge::start(EdgeOptions { watch_s: 0, refresh_ms: 200, ..EdgeOptions::new(&proxy.addr, &cp.edge, "demo") })?;
     let single = "/ofrep/v1/evaluate/flags/dark-mode";
     assert_eq!(post(&edge.addr, single, Some(&cp.edge), r#"{"context":{}}"#)?.status, 200);
+    // Idle past max_staleness_s with the control plane up: the first request refreshes
+    // synchronously and is answered, not refused.
+    std::thread::sleep(Duration::from_millis(3_200));
+    let r = post(&edge.addr, single, Some(&cp.edge), r#"{"context":{}}"#)?;
+    assert_eq!((r.status, r.header("X-Vane-Snapshot-Age")), (200, Some("0")), "{}", r.body);
     proxy.set(Fault::Down);
     let closed = wait_for(Duration::from_secs(10), || {
         let r = post(&edge.addr, single, Some(&cp.edge), r#"{"context":{}}"#).ok()?;

@@ -29,15 +29,24 @@ export class VaneWebProvider {
   }
 
   async initialize(context) {
-    const started = this.client.engine ? { ok: this.client.version > 0 } : await this.client.start(context ?? {});
-    if (this.client.engine && context) this.client.setContext(context);
+    const reuse = this.client.engine !== null;
+    const started = reuse ? { ok: this.client.version > 0 } : await this.client.start(context ?? {});
+    if (reuse) {
+      if (context) this.client.setContext(context);
+      this.client.resume(); // polling stopped by an earlier onClose()
+    }
     if (!started.ok) {
       throw new Error(`no snapshot: ${started.error ?? this.client.lastError ?? "unknown"}`);
     }
   }
 
   async onContextChange(_oldContext, newContext) {
-    this.client.setContext(newContext ?? {});
+    const outcome = this.client.setContext(newContext ?? {});
+    if (!outcome.ok) {
+      // Never keep evaluating for the previous user: fall back to an empty context.
+      this.client.setContext({});
+      throw new Error(outcome.error);
+    }
   }
 
   async onClose() {

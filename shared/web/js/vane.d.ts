@@ -49,6 +49,7 @@ export declare class VaneClient extends EventTarget {
   readonly lastError: string | null;
   start(context?: EvaluationContext): Promise<{ ok: true; version: number; source: string } | { ok: false; error: string | null }>;
   stop(): void;
+  resume(): void;
   refresh(): Promise<boolean>;
   setContext(context: EvaluationContext): { ok: boolean; error?: string };
   evaluate(key: string): Evaluation;

@@ -64,6 +64,7 @@ export class VaneClient extends EventTarget {
     this.engine = null;
     this.etag = null;
     this.timer = null;
+    this.inFlight = false;
     this.source = "none";
     this.lastError = null;
     // Per snapshot: every flag's key, variants, rule ids and version, decoded once, so an
@@ -88,6 +89,8 @@ export class VaneClient extends EventTarget {
    */
   async start(context = {}) {
     await loadWasm(this.wasm);
+    this.stop();
+    this.engine?.free();
     this.engine = new Engine();
     this.setContext(context);
     if (this.bootstrap) {
@@ -100,10 +103,17 @@ export class VaneClient extends EventTarget {
         this.#load(stored.body, stored.etag, "storage");
       }
     }
-    if (this.pollMs > 0) {
-      this.timer = setInterval(() => this.refresh(), this.pollMs);
-    }
+    this.resume();
     return this.version > 0 ? { ok: true, version: this.version, source: this.source } : { ok: false, error: this.lastError };
+  }
+
+  /** (Re)starts polling (after `stop()`); a tick is skipped while a refresh is in flight. */
+  resume() {
+    if (this.timer === null && this.pollMs > 0 && this.engine) {
+      this.timer = setInterval(() => {
+        if (!this.inFlight) this.refresh();
+      }, this.pollMs);
+    }
   }
 
   /** Stops polling. */
@@ -116,23 +126,40 @@ export class VaneClient extends EventTarget {
 
   /** One conditional GET of the client snapshot; true when the edge answered (200 or 304). */
   async refresh() {
-    const url = `${this.edgeUrl}/api/v1/snapshots/${this.application}/${this.environment}?audience=client`;
+    this.inFlight = true;
+    try {
+      return await this.#refresh();
+    } finally {
+      this.inFlight = false;
+    }
+  }
+
+  async #refresh() {
+    const app = encodeURIComponent(this.application);
+    const env = encodeURIComponent(this.environment);
+    const url = `${this.edgeUrl}/api/v1/snapshots/${app}/${env}?audience=client`;
     const headers = { Authorization: `Bearer ${this.clientKey}` };
     if (this.etag) headers["If-None-Match"] = this.etag;
-    let response;
+    const abort = new AbortController();
+    const timeout = setTimeout(() => abort.abort(), 10000);
+    let status, body, etag;
     try {
-      response = await this.fetchImpl(url, { headers, cache: "no-store" });
+      const response = await this.fetchImpl(url, { headers, cache: "no-store", signal: abort.signal });
+      status = response.status;
+      etag = response.headers.get("ETag");
+      body = status === 304 ? "" : await response.text();
     } catch (e) {
       this.#error(`edge unreachable: ${e?.message ?? e}`);
       return false;
+    } finally {
+      clearTimeout(timeout);
     }
-    if (response.status === 304) return true;
-    if (response.status !== 200) {
-      this.#error(`edge answered ${response.status}: ${await response.text().catch(() => "")}`);
+    if (status === 304) return true;
+    if (status !== 200) {
+      this.#error(`edge answered ${status}: ${body}`);
       return false;
     }
-    const body = await response.text();
-    return this.#load(body, response.headers.get("ETag"), "edge");
+    return this.#load(body, etag, "edge");
   }
 
   /** Sets the evaluation context (OpenFeature shape: targetingKey + attributes). */
