@@ -545,6 +545,24 @@ fn unavailable(route: &Route<'_>, why: Unavailable) -> Reply {
 /// Largest body read at all (bigger ones are refused from their `Content-Length`).
 const READ_LIMIT: usize = 16 << 20;
 
+/// The request body, read chunk by chunk and cut off just past [`crate::ofrep::MAX_BODY`]: a body
+/// without `Content-Length` (chunked) is never held whole when it is too large to be accepted.
+async fn read_body(req: &mut Request) -> worker::Result<Vec<u8>> {
+    use futures_util::StreamExt;
+    let mut stream = match req.stream() {
+        Ok(s) => s,
+        Err(_) => return Ok(Vec::new()), // no body
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk?);
+        if body.len() > crate::ofrep::MAX_BODY {
+            break;
+        }
+    }
+    Ok(body)
+}
+
 async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Reply> {
     let settings = settings(env);
     let url = req.url()?;
@@ -565,7 +583,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
     let headers = req.headers().clone();
     let header = |name: &str| headers.get(name).ok().flatten();
     let declared = header("Content-Length").and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(0);
-    let body = if method == "POST" && declared <= READ_LIMIT { req.bytes().await? } else { Vec::new() };
+    let body = if method == "POST" && declared <= READ_LIMIT { read_body(&mut req).await? } else { Vec::new() };
     if declared > crate::ofrep::MAX_BODY || body.len() > crate::ofrep::MAX_BODY {
         let size = declared.max(body.len());
         let reply = if route.is_ofrep() {

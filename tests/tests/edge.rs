@@ -53,6 +53,31 @@ fn get(addr: &str, path: &str, key: Option<&str>) -> Result<http::Response> {
     http::send(addr, "GET", path, &headers, None)
 }
 
+/// A POST with `Transfer-Encoding: chunked` (no Content-Length); the raw response head and body.
+fn chunked_post(addr: &str, path: &str, key: &str, body: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let mut out = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for chunk in body.as_bytes().chunks(16 * 1024) {
+        out.push_str(&format!("{:x}\r\n{}\r\n", chunk.len(), String::from_utf8_lossy(chunk)));
+    }
+    out.push_str("0\r\n\r\n");
+    s.write_all(out.as_bytes()).map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 8192];
+    // Read until the JSON body has arrived (the server may keep the connection open).
+    while !String::from_utf8_lossy(&answer).contains("errorCode") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
 fn json_of(r: &http::Response) -> Value {
     serde_json::from_str(&r.body).unwrap_or(Value::Null)
 }
@@ -290,6 +315,9 @@ fn every_route_answers_in_its_shape_and_bad_input_gets_clear_errors() -> Result 
     let huge = format!(r#"{{"context":{{"targetingKey":"u","blob":"{}"}}}}"#, "x".repeat(1 << 20));
     let r = post(a, single, key, &huge)?;
     assert_eq!((r.status, json_of(&r)["errorCode"].clone()), (400, json!("PARSE_ERROR")), "{:.200}", r.body);
+    // The same without Content-Length (chunked): cut off just past the limit, same answer.
+    let r = chunked_post(a, single, &cp.edge, &huge[..200_000])?;
+    assert!(r.starts_with("HTTP/1.1 400") && r.contains("PARSE_ERROR") && r.contains("at most"), "{:.300}", r);
     let r = post(a, "/ofrep/v1/evaluate/flags", key, "{not json")?;
     assert_eq!((r.status, json_of(&r)["errorCode"].clone()), (400, json!("PARSE_ERROR")));
     let r = post(a, "/ofrep/v1/evaluate/flags/nope", key, r#"{"context":{}}"#)?;
