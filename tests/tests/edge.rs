@@ -95,6 +95,17 @@ fn edge_version(edge: &Edge, key: &str) -> Result<u64> {
     Ok(version_of(&r))
 }
 
+/// Whether, within 10 s, `/health` reports a refresh error containing `needle` (requests start
+/// the refreshes; `/health` shows how they went).
+fn refused_with(edge: &Edge, key: &str, needle: &str) -> bool {
+    wait_for(Duration::from_secs(10), || {
+        edge_version(edge, key).ok()?;
+        let h = json_of(&get(&edge.addr, "/health", None).ok()?);
+        h["streams"].as_array()?.iter().find_map(|s| s["last_error"].as_str().filter(|e| e.contains(needle)).map(drop))
+    })
+    .is_some()
+}
+
 fn control_plane_version(cp: &ControlPlane) -> Result<u64> {
     let r = get(&cp.addr, "/api/v1/snapshots/demo/production", Some(&cp.edge))?;
     json_of(&r)["version"].as_u64().ok_or_else(|| format!("no version in {}", r.body))
@@ -468,13 +479,7 @@ fn the_edge_survives_control_plane_outages_and_bad_snapshots() -> Result {
     proxy.set(Fault::Corrupt);
     toggle(&cp, "dark-mode", false)?;
     let v2 = control_plane_version(&cp)?;
-    let error = wait_for(Duration::from_secs(10), || {
-        // Requests start the refreshes; /health shows how they went.
-        edge_version(&edge, &cp.edge).ok()?;
-        let h = json_of(&get(&edge.addr, "/health", None).ok()?);
-        h["streams"].as_array()?.iter().find_map(|s| s["last_error"].as_str().map(str::to_owned))
-    });
-    assert!(error.as_deref().is_some_and(|e| e.contains("does not match the ETag")), "{error:?}");
+    assert!(refused_with(&edge, &cp.edge, "does not match the ETag"), "the corrupted snapshot was not refused");
     assert_eq!(edge_version(&edge, &cp.edge)?, v1);
     let r = post(&edge.addr, "/ofrep/v1/evaluate/flags/dark-mode", Some(&cp.edge), r#"{"context":{}}"#)?;
     assert_eq!(json_of(&r)["value"], json!(true), "still the old snapshot: {}", r.body);
@@ -485,16 +490,7 @@ fn the_edge_survives_control_plane_outages_and_bad_snapshots() -> Result {
     older["version"] = json!(v1 - 1);
     let body = older.to_string();
     proxy.set(Fault::Canned { etag: vane_core::content_hash(&body), body });
-    let error = wait_for(Duration::from_secs(10), || {
-        // Requests start the refreshes; /health shows how they went.
-        edge_version(&edge, &cp.edge).ok()?;
-        let h = json_of(&get(&edge.addr, "/health", None).ok()?);
-        h["streams"]
-            .as_array()?
-            .iter()
-            .find_map(|s| s["last_error"].as_str().filter(|e| e.contains("not newer")).map(str::to_owned))
-    });
-    assert!(error.is_some(), "the older snapshot was not refused");
+    assert!(refused_with(&edge, &cp.edge, "not newer"), "the older snapshot was not refused");
     assert_eq!(edge_version(&edge, &cp.edge)?, v1);
 
     // A newer one that does not compile (a format this edge does not know) is refused as well.
@@ -503,15 +499,7 @@ fn the_edge_survives_control_plane_outages_and_bad_snapshots() -> Result {
     unknown["format_version"] = json!(2);
     let body = unknown.to_string();
     proxy.set(Fault::Canned { etag: vane_core::content_hash(&body), body });
-    let error = wait_for(Duration::from_secs(10), || {
-        edge_version(&edge, &cp.edge).ok()?;
-        let h = json_of(&get(&edge.addr, "/health", None).ok()?);
-        h["streams"]
-            .as_array()?
-            .iter()
-            .find_map(|s| s["last_error"].as_str().filter(|e| e.contains("does not compile")).map(str::to_owned))
-    });
-    assert!(error.is_some(), "the snapshot that does not compile was not refused");
+    assert!(refused_with(&edge, &cp.edge, "does not compile"), "the snapshot that does not compile was not refused");
     assert_eq!(edge_version(&edge, &cp.edge)?, v1);
 
     // Healthy again: the new version arrives.
