@@ -97,10 +97,7 @@ mod tests {
             "configs": [{"key": "database.url", "value": "postgresql://db/app", "value_type": "string", "version": 3}],
             "services": [{"service_name": "user-service", "service_url": "http://u:8080", "status": "healthy"}]
         });
-        match vane_core::compile_json(&doc.to_string()) {
-            Ok((s, _)) => s,
-            Err(e) => panic!("{e}"),
-        }
+        crate::compiled(&doc.to_string())
     }
 
     fn body(r: &Reply) -> Value {

@@ -24,3 +24,12 @@ pub mod ofrep;
 pub mod ratelimit;
 pub mod reply;
 pub mod router;
+
+/// Test fixture: a snapshot document compiled (the test fails if it does not compile).
+#[cfg(test)]
+pub(crate) fn compiled(doc: &str) -> vane_core::CompiledSnapshot {
+    match vane_core::compile_json(doc) {
+        Ok((s, _)) => s,
+        Err(e) => panic!("{e}"),
+    }
+}

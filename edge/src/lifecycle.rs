@@ -134,14 +134,8 @@ mod tests {
 
     #[test]
     fn staleness_follows_the_environment_policy() {
-        let open = match vane_core::compile_json(&doc(1, "serve_stale")) {
-            Ok((s, _)) => s,
-            Err(e) => panic!("{e}"),
-        };
-        let closed = match vane_core::compile_json(&doc(1, "fail_closed")) {
-            Ok((s, _)) => s,
-            Err(e) => panic!("{e}"),
-        };
+        let open = crate::compiled(&doc(1, "serve_stale"));
+        let closed = crate::compiled(&doc(1, "fail_closed"));
         assert_eq!(freshness(&open, 0, 30_000), Freshness::Fresh);
         assert_eq!(freshness(&open, 0, 31_000), Freshness::Stale);
         assert_eq!(freshness(&closed, 0, 31_000), Freshness::Closed);

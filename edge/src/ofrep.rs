@@ -319,10 +319,7 @@ mod tests {
                  "enabled": true, "default": {"rollout": {"weights": {"on": 50000, "off": 50000}}}}
             ]
         });
-        match vane_core::compile_json(&doc.to_string()) {
-            Ok((s, _)) => s,
-            Err(e) => panic!("{e}"),
-        }
+        crate::compiled(&doc.to_string())
     }
 
     fn body(r: &Reply) -> Value {
@@ -424,10 +421,7 @@ mod tests {
                 {"key": "broken", "type": "boolean", "default": {"variant": "nope"}}
             ]
         });
-        let s = match vane_core::compile_json(&doc.to_string()) {
-            Ok((s, _)) => s,
-            Err(e) => panic!("{e}"),
-        };
+        let s = crate::compiled(&doc.to_string());
         let fragments = Fragments::new(&s);
         for ctx in [
             json!({}),
