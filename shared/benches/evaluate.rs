@@ -90,6 +90,10 @@ fn compile_10k(c: &mut Criterion) {
     // The result is dropped outside the timed region: freeing the previous snapshot is not
     // compile work (and happens off the request path when a new version is swapped in).
     g.bench_function("10,000 flags from JSON", |b| b.iter_with_large_drop(|| compile_json(black_box(&text)).unwrap()));
+    // The browser package's path: the streaming reader of `vane_core::read`.
+    g.bench_function("10,000 flags from JSON, streaming reader (browser path)", |b| {
+        b.iter_with_large_drop(|| vane_core::compile_json_compact(black_box(&text)).unwrap())
+    });
     g.finish();
 }
 

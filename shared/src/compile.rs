@@ -15,8 +15,10 @@ use std::borrow::Cow;
 use std::fmt;
 
 use regex_lite::{Regex, RegexBuilder};
+#[cfg(feature = "typed")]
 use serde::Deserialize;
 use serde_json::Value;
+#[cfg(feature = "typed")]
 use serde_json::value::RawValue;
 
 use crate::cidr::Cidr;
@@ -166,6 +168,20 @@ impl CompiledSnapshot {
             .and_then(|f| f.logic.as_ref().ok())
             .into_iter()
             .flat_map(|l| l.rules.iter().map(|r| &*r.id))
+    }
+    /// Whether the answer of the flag at `index` can change with the clock alone (a rule with
+    /// an active window, here or in a prerequisite). Every other flag's answer is a pure
+    /// function of snapshot and context, so a caller may keep it until either changes.
+    pub fn flag_depends_on_time(&self, index: usize) -> bool {
+        fn timed(s: &CompiledSnapshot, index: usize, depth: usize) -> bool {
+            let Some(logic) = s.flags.get(index).and_then(|f| f.logic.as_ref().ok()) else { return false };
+            // Prerequisite chains are acyclic and bounded by the compiler; the depth guard is a
+            // backstop that answers "timed" (never cache) rather than recurse without end.
+            depth > MAX_PREREQUISITE_DEPTH
+                || logic.rules.iter().any(|r| r.active_from.is_some() || r.active_until.is_some())
+                || logic.prerequisites.iter().any(|p| timed(s, p.flag as usize, depth + 1))
+        }
+        timed(self, index, 0)
     }
     /// The declared type of a flag.
     pub fn flag_type(&self, key: &str) -> Option<FlagType> {
@@ -380,6 +396,18 @@ pub fn compile_owned(mut snapshot: Snapshot) -> (CompiledSnapshot, Vec<Warning>)
 /// Compiles a snapshot document. Only an unusable envelope is an error; a flag or segment
 /// that does not even deserialise becomes a broken entry plus a warning.
 pub fn compile_json(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), SnapshotError> {
+    // The browser package reads through the hand-written reader (smaller code, see `read`).
+    #[cfg(any(all(feature = "compact", target_arch = "wasm32"), not(feature = "typed")))]
+    {
+        compile_json_compact(json)
+    }
+    #[cfg(not(any(all(feature = "compact", target_arch = "wasm32"), not(feature = "typed"))))]
+    compile_json_typed(json)
+}
+
+#[cfg(feature = "typed")]
+#[cfg_attr(all(feature = "compact", target_arch = "wasm32"), allow(dead_code))] // the browser reads with `read`
+fn compile_json_typed(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), SnapshotError> {
     // Fast path: a well-formed document parses straight into the typed model.
     if let Ok(snapshot) = serde_json::from_str::<Snapshot>(json) {
         if snapshot.format_version != FORMAT_VERSION {
@@ -459,6 +487,57 @@ pub fn compile_json(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), Snap
     Ok((compiled, warnings))
 }
 
+/// Compiles a snapshot document read with [`crate::read`] (a streaming reader) instead of the
+/// derived deserialisers. Same results as the typed path for every document the control plane
+/// writes (error wording aside); the browser package uses it.
+pub fn compile_json_compact(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), SnapshotError> {
+    let d = crate::read::document(json).map_err(SnapshotError::Malformed)?;
+    if d.format_version != FORMAT_VERSION {
+        return Err(SnapshotError::UnsupportedFormat(d.format_version));
+    }
+    let mut warnings = Vec::new();
+    let mut parsed_flags = d.flags;
+    let mut flags: Vec<FlagSource<'_>> = parsed_flags
+        .iter_mut()
+        .map(|r| match r {
+            Ok(f) => FlagSource::Parsed(f),
+            Err((key, msg)) => FlagSource::Unreadable { key, message: msg },
+        })
+        .collect();
+    let segments: Vec<SegmentSource<'_>> = d
+        .segments
+        .iter()
+        .map(|r| match r {
+            Ok(s) => SegmentSource::Parsed(s),
+            Err((key, msg)) => SegmentSource::Unreadable { key, message: msg },
+        })
+        .collect();
+    let mut configs = Vec::with_capacity(d.configs.len());
+    for c in d.configs {
+        match c {
+            Ok(c) => configs.push(c),
+            Err((key, e)) => warnings.push(Problem {
+                entity: Entity::Config(key),
+                path: String::new(),
+                message: format!("unreadable, left out: {e}"),
+            }),
+        }
+    }
+    let services = d.services.into_iter().filter_map(Result::ok).collect();
+    let keys = d.keys.into_iter().filter_map(Result::ok).collect();
+    let envelope = Envelope {
+        application: &d.application,
+        environment: &d.environment,
+        audience: d.audience,
+        version: d.version,
+        created_at: &d.created_at,
+        hash_salt: &d.hash_salt,
+        settings: d.settings,
+    };
+    let compiled = compile_parts(envelope, &mut flags, &segments, configs, services, keys, &mut warnings);
+    Ok((compiled, warnings))
+}
+
 /// Strict validation: every problem in the snapshot, each with its entity and JSON path.
 /// An empty list means every flag and segment compiles cleanly. The control plane runs this
 /// on the would-be snapshot of a write and rejects the write (422) if it returns anything
@@ -467,11 +546,15 @@ pub fn validate(snapshot: &Snapshot) -> Vec<Problem> {
     compile(snapshot).1
 }
 
+#[cfg(feature = "typed")]
+#[cfg_attr(all(feature = "compact", target_arch = "wasm32"), allow(dead_code))] // the browser reads with `read`
 #[derive(Deserialize)]
 struct KeyOnly {
     key: String,
 }
 
+#[cfg(feature = "typed")]
+#[cfg_attr(all(feature = "compact", target_arch = "wasm32"), allow(dead_code))] // the browser reads with `read`
 #[derive(Deserialize)]
 struct RawSnapshot<'a> {
     format_version: u32,
@@ -1103,12 +1186,12 @@ fn compile_condition(
         let v = want_exactly_one(sink)?;
         let n = match v {
             Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim().parse::<f64>().ok(),
+            Value::String(s) => crate::decimal::parse_f64(s.trim()),
             _ => None,
         }
         .filter(|n| n.is_finite());
         if n.is_none() {
-            sink.push(vpath(), format!("operator {} needs a number, found {v}", op.as_str()));
+            sink.push(vpath(), format!("operator {} needs a number, found {}", op.as_str(), crate::json::Text(v)));
         }
         n
     };
@@ -1116,7 +1199,10 @@ fn compile_condition(
         let v = want_exactly_one(sink)?;
         let t = v.as_str().and_then(datetime::parse_rfc3339_ms);
         if t.is_none() {
-            sink.push(vpath(), format!("operator {} needs an RFC 3339 datetime, found {v}", op.as_str()));
+            sink.push(
+                vpath(),
+                format!("operator {} needs an RFC 3339 datetime, found {}", op.as_str(), crate::json::Text(v)),
+            );
         }
         t
     };
@@ -1124,7 +1210,10 @@ fn compile_condition(
         let v = want_exactly_one(sink)?;
         let parsed = v.as_str().and_then(semver::parse).map(|p| p.to_owned_version());
         if parsed.is_none() {
-            sink.push(vpath(), format!("operator {} needs a semantic version like 1.2.3, found {v}", op.as_str()));
+            sink.push(
+                vpath(),
+                format!("operator {} needs a semantic version like 1.2.3, found {}", op.as_str(), crate::json::Text(v)),
+            );
         }
         parsed
     };
@@ -1193,7 +1282,9 @@ fn compile_condition(
             for (i, v) in c.values.iter().enumerate() {
                 match v.as_str().and_then(Cidr::parse) {
                     Some(b) => blocks.push(b),
-                    None => sink.push(format!("{path}.values[{i}]"), format!("invalid CIDR block {v}")),
+                    None => {
+                        sink.push(format!("{path}.values[{i}]"), format!("invalid CIDR block {}", crate::json::Text(v)))
+                    }
                 }
             }
             Some(Test::Cidr(blocks.into_boxed_slice()))

@@ -22,10 +22,13 @@ pub mod client;
 pub mod compile;
 pub mod context;
 pub mod datetime;
+pub mod decimal;
 pub mod eval;
+pub mod json;
 pub mod keyset;
 pub mod legacy;
 pub mod model;
+pub mod read;
 pub mod result;
 pub mod semver;
 mod table;
@@ -33,7 +36,9 @@ pub mod text;
 
 pub use bucket::bucket_of;
 pub use client::{hash_flag, hash_segment, hash_targeting};
-pub use compile::{CompiledSnapshot, Entity, Problem, SnapshotError, Warning, compile, compile_json, validate};
+pub use compile::{
+    CompiledSnapshot, Entity, Problem, SnapshotError, Warning, compile, compile_json, compile_json_compact, validate,
+};
 pub use context::{AttrValue, Context, ContextError, TARGETING_KEY};
 pub use eval::FlagId;
 pub use keyset::{api_key_hash, content_hash, salted_key_hash};

@@ -204,6 +204,47 @@ pub struct Resolution<'a, 's> {
     pub snapshot_version: u64,
 }
 
+impl Resolution<'_, '_> {
+    /// Appends the same JSON the `Serialize` impl writes through serde_json (tested), without
+    /// serde_json's serializer: the browser package's path.
+    pub fn write_json(&self, out: &mut String) {
+        use crate::json::{write_str, write_value};
+        use std::fmt::Write as _;
+        let e = self.evaluation;
+        out.push_str("{\"key\":");
+        write_str(out, self.key);
+        if let Some(v) = e.value() {
+            out.push_str(",\"value\":");
+            write_value(out, v);
+        }
+        if let Some(v) = e.variant() {
+            out.push_str(",\"variant\":");
+            write_str(out, v);
+        }
+        out.push_str(",\"reason\":");
+        write_str(out, e.reason.as_str());
+        if let Some(c) = e.error_code {
+            out.push_str(",\"errorCode\":");
+            write_str(out, c.as_str());
+        }
+        if let Some(d) = e.error_details(self.key) {
+            out.push_str(",\"errorDetails\":");
+            write_str(out, &d);
+        }
+        let _ = write!(
+            out,
+            ",\"metadata\":{{\"snapshotVersion\":{},\"flagVersion\":{}",
+            self.snapshot_version,
+            e.flag_version()
+        );
+        if let Some(r) = e.rule_id() {
+            out.push_str(",\"ruleId\":");
+            write_str(out, r);
+        }
+        out.push_str("}}");
+    }
+}
+
 impl Serialize for Resolution<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let e = self.evaluation;

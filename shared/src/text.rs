@@ -120,13 +120,70 @@ impl std::fmt::Write for ScalarBuf {
     }
 }
 
-/// Canonical string form of a number: `42` for 42.0, shortest round-trip otherwise,
-/// exponent notation when the plain form would not fit 40 bytes.
+/// Canonical string form of a number: what `{n}` (Display) prints — `42` for 42.0, the
+/// shortest round-trip digits in plain notation otherwise — and what `{n:e}` prints when the
+/// plain form would not fit 40 bytes. Built from `zmij`'s shortest digits rather than
+/// through `core::fmt`'s float printing, which would add 8 KB of code to the browser package;
+/// a test holds both to the formatter's output.
 pub fn number_str(n: f64, buf: &mut ScalarBuf) -> &str {
     buf.len = 0;
-    if write!(buf, "{n}").is_err() {
+    let mut z = zmij::Buffer::new();
+    let printed = z.format(n);
+    if !n.is_finite() {
+        let _ = buf.write_str(printed);
+        return buf.as_str();
+    }
+    let (negative, body) = match printed.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, printed),
+    };
+    let (mantissa, exp) = match body.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (body, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // value = 0.DIGITS × 10^point
+    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    let mut point = int.len() as i32 + exp;
+    while digits.first() == Some(&b'0') {
+        digits.remove(0);
+        point -= 1;
+    }
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    let sign = if negative { "-" } else { "" };
+    if digits.is_empty() {
+        let _ = write!(buf, "{sign}0");
+        return buf.as_str();
+    }
+    let d = std::str::from_utf8(&digits).unwrap_or_default();
+    let n_digits = d.len() as i32;
+    let plain_len = sign.len() as i32
+        + if point <= 0 {
+            2 - point + n_digits
+        } else if point >= n_digits {
+            point
+        } else {
+            n_digits + 1
+        };
+    let zeros = |k: i32| "0".repeat(k.max(0) as usize);
+    let written = if plain_len <= 40 {
+        if point <= 0 {
+            write!(buf, "{sign}0.{}{d}", zeros(-point))
+        } else if point >= n_digits {
+            write!(buf, "{sign}{d}{}", zeros(point - n_digits))
+        } else {
+            let (a, b) = d.split_at(point as usize);
+            write!(buf, "{sign}{a}.{b}")
+        }
+    } else {
+        let (first, rest) = d.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        write!(buf, "{sign}{first}{dot}{rest}e{}", point - 1)
+    };
+    if written.is_err() {
         buf.len = 0;
-        let _ = write!(buf, "{n:e}");
     }
     buf.as_str()
 }
@@ -149,7 +206,7 @@ pub fn with_scalar_str<R>(v: &AttrValue, f: impl FnOnce(&str) -> R) -> Option<R>
 pub fn scalar_number(v: &AttrValue) -> Option<f64> {
     match v {
         AttrValue::Number(n) => Some(*n),
-        AttrValue::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        AttrValue::String(s) => crate::decimal::parse_f64(s.trim()),
         _ => None,
     }
 }
@@ -183,6 +240,65 @@ mod tests {
         let mut out = Vec::new();
         for_folded_bytes(&long, |b| out.extend_from_slice(b));
         assert_eq!(out, fold(&long).into_bytes());
+    }
+
+    #[test]
+    fn number_str_is_the_formatters_output() {
+        fn reference(n: f64) -> String {
+            let plain = format!("{n}");
+            if plain.len() <= 40 { plain } else { format!("{n:e}") }
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut b = ScalarBuf::new();
+        // Equal to the formatter, except where two shortest forms are equally close: there
+        // the formatter rounds the last digit up and `zmij` (like ECMAScript's
+        // Number.prototype.toString and serde_json) takes the even one.
+        let mut check = |n: f64| {
+            let (got, want) = (number_str(n, &mut b).to_owned(), reference(n));
+            if got != want {
+                let mantissa_end = |s: &str| s.find('e').unwrap_or(s.len());
+                let (g, w) = (&got[..mantissa_end(&got)], &want[..mantissa_end(&want)]);
+                assert_eq!(got.len(), want.len(), "{got} vs {want}");
+                assert_eq!(got.parse::<f64>().ok(), Some(n), "{got} does not round-trip");
+                assert_eq!(g[..g.len() - 1], w[..w.len() - 1], "{got} vs {want}: more than the last digit differs");
+                assert!(
+                    g.bytes().last().is_some_and(|c| (c - b'0').is_multiple_of(2)),
+                    "{got} vs {want}: not the even tie"
+                );
+                assert_eq!(got[mantissa_end(&got)..], want[mantissa_end(&want)..], "{got} vs {want}");
+            }
+        };
+        for n in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            1e21,
+            1e22,
+            1e-7,
+            123456789.0,
+            1e39,
+            1e40,
+            1.5e-40,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
+            check(n);
+        }
+        for _ in 0..300_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = f64::from_bits(x);
+            if n.is_finite() {
+                check(n);
+            }
+            // Integers and short decimals, the common attribute values.
+            check((x % 2_000_001) as f64 - 1_000_000.0);
+            check(((x >> 20) % 100_000) as f64 / 100.0);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use vane_core::{Context, ErrorCode, compile_json};
+use vane_core::{Context, ErrorCode, Flag, Segment, Snapshot, compile_json, compile_json_compact};
 
 const ATTRS: &[&str] = &["targetingKey", "email", "plan", "age", "version", "ip", "groups", "when", ""];
 const OPS: &[&str] = &[
@@ -197,6 +197,11 @@ proptest! {
                         prop_assert_ne!(e.error_code(), Some(ErrorCode::ParseError), "{} in {}", key, text);
                     }
                     prop_assert_eq!(e.value().is_some(), e.variant().is_some());
+                    // The browser package writes answers by hand: the same bytes as serde_json.
+                    let r = vane_core::Resolution { key, evaluation: &e, snapshot_version: 7 };
+                    let mut by_hand = String::new();
+                    r.write_json(&mut by_hand);
+                    prop_assert_eq!(by_hand, serde_json::to_string(&r).unwrap_or_default());
                 }
                 let _ = snap.evaluate("f0", &ctx, now);
                 let _ = snap.evaluate_typed("f1", vane_core::FlagType::Number, &ctx, now);
@@ -204,14 +209,61 @@ proptest! {
         }
     }
 
+    /// The browser package reads snapshots with `vane_core::read` instead of the derived
+    /// deserialisers: both must accept the same documents, build the same values, and compile
+    /// to snapshots that answer alike (warnings in the same places; only wording may differ).
+    #[test]
+    fn the_browser_reader_agrees_with_serde(doc in snapshot(), contexts in prop::collection::vec(context(), 1..3), now in any::<i64>()) {
+        // serde also reads a struct written as an array (`["f0", "boolean", …]`); the reader
+        // refuses those (never written by the control plane; recorded in `read`'s docs).
+        let entries = ["flags", "segments"].map(|l| doc[l].as_array().cloned().unwrap_or_default()).concat();
+        prop_assume!(!entries.iter().any(Value::is_array));
+        let typed = serde_json::from_str::<Snapshot>(&doc.to_string()).ok();
+        let read = vane_core::read::snapshot(&doc.to_string()).ok();
+        prop_assert_eq!(&typed, &read, "{}", doc);
+        for f in doc["flags"].as_array().into_iter().flatten() {
+            prop_assert_eq!(serde_json::from_str::<Flag>(&f.to_string()).ok(), vane_core::read::flag(&f.to_string()).ok(), "{}", f);
+        }
+        for s in doc["segments"].as_array().into_iter().flatten() {
+            prop_assert_eq!(serde_json::from_str::<Segment>(&s.to_string()).ok(), vane_core::read::segment(&s.to_string()).ok(), "{}", s);
+        }
+        match (compile_json(&doc.to_string()), compile_json_compact(&doc.to_string())) {
+            (Ok((a, wa)), Ok((b, wb))) => {
+                let places = |w: &[vane_core::Warning]| w.iter().map(|p| (p.entity.to_string(), p.path.clone())).collect::<Vec<_>>();
+                prop_assert_eq!(places(&wa), places(&wb), "{}", doc);
+                for c in &contexts {
+                    let Ok(ctx) = Context::from_json(c) else { continue };
+                    let ea: Vec<String> = a.evaluate_all(&ctx, now).map(|(k, e)| format!("{k}: {e:?}")).collect();
+                    let eb: Vec<String> = b.evaluate_all(&ctx, now).map(|(k, e)| format!("{k}: {e:?}")).collect();
+                    prop_assert_eq!(ea, eb, "{}", doc);
+                }
+            }
+            (Err(_), Err(_)) => {}
+            (a, b) => prop_assert!(false, "compile_json {:?} vs compile_json_compact {:?} on {}", a.is_ok(), b.is_ok(), doc),
+        }
+    }
+
+    /// Damaged documents (a cut, or a stray character) are refused or accepted alike by both
+    /// readers.
+    #[test]
+    fn the_browser_reader_agrees_on_damaged_text(doc in snapshot(), at in any::<prop::sample::Index>(), junk in prop::sample::select(vec!["", ",", "}", "]", "\"", "\\", "x", "1", " ", "\u{1}"])) {
+        let text = doc.to_string();
+        let mut cut = at.index(text.len() + 1);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let damaged = format!("{}{junk}{}", &text[..cut], if junk.is_empty() { "" } else { &text[cut..] });
+        prop_assert_eq!(compile_json(&damaged).is_ok(), compile_json_compact(&damaged).is_ok(), "{}", damaged);
+    }
+
     #[test]
     fn never_panics_on_arbitrary_text(text in "\\PC{0,200}") {
-        let _ = compile_json(&text);
+        prop_assert_eq!(compile_json(&text).is_ok(), compile_json_compact(&text).is_ok());
     }
 
     #[test]
     fn never_panics_on_arbitrary_json(doc in json_value()) {
-        let _ = compile_json(&doc.to_string());
+        prop_assert_eq!(compile_json(&doc.to_string()).is_ok(), compile_json_compact(&doc.to_string()).is_ok(), "{}", doc);
         if let Ok(ctx) = Context::from_json(&doc) {
             let _ = ctx.targeting_key();
         }

@@ -11,7 +11,10 @@
 //! The context is set once ([`Engine::set_context`]) and every flag is then evaluated against it,
 //! so re-evaluating on a context change costs one parse, not one per flag.
 
-use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+use serde_json::Value;
+use vane_core::json::{self, write_str, write_value};
 use vane_core::{CompiledSnapshot, Context, Resolution};
 use wasm_bindgen::prelude::wasm_bindgen;
 
@@ -25,16 +28,21 @@ pub struct Engine {
     context: Context,
 }
 
-fn ok(extra: Value) -> String {
-    let mut v = json!({"ok": true});
-    if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
-        m.extend(e);
-    }
-    v.to_string()
+// Answers are written with `vane_core::json` (byte-identical to serde_json's output) so the
+// package does not carry serde_json's serializer.
+fn fail(error: impl std::fmt::Display) -> String {
+    let mut out = String::from("{\"ok\":false,\"error\":");
+    write_str(&mut out, &error.to_string());
+    out.push('}');
+    out
 }
 
-fn fail(error: impl std::fmt::Display) -> String {
-    json!({"ok": false, "error": error.to_string()}).to_string()
+/// `{"key":…,"reason":"ERROR","errorCode":"FLAG_NOT_FOUND",…}` before any snapshot is loaded.
+fn no_snapshot(key: &str) -> String {
+    let mut out = String::from("{\"key\":");
+    write_str(&mut out, key);
+    out.push_str(",\"reason\":\"ERROR\",\"errorCode\":\"FLAG_NOT_FOUND\",\"errorDetails\":\"no snapshot loaded yet\",\"metadata\":{}}");
+    out
 }
 
 #[wasm_bindgen]
@@ -66,11 +74,17 @@ impl Engine {
                         current.version()
                     ));
                 }
-                let version = compiled.version();
-                let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+                let mut out = format!("{{\"ok\":true,\"version\":{},\"warnings\":[", compiled.version());
+                for (i, w) in warnings.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(&mut out, &w.to_string());
+                }
+                out.push_str("]}");
                 self.ids = compiled.flag_keys().filter_map(|k| compiled.flag_id(k)).collect();
                 self.snapshot = Some(compiled);
-                ok(json!({"version": version, "warnings": warnings}))
+                out
             }
             Err(e) => fail(e),
         }
@@ -84,11 +98,11 @@ impl Engine {
     /// Sets the evaluation context (an OpenFeature context object as JSON: `targetingKey` and
     /// attributes). Answers `{"ok":true}` or `{"ok":false,"error":…}` (the context stays).
     pub fn set_context(&mut self, context_json: &str) -> String {
-        let parsed = serde_json::from_str::<Value>(context_json).map_err(|e| e.to_string());
+        let parsed = serde_json::from_str::<Value>(context_json).map_err(|e| json::error_text(&e));
         match parsed.and_then(|v| Context::from_json(&v).map_err(|e| e.to_string())) {
             Ok(c) => {
                 self.context = c;
-                ok(json!({}))
+                "{\"ok\":true}".into()
             }
             Err(e) => fail(format!("invalid context: {e}")),
         }
@@ -97,48 +111,67 @@ impl Engine {
     /// One flag for the current context, as OFREP's evaluation object:
     /// `{key, value?, variant?, reason, errorCode?, errorDetails?, metadata}`.
     pub fn evaluate(&self, key: &str, now_ms: f64) -> String {
-        let Some(snapshot) = &self.snapshot else {
-            return json!({"key": key, "reason": "ERROR", "errorCode": "FLAG_NOT_FOUND",
-                          "errorDetails": "no snapshot loaded yet", "metadata": {}})
-            .to_string();
-        };
+        let Some(snapshot) = &self.snapshot else { return no_snapshot(key) };
         let e = snapshot.evaluate(key, &self.context, now_ms as i64);
-        serde_json::to_string(&Resolution { key, evaluation: &e, snapshot_version: snapshot.version() })
-            .unwrap_or_default()
+        let mut out = String::with_capacity(128);
+        Resolution { key, evaluation: &e, snapshot_version: snapshot.version() }.write_json(&mut out);
+        out
     }
 
     /// Every flag for the current context: `{"flags":[…], "version":N}`.
     pub fn evaluate_all(&self, now_ms: f64) -> String {
-        let Some(snapshot) = &self.snapshot else { return json!({"flags": [], "version": 0}).to_string() };
+        let Some(snapshot) = &self.snapshot else { return "{\"flags\":[],\"version\":0}".into() };
         let version = snapshot.version();
         // Written straight into one buffer: no intermediate JSON values.
-        let mut out = Vec::with_capacity(128 * snapshot.flag_count() + 32);
-        out.extend_from_slice(b"{\"flags\":[");
+        let mut out = String::with_capacity(128 * snapshot.flag_count() + 32);
+        out.push_str("{\"flags\":[");
         for (i, (key, e)) in snapshot.evaluate_all(&self.context, now_ms as i64).enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.push(',');
             }
-            let _ = serde_json::to_writer(&mut out, &Resolution { key, evaluation: &e, snapshot_version: version });
+            Resolution { key, evaluation: &e, snapshot_version: version }.write_json(&mut out);
         }
-        out.extend_from_slice(format!("],\"version\":{version}}}").as_bytes());
-        String::from_utf8(out).unwrap_or_default()
+        let _ = write!(out, "],\"version\":{version}}}");
+        out
     }
 
     /// The context-independent facts of every flag, in snapshot order, for a JS fast path that
-    /// decodes them once per snapshot: `{"version":N,"flags":[{"key","flagVersion","variants":
-    /// [{"key","value"}],"rules":["id"|""]}]}`.
+    /// decodes them once per snapshot: `{"version":N,"flags":[{"key","flagVersion","timed",
+    /// "variants":[{"key","value"}],"rules":["id"|""]}]}`; `timed` flags' answers can change
+    /// with the clock alone (rule windows), every other answer only with snapshot or context.
     pub fn table(&self) -> String {
-        let Some(s) = &self.snapshot else { return json!({"version": 0, "flags": []}).to_string() };
-        let flags: Vec<Value> = s
-            .flag_keys()
-            .enumerate()
-            .map(|(i, key)| {
-                let variants: Vec<Value> = s.flag_variants(i).map(|(k, v)| json!({"key": k, "value": v})).collect();
-                let rules: Vec<&str> = s.flag_rule_ids(i).collect();
-                json!({"key": key, "flagVersion": s.flag_version_at(i), "variants": variants, "rules": rules})
-            })
-            .collect();
-        json!({"version": s.version(), "flags": flags}).to_string()
+        let Some(s) = &self.snapshot else { return "{\"version\":0,\"flags\":[]}".into() };
+        let mut out = format!("{{\"version\":{},\"flags\":[", s.version());
+        for (i, key) in s.flag_keys().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"key\":");
+            write_str(&mut out, key);
+            let _ = write!(
+                out,
+                ",\"flagVersion\":{},\"timed\":{},\"variants\":[",
+                s.flag_version_at(i),
+                s.flag_depends_on_time(i)
+            );
+            for (j, (k, v)) in s.flag_variants(i).enumerate() {
+                out.push_str(if j > 0 { ",{\"key\":" } else { "{\"key\":" });
+                write_str(&mut out, k);
+                out.push_str(",\"value\":");
+                write_value(&mut out, v);
+                out.push('}');
+            }
+            out.push_str("],\"rules\":[");
+            for (j, r) in s.flag_rule_ids(i).enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                write_str(&mut out, r);
+            }
+            out.push_str("]}");
+        }
+        out.push_str("]}");
+        out
     }
 
     /// The flag at `index` (in [`Self::table`] order) for the current context, packed into a
@@ -159,8 +192,7 @@ impl Engine {
 
     /// A config's value as JSON, or `null` when the snapshot has none by that key.
     pub fn config(&self, key: &str) -> String {
-        let value = self.snapshot.as_ref().and_then(|s| s.config(key)).map(|c| c.value.clone());
-        value.unwrap_or(Value::Null).to_string()
+        self.snapshot.as_ref().and_then(|s| s.config(key)).map_or_else(|| "null".into(), |c| json::to_string(&c.value))
     }
 }
 
@@ -197,6 +229,7 @@ fn pack(e: &vane_core::Evaluation<'_>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn doc(version: u64) -> String {
         json!({"format_version": 1, "application": "app", "environment": "production", "version": version,
@@ -231,6 +264,7 @@ mod tests {
         let table = parse(&e.table());
         assert_eq!(table["flags"][0]["variants"][0]["key"], "on");
         assert_eq!(table["flags"][0]["rules"][0], "r");
+        assert_eq!(table["flags"][0]["timed"], false);
         assert_eq!(e.evaluate_packed(0, 0.0), f64::from(1 | (1 << 12) | (1 << 16)));
         assert_eq!(e.evaluate_all_packed(0.0), vec![f64::from(1 | (1 << 12) | (1 << 16))]);
         assert_eq!(e.evaluate_packed(7, 0.0), -1.0);
