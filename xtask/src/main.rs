@@ -84,6 +84,11 @@ fn setup() -> Result {
     if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
         step("install the wasm32 target", Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     }
+    // The browser package rebuilds the standard library for size (`build_web`): needs its source.
+    let components = output_of("rustup", &["component", "list", "--installed"]).unwrap_or_default();
+    if !components.lines().any(|l| l.trim().starts_with("rust-src")) {
+        step("install the rust-src component", Command::new("rustup").args(["component", "add", "rust-src"]))?;
+    }
     // No --locked for wasm-bindgen-cli: its lock file pins crates that no longer build.
     if output_of("wasm-bindgen", &["--version"]).is_none_or(|v| !v.ends_with(WASM_BINDGEN_VERSION)) {
         step(
@@ -167,9 +172,20 @@ fn web_dir() -> PathBuf {
 /// Builds the browser package into `target/vane-web/`: vane-core's bindings (`vane-web`,
 /// profile `web`, wasm-bindgen `--target web`) next to the JS client, provider and types.
 fn build_web() -> Result {
+    // Size matters here (the package is downloaded by every visitor): the standard library is
+    // rebuilt with this profile, panics abort without formatting a message, and no source
+    // locations are kept. These are unstable flags, allowed on the stable toolchain by
+    // RUSTC_BOOTSTRAP for this one build only (recorded in ARCHITECTURE.md).
     step(
-        "build vane-web for wasm32 (profile web)",
-        cargo().args(["build", "-p", "vane-web", "--target", "wasm32-unknown-unknown", "--profile", "web"]),
+        "build vane-web for wasm32 (profile web, std rebuilt for size)",
+        cargo()
+            .args(["build", "-p", "vane-web", "--target", "wasm32-unknown-unknown", "--profile", "web"])
+            .args(["-Z", "build-std=std,panic_abort"])
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env(
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+                "-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none",
+            ),
     )?;
     let out = web_dir();
     step(
@@ -179,10 +195,29 @@ fn build_web() -> Result {
             .arg(&out)
             .arg(target_dir().join("wasm32-unknown-unknown/web/vane_web.wasm")),
     )?;
-    for file in ["vane.js", "provider.js", "vane.d.ts"] {
+    // The shipped JS is minified by esbuild (installed by `npm ci` with wrangler); the readable
+    // sources are in shared/web/js.
+    let esbuild = root().join("node_modules/@esbuild/linux-x64/bin/esbuild");
+    let glue = out.join("vane_web.js");
+    step(
+        "minify the wasm-bindgen glue",
+        Command::new(&esbuild)
+            .arg(&glue)
+            .args(["--minify", "--format=esm", "--allow-overwrite", "--log-level=warning"])
+            .arg(format!("--outfile={}", glue.display())),
+    )?;
+    for file in ["vane.js", "provider.js"] {
         let from = root().join("shared/web/js").join(file);
-        std::fs::copy(&from, out.join(file)).map_err(|e| format!("{}: {e}", from.display()))?;
+        step(
+            &format!("minify {file}"),
+            Command::new(&esbuild)
+                .arg(&from)
+                .args(["--minify", "--format=esm", "--log-level=warning"])
+                .arg(format!("--outfile={}", out.join(file).display())),
+        )?;
     }
+    let types = root().join("shared/web/js/vane.d.ts");
+    std::fs::copy(&types, out.join("vane.d.ts")).map_err(|e| format!("{}: {e}", types.display()))?;
     Ok(())
 }
 
@@ -196,13 +231,15 @@ fn test() -> Result {
     step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     step(
-        "clippy for wasm32 (the worker binding)",
+        "clippy for wasm32 (the worker and browser bindings)",
         cargo().args([
             "clippy",
             "-p",
             "vane-core",
             "-p",
             "vane-edge",
+            "-p",
+            "vane-web",
             "--target",
             "wasm32-unknown-unknown",
             "--",

@@ -5,8 +5,9 @@ export interface EvaluationContext {
   [attribute: string]: unknown;
 }
 
-/** One flag's evaluation, in OFREP's shape. Object and array values and `metadata` are frozen:
- *  they are shared by every evaluation of the same snapshot (copy before changing them). */
+/** One flag's evaluation, in OFREP's shape. The object itself, its object and array values and
+ *  `metadata` are frozen: an answer is built once per snapshot and shared by every evaluation
+ *  that gives it (copy before changing). */
 export interface Evaluation {
   key: string;
   value?: unknown;

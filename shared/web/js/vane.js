@@ -15,6 +15,9 @@ import init, { Engine } from "./vane_web.js";
 
 let wasmReady = null;
 
+/** Not a packed answer (those are -1 or non-negative): "not evaluated for this context yet". */
+const UNKNOWN = -2;
+
 /** Reason codes of packed results (the same list as `REASONS` in vane-web). */
 const REASONS = ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED", "PREREQUISITE_FAILED", "ERROR"];
 
@@ -71,6 +74,8 @@ export class VaneClient extends EventTarget {
     // evaluation crosses into wasm with numbers only.
     this.table = { version: 0, flags: [] };
     this.index = new Map();
+    // Per context: each flag's packed answer once known (UNKNOWN until then).
+    this.packed = new Float64Array(0);
   }
 
   get storageKey() {
@@ -165,14 +170,25 @@ export class VaneClient extends EventTarget {
   /** Sets the evaluation context (OpenFeature shape: targetingKey + attributes). */
   setContext(context) {
     if (!this.engine) return { ok: false, error: "not started" };
-    return JSON.parse(this.engine.set_context(JSON.stringify(context ?? {})));
+    const outcome = JSON.parse(this.engine.set_context(JSON.stringify(context ?? {})));
+    if (outcome.ok) this.packed.fill(UNKNOWN);
+    return outcome;
   }
 
-  /** One flag for the current context. */
+  /**
+   * One flag for the current context. An answer is kept until the context or the snapshot
+   * changes (OpenFeature's static-context model), except for flags whose rules have active
+   * windows (`timed`), which are evaluated on every call.
+   */
   evaluate(key) {
     if (!this.engine) return { key, reason: "ERROR", errorCode: "PROVIDER_NOT_READY", errorDetails: "not started", metadata: {} };
     const i = this.index.get(key);
-    const packed = i === undefined ? -1 : this.engine.evaluate_packed(i, this.now());
+    if (i === undefined) return JSON.parse(this.engine.evaluate(key, this.now()));
+    let packed = this.packed[i];
+    if (packed === UNKNOWN) {
+      packed = this.engine.evaluate_packed(i, this.now());
+      if (!this.table.flags[i].timed) this.packed[i] = packed;
+    }
     return packed < 0 ? JSON.parse(this.engine.evaluate(key, this.now())) : this.#decode(i, packed);
   }
 
@@ -183,22 +199,31 @@ export class VaneClient extends EventTarget {
     if (packed.length !== this.table.flags.length) return JSON.parse(this.engine.evaluate_all(this.now())).flags;
     const out = new Array(packed.length);
     for (let i = 0; i < packed.length; i++) {
-      out[i] = packed[i] < 0 ? JSON.parse(this.engine.evaluate(this.table.flags[i].key, this.now())) : this.#decode(i, packed[i]);
+      const f = this.table.flags[i];
+      if (!f.timed) this.packed[i] = packed[i];
+      out[i] = packed[i] < 0 ? JSON.parse(this.engine.evaluate(f.key, this.now())) : this.#decode(i, packed[i]);
     }
     return out;
   }
 
   #decode(i, packed) {
+    // A flag's answer is fully determined by its packed number, so each distinct answer is
+    // built once per snapshot and shared, frozen like the values inside it: repeated
+    // evaluations allocate nothing.
     const f = this.table.flags[i];
-    const r = { key: f.key };
-    const v = packed & 0xfff;
-    if (v > 0) {
-      const variant = f.variants[v - 1];
-      r.value = variant.value;
-      r.variant = variant.key;
+    let r = f.answers.get(packed);
+    if (r === undefined) {
+      r = { key: f.key };
+      const v = packed & 0xfff;
+      if (v > 0) {
+        const variant = f.variants[v - 1];
+        r.value = variant.value;
+        r.variant = variant.key;
+      }
+      r.reason = REASONS[(packed >>> 12) & 0xf];
+      r.metadata = f.metadata[(packed >>> 16) & 0xffff];
+      f.answers.set(packed, Object.freeze(r));
     }
-    r.reason = REASONS[(packed >>> 12) & 0xf];
-    r.metadata = f.metadata[(packed >>> 16) & 0xffff];
     return r;
   }
 
@@ -224,7 +249,9 @@ export class VaneClient extends EventTarget {
       // Metadata per matched rule (index 0: none), frozen and shared like the values.
       const base = { snapshotVersion: this.table.version, flagVersion: f.flagVersion };
       f.metadata = [Object.freeze(base), ...f.rules.map((id) => Object.freeze(id ? { ...base, ruleId: id } : base))];
+      f.answers = new Map();
     }
+    this.packed = new Float64Array(this.table.flags.length).fill(UNKNOWN);
     this.index = new Map();
     this.table.flags.forEach((f, i) => {
       if (!this.index.has(f.key)) this.index.set(f.key, i);
