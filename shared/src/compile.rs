@@ -25,8 +25,8 @@ use crate::cidr::Cidr;
 use crate::context::{TARGETING_KEY, attribute_hash};
 use crate::keyset::{HashedSet, KeySet, StringSet, parse_salted_hash};
 use crate::model::{
-    AcceptedKey, Audience, Condition, Config, EnvironmentSettings, FORMAT_VERSION, Flag, FlagType, Operator,
-    ROLLOUT_SCALE, Rule, Segment, Serve, Service, Snapshot,
+    AcceptedKey, Audience, BucketHash, Condition, Config, EnvironmentSettings, FORMAT_VERSION, Flag, FlagType, Gate,
+    Operator, ROLLOUT_SCALE, Rule, Segment, Serve, Service, Snapshot,
 };
 use crate::semver::{self, OwnedVersion};
 use crate::table::StrTable;
@@ -170,15 +170,29 @@ impl CompiledSnapshot {
             .flat_map(|l| l.rules.iter().map(|r| &*r.id))
     }
     /// Whether the answer of the flag at `index` can change with the clock alone (a rule with
-    /// an active window, here or in a prerequisite). Every other flag's answer is a pure
+    /// an active window or a date condition that defaults to now, here or in a prerequisite). Every other flag's answer is a pure
     /// function of snapshot and context, so a caller may keep it until either changes.
     pub fn flag_depends_on_time(&self, index: usize) -> bool {
         fn timed(s: &CompiledSnapshot, index: usize, depth: usize) -> bool {
             let Some(logic) = s.flags.get(index).and_then(|f| f.logic.as_ref().ok()) else { return false };
             // Prerequisite chains are acyclic and bounded by the compiler; the depth guard is a
             // backstop that answers "timed" (never cache) rather than recurse without end.
+            let now_dependent = |c: &CompiledCondition| {
+                c.default_now
+                    || match &c.test {
+                        Test::Segment(ids) => ids.iter().any(|&id| {
+                            s.segments
+                                .get(id as usize)
+                                .and_then(|seg| seg.logic.as_ref().ok())
+                                .is_some_and(|l| l.conditions.iter().any(|c| c.default_now))
+                        }),
+                        _ => false,
+                    }
+            };
             depth > MAX_PREREQUISITE_DEPTH
-                || logic.rules.iter().any(|r| r.active_from.is_some() || r.active_until.is_some())
+                || logic.rules.iter().any(|r| {
+                    r.active_from.is_some() || r.active_until.is_some() || r.conditions.iter().any(now_dependent)
+                })
                 || logic.prerequisites.iter().any(|p| timed(s, p.flag as usize, depth + 1))
         }
         timed(self, index, 0)
@@ -268,6 +282,7 @@ pub struct CompiledRule {
     pub(crate) serve: CompiledServe,
     pub(crate) active_from: Option<i64>,
     pub(crate) active_until: Option<i64>,
+    pub(crate) gate: Option<CompiledGate>,
 }
 
 #[derive(Debug)]
@@ -278,12 +293,46 @@ pub(crate) enum CompiledServe {
 
 #[derive(Debug)]
 pub(crate) struct CompiledRollout {
-    pub(crate) bucket_by: Box<str>,
-    pub(crate) bucket_by_hash: u64,
-    /// `salt:flagKey:`, the constant part of the bucket input.
-    pub(crate) prefix: Box<[u8]>,
-    /// `(exclusive upper bucket, variant)`, ascending; the last bound is [`ROLLOUT_SCALE`].
+    /// The attributes tried in order; the first present one is hashed.
+    pub(crate) bucket_by: BucketBy,
+    pub(crate) hash: CompiledHash,
+    /// `(exclusive upper bucket, variant)`, ascending; the last bound is the scale
+    /// ([`ROLLOUT_SCALE`], or the weight total of an Unleash rollout).
     pub(crate) thresholds: Vec<(u32, u32)>,
+}
+
+/// Attribute names (with their lookup hashes) whose first present value is hashed.
+#[derive(Debug)]
+pub(crate) struct BucketBy(pub(crate) Box<[(Box<str>, u64)]>);
+
+impl BucketBy {
+    fn new(names: &[String]) -> Self {
+        let names: Vec<&str> =
+            if names.is_empty() { vec![TARGETING_KEY] } else { names.iter().map(|n| &**n).collect() };
+        BucketBy(names.into_iter().map(|n| (Box::from(n), attribute_hash(n))).collect())
+    }
+
+    /// The first name, for messages.
+    pub(crate) fn first(&self) -> &str {
+        self.0.first().map_or(TARGETING_KEY, |(n, _)| n)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum CompiledHash {
+    /// xxh3 with the flag's `salt:flagKey:` prefix, mapped to [`ROLLOUT_SCALE`].
+    Xxh3 { prefix: Box<[u8]> },
+    /// Unleash: murmur3 of `group_id:value` with `seed`, modulo `modulus`.
+    Unleash { prefix: Box<[u8]>, seed: u32, modulus: u32 },
+}
+
+/// A rule's percentage gate (Unleash's rollout strategies), ready to run.
+#[derive(Debug)]
+pub(crate) struct CompiledGate {
+    pub(crate) percentage: u32,
+    pub(crate) bucket_by: BucketBy,
+    /// `group_id:`.
+    pub(crate) prefix: Box<[u8]>,
 }
 
 #[derive(Debug)]
@@ -292,6 +341,11 @@ pub(crate) struct CompiledCondition {
     pub(crate) attribute_hash: u64,
     /// `negate` XOR the operator being a negative form (`neq`, `not_in`, …).
     pub(crate) invert: bool,
+    /// The condition's result when the attribute is missing: `false`, or with
+    /// `negate_missing` the inverted false (`invert`).
+    pub(crate) when_missing: bool,
+    /// `before`/`after` compare the evaluation time when the attribute is missing.
+    pub(crate) default_now: bool,
     pub(crate) test: Test,
 }
 
@@ -323,16 +377,29 @@ impl Cmp {
 #[derive(Debug)]
 pub(crate) enum Test {
     Exists,
-    EqString { value: Box<str>, case_insensitive: bool },
+    EqString {
+        value: Box<str>,
+        case_insensitive: bool,
+    },
     EqNumber(f64),
     In(KeySet),
-    Contains { values: Box<[Box<str>]>, case_insensitive: bool },
-    StartsWith { values: Box<[Box<str>]>, case_insensitive: bool },
-    EndsWith { values: Box<[Box<str>]>, case_insensitive: bool },
+    Contains {
+        values: Box<[Box<str>]>,
+        case_insensitive: bool,
+    },
+    StartsWith {
+        values: Box<[Box<str>]>,
+        case_insensitive: bool,
+    },
+    EndsWith {
+        values: Box<[Box<str>]>,
+        case_insensitive: bool,
+    },
     Matches(Box<[Regex]>),
     Number(Cmp, f64),
     Date(Cmp, i64),
-    Semver(Cmp, OwnedVersion),
+    /// The flag: strict (a leading `v` on the attribute is refused).
+    Semver(Cmp, OwnedVersion, bool),
     Cidr(Box<[Cidr]>),
     Segment(Box<[u32]>),
 }
@@ -946,6 +1013,7 @@ fn compile_rule(
         }
     }
     let serve = compile_serve(bucket_prefix, variants, &rule.serve, &path.field("serve"), sink);
+    let gate = rule.gate.as_ref().map(|g| compile_gate(g, &path.field("gate"), sink));
     let active_from = parse_schedule(rule.active_from.as_deref(), &path.field("active_from"), sink);
     let active_until = parse_schedule(rule.active_until.as_deref(), &path.field("active_until"), sink);
     if let (Some(Some(from)), Some(Some(until))) = (active_from, active_until)
@@ -959,6 +1027,31 @@ fn compile_rule(
         serve: serve?,
         active_from: active_from.flatten(),
         active_until: active_until.flatten(),
+        gate: match gate {
+            Some(g) => Some(g?),
+            None => None,
+        },
+    })
+}
+
+fn compile_gate(g: &Gate, path: &Path<'_>, sink: &mut Sink<'_>) -> Option<CompiledGate> {
+    let before = sink.problems.len();
+    if g.hash != BucketHash::Unleash {
+        sink.push(format!("{path}.hash"), "a gate uses the unleash hash");
+    }
+    if g.percentage > 100 {
+        sink.push(format!("{path}.percentage"), format!("must be 0 to 100, found {}", g.percentage));
+    }
+    if g.bucket_by.iter().any(String::is_empty) {
+        sink.push(format!("{path}.bucket_by"), "attribute names must not be empty");
+    }
+    if sink.problems.len() != before {
+        return None;
+    }
+    Some(CompiledGate {
+        percentage: g.percentage,
+        bucket_by: BucketBy::new(&g.bucket_by),
+        prefix: format!("{}:", g.group_id).into_bytes().into_boxed_slice(),
     })
 }
 
@@ -997,15 +1090,39 @@ fn compile_serve(
                 }
                 total += u64::from(*w);
             }
-            if total != u64::from(ROLLOUT_SCALE) {
-                sink.push(
-                    format!("{path}.rollout.weights"),
-                    format!("weights must add up to {ROLLOUT_SCALE} (100%), they add up to {total}"),
-                );
-                ok = false;
-            }
-            let bucket_by = r.bucket_by.as_deref().unwrap_or(TARGETING_KEY);
-            if bucket_by.is_empty() {
+            let hash = match r.hash {
+                BucketHash::Xxh3 => {
+                    if total != u64::from(ROLLOUT_SCALE) {
+                        sink.push(
+                            format!("{path}.rollout.weights"),
+                            format!("weights must add up to {ROLLOUT_SCALE} (100%), they add up to {total}"),
+                        );
+                        ok = false;
+                    }
+                    if r.group_id.is_some() {
+                        sink.push(format!("{path}.rollout.group_id"), "only with hash unleash");
+                        ok = false;
+                    }
+                    CompiledHash::Xxh3 { prefix: bucket_prefix.into() }
+                }
+                BucketHash::Unleash => {
+                    let modulus = u32::try_from(total).unwrap_or(0);
+                    if modulus == 0 {
+                        sink.push(
+                            format!("{path}.rollout.weights"),
+                            format!("weights must add up to 1 to {}, they add up to {total}", u32::MAX),
+                        );
+                        ok = false;
+                    }
+                    let Some(group) = &r.group_id else {
+                        sink.push(format!("{path}.rollout.group_id"), "required with hash unleash");
+                        return None;
+                    };
+                    let prefix = format!("{group}:").into_bytes().into_boxed_slice();
+                    CompiledHash::Unleash { prefix, seed: crate::murmur::VARIANT_SEED, modulus }
+                }
+            };
+            if r.bucket_by.iter().any(String::is_empty) {
                 sink.push(format!("{path}.rollout.bucket_by"), "must not be empty");
                 ok = false;
             }
@@ -1022,12 +1139,7 @@ fn compile_serve(
                     thresholds.push((upper, u32::try_from(i).unwrap_or(u32::MAX)));
                 }
             }
-            Some(CompiledServe::Rollout(CompiledRollout {
-                bucket_by: bucket_by.into(),
-                bucket_by_hash: attribute_hash(bucket_by),
-                prefix: bucket_prefix.into(),
-                thresholds,
-            }))
+            Some(CompiledServe::Rollout(CompiledRollout { bucket_by: BucketBy::new(&r.bucket_by), hash, thresholds }))
         }
     }
 }
@@ -1131,6 +1243,19 @@ fn compile_condition(
     if c.hashed && !matches!(op, Operator::Eq | Operator::Neq | Operator::In | Operator::NotIn) {
         sink.push(format!("{path}.hashed"), format!("not supported by operator {}", op.as_str()));
     }
+    if c.negate_missing && (matches!(op, Operator::Exists | Operator::NotExists) || is_segment_op) {
+        sink.push(format!("{path}.negate_missing"), format!("not supported by operator {}", op.as_str()));
+    }
+    if c.default_now && !matches!(op, Operator::Before | Operator::After) {
+        sink.push(format!("{path}.default_now"), format!("not supported by operator {}", op.as_str()));
+    }
+    let semver_op = matches!(
+        op,
+        Operator::SemverEq | Operator::SemverLt | Operator::SemverLte | Operator::SemverGt | Operator::SemverGte
+    );
+    if c.strict_semver && !semver_op {
+        sink.push(format!("{path}.strict_semver"), format!("not supported by operator {}", op.as_str()));
+    }
     let vpath = || format!("{path}.values");
     let ci = c.case_insensitive;
 
@@ -1208,7 +1333,8 @@ fn compile_condition(
     };
     let version = |sink: &mut Sink<'_>| -> Option<OwnedVersion> {
         let v = want_exactly_one(sink)?;
-        let parsed = v.as_str().and_then(semver::parse).map(|p| p.to_owned_version());
+        let strict_ok = !c.strict_semver || !v.as_str().is_some_and(|s| s.starts_with(['v', 'V']));
+        let parsed = v.as_str().and_then(semver::parse).filter(|_| strict_ok).map(|p| p.to_owned_version());
         if parsed.is_none() {
             sink.push(
                 vpath(),
@@ -1271,11 +1397,11 @@ fn compile_condition(
         Operator::Gte => number(sink).map(|n| Test::Number(Cmp::Gte, n)),
         Operator::Before => date(sink).map(|t| Test::Date(Cmp::Lt, t)),
         Operator::After => date(sink).map(|t| Test::Date(Cmp::Gt, t)),
-        Operator::SemverEq => version(sink).map(|v| Test::Semver(Cmp::Eq, v)),
-        Operator::SemverLt => version(sink).map(|v| Test::Semver(Cmp::Lt, v)),
-        Operator::SemverLte => version(sink).map(|v| Test::Semver(Cmp::Lte, v)),
-        Operator::SemverGt => version(sink).map(|v| Test::Semver(Cmp::Gt, v)),
-        Operator::SemverGte => version(sink).map(|v| Test::Semver(Cmp::Gte, v)),
+        Operator::SemverEq => version(sink).map(|v| Test::Semver(Cmp::Eq, v, c.strict_semver)),
+        Operator::SemverLt => version(sink).map(|v| Test::Semver(Cmp::Lt, v, c.strict_semver)),
+        Operator::SemverLte => version(sink).map(|v| Test::Semver(Cmp::Lte, v, c.strict_semver)),
+        Operator::SemverGt => version(sink).map(|v| Test::Semver(Cmp::Gt, v, c.strict_semver)),
+        Operator::SemverGte => version(sink).map(|v| Test::Semver(Cmp::Gte, v, c.strict_semver)),
         Operator::InCidr => {
             want_some(sink);
             let mut blocks = Vec::with_capacity(c.values.len());
@@ -1311,10 +1437,13 @@ fn compile_condition(
     if sink.problems.len() != before {
         return None;
     }
+    let invert = c.negate ^ is_negative(op);
     Some(CompiledCondition {
         attribute_hash: attribute_hash(&attribute),
         attribute,
-        invert: c.negate ^ is_negative(op),
+        invert,
+        when_missing: c.negate_missing && invert,
+        default_now: c.default_now,
         test: test?,
     })
 }

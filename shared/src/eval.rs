@@ -8,14 +8,14 @@
 use std::net::IpAddr;
 
 use crate::compile::{
-    CompiledCondition, CompiledFlag, CompiledRollout, CompiledRule, CompiledServe, CompiledSnapshot,
-    MAX_PREREQUISITE_DEPTH, SegmentLogic, Test,
+    BucketBy, CompiledCondition, CompiledFlag, CompiledGate, CompiledHash, CompiledRollout, CompiledRule,
+    CompiledServe, CompiledSnapshot, MAX_PREREQUISITE_DEPTH, SegmentLogic, Test,
 };
 use crate::context::{AttrValue, Context, TARGETING_KEY};
-use crate::model::FlagType;
+use crate::model::{FlagType, RANDOM_ATTRIBUTE};
 use crate::result::{Detail, ErrorCode, Evaluation, Reason};
 use crate::text;
-use crate::{bucket, datetime, semver};
+use crate::{bucket, datetime, murmur, semver};
 
 /// What evaluating a flag decided, as indices into the compiled flag. Small and `Copy`, so
 /// prerequisite checks and the rule loop move 12 bytes, not a result; the public
@@ -131,7 +131,9 @@ impl CompiledSnapshot {
             {
                 continue;
             }
-            if rule.conditions.iter().all(|c| self.condition_holds(c, ctx)) {
+            if rule.conditions.iter().all(|c| self.condition_holds(c, ctx, now_ms))
+                && rule.gate.as_ref().is_none_or(|g| gate_holds(g, ctx))
+            {
                 let mut o = match &rule.serve {
                     CompiledServe::Variant(v) => Outcome::served(*v, Reason::TargetingMatch),
                     CompiledServe::Rollout(r) => rollout(r, ctx, Reason::TargetingMatch),
@@ -169,14 +171,20 @@ impl CompiledSnapshot {
     }
 
     #[inline(always)]
-    fn condition_holds(&self, c: &CompiledCondition, ctx: &Context) -> bool {
+    fn condition_holds(&self, c: &CompiledCondition, ctx: &Context, now_ms: i64) -> bool {
         let attr = ctx.get_hashed(c.attribute_hash, &c.attribute);
         let positive = match &c.test {
             Test::Exists => attr.is_some(),
-            Test::Segment(ids) => ids.iter().any(|&id| self.in_segment(id as usize, attr, ctx)),
+            Test::Segment(ids) => ids.iter().any(|&id| self.in_segment(id as usize, attr, ctx, now_ms)),
             test => match attr {
-                // A missing attribute makes the condition false, whatever `negate` says.
-                None => return false,
+                // The evaluation time stands in for a missing date (Unleash's `currentTime`).
+                None if c.default_now => match test {
+                    Test::Date(cmp, t) => cmp.holds(now_ms.cmp(t)),
+                    _ => false,
+                },
+                // A missing attribute makes the condition false, whatever `negate` says — or,
+                // with `negate_missing`, the positive test false before inversion.
+                None => return c.when_missing,
                 Some(AttrValue::List(items)) => items.iter().any(|item| scalar_holds(test, item)),
                 Some(v) => scalar_holds(test, v),
             },
@@ -184,7 +192,7 @@ impl CompiledSnapshot {
         positive ^ c.invert
     }
 
-    fn in_segment(&self, id: usize, key: Option<&AttrValue>, ctx: &Context) -> bool {
+    fn in_segment(&self, id: usize, key: Option<&AttrValue>, ctx: &Context, now_ms: i64) -> bool {
         let Some(Ok(SegmentLogic { included, excluded, conditions })) = self.segments.get(id).map(|s| &s.logic) else {
             return false;
         };
@@ -203,7 +211,7 @@ impl CompiledSnapshot {
         if let Some(member) = listed {
             return member;
         }
-        !conditions.is_empty() && conditions.iter().all(|c| self.condition_holds(c, ctx))
+        !conditions.is_empty() && conditions.iter().all(|c| self.condition_holds(c, ctx, now_ms))
     }
 }
 
@@ -213,7 +221,7 @@ fn error_details<'s>(flag: &'s CompiledFlag, code: ErrorCode, rule: Option<&'s C
     match (code, &flag.logic) {
         (ErrorCode::ParseError, Err(detail)) => Detail::Text(detail),
         (ErrorCode::TargetingKeyMissing, Ok(logic)) => match rule.map_or(&logic.default, |r| &r.serve) {
-            CompiledServe::Rollout(r) => Detail::MissingBucketAttribute(&r.bucket_by),
+            CompiledServe::Rollout(r) => Detail::MissingBucketAttribute(r.bucket_by.first()),
             CompiledServe::Variant(_) => Detail::MissingBucketAttribute(TARGETING_KEY),
         },
         // Both GENERAL causes (prerequisite recursion past the compile-time limit, a bucket past
@@ -223,19 +231,52 @@ fn error_details<'s>(flag: &'s CompiledFlag, code: ErrorCode, rule: Option<&'s C
     }
 }
 
+/// The first present value of `by` in its string form, run through `f`. [`RANDOM_ATTRIBUTE`]
+/// is always present: the caller's random value, or `""`.
+#[inline]
+fn with_bucket_value<R>(by: &BucketBy, ctx: &Context, f: impl FnOnce(&str) -> R) -> Option<R> {
+    let mut f = Some(f);
+    for (name, hash) in by.0.iter() {
+        let found = ctx.get_hashed(*hash, name);
+        let value = match found {
+            Some(v) => Some(v),
+            None if &**name == RANDOM_ATTRIBUTE => return f.take().map(|f| f("")),
+            None => None,
+        };
+        if let Some(v) = value
+            && let Some(out) = text::with_scalar_str(v, |s| f.take().map(|f| f(s))).flatten()
+        {
+            return Some(out);
+        }
+    }
+    None
+}
+
 #[inline]
 fn rollout(r: &CompiledRollout, ctx: &Context, reason: Reason) -> Outcome {
-    let bucket = ctx
-        .get_hashed(r.bucket_by_hash, &r.bucket_by)
-        .and_then(|v| text::with_scalar_str(v, |s| bucket::bucket(&r.prefix, s.as_bytes())));
+    let bucket = with_bucket_value(&r.bucket_by, ctx, |s| match &r.hash {
+        CompiledHash::Xxh3 { prefix } => bucket::bucket(prefix, s.as_bytes()),
+        CompiledHash::Unleash { prefix, seed, modulus } => {
+            murmur::murmur3_x86_32(&[prefix, s.as_bytes()], *seed) % (*modulus).max(1)
+        }
+    });
     let Some(b) = bucket else {
         return Outcome::error(ErrorCode::TargetingKeyMissing);
     };
     match r.thresholds.iter().find(|(upper, _)| b < *upper) {
         Some((_, variant)) => Outcome::served(*variant, reason),
-        // Thresholds end at ROLLOUT_SCALE and buckets are below it; total for safety.
+        // Thresholds end at the scale and buckets are below it; total for safety.
         None => Outcome::error(ErrorCode::General),
     }
+}
+
+/// Unleash's percentage check: `murmur3(group_id:value, 0) % 100 + 1 ≤ percentage`; no value
+/// (or 0 %) → the gate does not hold.
+#[inline]
+fn gate_holds(g: &CompiledGate, ctx: &Context) -> bool {
+    g.percentage > 0
+        && with_bucket_value(&g.bucket_by, ctx, |s| murmur::murmur3_x86_32(&[&g.prefix, s.as_bytes()], 0) % 100 + 1)
+            .is_some_and(|n| n <= g.percentage)
 }
 
 /// Runs a test on one scalar attribute value. The common string tests (`in`, exact `eq`)
@@ -258,7 +299,8 @@ fn scalar_holds_general(test: &Test, v: &AttrValue) -> bool {
         Test::EqNumber(n) => text::scalar_number(v) == Some(*n),
         Test::Number(cmp, n) => text::scalar_number(v).and_then(|x| x.partial_cmp(n)).is_some_and(|o| cmp.holds(o)),
         Test::Date(cmp, t) => attr_time_ms(v).is_some_and(|x| cmp.holds(x.cmp(t))),
-        Test::Semver(cmp, want) => match v {
+        Test::Semver(cmp, want, strict) => match v {
+            AttrValue::String(s) if *strict && s.starts_with(['v', 'V']) => false,
             AttrValue::String(s) => {
                 semver::parse(s).is_some_and(|x| cmp.holds(semver::compare(&x, &want.as_version())))
             }

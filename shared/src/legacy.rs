@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use crate::model::{Condition, Operator, ROLLOUT_SCALE, Rollout, Rule, Serve};
+use crate::model::{BucketHash, Condition, Operator, ROLLOUT_SCALE, Rollout, Rule, Serve};
 use crate::result::{ErrorCode, Evaluation, Reason};
 
 /// Id of the rule that carries `target_users`.
@@ -44,10 +44,14 @@ pub fn to_state(rollout_percentage: f64, target_users: &[String]) -> Option<(Vec
                 negate: false,
                 case_insensitive: false,
                 hashed: false,
+                negate_missing: false,
+                default_now: false,
+                strict_semver: false,
             }],
             serve: Serve::Variant("on".to_owned()),
             active_from: None,
             active_until: None,
+            gate: None,
         });
     }
     let default = match parts {
@@ -57,7 +61,7 @@ pub fn to_state(rollout_percentage: f64, target_users: &[String]) -> Option<(Vec
             let mut weights = std::collections::BTreeMap::new();
             weights.insert("on".to_owned(), p);
             weights.insert("off".to_owned(), ROLLOUT_SCALE - p);
-            Serve::Rollout(Rollout { bucket_by: None, weights })
+            Serve::Rollout(Rollout { bucket_by: Vec::new(), hash: BucketHash::Xxh3, group_id: None, weights })
         }
     };
     Some((rules, default))

@@ -28,6 +28,7 @@ pub mod json;
 pub mod keyset;
 pub mod legacy;
 pub mod model;
+pub mod murmur;
 pub mod read;
 pub mod result;
 pub mod semver;

@@ -191,14 +191,95 @@ pub enum Serve {
     Rollout(Rollout),
 }
 
-/// A percentage rollout. Weights are parts of [`ROLLOUT_SCALE`] and must add up to it; the
-/// buckets are laid out in the flag's variant order, so the JSON key order never matters.
+/// A percentage rollout. The buckets are laid out in the flag's variant order, so the JSON key
+/// order never matters.
+///
+/// With `hash: xxh3` (the default) weights are parts of [`ROLLOUT_SCALE`] and must add up to
+/// it; the bucket is xxh3-64 of `salt:flagKey:value`. With `hash: unleash` (imported Unleash
+/// variants) the weights may add up to any total ≥ 1 and the bucket is Unleash's: murmur3
+/// x86_32 of `group_id:value` with seed 86028157, modulo the total — so every user lands where
+/// Unleash put them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollout {
-    /// Attribute whose value is hashed; `targetingKey` when absent.
+    /// Attributes whose first present value is hashed (JSON: one name or a list); `targetingKey`
+    /// when empty. [`RANDOM_ATTRIBUTE`] reads the caller's random value, `""` without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "one_or_many")]
+    pub bucket_by: Vec<String>,
+    #[serde(default, skip_serializing_if = "BucketHash::is_xxh3")]
+    pub hash: BucketHash,
+    /// Unleash's group id (the feature name unless configured); required with `hash: unleash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bucket_by: Option<String>,
+    pub group_id: Option<String>,
     pub weights: BTreeMap<String, u32>,
+}
+
+/// How a rollout or gate turns an attribute value into a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BucketHash {
+    /// Vane's own: xxh3-64 of `salt:flagKey:value`, unbiased map to [`ROLLOUT_SCALE`].
+    #[default]
+    Xxh3,
+    /// Unleash's: murmur3 x86_32 of `group_id:value` (see [`crate::murmur`]).
+    Unleash,
+}
+
+impl BucketHash {
+    pub fn is_xxh3(&self) -> bool {
+        *self == BucketHash::Xxh3
+    }
+}
+
+/// The attribute name that stands for "a random value the caller supplies" in `bucket_by`
+/// lists (Unleash's `random` stickiness). The engine itself has no randomness: without the
+/// attribute the value is `""`, so a list ending in it is never missing.
+pub const RANDOM_ATTRIBUTE: &str = "$random";
+
+/// A percentage gate on a rule (Unleash's gradual rollout strategies): the rule matches only
+/// when its conditions hold and `murmur3(group_id:value, 0) % 100 + 1 ≤ percentage`. A rule
+/// whose gate does not hold falls through to the next rule. No value → the gate does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gate {
+    /// 0 to 100.
+    pub percentage: u32,
+    pub group_id: String,
+    /// Attributes whose first present value is hashed; `targetingKey` when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "one_or_many")]
+    pub bucket_by: Vec<String>,
+    /// Only `unleash` for now.
+    #[serde(default = "unleash_hash")]
+    pub hash: BucketHash,
+}
+
+fn unleash_hash() -> BucketHash {
+    BucketHash::Unleash
+}
+
+/// `bucket_by` in JSON: one attribute name, or a list of them.
+mod one_or_many {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            [one] => one.serialize(s),
+            many => many.serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(match Option::<OneOrMany>::deserialize(d)? {
+            None => Vec::new(),
+            Some(OneOrMany::One(s)) => vec![s],
+            Some(OneOrMany::Many(v)) => v,
+        })
+    }
 }
 
 /// Rollout weights are expressed in parts of this number (100000 = 100%, 1 = 0.001%).
@@ -220,6 +301,9 @@ pub struct Rule {
     /// RFC 3339; the rule is inactive from this instant on (exclusive end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_until: Option<String>,
+    /// A percentage gate: when it does not hold, the rule does not match (evaluation goes on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,6 +320,18 @@ pub struct Condition {
     /// not the raw strings. Only `eq`, `neq`, `in` and `not_in` can be hashed.
     #[serde(default, skip_serializing_if = "is_false")]
     pub hashed: bool,
+    /// When the attribute is missing, the positive test is false *before* `negate` (and the
+    /// negative operators) apply — Unleash's rule (`NOT_IN` on a missing attribute holds).
+    /// Without it a missing attribute makes the condition false whatever the operator.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub negate_missing: bool,
+    /// `before`/`after` only: a missing attribute compares the evaluation time instead
+    /// (Unleash's `currentTime`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub default_now: bool,
+    /// `semver_*` only: versions with a leading `v` are refused (strict SemVer 2.0, as Unleash).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub strict_semver: bool,
 }
 
 fn is_false(b: &bool) -> bool {

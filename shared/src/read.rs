@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::model::{
-    AcceptedKey, Audience, Condition, Config, EnvironmentSettings, Flag, FlagType, KeyScope, Operator, Prerequisite,
-    Rollout, Rule, Segment, Serve, Service, Snapshot, StalePolicy, ValueType, Variant,
+    AcceptedKey, Audience, BucketHash, Condition, Config, EnvironmentSettings, Flag, FlagType, Gate, KeyScope,
+    Operator, Prerequisite, Rollout, Rule, Segment, Serve, Service, Snapshot, StalePolicy, ValueType, Variant,
 };
 
 pub(crate) type Read<T> = Result<T, String>;
@@ -364,11 +364,25 @@ fn serve(j: &mut Json<'_>) -> Read<Serve> {
     }
 }
 
+fn bucket_hash(j: &mut Json<'_>) -> Read<BucketHash> {
+    j.name_of(&[("xxh3", BucketHash::Xxh3), ("unleash", BucketHash::Unleash)])
+}
+
+/// `bucket_by`: one name, a list of names, or null (none).
+fn bucket_by(j: &mut Json<'_>) -> Read<Vec<String>> {
+    match j.peek() {
+        Some(b'[') => j.list(Json::owned_string),
+        _ => Ok(j.option_string()?.into_iter().collect()),
+    }
+}
+
 fn rollout(j: &mut Json<'_>) -> Read<Rollout> {
-    let (mut bucket_by, mut weights) = (None, None);
+    let (mut by, mut hash, mut group_id, mut weights) = (Vec::new(), BucketHash::Xxh3, None, None);
     j.object("a rollout (an object)", |j, k| {
         match k {
-            "bucket_by" => bucket_by = j.option_string()?,
+            "bucket_by" => by = bucket_by(j)?,
+            "hash" => hash = bucket_hash(j)?,
+            "group_id" => group_id = j.option_string()?,
             "weights" => {
                 let mut w = BTreeMap::new();
                 j.object("weights (an object)", |j, k| {
@@ -381,7 +395,27 @@ fn rollout(j: &mut Json<'_>) -> Read<Rollout> {
         }
         Ok(())
     })?;
-    Ok(Rollout { bucket_by, weights: required(weights, "weights")? })
+    Ok(Rollout { bucket_by: by, hash, group_id, weights: required(weights, "weights")? })
+}
+
+fn gate(j: &mut Json<'_>) -> Read<Gate> {
+    let (mut percentage, mut group_id, mut by, mut hash) = (None, None, Vec::new(), BucketHash::Unleash);
+    j.object("a gate (an object)", |j, k| {
+        match k {
+            "percentage" => percentage = Some(j.u32()?),
+            "group_id" => group_id = Some(j.owned_string()?),
+            "bucket_by" => by = bucket_by(j)?,
+            "hash" => hash = bucket_hash(j)?,
+            _ => drop(j.value()?),
+        }
+        Ok(())
+    })?;
+    Ok(Gate {
+        percentage: required(percentage, "percentage")?,
+        group_id: required(group_id, "group_id")?,
+        bucket_by: by,
+        hash,
+    })
 }
 
 fn rule(j: &mut Json<'_>) -> Read<Rule> {
@@ -393,6 +427,7 @@ fn rule(j: &mut Json<'_>) -> Read<Rule> {
         serve: Serve::Variant(String::new()),
         active_from: None,
         active_until: None,
+        gate: None,
     };
     j.object("a rule (an object)", |j, k| {
         match k {
@@ -402,6 +437,7 @@ fn rule(j: &mut Json<'_>) -> Read<Rule> {
             "serve" => serve_of = Some(serve(j)?),
             "active_from" => out.active_from = j.option_string()?,
             "active_until" => out.active_until = j.option_string()?,
+            "gate" => out.gate = if j.literal("null") { None } else { Some(gate(j)?) },
             _ => drop(j.value()?),
         }
         Ok(())
@@ -419,6 +455,9 @@ fn condition(j: &mut Json<'_>) -> Read<Condition> {
         negate: false,
         case_insensitive: false,
         hashed: false,
+        negate_missing: false,
+        default_now: false,
+        strict_semver: false,
     };
     j.object("a condition (an object)", |j, k| {
         match k {
@@ -432,6 +471,9 @@ fn condition(j: &mut Json<'_>) -> Read<Condition> {
             "negate" => out.negate = j.boolean()?,
             "case_insensitive" => out.case_insensitive = j.boolean()?,
             "hashed" => out.hashed = j.boolean()?,
+            "negate_missing" => out.negate_missing = j.boolean()?,
+            "default_now" => out.default_now = j.boolean()?,
+            "strict_semver" => out.strict_semver = j.boolean()?,
             _ => drop(j.value()?),
         }
         Ok(())

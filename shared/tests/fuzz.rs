@@ -97,10 +97,27 @@ fn condition() -> impl Strategy<Value = Value> {
         any::<bool>(),
         any::<bool>(),
         prop::bool::weighted(0.1),
+        (prop::bool::weighted(0.3), prop::bool::weighted(0.2), prop::bool::weighted(0.2)),
     )
-        .prop_map(|(a, op, values, negate, ci, hashed)| {
-            json!({"attribute": a, "operator": op, "values": values, "negate": negate, "case_insensitive": ci, "hashed": hashed})
+        .prop_map(|(a, op, values, negate, ci, hashed, (negate_missing, default_now, strict_semver))| {
+            json!({"attribute": a, "operator": op, "values": values, "negate": negate, "case_insensitive": ci, "hashed": hashed,
+                   "negate_missing": negate_missing, "default_now": default_now, "strict_semver": strict_semver})
         })
+}
+
+/// Unleash-style pieces: a murmur3 rollout over any weight total, and a percentage gate.
+fn bucket_by() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        prop::sample::select(ATTRS).prop_map(|a| json!(a)),
+        prop::collection::vec(prop::sample::select(vec!["targetingKey", "email", "plan", "$random", ""]), 0..3)
+            .prop_map(|v| json!(v)),
+    ]
+}
+
+fn gate() -> impl Strategy<Value = Value> {
+    (0u32..=120, "[a-z.]{0,6}", bucket_by(), prop::sample::select(vec!["unleash", "xxh3"]))
+        .prop_map(|(p, g, by, hash)| json!({"percentage": p, "group_id": g, "bucket_by": by, "hash": hash}))
 }
 
 fn serve() -> impl Strategy<Value = Value> {
@@ -112,6 +129,15 @@ fn serve() -> impl Strategy<Value = Value> {
         )
             .prop_map(|(w, by)| json!({"rollout": {"weights": w, "bucket_by": by}})),
         (0u32..=100_000).prop_map(|p| json!({"rollout": {"weights": {"on": p, "off": 100_000 - p}}})),
+        (
+            prop::collection::btree_map(prop::sample::select(VARIANTS), 0u32..=1000, 1..3),
+            bucket_by(),
+            maybe("[a-z.]{0,6}"),
+            prop::sample::select(vec!["unleash", "xxh3"])
+        )
+            .prop_map(
+                |(w, by, g, hash)| json!({"rollout": {"weights": w, "bucket_by": by, "group_id": g, "hash": hash}})
+            ),
         json_value(),
     ]
 }
@@ -123,7 +149,7 @@ fn flag(key: &'static str) -> impl Strategy<Value = Value> {
         any::<bool>(),
         maybe(prop::sample::select(VARIANTS)),
         prop::collection::vec(
-            (prop::collection::vec(condition(), 0..3), serve(), maybe(scalar()), maybe(scalar())),
+            (prop::collection::vec(condition(), 0..3), serve(), maybe(scalar()), maybe(scalar()), maybe(gate())),
             0..3,
         ),
         serve(),
@@ -137,8 +163,8 @@ fn flag(key: &'static str) -> impl Strategy<Value = Value> {
             let variants: Vec<Value> = variants.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
             let rules: Vec<Value> = rules
                 .into_iter()
-                .map(|(conditions, serve, from, until)| {
-                    json!({"conditions": conditions, "serve": serve, "active_from": from, "active_until": until})
+                .map(|(conditions, serve, from, until, gate)| {
+                    json!({"conditions": conditions, "serve": serve, "active_from": from, "active_until": until, "gate": gate})
                 })
                 .collect();
             let prereqs: Vec<Value> = prereqs.into_iter().map(|(f, v)| json!({"flag": f, "variants": v})).collect();
