@@ -93,6 +93,22 @@ impl<'a> Json<'a> {
         }
     }
 
+    /// Steps over any JSON value, checking its syntax only (numbers out of `f64`'s range pass),
+    /// as serde does for fields it ignores.
+    fn skip(&mut self) -> Read<()> {
+        self.peek();
+        let rest = self.text.get(self.at..).unwrap_or_default();
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<serde::de::IgnoredAny>();
+        match values.next() {
+            Some(Ok(_)) => {
+                self.at += values.byte_offset();
+                Ok(())
+            }
+            Some(Err(e)) => Err(crate::json::error_text(&e)),
+            None => Err("expected a value, found the end of the document".into()),
+        }
+    }
+
     fn string(&mut self) -> Read<Cow<'a, str>> {
         if self.peek() != Some(b'"') {
             return Err(self.expected("a string"));
@@ -230,18 +246,15 @@ impl<'a> Json<'a> {
     /// One entry of a list read on its own: on failure, the entry is skipped (the document
     /// must still be valid JSON) and reported with its key.
     fn entry<T>(&mut self, list: &str, i: usize, read: fn(&mut Self) -> Read<T>) -> Read<Result<T, (String, String)>> {
+        self.peek();
         let start = self.at;
         match read(self) {
             Ok(t) => Ok(Ok(t)),
             Err(e) => {
                 self.at = start;
-                let v = self.value()?;
-                // Like serde's `KeyOnly` in the typed path, which also reads `["key", …]`.
-                let key = match &v {
-                    Value::Array(items) => items.first(),
-                    _ => v.get("key"),
-                };
-                Ok(Err((key.and_then(Value::as_str).map_or_else(|| format!("{list}[{i}]"), str::to_owned), e)))
+                self.skip()?;
+                let entry = self.text.get(start..self.at).unwrap_or_default();
+                Ok(Err((key_of(entry).unwrap_or_else(|| format!("{list}[{i}]")), e)))
             }
         }
     }
@@ -256,6 +269,30 @@ impl<'a> Json<'a> {
 }
 
 #[inline(never)]
+/// The `key` of an entry that did not read: like serde's `KeyOnly` in the typed path — a
+/// string field `key` of an object, or the first element of an array.
+fn key_of(entry: &str) -> Option<String> {
+    let mut j = Json::new(entry);
+    let mut key = None;
+    match j.peek() {
+        Some(b'[') => {
+            j.eat(b'[');
+            key = j.owned_string().ok();
+        }
+        _ => {
+            let _ = j.object("an entry", |j, k| {
+                if k == "key" {
+                    key = Some(j.owned_string()?);
+                } else {
+                    j.skip()?;
+                }
+                Ok(())
+            });
+        }
+    }
+    key
+}
+
 fn at(name: &str, e: String) -> String {
     if e.starts_with('[') || e.starts_with('.') { format!("{name}{e}") } else { format!("{name}: {e}") }
 }
@@ -279,7 +316,7 @@ fn settings(j: &mut Json<'_>) -> Read<EnvironmentSettings> {
                 out.stale_policy =
                     j.name_of(&[("serve_stale", StalePolicy::ServeStale), ("fail_closed", StalePolicy::FailClosed)])?
             }
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -323,7 +360,7 @@ fn flag_in(j: &mut Json<'_>) -> Read<Flag> {
             "prerequisites" => out.prerequisites = j.list(prerequisite)?,
             "salt" => out.salt = j.owned_string()?,
             "version" => out.version = j.u64()?,
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -339,7 +376,7 @@ fn variant(j: &mut Json<'_>) -> Read<Variant> {
         match k {
             "key" => key = Some(j.owned_string()?),
             "value" => value = Some(j.value()?),
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -391,7 +428,7 @@ fn rollout(j: &mut Json<'_>) -> Read<Rollout> {
                 })?;
                 weights = Some(w);
             }
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -406,7 +443,7 @@ fn gate(j: &mut Json<'_>) -> Read<Gate> {
             "group_id" => group_id = Some(j.owned_string()?),
             "bucket_by" => by = bucket_by(j)?,
             "hash" => hash = bucket_hash(j)?,
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -438,7 +475,7 @@ fn rule(j: &mut Json<'_>) -> Read<Rule> {
             "active_from" => out.active_from = j.option_string()?,
             "active_until" => out.active_until = j.option_string()?,
             "gate" => out.gate = if j.literal("null") { None } else { Some(gate(j)?) },
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -474,7 +511,7 @@ fn condition(j: &mut Json<'_>) -> Read<Condition> {
             "negate_missing" => out.negate_missing = j.boolean()?,
             "default_now" => out.default_now = j.boolean()?,
             "strict_semver" => out.strict_semver = j.boolean()?,
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -489,7 +526,7 @@ fn prerequisite(j: &mut Json<'_>) -> Read<Prerequisite> {
         match k {
             "flag" => flag = Some(j.owned_string()?),
             "variants" => variants = Some(j.list(Json::owned_string)?),
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -514,7 +551,7 @@ fn segment_in(j: &mut Json<'_>) -> Read<Segment> {
             "included" => out.included = j.list(Json::owned_string)?,
             "excluded" => out.excluded = j.list(Json::owned_string)?,
             "hashed" => out.hashed = j.boolean()?,
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -539,7 +576,7 @@ fn config(j: &mut Json<'_>) -> Read<Config> {
             }
             "version" => version = j.u64()?,
             "description" => description = j.owned_string()?,
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -562,7 +599,7 @@ fn service(j: &mut Json<'_>) -> Read<Service> {
             "health_check_url" => health_check_url = j.option_string()?,
             "status" => status = j.owned_string()?,
             "metadata" => metadata = j.value()?,
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -589,7 +626,7 @@ fn accepted_key(j: &mut Json<'_>) -> Read<AcceptedKey> {
                     ("client", KeyScope::Client),
                 ])?)
             }
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
@@ -653,7 +690,7 @@ pub(crate) fn document(text: &str) -> Read<Document> {
             // carry them): its build only checks that they are JSON.
             "services" if !BROWSER => out.services = j.entries("services", service)?,
             "keys" if !BROWSER => out.keys = j.entries("keys", accepted_key)?,
-            _ => drop(j.value()?),
+            _ => j.skip()?,
         }
         Ok(())
     })?;
