@@ -1,6 +1,6 @@
 //! `vane`: the control plane's command line. `serve` runs the HTTP server, `migrate` applies
 //! the schema, `key create` mints an API key, `eval` evaluates a snapshot file offline, `export`
-//! prints every definition as JSON.
+//! prints every definition as JSON, `import unleash` turns Unleash's flags into a snapshot.
 //! Every option can also come from the environment variable named in `--help`.
 #![allow(clippy::print_stdout)] // a command-line tool prints its results
 
@@ -40,6 +40,38 @@ enum Command {
     /// Print every definition (applications, environments, flags, segments, configs, services,
     /// API keys without their hashes; secrets stay encrypted) as one JSON document.
     Export(ExportArgs),
+    /// Import feature flags from another system.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Unleash's client API state (`GET /api/client/features`, or a delta `{events}`) → a Vane
+    /// snapshot file. Users keep their rollout buckets (Unleash's murmur3 hashing). Everything
+    /// that cannot be carried over exactly is reported per item on standard error.
+    Unleash(ImportUnleashArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportUnleashArgs {
+    /// The Unleash JSON document.
+    file: PathBuf,
+    /// Write the snapshot here instead of standard output.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Application key recorded in the snapshot.
+    #[arg(long, default_value = "unleash")]
+    application: String,
+    /// Environment key recorded in the snapshot.
+    #[arg(long, default_value = "production")]
+    environment: String,
+    /// Snapshot version recorded in the snapshot.
+    #[arg(long, default_value_t = 1)]
+    snapshot_version: u64,
+    /// Fail (no output) when anything is unsupported or approximated.
+    #[arg(long)]
+    strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +180,40 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Key(KeyCommand::Create(args)) => create_key(args).await,
         Command::Eval(args) => eval(args),
         Command::Export(args) => export(args).await,
+        Command::Import(ImportCommand::Unleash(args)) => import_unleash(args),
+    }
+}
+
+fn import_unleash(args: ImportUnleashArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let (snapshot, notes) =
+        vane_core::unleash::import_str(&text, &args.application, &args.environment, args.snapshot_version)
+            .map_err(|e| format!("{}: {e}", args.file.display()))?;
+    for n in &notes {
+        eprintln!("{:?}: {} {}: {}", n.kind, n.feature, n.path, n.message);
+    }
+    let (_, problems) = vane_core::compile(&snapshot);
+    if !problems.is_empty() {
+        // The importer folds everything it cannot express; a problem here is a bug.
+        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(format!("the imported snapshot does not compile cleanly: {}", listed.join("; ")));
+    }
+    if args.strict && !notes.is_empty() {
+        return Err(format!("{} item(s) could not be imported exactly (see above); --strict", notes.len()));
+    }
+    let text = serde_json::to_string_pretty(&snapshot).map_err(|e| e.to_string())?;
+    eprintln!(
+        "imported {} flag(s) and {} segment(s); {} note(s)",
+        snapshot.flags.len(),
+        snapshot.segments.len(),
+        notes.len()
+    );
+    match args.out {
+        Some(path) => std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display())),
+        None => {
+            println!("{text}");
+            Ok(())
+        }
     }
 }
 

@@ -152,3 +152,52 @@ fn two_server_processes_announce_each_others_writes() {
     let lag = answered.saturating_duration_since(committed);
     assert!(lag < Duration::from_millis(500), "process B answered {lag:?} after process A's commit");
 }
+
+/// `vane import unleash`: an Unleash state file becomes a snapshot file that compiles cleanly
+/// and answers as Unleash would (a 50 % flexibleRollout keeps Unleash's buckets); what cannot be
+/// carried over is reported per item, and `--strict` refuses it.
+#[test]
+fn import_unleash_writes_a_snapshot_and_reports_per_item() {
+    let dir = std::env::temp_dir().join(format!("vane-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("unleash.json");
+    let output = dir.join("snapshot.json");
+    let state = serde_json::json!({"version": 2, "features": [
+        {"name": "half", "enabled": true, "strategies": [{"name": "flexibleRollout",
+            "parameters": {"rollout": "50", "stickiness": "userId", "groupId": "boundary"}}]},
+        {"name": "custom", "enabled": true, "strategies": [{"name": "myCustomStrategy", "parameters": {}}]}
+    ]});
+    std::fs::write(&input, state.to_string()).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(VANE)
+            .args(["import", "unleash"])
+            .arg(&input)
+            .arg("--out")
+            .arg(&output)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("custom") && stderr.contains("myCustomStrategy"),
+        "the custom strategy is reported: {stderr}"
+    );
+    let snapshot = std::fs::read_to_string(&output).unwrap();
+    let (compiled, warnings) = vane_core::compile_json(&snapshot).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // boundary:28 → 50 (in at 50 %), boundary:68 → 51 (out): Unleash's normalisation, `+ 1` included.
+    for (user, on) in [("28", true), ("68", false)] {
+        let ctx = vane_core::Context::from_json(&serde_json::json!({"userId": user})).unwrap();
+        let e = compiled.evaluate("half", &ctx, 0);
+        assert_eq!(vane_core::unleash::is_enabled(&e), on, "user {user}");
+    }
+    assert!(!vane_core::unleash::is_enabled(&compiled.evaluate("custom", &vane_core::Context::new(), 0)));
+    std::fs::remove_file(&output).unwrap();
+    let strict = run(&["--strict"]);
+    assert!(!strict.status.success(), "--strict refuses an import with notes");
+    assert!(!output.exists(), "and writes nothing");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -34,6 +34,7 @@ pub mod result;
 pub mod semver;
 mod table;
 pub mod text;
+pub mod unleash;
 
 pub use bucket::bucket_of;
 pub use client::{hash_flag, hash_segment, hash_targeting};

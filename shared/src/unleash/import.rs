@@ -1,0 +1,1960 @@
+//! Unleash client-API state → Vane [`Snapshot`].
+//!
+//! Input: the client API document `{version, features, segments?}` (`/api/client/features`), or
+//! the delta form `{events: [...]}` (`hydration`, `feature-updated`, `feature-removed`,
+//! `segment-updated`, `segment-removed`), folded in `eventId` order first.
+//!
+//! The mapping (see the module docs of [`crate::unleash`] for the overview):
+//!
+//! | Unleash | Vane |
+//! |---|---|
+//! | feature `name`, `enabled`, `description` | flag `key`, `enabled`, `description`; `off_variant: "off"` |
+//! | `project`, `type`, `stale` | tags `unleash:project=…`, `unleash:type=…`, `unleash:stale` |
+//! | `strategies: []` | the default serves the feature's variants (or `on`): always on |
+//! | strategy `i` | rule `s{i}`: constraints + segments + the strategy's own check; its variants |
+//! | `default` | no condition |
+//! | `userWithId` | `userId in [userIds]` |
+//! | `gradualRolloutUserId` / `SessionId` | gate `{percentage, group_id: groupId, bucket_by: userId / sessionId}` |
+//! | `gradualRolloutRandom` | gate on `$random` (approximated) |
+//! | `flexibleRollout` | gate `{rollout, groupId ?? feature, stickiness chain}` |
+//! | `remoteAddress` | `remoteAddress in_cidr [valid IPs]` |
+//! | `applicationHostname` | `hostname in [hostNames]` (approximated: the caller sets `hostname`) |
+//! | other strategies | left out (never on, as in an SDK without them); reported |
+//! | segment `id` | segment `unleash-segment-{id}`; a strategy reference is an `in_segment` condition |
+//! | `dependencies` | prerequisites on the parent's variant keys |
+//!
+//! Keys of `json` flags: `off`, `on`, then one key per variant of the feature list and of each
+//! strategy list, in that order (the Unleash name, or `name#f` / `name#s{i}` when taken), so each
+//! list keeps its own order — the engine lays rollout buckets out in the flag's variant order.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use regex_lite::RegexBuilder;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cidr::Cidr;
+use crate::compile::MAX_REGEX_LEN;
+use crate::model::{
+    BucketHash, Condition, Flag, FlagType, Gate, Operator, Prerequisite, RANDOM_ATTRIBUTE, Rollout, Rule, Segment,
+    Serve, Snapshot, Variant,
+};
+use crate::unleash::answer::{DISABLED_NAME, OFF, ON, disabled};
+use crate::{datetime, semver};
+
+/// How an item of the Unleash state made it into the snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    /// Vane cannot represent it; it was left out (or replaced by "never holds").
+    Unsupported,
+    /// Imported with a documented difference from Unleash's SDKs.
+    Approximated,
+    /// Dropped or folded without changing any answer (Unleash ignores it too, or it can never
+    /// hold), reported so nothing disappears silently.
+    Ignored,
+}
+
+impl NoteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoteKind::Unsupported => "unsupported",
+            NoteKind::Approximated => "approximated",
+            NoteKind::Ignored => "ignored",
+        }
+    }
+}
+
+/// One remark about one item of the import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportNote {
+    /// The feature's name; empty for items outside a feature (segments, events, the envelope).
+    pub feature: String,
+    /// Where in the feature (or the document), e.g. `strategies[1].constraints[0]`.
+    pub path: String,
+    pub kind: NoteKind,
+    pub message: String,
+}
+
+impl fmt::Display for ImportNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.kind.as_str())?;
+        match (self.feature.is_empty(), self.path.is_empty()) {
+            (false, false) => write!(f, "feature '{}' {}: ", self.feature, self.path)?,
+            (false, true) => write!(f, "feature '{}': ", self.feature)?,
+            (true, false) => write!(f, "{}: ", self.path)?,
+            (true, true) => {}
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// The prefix of the Vane segment keys made from Unleash segment ids.
+pub const SEGMENT_PREFIX: &str = "unleash-segment-";
+
+/// The default stickiness chain of strategy rollouts: `userId`, then `sessionId`, then random.
+const ROLLOUT_DEFAULT_CHAIN: [&str; 3] = ["userId", "sessionId", RANDOM_ATTRIBUTE];
+/// The default stickiness chain of variants (the Node SDK's, which also tries `remoteAddress`).
+const VARIANT_DEFAULT_CHAIN: [&str; 4] = ["userId", "sessionId", "remoteAddress", RANDOM_ATTRIBUTE];
+
+// ---------------------------------------------------------------------------------------------
+// Unleash's client API types
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Feature {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    strategies: Option<Vec<Strategy>>,
+    #[serde(default)]
+    variants: Option<Vec<VariantDef>>,
+    #[serde(default)]
+    dependencies: Option<Vec<Dependency>>,
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default, rename = "type")]
+    feature_type: Option<String>,
+    #[serde(default)]
+    stale: Option<bool>,
+    #[serde(default)]
+    impression_data: Option<bool>,
+    /// Not part of the client feature type (seen in delta hydration); SDKs ignore it.
+    #[serde(default)]
+    segments: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Strategy {
+    name: String,
+    #[serde(default)]
+    parameters: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    constraints: Option<Vec<Constraint>>,
+    #[serde(default)]
+    segments: Option<Vec<Value>>,
+    #[serde(default)]
+    variants: Option<Vec<VariantDef>>,
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Constraint {
+    #[serde(default)]
+    context_name: Option<String>,
+    #[serde(default)]
+    operator: Option<String>,
+    #[serde(default)]
+    values: Option<Vec<Value>>,
+    #[serde(default)]
+    value: Option<Value>,
+    #[serde(default)]
+    inverted: Option<bool>,
+    #[serde(default)]
+    case_insensitive: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VariantDef {
+    name: String,
+    #[serde(default)]
+    weight: Option<Value>,
+    #[serde(default)]
+    stickiness: Option<String>,
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default)]
+    overrides: Option<Vec<Override>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Override {
+    #[serde(default)]
+    context_name: Option<String>,
+    #[serde(default)]
+    values: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Dependency {
+    feature: String,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    variants: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UnleashSegment {
+    id: Value,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    constraints: Option<Vec<Constraint>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------------
+
+/// [`import`] of a JSON text.
+pub fn import_str(
+    doc: &str,
+    application: &str,
+    environment: &str,
+    version: u64,
+) -> Result<(Snapshot, Vec<ImportNote>), String> {
+    let doc: Value = serde_json::from_str(doc).map_err(|e| format!("not JSON: {e}"))?;
+    import(&doc, application, environment, version)
+}
+
+/// Converts an Unleash state (client API or delta events) into a snapshot for
+/// `application` × `environment` at `version`, plus a note per item that is not imported
+/// exactly. Only a document that is not an Unleash state at all is an error; a broken feature
+/// is left out and reported. The snapshot always compiles without problems.
+pub fn import(
+    doc: &Value,
+    application: &str,
+    environment: &str,
+    version: u64,
+) -> Result<(Snapshot, Vec<ImportNote>), String> {
+    let mut notes = Notes(Vec::new());
+    let state = read_state(doc, &mut notes)?;
+
+    // Segments: id → what a reference to it means.
+    let mut snapshot = Snapshot::new(application, environment, version);
+    let mut segments: HashMap<String, SegmentUse> = HashMap::new();
+    for (i, raw) in state.segments.iter().enumerate() {
+        let seg = match UnleashSegment::deserialize(*raw) {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(
+                    "",
+                    format!("segments[{i}]"),
+                    NoteKind::Unsupported,
+                    format!("unreadable segment, left out: {e}"),
+                );
+                continue;
+            }
+        };
+        let Some(id) = id_key(&seg.id) else {
+            notes.push(
+                "",
+                format!("segments[{i}].id"),
+                NoteKind::Unsupported,
+                "segment id is not a number or string; left out",
+            );
+            continue;
+        };
+        let key = format!("{SEGMENT_PREFIX}{id}");
+        let mut conditions = Vec::new();
+        let mut never = false;
+        for (j, c) in seg.constraints.iter().flatten().enumerate() {
+            let path = format!("segments[id={id}].constraints[{j}]");
+            match constraint(c, "", &path, &mut notes) {
+                Folded::Const(true) => {}
+                Folded::Const(false) => never = true,
+                Folded::Condition(c) => conditions.push(c),
+            }
+        }
+        let used = if never {
+            SegmentUse::Never
+        } else if conditions.is_empty() {
+            SegmentUse::Always
+        } else {
+            snapshot.segments.retain(|s| s.key != key);
+            snapshot.segments.push(Segment {
+                key: key.clone(),
+                description: seg.name.clone().unwrap_or_default(),
+                conditions,
+                included: Vec::new(),
+                excluded: Vec::new(),
+                hashed: false,
+            });
+            SegmentUse::Member(key)
+        };
+        if segments.insert(id.clone(), used).is_some() {
+            notes.push(
+                "",
+                format!("segments[{i}]"),
+                NoteKind::Ignored,
+                format!("duplicate segment id {id}; the later one is used"),
+            );
+        }
+    }
+    // Segments that became constants may have left an earlier definition behind.
+    snapshot.segments.retain(|s| {
+        s.key.strip_prefix(SEGMENT_PREFIX).is_some_and(|id| matches!(segments.get(id), Some(SegmentUse::Member(_))))
+    });
+
+    // Features: the last definition of a name wins (as in the SDKs' maps).
+    let mut features: Vec<Feature> = Vec::with_capacity(state.features.len());
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    for (i, raw) in state.features.iter().enumerate() {
+        match Feature::deserialize(*raw) {
+            Ok(f) if f.name.is_empty() => {
+                notes.push("", format!("features[{i}]"), NoteKind::Unsupported, "feature without a name, left out")
+            }
+            Ok(f) => {
+                if let Some(&prev) = by_name.get(&f.name) {
+                    notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
+                    if let Some(slot) = features.get_mut(prev) {
+                        *slot = f;
+                    }
+                } else {
+                    by_name.insert(f.name.clone(), features.len());
+                    features.push(f);
+                }
+            }
+            Err(e) => {
+                let name = raw.get("name").and_then(Value::as_str).unwrap_or_default();
+                notes.push(
+                    name,
+                    format!("features[{i}]"),
+                    NoteKind::Unsupported,
+                    format!("unreadable feature, left out: {e}"),
+                );
+            }
+        }
+    }
+
+    // Pass 1: each feature's kept strategies and variant layout (dependencies need the parents').
+    let plans: Vec<FeaturePlan<'_>> = features.iter().map(|f| plan_feature(f, &segments, &mut notes)).collect();
+
+    // Pass 2: flags.
+    for (f, plan) in features.iter().zip(&plans) {
+        snapshot.flags.push(build_flag(f, plan, &features, &by_name, &plans, version, &mut notes));
+    }
+    Ok((snapshot, notes.0))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the state
+// ---------------------------------------------------------------------------------------------
+
+struct Notes(Vec<ImportNote>);
+
+impl Notes {
+    fn push(&mut self, feature: &str, path: impl Into<String>, kind: NoteKind, message: impl Into<String>) {
+        self.0.push(ImportNote { feature: feature.to_owned(), path: path.into(), kind, message: message.into() });
+    }
+}
+
+struct State<'a> {
+    features: Vec<&'a Value>,
+    segments: Vec<&'a Value>,
+}
+
+fn read_state<'a>(doc: &'a Value, notes: &mut Notes) -> Result<State<'a>, String> {
+    let Value::Object(map) = doc else {
+        return Err("an Unleash state must be a JSON object ({version, features} or {events})".into());
+    };
+    if let Some(events) = map.get("events") {
+        let Value::Array(events) = events else {
+            return Err("`events` must be an array".into());
+        };
+        return Ok(fold_events(events, notes));
+    }
+    let features = match map.get("features") {
+        Some(Value::Array(f)) => f.iter().collect(),
+        Some(_) => return Err("`features` must be an array".into()),
+        None => {
+            return Err(
+                "not an Unleash state: expected {version, features, segments?} (client API) or {events} (delta API)"
+                    .into(),
+            );
+        }
+    };
+    let segments = match map.get("segments") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(s)) => s.iter().collect(),
+        Some(_) => {
+            notes.push("", "segments", NoteKind::Unsupported, "not an array; no segment was imported");
+            Vec::new()
+        }
+    };
+    Ok(State { features, segments })
+}
+
+/// Applies delta events in `eventId` order onto an empty state.
+fn fold_events<'a>(events: &'a [Value], notes: &mut Notes) -> State<'a> {
+    let mut ordered: Vec<(f64, usize, &Value)> = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        match e.get("eventId").and_then(Value::as_f64) {
+            Some(id) => ordered.push((id, i, e)),
+            None => notes.push(
+                "",
+                format!("events[{i}]"),
+                NoteKind::Unsupported,
+                "event without a numeric eventId, ignored",
+            ),
+        }
+    }
+    ordered.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut features: Vec<&Value> = Vec::new();
+    let mut segments: Vec<&Value> = Vec::new();
+    let name_of = |f: &Value| f.get("name").and_then(Value::as_str).map(str::to_owned);
+    let id_of = |s: &Value| s.get("id").and_then(id_key);
+    for (_, i, e) in ordered {
+        let kind = e.get("type").and_then(Value::as_str).unwrap_or_default();
+        match kind {
+            "hydration" => {
+                features = e.get("features").and_then(Value::as_array).map(|f| f.iter().collect()).unwrap_or_default();
+                segments = e.get("segments").and_then(Value::as_array).map(|s| s.iter().collect()).unwrap_or_default();
+            }
+            "feature-updated" => match e.get("feature") {
+                Some(f) => {
+                    let name = name_of(f);
+                    match features.iter().position(|old| name.is_some() && name_of(old) == name) {
+                        Some(at) => {
+                            if let Some(slot) = features.get_mut(at) {
+                                *slot = f;
+                            }
+                        }
+                        None => features.push(f),
+                    }
+                }
+                None => {
+                    notes.push("", format!("events[{i}]"), NoteKind::Unsupported, "feature-updated without a feature")
+                }
+            },
+            "feature-removed" => match e.get("featureName").and_then(Value::as_str) {
+                Some(name) => features.retain(|f| name_of(f).as_deref() != Some(name)),
+                None => notes.push(
+                    "",
+                    format!("events[{i}]"),
+                    NoteKind::Unsupported,
+                    "feature-removed without a featureName",
+                ),
+            },
+            "segment-updated" => match e.get("segment") {
+                Some(s) => {
+                    let id = id_of(s);
+                    match segments.iter().position(|old| id.is_some() && id_of(old) == id) {
+                        Some(at) => {
+                            if let Some(slot) = segments.get_mut(at) {
+                                *slot = s;
+                            }
+                        }
+                        None => segments.push(s),
+                    }
+                }
+                None => {
+                    notes.push("", format!("events[{i}]"), NoteKind::Unsupported, "segment-updated without a segment")
+                }
+            },
+            "segment-removed" => match e.get("segmentId").and_then(id_key) {
+                Some(id) => segments.retain(|s| id_of(s).as_deref() != Some(id.as_str())),
+                None => {
+                    notes.push("", format!("events[{i}]"), NoteKind::Unsupported, "segment-removed without a segmentId")
+                }
+            },
+            other => notes.push("", format!("events[{i}]"), NoteKind::Ignored, format!("unknown event type '{other}'")),
+        }
+    }
+    State { features, segments }
+}
+
+/// A segment id as text: numbers and strings (Unleash ids are numbers).
+fn id_key(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Constraints
+// ---------------------------------------------------------------------------------------------
+
+/// A constraint after folding: decided without a context, or a condition.
+#[derive(Debug)]
+enum Folded {
+    Const(bool),
+    Condition(Condition),
+}
+
+/// What a reference to a segment means.
+#[derive(Debug)]
+enum SegmentUse {
+    /// A constraint of it can never hold: every strategy referring to it is off.
+    Never,
+    /// No constraint left: the reference always holds.
+    Always,
+    Member(String),
+}
+
+fn condition(attribute: &str, operator: Operator, values: Vec<Value>, inverted: bool) -> Condition {
+    Condition {
+        attribute: attribute.to_owned(),
+        operator,
+        values,
+        negate: inverted,
+        case_insensitive: false,
+        hashed: false,
+        // Unleash: a missing attribute fails the positive test, and `inverted` / NOT_IN flip that.
+        negate_missing: true,
+        default_now: false,
+        strict_semver: false,
+    }
+}
+
+/// The string form of a list entry; `None` for null, lists and objects.
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn constraint(c: &Constraint, feature: &str, path: &str, notes: &mut Notes) -> Folded {
+    let inverted = c.inverted.unwrap_or(false);
+    let ci = c.case_insensitive.unwrap_or(false);
+    let op = c.operator.as_deref().unwrap_or_default();
+    // A test decided without the context: `positive`, then `inverted` flips it (as Unleash does).
+    let fixed = |positive: bool| Folded::Const(positive ^ inverted);
+
+    let list = |notes: &mut Notes| -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, v) in c.values.iter().flatten().enumerate() {
+            match scalar_string(v) {
+                Some(s) => out.push(s),
+                None => notes.push(feature, format!("{path}.values[{i}]"), NoteKind::Ignored, "not a string; skipped"),
+            }
+        }
+        out
+    };
+    let single = |notes: &mut Notes| -> Option<String> {
+        let v = c.value.as_ref().filter(|v| !v.is_null()).or_else(|| c.values.as_ref().and_then(|v| v.first()));
+        let s = v.and_then(scalar_string);
+        if s.is_none() {
+            notes.push(feature, path, NoteKind::Unsupported, format!("{op} without a value never holds"));
+        }
+        s
+    };
+
+    let attribute = match c.context_name.as_deref() {
+        Some(a) if !a.is_empty() => a,
+        _ => {
+            notes.push(
+                feature,
+                path,
+                NoteKind::Unsupported,
+                "constraint without a contextName: its attribute is always missing",
+            );
+            let negative = op == "NOT_IN";
+            return if is_known_operator(op) { fixed(negative) } else { Folded::Const(false) };
+        }
+    };
+
+    match op {
+        "IN" | "NOT_IN" => {
+            let negative = op == "NOT_IN";
+            if ci {
+                notes.push(
+                    feature,
+                    format!("{path}.caseInsensitive"),
+                    NoteKind::Ignored,
+                    format!("{op} compares case-sensitively in Unleash's SDKs; caseInsensitive is ignored"),
+                );
+            }
+            let values = list(notes);
+            if values.is_empty() {
+                // IN [] never holds; NOT_IN [] always does.
+                return fixed(negative);
+            }
+            let operator = if negative { Operator::NotIn } else { Operator::In };
+            Folded::Condition(condition(attribute, operator, values.into_iter().map(Value::String).collect(), inverted))
+        }
+        "STR_CONTAINS" | "STR_STARTS_WITH" | "STR_ENDS_WITH" => {
+            let operator = match op {
+                "STR_CONTAINS" => Operator::Contains,
+                "STR_STARTS_WITH" => Operator::StartsWith,
+                _ => Operator::EndsWith,
+            };
+            let values = list(notes);
+            if values.is_empty() {
+                return fixed(false);
+            }
+            let mut cond = condition(attribute, operator, values.into_iter().map(Value::String).collect(), inverted);
+            cond.case_insensitive = ci;
+            Folded::Condition(cond)
+        }
+        "NUM_EQ" | "NUM_GT" | "NUM_GTE" | "NUM_LT" | "NUM_LTE" => {
+            let operator = match op {
+                "NUM_EQ" => Operator::Eq,
+                "NUM_GT" => Operator::Gt,
+                "NUM_GTE" => Operator::Gte,
+                "NUM_LT" => Operator::Lt,
+                _ => Operator::Lte,
+            };
+            let Some(raw) = single(notes) else { return fixed(false) };
+            let number =
+                raw.trim().parse::<f64>().ok().filter(|n| n.is_finite()).and_then(serde_json::Number::from_f64);
+            let Some(number) = number else {
+                notes.push(
+                    feature,
+                    path,
+                    NoteKind::Ignored,
+                    format!("{op} value '{raw}' is not a number: never holds"),
+                );
+                return fixed(false);
+            };
+            // A JSON number, so the engine compares numerically (a string would compare as text).
+            Folded::Condition(condition(attribute, operator, vec![Value::Number(number)], inverted))
+        }
+        "DATE_AFTER" | "DATE_BEFORE" => {
+            let operator = if op == "DATE_AFTER" { Operator::After } else { Operator::Before };
+            let Some(raw) = single(notes) else { return fixed(false) };
+            if datetime::parse_rfc3339_ms(&raw).is_none() {
+                notes.push(
+                    feature,
+                    path,
+                    NoteKind::Ignored,
+                    format!("{op} value '{raw}' is not an RFC 3339 datetime: never holds"),
+                );
+                return fixed(false);
+            }
+            let mut cond = condition(attribute, operator, vec![Value::String(raw)], inverted);
+            // Unleash compares the current time when the context has no currentTime.
+            cond.default_now = attribute == "currentTime";
+            Folded::Condition(cond)
+        }
+        "SEMVER_EQ" | "SEMVER_GT" | "SEMVER_GTE" | "SEMVER_LT" | "SEMVER_LTE" => {
+            let operator = match op {
+                "SEMVER_EQ" => Operator::SemverEq,
+                "SEMVER_GT" => Operator::SemverGt,
+                "SEMVER_GTE" => Operator::SemverGte,
+                "SEMVER_LT" => Operator::SemverLt,
+                _ => Operator::SemverLte,
+            };
+            let Some(raw) = single(notes) else { return fixed(false) };
+            if raw.starts_with(['v', 'V']) || semver::parse(&raw).is_none() {
+                notes.push(
+                    feature,
+                    path,
+                    NoteKind::Ignored,
+                    format!("{op} value '{raw}' is not a strict semantic version: never holds"),
+                );
+                return fixed(false);
+            }
+            let mut cond = condition(attribute, operator, vec![Value::String(raw)], inverted);
+            cond.strict_semver = true;
+            Folded::Condition(cond)
+        }
+        "REGEX" => {
+            let Some(pattern) = single(notes) else { return fixed(false) };
+            if pattern.len() > MAX_REGEX_LEN {
+                notes.push(
+                    feature,
+                    path,
+                    NoteKind::Unsupported,
+                    format!("regex longer than {MAX_REGEX_LEN} bytes: never matches"),
+                );
+                return fixed(false);
+            }
+            if let Err(e) = RegexBuilder::new(&pattern).case_insensitive(ci).build() {
+                notes.push(
+                    feature,
+                    path,
+                    NoteKind::Unsupported,
+                    format!("regex not supported by the engine (no look-around, backreferences or Unicode classes), never matches: {e}"),
+                );
+                return fixed(false);
+            }
+            let mut cond = condition(attribute, Operator::Matches, vec![Value::String(pattern)], inverted);
+            cond.case_insensitive = ci;
+            Folded::Condition(cond)
+        }
+        "IN_CIDR" => {
+            let mut blocks = Vec::new();
+            for (i, v) in c.values.iter().flatten().enumerate() {
+                match v.as_str().map(str::trim).filter(|s| Cidr::parse(s).is_some()) {
+                    Some(s) => blocks.push(Value::from(s)),
+                    None => notes.push(
+                        feature,
+                        format!("{path}.values[{i}]"),
+                        NoteKind::Ignored,
+                        format!("not an IP address or CIDR block, skipped (as the SDKs do): {v}"),
+                    ),
+                }
+            }
+            if blocks.is_empty() {
+                return fixed(false);
+            }
+            Folded::Condition(condition(attribute, Operator::InCidr, blocks, inverted))
+        }
+        other => {
+            notes.push(
+                feature,
+                format!("{path}.operator"),
+                NoteKind::Unsupported,
+                format!("unknown operator '{other}': the constraint never holds (as in the SDKs)"),
+            );
+            Folded::Const(false)
+        }
+    }
+}
+
+fn is_known_operator(op: &str) -> bool {
+    matches!(
+        op,
+        "IN" | "NOT_IN"
+            | "STR_CONTAINS"
+            | "STR_STARTS_WITH"
+            | "STR_ENDS_WITH"
+            | "NUM_EQ"
+            | "NUM_GT"
+            | "NUM_GTE"
+            | "NUM_LT"
+            | "NUM_LTE"
+            | "DATE_AFTER"
+            | "DATE_BEFORE"
+            | "SEMVER_EQ"
+            | "SEMVER_GT"
+            | "SEMVER_GTE"
+            | "SEMVER_LT"
+            | "SEMVER_LTE"
+            | "REGEX"
+            | "IN_CIDR"
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategies
+// ---------------------------------------------------------------------------------------------
+
+/// A strategy that can be on, ready to become a rule.
+#[derive(Debug)]
+struct StrategyPlan<'f> {
+    /// Index in the feature's `strategies`.
+    index: usize,
+    name: &'f str,
+    conditions: Vec<Condition>,
+    gate: Option<Gate>,
+    /// Its own variants (total weight > 0), group id and stickiness.
+    variants: Option<VariantList<'f>>,
+}
+
+/// A variant list with a positive total.
+#[derive(Debug)]
+struct VariantList<'f> {
+    defs: &'f [VariantDef],
+    /// Sanitised weights, aligned with `defs`.
+    weights: Vec<u32>,
+    group_id: String,
+    stickiness: String,
+    /// Flag variant keys, aligned with `defs` (filled by the layout).
+    keys: Vec<String>,
+}
+
+#[derive(Debug)]
+struct FeaturePlan<'f> {
+    strategies: Vec<StrategyPlan<'f>>,
+    feature_variants: Option<VariantList<'f>>,
+    /// `json` flag variants (empty for a boolean flag): `off`, `on`, then every list's keys.
+    variants: Vec<Variant>,
+    /// (key, Unleash name) of every Unleash variant, for dependencies on variant names.
+    names: Vec<(String, String)>,
+}
+
+fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, notes: &mut Notes) -> FeaturePlan<'f> {
+    let name = f.name.as_str();
+    if f.impression_data == Some(true) {
+        notes.push(name, "impressionData", NoteKind::Ignored, "impression events are not produced");
+    }
+    if f.segments.as_ref().is_some_and(|s| !s.is_empty()) {
+        notes.push(
+            name,
+            "segments",
+            NoteKind::Ignored,
+            "feature-level segments are not part of a client feature; the SDKs ignore them",
+        );
+    }
+    let mut strategies = Vec::new();
+    for (i, s) in f.strategies.iter().flatten().enumerate() {
+        if let Some(p) = plan_strategy(f, i, s, segments, notes) {
+            strategies.push(p);
+        }
+    }
+    let feature_variants =
+        f.variants.as_deref().and_then(|defs| variant_list(defs, name, "variants", notes)).map(|(defs, weights)| {
+            let stickiness = defs.first().and_then(|v| v.stickiness.clone()).unwrap_or_default();
+            VariantList { defs, weights, group_id: name.to_owned(), stickiness, keys: Vec::new() }
+        });
+    for (i, v) in f.variants.iter().flatten().enumerate() {
+        for (j, o) in v.overrides.iter().flatten().enumerate() {
+            let path = format!("variants[{i}].overrides[{j}]");
+            if o.context_name.as_deref().is_none_or(str::is_empty) {
+                notes.push(name, path, NoteKind::Ignored, "override without a contextName never applies");
+                continue;
+            }
+            for (k, value) in o.values.iter().flatten().enumerate() {
+                if scalar_string(value).is_none() {
+                    notes.push(name, format!("{path}.values[{k}]"), NoteKind::Ignored, "not a string; skipped");
+                }
+            }
+        }
+    }
+    let mut plan = FeaturePlan { strategies, feature_variants, variants: Vec::new(), names: Vec::new() };
+
+    // Keys: every list gets its own, so each list's order is the flag's variant order.
+    let any_list = plan.feature_variants.is_some() || plan.strategies.iter().any(|s| s.variants.is_some());
+    if any_list {
+        let mut used: HashSet<String> = HashSet::new();
+        used.insert(OFF.into());
+        used.insert(ON.into());
+        plan.variants.push(Variant { key: OFF.into(), value: disabled(false) });
+        plan.variants.push(Variant { key: ON.into(), value: disabled(true) });
+        let lists = plan.feature_variants.iter_mut().map(|l| (l, "f".to_owned())).chain(
+            plan.strategies.iter_mut().filter_map(|s| s.variants.as_mut().map(|l| (l, format!("s{}", s.index)))),
+        );
+        for (list, tag) in lists {
+            for def in list.defs {
+                let key = unique_key(&def.name, &tag, &mut used);
+                plan.variants.push(Variant { key: key.clone(), value: variant_value(def) });
+                plan.names.push((key.clone(), def.name.clone()));
+                list.keys.push(key);
+            }
+        }
+    }
+    plan
+}
+
+fn unique_key(name: &str, tag: &str, used: &mut HashSet<String>) -> String {
+    if !name.is_empty() && used.insert(name.to_owned()) {
+        return name.to_owned();
+    }
+    let base = format!("{name}#{tag}");
+    if used.insert(base.clone()) {
+        return base;
+    }
+    let mut n = 2usize;
+    loop {
+        let key = format!("{base}.{n}");
+        if used.insert(key.clone()) {
+            return key;
+        }
+        n += 1;
+    }
+}
+
+/// The `getVariant` answer of a served Unleash variant.
+fn variant_value(def: &VariantDef) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), Value::from(def.name.as_str()));
+    if let Some(p) = def.payload.as_ref().filter(|p| !p.is_null()) {
+        m.insert("payload".into(), p.clone());
+    }
+    m.insert("enabled".into(), Value::Bool(true));
+    m.insert("feature_enabled".into(), Value::Bool(true));
+    Value::Object(m)
+}
+
+/// The list with its weights, when they add up to more than 0 (else Unleash picks no variant).
+fn variant_list<'f>(
+    defs: &'f [VariantDef],
+    feature: &str,
+    path: &str,
+    notes: &mut Notes,
+) -> Option<(&'f [VariantDef], Vec<u32>)> {
+    let mut weights = Vec::with_capacity(defs.len());
+    for (i, v) in defs.iter().enumerate() {
+        let w = match &v.weight {
+            None | Some(Value::Null) => Some(0),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .or_else(|| {
+                    n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX)).map(|f| f as u64)
+                })
+                .and_then(|w| u32::try_from(w).ok()),
+            Some(Value::String(s)) => s.trim().parse::<u32>().ok(),
+            Some(_) => None,
+        };
+        weights.push(w.unwrap_or_else(|| {
+            notes.push(
+                feature,
+                format!("{path}[{i}].weight"),
+                NoteKind::Unsupported,
+                "not a whole number from 0 to 2^32-1: read as 0",
+            );
+            0
+        }));
+    }
+    let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+    if total == 0 {
+        return None;
+    }
+    if total > u64::from(u32::MAX) {
+        notes.push(
+            feature,
+            path,
+            NoteKind::Unsupported,
+            format!("weights add up to {total}, above 2^32-1: the list is left out"),
+        );
+        return None;
+    }
+    Some((defs, weights))
+}
+
+/// The rollout chain of a variant stickiness.
+fn variant_chain(stickiness: &str) -> Vec<String> {
+    match stickiness {
+        "" | "default" => VARIANT_DEFAULT_CHAIN.iter().map(|s| (*s).to_owned()).collect(),
+        "random" => vec![RANDOM_ATTRIBUTE.to_owned()],
+        s => vec![s.to_owned(), RANDOM_ATTRIBUTE.to_owned()],
+    }
+}
+
+/// What serves a list: its one variant, or an Unleash rollout over it.
+fn list_serve(list: &VariantList<'_>) -> Serve {
+    let positive: Vec<(&String, u32)> =
+        list.keys.iter().zip(&list.weights).filter(|(_, w)| **w > 0).map(|(k, w)| (k, *w)).collect();
+    if let [(only, _)] = positive.as_slice() {
+        return Serve::Variant((*only).clone());
+    }
+    Serve::Rollout(Rollout {
+        bucket_by: variant_chain(&list.stickiness),
+        hash: BucketHash::Unleash,
+        group_id: Some(list.group_id.clone()),
+        weights: positive.into_iter().map(|(k, w)| (k.clone(), w)).collect(),
+    })
+}
+
+/// A parameter as text (Unleash parameters are strings; numbers are taken as their text).
+fn param_text(params: Option<&BTreeMap<String, Value>>, name: &str) -> Option<String> {
+    params?.get(name).and_then(scalar_string)
+}
+
+/// Splits a comma-separated parameter (numbers are taken as their text).
+fn param_list(params: Option<&BTreeMap<String, Value>>, name: &str) -> Vec<String> {
+    let text = match params.and_then(|p| p.get(name)) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    };
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// A rollout percentage (0 to 100): decimals floored and out-of-range values clamped, reported.
+fn percentage(v: Option<&Value>, what: &str, feature: &str, path: &str, notes: &mut Notes) -> Option<u32> {
+    let p = match v {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|p| p.is_finite());
+    let Some(p) = p else {
+        notes.push(
+            feature,
+            format!("{path}.parameters.{what}"),
+            NoteKind::Unsupported,
+            "missing or not a number: the strategy is left out (never on)",
+        );
+        return None;
+    };
+    let at = format!("{path}.parameters.{what}");
+    if p < 0.0 {
+        notes.push(feature, at, NoteKind::Approximated, format!("{p} is below 0: read as 0"));
+        return Some(0);
+    }
+    if p > 100.0 {
+        notes.push(feature, at, NoteKind::Approximated, format!("{p} is above 100: read as 100"));
+        return Some(100);
+    }
+    let whole = p.floor();
+    if whole != p {
+        notes.push(
+            feature,
+            at,
+            NoteKind::Approximated,
+            format!("{p} is not a whole number: read as {whole} (the Node SDK's result; Yggdrasil-based SDKs turn the strategy off)"),
+        );
+    }
+    // In 0..=100 here, so the conversion is exact.
+    Some(whole as u32)
+}
+
+fn plan_strategy<'f>(
+    f: &'f Feature,
+    i: usize,
+    s: &'f Strategy,
+    segments: &HashMap<String, SegmentUse>,
+    notes: &mut Notes,
+) -> Option<StrategyPlan<'f>> {
+    let feature = f.name.as_str();
+    let path = format!("strategies[{i}]");
+    if s.disabled == Some(true) {
+        notes.push(feature, &path, NoteKind::Ignored, "disabled strategy left out");
+        return None;
+    }
+    let params = s.parameters.as_ref();
+    let mut conditions = Vec::new();
+    for (j, c) in s.constraints.iter().flatten().enumerate() {
+        match constraint(c, feature, &format!("{path}.constraints[{j}]"), notes) {
+            Folded::Const(true) => {}
+            Folded::Const(false) => {
+                notes.push(
+                    feature,
+                    &path,
+                    NoteKind::Ignored,
+                    format!("constraints[{j}] never holds: the strategy is never on, left out"),
+                );
+                return None;
+            }
+            Folded::Condition(c) => conditions.push(c),
+        }
+    }
+    for (j, id) in s.segments.iter().flatten().enumerate() {
+        let at = format!("{path}.segments[{j}]");
+        match id_key(id).and_then(|id| segments.get(&id)) {
+            None => {
+                notes.push(
+                    feature,
+                    at,
+                    NoteKind::Ignored,
+                    format!("segment {id} does not exist: the strategy is never on, left out"),
+                );
+                return None;
+            }
+            Some(SegmentUse::Never) => {
+                notes.push(
+                    feature,
+                    at,
+                    NoteKind::Ignored,
+                    format!("segment {id} never holds: the strategy is never on, left out"),
+                );
+                return None;
+            }
+            Some(SegmentUse::Always) => {}
+            Some(SegmentUse::Member(key)) => conditions.push(Condition {
+                attribute: String::new(),
+                operator: Operator::InSegment,
+                values: vec![Value::String(key.clone())],
+                negate: false,
+                case_insensitive: false,
+                hashed: false,
+                negate_missing: false,
+                default_now: false,
+                strict_semver: false,
+            }),
+        }
+    }
+
+    let gate = |percentage: u32, group_id: String, bucket_by: &[&str]| Gate {
+        percentage,
+        group_id,
+        bucket_by: bucket_by.iter().map(|s| (*s).to_owned()).collect(),
+        hash: BucketHash::Unleash,
+    };
+    let gate = match s.name.as_str() {
+        "default" => None,
+        "userWithId" => {
+            let ids = param_list(params, "userIds");
+            if ids.is_empty() {
+                notes.push(feature, &path, NoteKind::Ignored, "userWithId without userIds is never on, left out");
+                return None;
+            }
+            conditions.push(condition("userId", Operator::In, ids.into_iter().map(Value::String).collect(), false));
+            None
+        }
+        "gradualRolloutUserId" | "gradualRolloutSessionId" => {
+            let p = percentage(params.and_then(|p| p.get("percentage")), "percentage", feature, &path, notes)?;
+            let group = param_text(params, "groupId").unwrap_or_default();
+            let by = if s.name == "gradualRolloutUserId" { "userId" } else { "sessionId" };
+            Some(gate(p, group, &[by]))
+        }
+        "gradualRolloutRandom" => {
+            let p = percentage(params.and_then(|p| p.get("percentage")), "percentage", feature, &path, notes)?;
+            notes.push(
+                feature,
+                &path,
+                NoteKind::Approximated,
+                "random rollout: hashes the context attribute $random (the caller's random value), \"\" without it",
+            );
+            Some(gate(p, feature.to_owned(), &[RANDOM_ATTRIBUTE]))
+        }
+        "flexibleRollout" => {
+            let p = percentage(params.and_then(|p| p.get("rollout")), "rollout", feature, &path, notes)?;
+            let group = param_text(params, "groupId").filter(|g| !g.is_empty()).unwrap_or_else(|| feature.to_owned());
+            let stickiness = param_text(params, "stickiness").unwrap_or_default();
+            let chain: Vec<&str> = match stickiness.as_str() {
+                "" | "default" => ROLLOUT_DEFAULT_CHAIN.to_vec(),
+                "random" => {
+                    notes.push(
+                        feature,
+                        format!("{path}.parameters.stickiness"),
+                        NoteKind::Approximated,
+                        "random stickiness: hashes the context attribute $random (the caller's random value), \"\" without it",
+                    );
+                    vec![RANDOM_ATTRIBUTE]
+                }
+                custom => vec![custom],
+            };
+            Some(gate(p, group, &chain))
+        }
+        "remoteAddress" => {
+            let mut blocks = Vec::new();
+            for entry in param_list(params, "IPs") {
+                if Cidr::parse(&entry).is_some() {
+                    blocks.push(Value::String(entry));
+                } else {
+                    notes.push(
+                        feature,
+                        format!("{path}.parameters.IPs"),
+                        NoteKind::Ignored,
+                        format!("'{entry}' is not an IP address or CIDR block, skipped (as the SDKs do)"),
+                    );
+                }
+            }
+            if blocks.is_empty() {
+                notes.push(feature, &path, NoteKind::Ignored, "remoteAddress without a valid IP is never on, left out");
+                return None;
+            }
+            conditions.push(condition("remoteAddress", Operator::InCidr, blocks, false));
+            None
+        }
+        "applicationHostname" => {
+            let names: Vec<Value> =
+                param_list(params, "hostNames").into_iter().map(|h| Value::String(h.to_lowercase())).collect();
+            if names.is_empty() {
+                notes.push(
+                    feature,
+                    &path,
+                    NoteKind::Ignored,
+                    "applicationHostname without hostNames is never on, left out",
+                );
+                return None;
+            }
+            notes.push(
+                feature,
+                &path,
+                NoteKind::Approximated,
+                "applicationHostname compares the SDK's host name; Vane reads the context attribute `hostname`, which the caller must set",
+            );
+            let mut c = condition("hostname", Operator::In, names, false);
+            c.case_insensitive = true;
+            conditions.push(c);
+            None
+        }
+        other => {
+            notes.push(
+                feature,
+                &path,
+                NoteKind::Unsupported,
+                format!("custom strategy '{other}' cannot be evaluated: left out (never on, as in an SDK without it)"),
+            );
+            return None;
+        }
+    };
+
+    let variants =
+        s.variants.as_deref().and_then(|defs| variant_list(defs, feature, &format!("{path}.variants"), notes)).map(
+            |(defs, weights)| {
+                let stickiness = defs
+                    .first()
+                    .and_then(|v| v.stickiness.clone())
+                    .filter(|s| !s.is_empty())
+                    .or_else(|| param_text(params, "stickiness"))
+                    .unwrap_or_default();
+                let group_id =
+                    param_text(params, "groupId").filter(|g| !g.is_empty()).unwrap_or_else(|| feature.to_owned());
+                VariantList { defs, weights, group_id, stickiness, keys: Vec::new() }
+            },
+        );
+    Some(StrategyPlan { index: i, name: s.name.as_str(), conditions, gate, variants })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+// ---------------------------------------------------------------------------------------------
+
+/// Rules for the feature variants' overrides (before the rule they belong to), each with the
+/// strategy's conditions and gate plus "the attribute is one of the override's values".
+fn override_rules(list: &VariantList<'_>, strategy: Option<&StrategyPlan<'_>>, rules: &mut Vec<Rule>) {
+    let prefix = strategy.map(|s| format!("s{}.", s.index)).unwrap_or_default();
+    let mut k = 0usize;
+    for (def, key) in list.defs.iter().zip(&list.keys) {
+        for o in def.overrides.iter().flatten() {
+            let values: Vec<Value> = o.values.iter().flatten().filter_map(scalar_string).map(Value::String).collect();
+            // Overrides that never apply were reported by `plan_feature`.
+            let Some(attribute) = o.context_name.as_deref().filter(|a| !a.is_empty()) else { continue };
+            if values.is_empty() {
+                continue;
+            }
+            let mut conditions = strategy.map(|s| s.conditions.clone()).unwrap_or_default();
+            let mut c = condition(attribute, Operator::In, values, false);
+            c.negate_missing = false;
+            conditions.push(c);
+            rules.push(Rule {
+                id: format!("{prefix}o{k}"),
+                description: format!("override: variant {}", def.name),
+                conditions,
+                serve: Serve::Variant(key.clone()),
+                active_from: None,
+                active_until: None,
+                gate: strategy.and_then(|s| s.gate.clone()),
+            });
+            k += 1;
+        }
+    }
+}
+
+fn build_flag(
+    f: &Feature,
+    plan: &FeaturePlan<'_>,
+    features: &[Feature],
+    by_name: &HashMap<String, usize>,
+    plans: &[FeaturePlan<'_>],
+    version: u64,
+    notes: &mut Notes,
+) -> Flag {
+    let name = f.name.as_str();
+    let mut rules = Vec::new();
+    let default = if f.strategies.as_ref().is_none_or(Vec::is_empty) {
+        // No strategy: always on, with the feature's variants.
+        match &plan.feature_variants {
+            Some(list) => {
+                override_rules(list, None, &mut rules);
+                list_serve(list)
+            }
+            None => Serve::Variant(ON.into()),
+        }
+    } else {
+        for s in &plan.strategies {
+            let serve = match (&s.variants, &plan.feature_variants) {
+                (Some(own), _) => list_serve(own),
+                (None, Some(list)) => {
+                    override_rules(list, Some(s), &mut rules);
+                    list_serve(list)
+                }
+                (None, None) => Serve::Variant(ON.into()),
+            };
+            rules.push(Rule {
+                id: format!("s{}", s.index),
+                description: s.name.to_owned(),
+                conditions: s.conditions.clone(),
+                serve,
+                active_from: None,
+                active_until: None,
+                gate: s.gate.clone(),
+            });
+        }
+        // Every strategy left out: the feature is never on (not "no strategies").
+        Serve::Variant(OFF.into())
+    };
+
+    let mut enabled = f.enabled.unwrap_or(false);
+    let mut prerequisites = Vec::new();
+    for (i, d) in f.dependencies.iter().flatten().enumerate() {
+        let path = format!("dependencies[{i}]");
+        let parent = by_name.get(&d.feature).and_then(|&p| Some((features.get(p)?, plans.get(p)?)));
+        let Some((parent, parent_plan)) = parent else {
+            notes.push(
+                name,
+                path,
+                NoteKind::Ignored,
+                format!("parent '{}' does not exist: the feature is never on", d.feature),
+            );
+            enabled = false;
+            continue;
+        };
+        if parent.dependencies.as_ref().is_some_and(|p| !p.is_empty()) {
+            notes.push(
+                name,
+                path,
+                NoteKind::Ignored,
+                format!(
+                    "parent '{}' has dependencies itself (not supported by Unleash): the feature is never on",
+                    d.feature
+                ),
+            );
+            enabled = false;
+            continue;
+        }
+        let boolean_parent = parent_plan.variants.is_empty();
+        let variants: Vec<String> = if d.enabled == Some(false) {
+            vec![OFF.into()]
+        } else {
+            match d.variants.as_deref() {
+                Some(wanted) if !wanted.is_empty() => {
+                    let mut keys: Vec<String> = Vec::new();
+                    // An enabled parent without a variant answers the name "disabled".
+                    if wanted.iter().any(|w| w == DISABLED_NAME) {
+                        keys.push(ON.into());
+                    }
+                    keys.extend(parent_plan.names.iter().filter(|(_, n)| wanted.contains(n)).map(|(k, _)| k.clone()));
+                    keys
+                }
+                _ if boolean_parent => vec![ON.into()],
+                _ => parent_plan.variants.iter().map(|v| v.key.clone()).filter(|k| k != OFF).collect(),
+            }
+        };
+        if variants.is_empty() {
+            notes.push(
+                name,
+                path,
+                NoteKind::Ignored,
+                format!(
+                    "parent '{}' has none of the variants [{}]: the feature is never on",
+                    d.feature,
+                    d.variants.as_deref().unwrap_or_default().join(", ")
+                ),
+            );
+            enabled = false;
+            continue;
+        }
+        prerequisites.push(Prerequisite { flag: parent.name.clone(), variants });
+    }
+    if !enabled {
+        // A disabled flag serves `off` whatever its prerequisites say; drop them so an
+        // unsatisfiable dependency leaves no reference behind.
+        prerequisites.clear();
+    }
+
+    let mut tags = Vec::new();
+    if let Some(p) = f.project.as_deref().filter(|p| !p.is_empty()) {
+        tags.push(format!("unleash:project={p}"));
+    }
+    if let Some(t) = f.feature_type.as_deref().filter(|t| !t.is_empty()) {
+        tags.push(format!("unleash:type={t}"));
+    }
+    if f.stale == Some(true) {
+        tags.push("unleash:stale".into());
+    }
+    let json = !plan.variants.is_empty();
+    Flag {
+        key: name.to_owned(),
+        flag_type: if json { FlagType::Json } else { FlagType::Boolean },
+        variants: plan.variants.clone(),
+        description: f.description.clone().unwrap_or_default(),
+        tags,
+        enabled,
+        off_variant: Some(OFF.into()),
+        rules,
+        default,
+        prerequisites,
+        salt: String::new(),
+        version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! What the client specification does not pin (design notes §6.8): the `+ 1` of the rollout
+    //! normalisation, UTF-8 hashing, the variant default chain, decimal and out-of-range
+    //! percentages, ignored `caseInsensitive` on IN, invalid CIDR entries, `default_now`, and the
+    //! importer's own promises (reports, no compile problem, no panic).
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::CompiledSnapshot;
+    use crate::murmur::{VARIANT_SEED, normalized};
+    use crate::unleash::{context, is_enabled, variant};
+
+    /// 2025-06-15T15:06:40Z.
+    const NOW: i64 = 1_750_000_000_000;
+
+    fn load(doc: &Value) -> (CompiledSnapshot, Snapshot, Vec<ImportNote>) {
+        let (snapshot, notes) = import(doc, "app", "production", 3).unwrap();
+        let (compiled, warnings) = crate::compile(&snapshot);
+        assert!(warnings.is_empty(), "the import must compile cleanly: {warnings:?}\n{snapshot:#?}");
+        (compiled, snapshot, notes)
+    }
+
+    fn state(features: Value) -> Value {
+        json!({"version": 1, "features": features})
+    }
+
+    fn one(strategies: Value) -> Value {
+        state(json!([{"name": "f", "enabled": true, "strategies": strategies}]))
+    }
+
+    fn on_at(c: &CompiledSnapshot, flag: &str, ctx: Value, now: i64) -> bool {
+        is_enabled(&c.evaluate(flag, &context(&ctx).unwrap(), now))
+    }
+
+    fn on(c: &CompiledSnapshot, flag: &str, ctx: Value) -> bool {
+        on_at(c, flag, ctx, NOW)
+    }
+
+    fn has_note(notes: &[ImportNote], kind: NoteKind, path_part: &str, message_part: &str) -> bool {
+        notes.iter().any(|n| n.kind == kind && n.path.contains(path_part) && n.message.contains(message_part))
+    }
+
+    fn flexible(group: &str, rollout: Value) -> Value {
+        one(json!([{"name": "flexibleRollout",
+            "parameters": {"rollout": rollout, "stickiness": "userId", "groupId": group}}]))
+    }
+
+    /// A user id whose normalised rollout value in `group` is `n`.
+    fn user_at(group: &str, n: u32) -> String {
+        (0..100_000).map(|i| i.to_string()).find(|id| normalized(group, id, 100, 0) == n).unwrap()
+    }
+
+    #[test]
+    fn rollout_boundaries_pin_the_plus_one() {
+        // boundary:28 → 50 and boundary:68 → 51: without the `+ 1` both would move down by one.
+        assert_eq!(normalized("boundary", "28", 100, 0), 50);
+        assert_eq!(normalized("boundary", "68", 100, 0), 51);
+        let (c50, ..) = load(&flexible("boundary", json!("50")));
+        assert!(on(&c50, "f", json!({"userId": "28"})));
+        assert!(!on(&c50, "f", json!({"userId": "68"})));
+        let (c51, ..) = load(&flexible("boundary", json!("51")));
+        assert!(on(&c51, "f", json!({"userId": "68"})));
+        let (c1, ..) = load(&flexible("boundary", json!(1)));
+        assert!(on(&c1, "f", json!({"userId": "17"})), "boundary:17 → 1 is in at 1%");
+        let (c99, ..) = load(&flexible("boundary", json!("99")));
+        assert!(!on(&c99, "f", json!({"userId": "40"})), "boundary:40 → 100 is out at 99%");
+        let (c100, ..) = load(&flexible("boundary", json!("100")));
+        assert!(on(&c100, "f", json!({"userId": "40"})));
+        let (c0, ..) = load(&flexible("boundary", json!("0")));
+        assert!(!on(&c0, "f", json!({"userId": "17"})), "0% is never on");
+        // Custom stickiness without the attribute: off even at 100% (both reference SDKs).
+        assert!(!on(&c100, "f", json!({"sessionId": "40"})));
+    }
+
+    #[test]
+    fn hashing_is_over_utf8_bytes() {
+        // UTF-8 (Yggdrasil and the SDKs built on it) gives 95; the Node SDK's low bytes of
+        // UTF-16 units would give 96.
+        let group = "Feature.UTF-8.Hellø_Wørld";
+        assert_eq!(normalized(group, "u1", 100, 0), 95);
+        let (c95, ..) = load(&flexible(group, json!("95")));
+        assert!(on(&c95, "f", json!({"userId": "u1"})));
+        let (c94, ..) = load(&flexible(group, json!("94")));
+        assert!(!on(&c94, "f", json!({"userId": "u1"})));
+        // The feature name is the default group id, non-ASCII included.
+        let doc = state(json!([{"name": group, "enabled": true,
+            "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": "95"}}]}]));
+        let (c, ..) = load(&doc);
+        assert!(on(&c, group, json!({"userId": "u1"})));
+    }
+
+    #[test]
+    fn variant_default_stickiness_falls_back_to_remote_address() {
+        let doc = state(json!([{"name": "v", "enabled": true, "strategies": [], "variants": [
+            {"name": "a", "weight": 1, "payload": {"type": "string", "value": "A"}},
+            {"name": "b", "weight": 1}]}]));
+        let (c, ..) = load(&doc);
+        let name = |ctx: Value| variant(&c.evaluate("v", &context(&ctx).unwrap(), NOW))["name"].clone();
+        let want = |id: &str| if normalized("v", id, 2, VARIANT_SEED) == 1 { "a" } else { "b" };
+        let mut seen = HashSet::new();
+        for i in 0..20 {
+            let ip = format!("10.0.0.{i}");
+            assert_eq!(name(json!({"remoteAddress": ip})), json!(want(&ip)), "{ip}");
+            seen.insert(want(&ip));
+            // userId, then sessionId, come first.
+            assert_eq!(name(json!({"remoteAddress": ip, "userId": "u7"})), json!(want("u7")));
+            assert_eq!(name(json!({"remoteAddress": ip, "sessionId": "s7"})), json!(want("s7")));
+        }
+        assert_eq!(seen.len(), 2, "both variants are reached");
+        // Neither: the caller's $random, "" without one.
+        assert_eq!(name(json!({})), json!(want("")));
+        assert_eq!(name(json!({"$random": "r1"})), json!(want("r1")));
+        // The payload travels verbatim; the second variant has none (absent, not null).
+        let a = (0..100).map(|i| i.to_string()).find(|id| want(id) == "a").unwrap();
+        assert_eq!(
+            variant(&c.evaluate("v", &context(&json!({"userId": a})).unwrap(), NOW)),
+            json!({"name": "a", "payload": {"type": "string", "value": "A"}, "enabled": true, "feature_enabled": true})
+        );
+        let b = (0..100).map(|i| i.to_string()).find(|id| want(id) == "b").unwrap();
+        assert_eq!(
+            variant(&c.evaluate("v", &context(&json!({"userId": b})).unwrap(), NOW)),
+            json!({"name": "b", "enabled": true, "feature_enabled": true})
+        );
+    }
+
+    #[test]
+    fn decimal_and_out_of_range_percentages_are_reported() {
+        let group = "pct";
+        let (c, snapshot, notes) = load(&flexible(group, json!("33.5")));
+        assert!(has_note(&notes, NoteKind::Approximated, "strategies[0].parameters.rollout", "read as 33"));
+        assert_eq!(snapshot.flags[0].rules[0].gate.as_ref().map(|g| g.percentage), Some(33));
+        assert!(on(&c, "f", json!({"userId": user_at(group, 33)})));
+        assert!(!on(&c, "f", json!({"userId": user_at(group, 34)})));
+
+        let (c, _, notes) = load(&flexible(group, json!(150)));
+        assert!(has_note(&notes, NoteKind::Approximated, "parameters.rollout", "read as 100"));
+        assert!(on(&c, "f", json!({"userId": user_at(group, 100)})));
+
+        let (c, _, notes) = load(&flexible(group, json!("-5")));
+        assert!(has_note(&notes, NoteKind::Approximated, "parameters.rollout", "read as 0"));
+        assert!(!on(&c, "f", json!({"userId": user_at(group, 1)})));
+
+        for bad in [json!("abc"), json!(""), json!(null), json!("1e400"), json!([50])] {
+            let (c, snapshot, notes) = load(&flexible(group, bad.clone()));
+            assert!(has_note(&notes, NoteKind::Unsupported, "parameters.rollout", "not a number"), "{bad}");
+            assert!(snapshot.flags[0].rules.is_empty(), "{bad}: strategy left out");
+            assert!(!on(&c, "f", json!({"userId": user_at(group, 1)})), "{bad}: never on (not 'no strategies')");
+        }
+        // gradualRolloutUserId without groupId hashes with the empty group (Node SDK).
+        let doc = one(json!([{"name": "gradualRolloutUserId", "parameters": {"percentage": "50"}}]));
+        let (c, ..) = load(&doc);
+        assert!(on(&c, "f", json!({"userId": user_at("", 50)})));
+        assert!(!on(&c, "f", json!({"userId": user_at("", 51)})));
+        assert!(!on(&c, "f", json!({"sessionId": user_at("", 1)})), "userId required");
+    }
+
+    #[test]
+    fn unknown_strategies_are_reported_and_never_on() {
+        let (c, snapshot, notes) = load(&one(json!([{"name": "myCustomStrategy", "parameters": {"x": "1"}}])));
+        assert!(has_note(&notes, NoteKind::Unsupported, "strategies[0]", "myCustomStrategy"));
+        assert!(snapshot.flags[0].rules.is_empty());
+        assert!(!on(&c, "f", json!({"userId": "1"})));
+        // Other strategies still count (OR).
+        let (c, snapshot, _) = load(&one(json!([{"name": "myCustomStrategy"}, {"name": "default"}])));
+        assert_eq!(snapshot.flags[0].rules[0].id, "s1", "rule ids keep the Unleash index");
+        assert!(on(&c, "f", json!({})));
+        // Disabled strategies are left out, reported.
+        let (c, _, notes) = load(&one(json!([{"name": "default", "disabled": true}])));
+        assert!(has_note(&notes, NoteKind::Ignored, "strategies[0]", "disabled"));
+        assert!(!on(&c, "f", json!({})));
+    }
+
+    fn constrained(constraints: Value) -> Value {
+        one(json!([{"name": "default", "constraints": constraints}]))
+    }
+
+    #[test]
+    fn in_ignores_case_insensitive_and_string_operators_honour_it() {
+        let (c, _, notes) = load(&constrained(
+            json!([{"contextName": "environment", "operator": "IN", "values": ["Prod"], "caseInsensitive": true}]),
+        ));
+        assert!(has_note(&notes, NoteKind::Ignored, "caseInsensitive", "case-sensitively"));
+        assert!(on(&c, "f", json!({"environment": "Prod"})));
+        assert!(!on(&c, "f", json!({"environment": "prod"})));
+        let (c, _, notes) = load(&constrained(json!([{"contextName": "email", "operator": "STR_ENDS_WITH",
+            "values": ["@EXAMPLE.com"], "caseInsensitive": true}])));
+        assert!(notes.is_empty(), "{notes:?}");
+        assert!(on(&c, "f", json!({"properties": {"email": "a@example.COM"}})));
+        assert!(!on(&c, "f", json!({"properties": {"email": "a@example.org"}})));
+    }
+
+    #[test]
+    fn invalid_cidr_entries_are_reported_and_skipped() {
+        let (c, _, notes) = load(&constrained(json!([{"contextName": "remoteAddress", "operator": "IN_CIDR",
+            "values": ["10.0.0.0/8", "nope", "300.1.1.1", "10.0.0.0/33", 7]}])));
+        for i in 1..=4 {
+            assert!(has_note(&notes, NoteKind::Ignored, &format!("values[{i}]"), "not an IP"), "values[{i}]");
+        }
+        assert!(on(&c, "f", json!({"remoteAddress": "10.1.2.3"})));
+        assert!(!on(&c, "f", json!({"remoteAddress": "11.1.2.3"})));
+        assert!(!on(&c, "f", json!({})));
+        // The remoteAddress strategy: the same, from its comma-separated IPs.
+        let (c, _, notes) =
+            load(&one(json!([{"name": "remoteAddress", "parameters": {"IPs": "nope, 192.168.0.0/16 ,2001:db8::1"}}])));
+        assert!(has_note(&notes, NoteKind::Ignored, "parameters.IPs", "'nope'"));
+        assert!(on(&c, "f", json!({"remoteAddress": "192.168.7.7"})));
+        assert!(on(&c, "f", json!({"remoteAddress": "2001:db8::1"})));
+        assert!(!on(&c, "f", json!({"remoteAddress": "10.0.0.1"})));
+        // Nothing valid: never on.
+        let (c, snapshot, _) = load(&one(json!([{"name": "remoteAddress", "parameters": {"IPs": "x, y"}}])));
+        assert!(snapshot.flags[0].rules.is_empty());
+        assert!(!on(&c, "f", json!({"remoteAddress": "10.0.0.1"})));
+    }
+
+    #[test]
+    fn list_values_are_compared_untrimmed() {
+        // Yggdrasil compares values as given (the Node SDK trims them); pinned here.
+        let (c, ..) = load(&constrained(json!([{"contextName": "userId", "operator": "NOT_IN", "values": [" a"]}])));
+        assert!(on(&c, "f", json!({"userId": "a"})));
+        assert!(!on(&c, "f", json!({"userId": " a"})));
+        let (c, ..) = load(&one(json!([{"name": "userWithId", "parameters": {"userIds": " a ,b,, c "}}])));
+        for (user, want) in [("a", true), ("b", true), ("c", true), (" a ", false), ("", false)] {
+            assert_eq!(on(&c, "f", json!({"userId": user})), want, "userWithId trims its list: {user:?}");
+        }
+    }
+
+    #[test]
+    fn dates_on_a_missing_current_time_compare_now() {
+        let after = |inverted: bool| {
+            constrained(json!([{"contextName": "currentTime", "operator": "DATE_AFTER",
+                "value": "2025-01-01T00:00:00.000Z", "inverted": inverted}]))
+        };
+        let (c, snapshot, _) = load(&after(false));
+        assert!(snapshot.flags[0].rules[0].conditions[0].default_now);
+        let jan_2024 = 1_704_067_200_000;
+        assert!(on(&c, "f", json!({})), "now (2025-06) is after 2025-01-01");
+        assert!(!on_at(&c, "f", json!({}), jan_2024));
+        assert!(!on(&c, "f", json!({"currentTime": "2024-06-01T00:00:00Z"})), "a given currentTime wins");
+        let (c, ..) = load(&after(true));
+        assert!(!on(&c, "f", json!({})));
+        assert!(on_at(&c, "f", json!({}), jan_2024));
+        // Strict: the instant itself is not after.
+        assert!(!on_at(&load(&after(false)).0, "f", json!({}), 1_735_689_600_000));
+        // Other attributes: missing is missing.
+        let (c, snapshot, _) = load(&constrained(
+            json!([{"contextName": "signup", "operator": "DATE_BEFORE", "value": "2030-01-01T00:00:00Z"}]),
+        ));
+        assert!(!snapshot.flags[0].rules[0].conditions[0].default_now);
+        assert!(!on(&c, "f", json!({})));
+        assert!(on(&c, "f", json!({"properties": {"signup": "2024-01-01T00:00:00+02:00"}})));
+    }
+
+    #[test]
+    fn missing_attributes_fail_the_positive_test_before_inversion() {
+        for (op, values, inverted, want) in [
+            ("STR_CONTAINS", json!(["x"]), true, true),
+            ("STR_CONTAINS", json!(["x"]), false, false),
+            ("NOT_IN", json!(["x"]), false, true),
+            ("NOT_IN", json!(["x"]), true, false),
+            ("IN", json!(["x"]), true, true),
+            ("NUM_GT", json!(["1"]), true, true),
+            ("SEMVER_LT", json!(["1.0.0"]), true, true),
+            ("REGEX", json!(["x"]), true, true),
+            ("IN_CIDR", json!(["10.0.0.0/8"]), true, true),
+        ] {
+            let (c, ..) = load(&constrained(
+                json!([{"contextName": "attr", "operator": op, "values": values, "inverted": inverted}]),
+            ));
+            assert_eq!(on(&c, "f", json!({})), want, "{op} inverted={inverted} on a missing attribute");
+            assert_eq!(on(&c, "f", json!({"properties": {"attr": null}})), want, "{op}: null is missing");
+        }
+    }
+
+    #[test]
+    fn constants_fold_and_unsupported_constraints_are_reported() {
+        for (constraint, want, note) in [
+            (json!({"contextName": "a", "operator": "IN", "values": []}), false, ""),
+            (json!({"contextName": "a", "operator": "IN", "values": [], "inverted": true}), true, ""),
+            (json!({"contextName": "a", "operator": "NOT_IN", "values": []}), true, ""),
+            (json!({"contextName": "a", "operator": "STR_STARTS_WITH"}), false, ""),
+            (json!({"contextName": "a", "operator": "NUM_EQ", "value": "ten"}), false, "not a number"),
+            (json!({"contextName": "a", "operator": "NUM_EQ", "value": "ten", "inverted": true}), true, "not a number"),
+            (json!({"contextName": "a", "operator": "NUM_LT"}), false, "without a value"),
+            (json!({"contextName": "a", "operator": "DATE_AFTER", "value": "yesterday"}), false, "RFC 3339"),
+            (json!({"contextName": "a", "operator": "SEMVER_EQ", "value": "v1.2.3"}), false, "strict semantic"),
+            (json!({"contextName": "a", "operator": "SEMVER_EQ", "value": "1.2"}), false, "strict semantic"),
+            (json!({"contextName": "a", "operator": "REGEX", "value": "\\p{L}+"}), false, "regex not supported"),
+            (json!({"contextName": "a", "operator": "REGEX", "value": "(?<=a)b", "inverted": true}), true, "regex"),
+            (
+                json!({"contextName": "a", "operator": "SOMETHING_NEW", "values": ["x"], "inverted": true}),
+                false,
+                "unknown operator",
+            ),
+            (json!({"operator": "NOT_IN", "values": ["x"]}), true, "without a contextName"),
+        ] {
+            let (c, snapshot, notes) = load(&constrained(json!([constraint])));
+            assert_eq!(on(&c, "f", json!({"properties": {"a": "1.2.3"}})), want, "{constraint}");
+            let rules = &snapshot.flags[0].rules;
+            if want {
+                assert!(rules[0].conditions.is_empty(), "{constraint}: a constant true is dropped");
+            } else {
+                assert!(rules.is_empty(), "{constraint}: a constant false drops the strategy");
+            }
+            if !note.is_empty() {
+                assert!(notes.iter().any(|n| n.message.contains(note)), "{constraint}: {notes:?}");
+            }
+        }
+        // POSIX classes and inline flags are within the engine's regex dialect.
+        let (c, _, notes) =
+            load(&constrained(json!([{"contextName": "userId", "operator": "REGEX", "value": "^[[:alpha:]]+(?i)X$"}])));
+        assert!(notes.is_empty(), "{notes:?}");
+        assert!(on(&c, "f", json!({"userId": "abcx"})));
+    }
+
+    #[test]
+    fn segments_become_vane_segments_or_fold() {
+        let doc = json!({"version": 2, "features": [
+            {"name": "member", "enabled": true, "strategies": [{"name": "default", "segments": [1]}]},
+            {"name": "always", "enabled": true, "strategies": [{"name": "default", "segments": [2, "3"]}]},
+            {"name": "never", "enabled": true, "strategies": [{"name": "default", "segments": [4]}, {"name": "default", "segments": [99]}]}
+        ], "segments": [
+            {"id": 1, "constraints": [{"contextName": "plan", "operator": "IN", "values": ["pro"]}]},
+            {"id": 2, "constraints": []},
+            {"id": 3, "constraints": [{"contextName": "plan", "operator": "NOT_IN", "values": []}]},
+            {"id": 4, "constraints": [{"contextName": "plan", "operator": "IN", "values": []}]},
+            {"id": {"bad": true}}
+        ]});
+        let (c, snapshot, notes) = load(&doc);
+        assert_eq!(snapshot.segments.len(), 1);
+        assert_eq!(snapshot.segments[0].key, "unleash-segment-1");
+        assert!(on(&c, "member", json!({"properties": {"plan": "pro"}})));
+        assert!(!on(&c, "member", json!({"properties": {"plan": "free"}})));
+        assert!(on(&c, "always", json!({})));
+        assert!(!on(&c, "never", json!({"properties": {"plan": "pro"}})));
+        assert!(has_note(&notes, NoteKind::Ignored, "strategies[0].segments[0]", "segment 4 never holds"));
+        assert!(has_note(&notes, NoteKind::Ignored, "strategies[1].segments[0]", "segment 99 does not exist"));
+        assert!(has_note(&notes, NoteKind::Unsupported, "segments[4].id", "not a number"));
+    }
+
+    #[test]
+    fn delta_events_fold_in_event_id_order() {
+        let feature = |name: &str| json!({"name": name, "enabled": true, "strategies": [{"name": "default"}]});
+        let doc = json!({"events": [
+            {"eventId": 3, "type": "feature-removed", "featureName": "b", "project": "default"},
+            {"eventId": 1, "type": "hydration", "features": [feature("a"), feature("b")], "segments": []},
+            {"eventId": 2, "type": "feature-updated", "feature": {"name": "a", "enabled": false, "strategies": []}},
+            {"eventId": 4, "type": "feature-updated", "feature": feature("c")},
+            {"eventId": 5, "type": "segment-updated", "segment": {"id": 7, "constraints": [
+                {"contextName": "appName", "operator": "IN", "values": ["x"]}]}},
+            {"eventId": 6, "type": "segment-removed", "segmentId": 7},
+            {"eventId": 7, "type": "something-else"},
+            {"type": "hydration", "features": []}
+        ]});
+        let (c, snapshot, notes) = load(&doc);
+        let keys: Vec<&str> = snapshot.flags.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["a", "c"]);
+        assert!(!on(&c, "a", json!({})), "updated to disabled");
+        assert!(!on(&c, "b", json!({})), "removed");
+        assert!(on(&c, "c", json!({})));
+        assert!(snapshot.segments.is_empty());
+        assert!(has_note(&notes, NoteKind::Ignored, "events[6]", "something-else"));
+        assert!(has_note(&notes, NoteKind::Unsupported, "events[7]", "eventId"));
+    }
+
+    #[test]
+    fn documents_that_are_not_unleash_states_are_errors() {
+        for doc in [json!(null), json!([]), json!({}), json!({"features": 3}), json!({"events": {}}), json!("x")] {
+            assert!(import(&doc, "a", "e", 1).is_err(), "{doc}");
+        }
+        assert!(import_str("{", "a", "e", 1).is_err());
+        assert!(import_str(r#"{"features": []}"#, "a", "e", 1).is_ok());
+    }
+
+    #[test]
+    fn broken_and_duplicate_features_are_reported() {
+        let doc = state(json!([
+            {"name": "a", "enabled": true, "strategies": []},
+            {"name": "broken", "enabled": "yes"},
+            {"enabled": true},
+            {"name": "", "enabled": true},
+            {"name": "a", "enabled": false, "strategies": []}
+        ]));
+        let (c, snapshot, notes) = load(&doc);
+        assert_eq!(snapshot.flags.len(), 1);
+        assert!(!on(&c, "a", json!({})), "the later definition wins");
+        assert!(has_note(&notes, NoteKind::Ignored, "", "defined twice"));
+        assert!(notes.iter().any(|n| n.feature == "broken" && n.kind == NoteKind::Unsupported));
+        assert!(has_note(&notes, NoteKind::Unsupported, "features[2]", "unreadable"));
+        assert!(has_note(&notes, NoteKind::Unsupported, "features[3]", "without a name"));
+    }
+
+    #[test]
+    fn variant_keys_never_collide_and_names_come_from_values() {
+        let doc = state(json!([{"name": "v", "enabled": true,
+            "strategies": [
+                {"name": "flexibleRollout", "parameters": {"rollout": "100", "stickiness": "userId"},
+                 "constraints": [{"contextName": "userId", "operator": "IN", "values": ["s"]}],
+                 "variants": [{"name": "x", "weight": 1}, {"name": "off", "weight": 1}]},
+                {"name": "default"}],
+            "variants": [{"name": "off", "weight": 1}, {"name": "x", "weight": 1}, {"name": "on", "weight": 0}]}]));
+        let (c, snapshot, _) = load(&doc);
+        let keys: Vec<&str> = snapshot.flags[0].variants.iter().map(|v| v.key.as_str()).collect();
+        assert_eq!(keys, ["off", "on", "off#f", "x", "on#f", "x#s0", "off#s0"]);
+        // Names are served from the values, whatever the key.
+        let mut names = HashSet::new();
+        for i in 0..40 {
+            let e = c.evaluate("v", &context(&json!({"userId": i.to_string()})).unwrap(), NOW);
+            assert!(is_enabled(&e), "a variant named off is still on");
+            names.insert(variant(&e)["name"].as_str().unwrap_or_default().to_owned());
+        }
+        assert_eq!(names, HashSet::from(["off".to_owned(), "x".to_owned()]));
+    }
+
+    #[test]
+    fn overrides_come_first_and_reach_zero_weight_variants() {
+        let doc = state(json!([{"name": "v", "enabled": true,
+            "strategies": [{"name": "default", "constraints": [{"contextName": "appName", "operator": "IN", "values": ["web"]}]}],
+            "variants": [
+                {"name": "a", "weight": 1, "stickiness": "userId"},
+                {"name": "b", "weight": 0, "overrides": [{"contextName": "plan", "values": ["beta", "internal"]}]},
+                {"name": "c", "weight": 1, "overrides": [{"contextName": "plan", "values": ["beta"]}, {"values": ["x"]}]}]}]));
+        let (c, snapshot, notes) = load(&doc);
+        let name = |ctx: Value| variant(&c.evaluate("v", &context(&ctx).unwrap(), NOW))["name"].clone();
+        assert_eq!(name(json!({"appName": "web", "properties": {"plan": "beta"}})), json!("b"), "first override wins");
+        assert_eq!(name(json!({"appName": "web", "properties": {"plan": "internal"}})), json!("b"));
+        // Overrides keep the strategy's constraints.
+        assert_eq!(name(json!({"appName": "ios", "properties": {"plan": "beta"}})), json!("disabled"));
+        let ids: Vec<&str> = snapshot.flags[0].rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["s0.o0", "s0.o1", "s0"]);
+        assert!(has_note(&notes, NoteKind::Ignored, "variants[2].overrides[1]", "contextName"));
+        // Stickiness userId: the user's bucket among a:1, c:1 (b has no weight).
+        for user in ["1", "2", "3", "4", "5"] {
+            let want = if normalized("v", user, 2, VARIANT_SEED) == 1 { "a" } else { "c" };
+            assert_eq!(name(json!({"appName": "web", "userId": user})), json!(want));
+        }
+    }
+
+    #[test]
+    fn dependencies_follow_the_node_sdk() {
+        let doc = state(json!([
+            {"name": "p.on", "enabled": true, "strategies": []},
+            {"name": "p.off", "enabled": false, "strategies": []},
+            {"name": "p.var", "enabled": true, "strategies": [], "variants": [{"name": "blue", "weight": 1}]},
+            {"name": "c.disabled.name", "enabled": true, "strategies": [], "dependencies": [{"feature": "p.on", "variants": ["disabled"]}]},
+            {"name": "c.x", "enabled": true, "strategies": [], "dependencies": [{"feature": "p.on", "variants": ["x"]}]},
+            {"name": "c.not.off", "enabled": true, "strategies": [], "dependencies": [{"feature": "p.off", "enabled": false}]},
+            {"name": "c.not.on", "enabled": true, "strategies": [], "dependencies": [{"feature": "p.on", "enabled": false}]},
+            {"name": "c.blue", "enabled": true, "strategies": [], "dependencies": [{"feature": "p.var", "variants": ["blue", "red"]}]},
+            {"name": "c.var.on", "enabled": true, "strategies": [], "dependencies": [{"feature": "p.var"}]},
+            {"name": "c.self", "enabled": true, "strategies": [], "dependencies": [{"feature": "c.self"}]}
+        ]));
+        let (c, _, notes) = load(&doc);
+        for (flag, want) in [
+            ("c.disabled.name", true),
+            ("c.x", false),
+            ("c.not.off", true),
+            ("c.not.on", false),
+            ("c.blue", true),
+            ("c.var.on", true),
+            ("c.self", false),
+        ] {
+            assert_eq!(on(&c, flag, json!({})), want, "{flag}");
+        }
+        assert!(notes.iter().any(|n| n.feature == "c.x" && n.message.contains("none of the variants")));
+        assert!(notes.iter().any(|n| n.feature == "c.self" && n.message.contains("dependencies itself")));
+        assert_eq!(
+            variant(&c.evaluate("c.not.on", &context(&json!({})).unwrap(), NOW)),
+            json!({"name": "disabled", "enabled": false, "feature_enabled": false})
+        );
+    }
+
+    #[test]
+    fn application_hostname_reads_the_hostname_attribute() {
+        let (c, _, notes) =
+            load(&one(json!([{"name": "applicationHostname", "parameters": {"hostNames": "Web-1, web-2"}}])));
+        assert!(has_note(&notes, NoteKind::Approximated, "strategies[0]", "hostname"));
+        assert!(on(&c, "f", json!({"properties": {"hostname": "WEB-1"}})));
+        assert!(on(&c, "f", json!({"hostname": "web-2"})));
+        assert!(!on(&c, "f", json!({"hostname": "web-3"})));
+        assert!(!on(&c, "f", json!({})));
+    }
+
+    #[test]
+    fn random_strategies_are_reported_and_deterministic() {
+        let (c, _, notes) = load(&one(json!([{"name": "gradualRolloutRandom", "parameters": {"percentage": "50"}}])));
+        assert!(has_note(&notes, NoteKind::Approximated, "strategies[0]", "$random"));
+        let want = |r: &str| normalized("f", r, 100, 0) <= 50;
+        assert_eq!(on(&c, "f", json!({})), want(""));
+        for r in ["1", "2", "3", "4", "5", "6"] {
+            assert_eq!(on(&c, "f", json!({"$random": r})), want(r));
+        }
+        let (_, _, notes) =
+            load(&one(json!([{"name": "flexibleRollout", "parameters": {"rollout": "5", "stickiness": "random"}}])));
+        assert!(has_note(&notes, NoteKind::Approximated, "parameters.stickiness", "$random"));
+    }
+
+    /// Every operator × value shape × flag, and odd strategies and variants: the import always
+    /// compiles without a problem and no evaluation errors or panics.
+    #[test]
+    fn never_emits_a_compile_problem() {
+        let ops = [
+            "IN",
+            "NOT_IN",
+            "STR_CONTAINS",
+            "STR_STARTS_WITH",
+            "STR_ENDS_WITH",
+            "NUM_EQ",
+            "NUM_GT",
+            "NUM_GTE",
+            "NUM_LT",
+            "NUM_LTE",
+            "DATE_AFTER",
+            "DATE_BEFORE",
+            "SEMVER_EQ",
+            "SEMVER_GT",
+            "SEMVER_GTE",
+            "SEMVER_LT",
+            "SEMVER_LTE",
+            "REGEX",
+            "IN_CIDR",
+            "NOPE",
+        ];
+        let values = [
+            json!(null),
+            json!([]),
+            json!(["x"]),
+            json!(["1.2.3", "2"]),
+            json!(["2024-01-01T00:00:00Z"]),
+            json!(["10.0.0.0/8", "bad"]),
+            json!(["(bad"]),
+            json!([""]),
+            json!([1, null, {"a": 1}]),
+        ];
+        let singles = [
+            json!(null),
+            json!("5"),
+            json!(5),
+            json!("v1.0.0"),
+            json!("1.0.0-rc.1"),
+            json!("2024-01-01"),
+            json!("("),
+            json!(""),
+        ];
+        let mut constraints = Vec::new();
+        for op in ops {
+            for v in &values {
+                for s in &singles {
+                    for (inverted, ci) in [(false, false), (true, true)] {
+                        for attr in ["a", "", "currentTime"] {
+                            constraints.push(json!({"contextName": attr, "operator": op, "values": v, "value": s,
+                                "inverted": inverted, "caseInsensitive": ci}));
+                        }
+                    }
+                }
+            }
+        }
+        let strategies: Vec<Value> = constraints
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let stickiness = ["default", "random", "x", ""][i % 4];
+                let kinds = [
+                    json!({"name": "flexibleRollout", "parameters": {"rollout": i % 130, "stickiness": stickiness}}),
+                    json!({"name": "gradualRolloutSessionId", "parameters": {"percentage": "50.5", "groupId": "g"}}),
+                    json!({"name": "userWithId", "parameters": {"userIds": ""}}),
+                    json!({"name": "default", "segments": [i % 4, "x", null]}),
+                ];
+                let mut s = kinds[i % kinds.len()].clone();
+                s["constraints"] = json!([c]);
+                s["variants"] =
+                    json!([{"name": "", "weight": i % 3}, {"name": "off", "weight": -1}, {"name": "v", "weight": "7"}]);
+                s
+            })
+            .collect();
+        let features: Vec<Value> = strategies
+            .chunks(7)
+            .enumerate()
+            .map(|(i, chunk)| {
+                json!({"name": format!("f{i}"), "enabled": i % 5 != 0, "strategies": chunk,
+                    "variants": [{"name": "a", "weight": 5_000_000_000u64}, {"name": "a", "weight": 1.5, "overrides": [{"contextName": "a", "values": ["x"]}]}],
+                    "dependencies": if i > 0 { json!([{"feature": format!("f{}", i - 1), "variants": ["a", "disabled"]}]) } else { json!(null) }})
+            })
+            .collect();
+        let doc = json!({"version": 1, "features": features, "segments": [
+            {"id": 0, "constraints": []},
+            {"id": 1, "constraints": [{"contextName": "a", "operator": "IN", "values": ["x"]}]},
+            {"id": 2, "constraints": [{"contextName": "a", "operator": "NUM_EQ", "value": "x", "inverted": true}]},
+            {"id": 3, "constraints": [{"contextName": "a", "operator": "NUM_EQ", "value": "x"}]}
+        ]});
+        let (c, snapshot, notes) = load(&doc);
+        assert!(!notes.is_empty());
+        for ctx in [
+            json!({}),
+            json!({"userId": "u", "properties": {"a": "x"}}),
+            json!({"sessionId": "s", "currentTime": "2020-01-01T00:00:00Z", "properties": {"a": "1.2.3"}}),
+        ] {
+            let ctx = context(&ctx).unwrap();
+            for f in &snapshot.flags {
+                let e = c.evaluate(&f.key, &ctx, NOW);
+                assert!(!e.is_error(), "{}: {e:?}", f.key);
+            }
+        }
+    }
+}
