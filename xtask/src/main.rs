@@ -4,7 +4,8 @@
 //! missing idempotently, so the same command works on a fresh machine, in CI and on a
 //! developer's laptop. It has no dependencies beyond std, so it builds in seconds.
 //!
-//! * `cargo xtask test`  — everything CI checks: formatting, clippy, every test, the wasm build.
+//! * `cargo xtask test`  — everything CI checks: formatting, clippy, every test, the wasm builds
+//!   and their parity with native code.
 //! * `cargo xtask run`   — runs Vane locally: PostgreSQL, the control plane, a demo application.
 //! * `cargo xtask demo`  — the evaluation engine on a demo snapshot, no server needed.
 //! * `cargo xtask bench` — the engine benchmarks behind BENCHMARKS.md.
@@ -231,7 +232,7 @@ fn test() -> Result {
     step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
     step(
-        "clippy for wasm32 (the worker and browser bindings)",
+        "clippy for wasm32 (the worker and browser bindings, the parity probe)",
         cargo().args([
             "clippy",
             "-p",
@@ -240,6 +241,8 @@ fn test() -> Result {
             "vane-edge",
             "-p",
             "vane-web",
+            "-p",
+            "vane-wasm-probe",
             "--target",
             "wasm32-unknown-unknown",
             "--",
@@ -253,18 +256,32 @@ fn test() -> Result {
     // The control plane's tests each get a fresh database on this throwaway cluster.
     let data = env::temp_dir().join(format!("vane-test-pg-{}", std::process::id()));
     let postgres = pg::Postgres::start(&data, pg::free_port()?)?;
-    let tests = step("tests", cargo().args(["test", "--workspace"]).env("DATABASE_URL", &postgres.url));
+    // vane-core's tests record the snapshots and contexts they evaluate here: the parity
+    // harness (tests/tests/parity.rs) replays them in the wasm32 builds.
+    let vectors = target_dir().join("parity-vectors");
+    let _ = std::fs::remove_dir_all(&vectors);
+    std::fs::create_dir_all(&vectors).map_err(|e| format!("{}: {e}", vectors.display()))?;
+    let tests = step(
+        "tests",
+        cargo().args(["test", "--workspace"]).env("DATABASE_URL", &postgres.url).env("VANE_VECTORS_OUT", &vectors),
+    );
     drop(postgres);
     let _ = std::fs::remove_dir_all(&data);
     tests?;
-    // The edge end to end: each test starts its own PostgreSQL, `vane serve` and workerd; one at
-    // a time, since they share two cores.
     step(
-        "edge worker and browser package end to end (workerd, real OpenFeature clients)",
+        "the parity probe for wasm32 (vane-core behind a C ABI, run under wasmtime)",
+        cargo().args(["build", "-p", "vane-wasm-probe", "--target", "wasm32-unknown-unknown", "--release"]),
+    )?;
+    // The edge end to end: each test starts its own PostgreSQL, `vane serve` and workerd; one at
+    // a time, since they share two cores. Also the parity of the wasm32 builds with native code.
+    step(
+        "edge worker and browser package end to end (workerd, real OpenFeature clients), wasm parity",
         cargo()
             .args(["test", "-p", "vane-e2e", "--", "--ignored", "--test-threads=1"])
             .env("VANE_BIN", target_dir().join("debug/vane"))
-            .env("VANE_WEB_DIR", web_dir()),
+            .env("VANE_WEB_DIR", web_dir())
+            .env("VANE_VECTORS_DIR", &vectors)
+            .env("VANE_PROBE_WASM", target_dir().join("wasm32-unknown-unknown/release/vane_wasm_probe.wasm")),
     )?;
     step(
         "vane-core for wasm32-unknown-unknown",
