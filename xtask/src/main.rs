@@ -12,6 +12,7 @@
 //! * `cargo xtask bench-control-plane` — the control plane's (PostgreSQL, release `vane`, wrk).
 //! * `cargo xtask bench-edge` — the edge worker's (propagation, OFREP single and bulk, workerd).
 //! * `cargo xtask bench-web` — the browser package's (size, in-page load and evaluation, Chromium).
+//! * `cargo xtask bench-unleash` — vane-core vs unleash-yggdrasil on the same Unleash flags.
 //! * `cargo xtask setup` — installs the toolchain pieces the other tasks need.
 
 use std::env;
@@ -34,9 +35,12 @@ fn main() -> ExitCode {
         "bench-control-plane" => bench_control_plane(),
         "bench-edge" => bench_edge(),
         "bench-web" => bench_web(),
+        "bench-unleash" => bench_unleash(rest),
         "setup" => setup(),
         "help" | "-h" | "--help" => {
-            eprintln!("usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|setup>");
+            eprintln!(
+                "usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|bench-unleash|setup>"
+            );
             Ok(())
         }
         other => Err(format!("unknown task '{other}'; try `cargo xtask help`")),
@@ -503,6 +507,15 @@ fn bench_edge() -> Result {
 }
 
 /// Browser package benchmarks in Chromium (`tests/web/bench.mjs`).
+/// vane-core on imported Unleash flags vs unleash-yggdrasil on the same definitions (criterion;
+/// extra arguments go to criterion, e.g. a filter).
+fn bench_unleash(rest: &[String]) -> Result {
+    step(
+        "vane-core vs unleash-yggdrasil",
+        cargo().args(["bench", "-p", "vane-unleash-bench", "--bench", "unleash", "--"]).args(rest),
+    )
+}
+
 fn bench_web() -> Result {
     setup()?;
     build_web()?;

@@ -9,6 +9,8 @@
 //! | boolean flag, variant `on` | true | `{name: "disabled", enabled: false, feature_enabled: true}` |
 //! | `json` flag, any other variant | true | the variant's value verbatim |
 
+use std::sync::LazyLock;
+
 use serde_json::{Map, Value};
 
 use crate::result::Evaluation;
@@ -25,15 +27,19 @@ pub fn is_enabled(e: &Evaluation<'_>) -> bool {
     !e.is_error() && e.variant().is_some_and(|v| v != OFF)
 }
 
-/// Unleash's `getVariant`: `{name, payload?, enabled, feature_enabled}`.
-pub fn variant(e: &Evaluation<'_>) -> Value {
+/// Unleash's `getVariant`: `{name, payload?, enabled, feature_enabled}`. Borrowed: the answer
+/// of a `json` flag is the served variant's value itself, and the two "no variant" answers are
+/// built once — so reading it costs no allocation.
+pub fn variant<'s>(e: &Evaluation<'s>) -> &'s Value {
+    static OFF_ANSWER: LazyLock<Value> = LazyLock::new(|| disabled(false));
+    static ON_ANSWER: LazyLock<Value> = LazyLock::new(|| disabled(true));
     if e.is_error() {
-        return disabled(false);
+        return &OFF_ANSWER;
     }
     match (e.variant(), e.value()) {
-        (None, _) | (Some(OFF), _) => disabled(false),
-        (Some(_), Some(Value::Object(answer))) => Value::Object(answer.clone()),
-        (Some(_), _) => disabled(true),
+        (None, _) | (Some(OFF), _) => &OFF_ANSWER,
+        (Some(_), Some(answer @ Value::Object(_))) => answer,
+        (Some(_), _) => &ON_ANSWER,
     }
 }
 

@@ -1470,12 +1470,12 @@ mod tests {
         let a = (0..100).map(|i| i.to_string()).find(|id| want(id) == "a").unwrap();
         assert_eq!(
             variant(&c.evaluate("v", &context(&json!({"userId": a})).unwrap(), NOW)),
-            json!({"name": "a", "payload": {"type": "string", "value": "A"}, "enabled": true, "feature_enabled": true})
+            &json!({"name": "a", "payload": {"type": "string", "value": "A"}, "enabled": true, "feature_enabled": true})
         );
         let b = (0..100).map(|i| i.to_string()).find(|id| want(id) == "b").unwrap();
         assert_eq!(
             variant(&c.evaluate("v", &context(&json!({"userId": b})).unwrap(), NOW)),
-            json!({"name": "b", "enabled": true, "feature_enabled": true})
+            &json!({"name": "b", "enabled": true, "feature_enabled": true})
         );
     }
 
@@ -1821,7 +1821,7 @@ mod tests {
         assert!(notes.iter().any(|n| n.feature == "c.self" && n.message.contains("dependencies itself")));
         assert_eq!(
             variant(&c.evaluate("c.not.on", &context(&json!({})).unwrap(), NOW)),
-            json!({"name": "disabled", "enabled": false, "feature_enabled": false})
+            &json!({"name": "disabled", "enabled": false, "feature_enabled": false})
         );
     }
 
