@@ -235,6 +235,12 @@ fn error_details<'s>(flag: &'s CompiledFlag, code: ErrorCode, rule: Option<&'s C
 /// is always present: the caller's random value, or `""`.
 #[inline]
 fn with_bucket_value<R>(by: &BucketBy, ctx: &Context, f: impl FnOnce(&str) -> R) -> Option<R> {
+    // One attribute (every native rollout): straight to it.
+    if let [(name, hash)] = &*by.0
+        && &**name != RANDOM_ATTRIBUTE
+    {
+        return ctx.get_hashed(*hash, name).and_then(|v| text::with_scalar_str(v, f));
+    }
     let mut f = Some(f);
     for (name, hash) in by.0.iter() {
         let found = ctx.get_hashed(*hash, name);
