@@ -76,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::flags::router())
         .merge(routes::keys::router())
         .merge(routes::segments::router())
+        .merge(routes::imports::router())
         .merge(routes::configs::router())
         .merge(routes::registry::router())
         .merge(routes::audit::router())

@@ -1624,3 +1624,67 @@ async fn concurrent_state_writes_commit_together_and_fail_alone(pool: PgPool) {
             .unwrap();
     assert_eq!(audited, 29);
 }
+
+/// Unleash's state imported into an application with its state in one environment: one
+/// publish, Unleash's buckets kept, notes per item; existing keys are a 409 and change nothing.
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn unleash_state_imports_into_an_environment(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    let read = key(&pool, "read", None, None).await;
+    let path = "/api/v1/applications/default/environments/production/imports/unleash";
+    let state = json!({"version": 2, "segments": [{"id": 7, "constraints": [
+        {"contextName": "appName", "operator": "IN", "values": ["web"]}]}],
+    "features": [
+        {"name": "half", "enabled": true, "strategies": [{"name": "flexibleRollout",
+            "parameters": {"rollout": "50", "stickiness": "userId", "groupId": "boundary"}, "segments": [7]}]},
+        {"name": "colors", "enabled": true, "strategies": [{"name": "default"}],
+         "variants": [{"name": "blue", "weight": 1, "stickiness": "default"}, {"name": "red", "weight": 1, "stickiness": "default"}]},
+        {"name": "custom", "enabled": true, "strategies": [{"name": "myCustomStrategy"}]}
+    ]});
+    let r = call(&api, "POST", path, Some(&read), Some(state.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let v0 = stream_version(&pool, "default", "production", "server").await;
+    let r = call(&api, "POST", path, Some(&admin), Some(state.clone())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["flags"], json!(["half", "colors", "custom"]));
+    assert_eq!(r.body["segments"], json!(["unleash-segment-7"]));
+    assert!(r.body["notes"].as_array().is_some_and(|n| n.iter().any(|n| n["feature"] == "custom")), "{}", r.body);
+    assert_eq!(stream_version(&pool, "default", "production", "server").await, v0 + 1, "one publish");
+
+    let (_, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
+    // boundary:28 → 50 (in at 50 %), boundary:68 → 51 (out); the segment needs appName web.
+    for (user, app, on) in [("28", "web", true), ("68", "web", false), ("28", "ios", false)] {
+        let e = snap.evaluate("half", &ctx(json!({"userId": user, "appName": app})), 0);
+        assert_eq!(vane_core::unleash::is_enabled(&e), on, "user {user} on {app}: {e:?}");
+    }
+    let e = snap.evaluate("colors", &ctx(json!({"userId": "u1"})), 0);
+    assert!(vane_core::unleash::variant(&e)["name"].as_str().is_some_and(|n| n == "blue" || n == "red"), "{e:?}");
+    assert!(!vane_core::unleash::is_enabled(&snap.evaluate("custom", &ctx(json!({})), 0)));
+    // Other environments got the flags disabled.
+    let (_, staging) = served(&api, &edge, "/api/v1/snapshots/default/staging").await;
+    assert_eq!(staging.evaluate("half", &ctx(json!({"userId": "28"})), 0).reason(), vane_core::Reason::Disabled);
+
+    // Again: every key is taken → 409, nothing changes.
+    let v1 = stream_version(&pool, "default", "production", "server").await;
+    let r = call(&api, "POST", path, Some(&admin), Some(state)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body.to_string().contains("flag half"), "{}", r.body);
+    assert_eq!(stream_version(&pool, "default", "production", "server").await, v1);
+    // Not an Unleash state, or a key the control plane refuses: 422.
+    let r = call(&api, "POST", path, Some(&admin), Some(json!({"flags": []}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let odd = json!({"version": 2, "features": [{"name": "Hellø wörld", "enabled": true, "strategies": []}]});
+    let r = call(&api, "POST", path, Some(&admin), Some(odd)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let r = call(
+        &api,
+        "POST",
+        "/api/v1/applications/default/environments/nope/imports/unleash",
+        Some(&admin),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+}

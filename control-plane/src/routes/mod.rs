@@ -5,6 +5,7 @@ pub mod audit;
 pub mod configs;
 pub mod environments;
 pub mod flags;
+pub mod imports;
 pub mod keys;
 pub mod legacy;
 pub mod openapi;
