@@ -499,13 +499,7 @@ fn compile_json_typed(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), Sn
             })
         })
         .collect();
-    let mut flags: Vec<FlagSource<'_>> = parsed_flags
-        .iter_mut()
-        .map(|r| match r {
-            Ok(f) => FlagSource::Parsed(f),
-            Err((key, msg)) => FlagSource::Unreadable { key, message: msg },
-        })
-        .collect();
+    let mut flags = flag_sources(&mut parsed_flags);
     let parsed_segments: Vec<Result<Segment, (String, String)>> = raw
         .segments
         .iter()
@@ -519,13 +513,7 @@ fn compile_json_typed(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), Sn
             })
         })
         .collect();
-    let segments: Vec<SegmentSource<'_>> = parsed_segments
-        .iter()
-        .map(|r| match r {
-            Ok(s) => SegmentSource::Parsed(s),
-            Err((key, msg)) => SegmentSource::Unreadable { key, message: msg },
-        })
-        .collect();
+    let segments = segment_sources(&parsed_segments);
     let mut configs = Vec::with_capacity(raw.configs.len());
     for (i, r) in raw.configs.iter().enumerate() {
         match serde_json::from_str::<Config>(r.get()) {
@@ -564,21 +552,8 @@ pub fn compile_json_compact(json: &str) -> Result<(CompiledSnapshot, Vec<Warning
     }
     let mut warnings = Vec::new();
     let mut parsed_flags = d.flags;
-    let mut flags: Vec<FlagSource<'_>> = parsed_flags
-        .iter_mut()
-        .map(|r| match r {
-            Ok(f) => FlagSource::Parsed(f),
-            Err((key, msg)) => FlagSource::Unreadable { key, message: msg },
-        })
-        .collect();
-    let segments: Vec<SegmentSource<'_>> = d
-        .segments
-        .iter()
-        .map(|r| match r {
-            Ok(s) => SegmentSource::Parsed(s),
-            Err((key, msg)) => SegmentSource::Unreadable { key, message: msg },
-        })
-        .collect();
+    let mut flags = flag_sources(&mut parsed_flags);
+    let segments = segment_sources(&d.segments);
     let mut configs = Vec::with_capacity(d.configs.len());
     for c in d.configs {
         match c {
@@ -646,6 +621,27 @@ struct RawSnapshot<'a> {
     services: Vec<&'a RawValue>,
     #[serde(default, borrow)]
     keys: Vec<&'a RawValue>,
+}
+
+/// Entries read one by one (the key and message of those that did not read) as compile sources.
+fn flag_sources(parsed: &mut [Result<Flag, (String, String)>]) -> Vec<FlagSource<'_>> {
+    parsed
+        .iter_mut()
+        .map(|r| match r {
+            Ok(f) => FlagSource::Parsed(f),
+            Err((key, msg)) => FlagSource::Unreadable { key, message: msg },
+        })
+        .collect()
+}
+
+fn segment_sources(parsed: &[Result<Segment, (String, String)>]) -> Vec<SegmentSource<'_>> {
+    parsed
+        .iter()
+        .map(|r| match r {
+            Ok(s) => SegmentSource::Parsed(s),
+            Err((key, msg)) => SegmentSource::Unreadable { key, message: msg },
+        })
+        .collect()
 }
 
 enum FlagSource<'a> {

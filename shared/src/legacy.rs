@@ -37,17 +37,11 @@ pub fn to_state(rollout_percentage: f64, target_users: &[String]) -> Option<(Vec
         rules.push(Rule {
             id: TARGET_USERS_RULE.to_owned(),
             description: "target_users of the original config service".to_owned(),
-            conditions: vec![Condition {
-                attribute: crate::TARGETING_KEY.to_owned(),
-                operator: Operator::In,
-                values: target_users.iter().map(|u| Value::String(u.clone())).collect(),
-                negate: false,
-                case_insensitive: false,
-                hashed: false,
-                negate_missing: false,
-                default_now: false,
-                strict_semver: false,
-            }],
+            conditions: vec![Condition::new(
+                crate::TARGETING_KEY,
+                Operator::In,
+                target_users.iter().map(|u| Value::String(u.clone())).collect(),
+            )],
             serve: Serve::Variant("on".to_owned()),
             active_from: None,
             active_until: None,

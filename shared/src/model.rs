@@ -334,6 +334,24 @@ pub struct Condition {
     pub strict_semver: bool,
 }
 
+impl Condition {
+    /// A condition with every option off (no negation, case-sensitive, clear values, strict
+    /// missing-attribute rule).
+    pub fn new(attribute: impl Into<String>, operator: Operator, values: Vec<Value>) -> Self {
+        Condition {
+            attribute: attribute.into(),
+            operator,
+            values,
+            negate: false,
+            case_insensitive: false,
+            hashed: false,
+            negate_missing: false,
+            default_now: false,
+            strict_semver: false,
+        }
+    }
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }

@@ -485,17 +485,7 @@ fn rule(j: &mut Json<'_>) -> Read<Rule> {
 
 fn condition(j: &mut Json<'_>) -> Read<Condition> {
     let (mut attribute, mut operator) = (None, None);
-    let mut out = Condition {
-        attribute: String::new(),
-        operator: Operator::Exists,
-        values: Vec::new(),
-        negate: false,
-        case_insensitive: false,
-        hashed: false,
-        negate_missing: false,
-        default_now: false,
-        strict_semver: false,
-    };
+    let mut out = Condition::new(String::new(), Operator::Exists, Vec::new());
     j.object("a condition (an object)", |j, k| {
         match k {
             "attribute" => attribute = Some(j.owned_string()?),

@@ -497,16 +497,10 @@ enum SegmentUse {
 
 fn condition(attribute: &str, operator: Operator, values: Vec<Value>, inverted: bool) -> Condition {
     Condition {
-        attribute: attribute.to_owned(),
-        operator,
-        values,
         negate: inverted,
-        case_insensitive: false,
-        hashed: false,
         // Unleash: a missing attribute fails the positive test, and `inverted` / NOT_IN flip that.
         negate_missing: true,
-        default_now: false,
-        strict_semver: false,
+        ..Condition::new(attribute, operator, values)
     }
 }
 
@@ -1040,17 +1034,9 @@ fn plan_strategy<'f>(
                 return None;
             }
             Some(SegmentUse::Always) => {}
-            Some(SegmentUse::Member(key)) => conditions.push(Condition {
-                attribute: String::new(),
-                operator: Operator::InSegment,
-                values: vec![Value::String(key.clone())],
-                negate: false,
-                case_insensitive: false,
-                hashed: false,
-                negate_missing: false,
-                default_now: false,
-                strict_semver: false,
-            }),
+            Some(SegmentUse::Member(key)) => {
+                conditions.push(Condition::new(String::new(), Operator::InSegment, vec![Value::String(key.clone())]))
+            }
         }
     }
 
