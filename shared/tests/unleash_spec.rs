@@ -78,6 +78,14 @@ impl Forms {
                 return None;
             }
         };
+        // The text reader (`import_str`, what the CLI, the admin route and the benchmark use)
+        // must make the same snapshot and notes of the document's text.
+        let text = state.to_string();
+        match unleash::import_str(&text, "unleash-spec", "test", 1) {
+            Ok((s, n)) if n == notes && serde_json::to_value(&s).ok() == serde_json::to_value(&snapshot).ok() => {}
+            Ok(_) => run.failures.push(format!("{file}: import_str differs from import")),
+            Err(e) => run.failures.push(format!("{file}: import_str failed: {e}")),
+        }
         run.notes += notes.len();
         for n in &notes {
             eprintln!("  note {file}: {n}");

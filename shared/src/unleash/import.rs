@@ -27,11 +27,14 @@
 //! strategy list, in that order (the Unleash name, or `name#f` / `name#s{i}` when taken), so each
 //! list keeps its own order — the engine lays rollout buckets out in the flag's variant order.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use regex_lite::RegexBuilder;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cidr::Cidr;
@@ -102,60 +105,65 @@ const VARIANT_DEFAULT_CHAIN: [&str; 4] = ["userId", "sessionId", "remoteAddress"
 // Unleash's client API types
 // ---------------------------------------------------------------------------------------------
 
+// Strings borrow from the document where they can (`Cow`), so reading a feature copies only
+// what the snapshot keeps.
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Feature {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
+struct Feature<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    description: Option<Cow<'a, str>>,
     #[serde(default)]
     enabled: Option<bool>,
-    #[serde(default)]
-    strategies: Option<Vec<Strategy>>,
-    #[serde(default)]
-    variants: Option<Vec<VariantDef>>,
-    #[serde(default)]
-    dependencies: Option<Vec<Dependency>>,
-    #[serde(default)]
-    project: Option<String>,
-    #[serde(default, rename = "type")]
-    feature_type: Option<String>,
+    #[serde(default, borrow)]
+    strategies: Option<Vec<Strategy<'a>>>,
+    #[serde(default, borrow)]
+    variants: Option<Vec<VariantDef<'a>>>,
+    #[serde(default, borrow)]
+    dependencies: Option<Vec<Dependency<'a>>>,
+    #[serde(default, borrow)]
+    project: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "type")]
+    feature_type: Option<Cow<'a, str>>,
     #[serde(default)]
     stale: Option<bool>,
     #[serde(default)]
     impression_data: Option<bool>,
     /// Not part of the client feature type (seen in delta hydration); SDKs ignore it.
     #[serde(default)]
-    segments: Option<Vec<Value>>,
+    segments: Option<Vec<IgnoredAny>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Strategy {
-    name: String,
-    #[serde(default)]
-    parameters: Option<BTreeMap<String, Value>>,
-    #[serde(default)]
-    constraints: Option<Vec<Constraint>>,
-    #[serde(default)]
-    segments: Option<Vec<Value>>,
-    #[serde(default)]
-    variants: Option<Vec<VariantDef>>,
+struct Strategy<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    parameters: Option<Params<'a>>,
+    #[serde(default, borrow)]
+    constraints: Option<Vec<Constraint<'a>>>,
+    #[serde(default, borrow)]
+    segments: Option<Vec<Scalar<'a>>>,
+    #[serde(default, borrow)]
+    variants: Option<Vec<VariantDef<'a>>>,
     #[serde(default)]
     disabled: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Constraint {
-    #[serde(default)]
-    context_name: Option<String>,
-    #[serde(default)]
-    operator: Option<String>,
-    #[serde(default)]
-    values: Option<Vec<Value>>,
-    #[serde(default)]
-    value: Option<Value>,
+struct Constraint<'a> {
+    #[serde(default, borrow)]
+    context_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    operator: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    values: Option<Vec<Scalar<'a>>>,
+    #[serde(default, borrow)]
+    value: Option<Scalar<'a>>,
     #[serde(default)]
     inverted: Option<bool>,
     #[serde(default)]
@@ -164,43 +172,185 @@ struct Constraint {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct VariantDef {
-    name: String,
+struct VariantDef<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    weight: Option<Scalar<'a>>,
+    #[serde(default, borrow)]
+    stickiness: Option<Cow<'a, str>>,
+    /// Taken (not copied) into the variant's answer when the flag is built.
     #[serde(default)]
-    weight: Option<Value>,
-    #[serde(default)]
-    stickiness: Option<String>,
-    #[serde(default)]
-    payload: Option<Value>,
-    #[serde(default)]
-    overrides: Option<Vec<Override>>,
+    payload: RefCell<Option<Value>>,
+    #[serde(default, borrow)]
+    overrides: Option<Vec<Override<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Override {
-    #[serde(default)]
-    context_name: Option<String>,
-    #[serde(default)]
-    values: Option<Vec<Value>>,
+struct Override<'a> {
+    #[serde(default, borrow)]
+    context_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    values: Option<Vec<Scalar<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Dependency {
-    feature: String,
+struct Dependency<'a> {
+    #[serde(borrow)]
+    feature: Cow<'a, str>,
     #[serde(default)]
     enabled: Option<bool>,
-    #[serde(default)]
-    variants: Option<Vec<String>>,
+    #[serde(default, borrow)]
+    variants: Option<Vec<Cow<'a, str>>>,
 }
 
 #[derive(Debug, Deserialize)]
-struct UnleashSegment {
-    id: Value,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    constraints: Option<Vec<Constraint>>,
+struct UnleashSegment<'a> {
+    #[serde(borrow)]
+    id: Scalar<'a>,
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    constraints: Option<Vec<Constraint<'a>>>,
+}
+
+/// A JSON value where Unleash expects text: strings borrowed, anything else kept as a [`Value`].
+#[derive(Debug)]
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Other(Value),
+}
+
+impl Scalar<'_> {
+    fn is_null(&self) -> bool {
+        matches!(self, Scalar::Other(Value::Null))
+    }
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            Scalar::Other(_) => None,
+        }
+    }
+}
+
+/// As the value's JSON text (what a [`Value`] displays).
+impl fmt::Display for Scalar<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Str(s) => {
+                let mut text = String::with_capacity(s.len() + 2);
+                crate::json::write_str(&mut text, s);
+                f.write_str(&text)
+            }
+            Scalar::Other(v) => v.fmt(f),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                // What `Value` makes of it (non-finite numbers cannot come from JSON text).
+                Ok(Scalar::Other(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::Null))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Other(Value::Null))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                Scalar::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<Self::Value, A::Error> {
+                Value::deserialize(de::value::SeqAccessDeserializer::new(a)).map(Scalar::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Self::Value, A::Error> {
+                Value::deserialize(de::value::MapAccessDeserializer::new(a)).map(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Strategy parameters in document order; a repeated name: the last one counts (as in a map).
+#[derive(Debug, Default)]
+struct Params<'a>(Vec<(Cow<'a, str>, Scalar<'a>)>);
+
+impl Params<'_> {
+    fn get(&self, name: &str) -> Option<&Scalar<'_>> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Params<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(4));
+                while let Some((k, v)) = a.next_entry::<CowStr<'de>, Scalar<'de>>()? {
+                    out.push((k.0, v));
+                }
+                Ok(Params(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A map key borrowed when the text allows it.
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,8 +364,86 @@ pub fn import_str(
     environment: &str,
     version: u64,
 ) -> Result<(Snapshot, Vec<ImportNote>), String> {
+    #[cfg(feature = "typed")]
+    if let Some(done) = import_text(doc, application, environment, version) {
+        return Ok(done);
+    }
     let doc: Value = serde_json::from_str(doc).map_err(|e| format!("not JSON: {e}"))?;
     import(&doc, application, environment, version)
+}
+
+/// The common case read straight from the text, without a [`Value`] tree: a client API
+/// document. `None` for anything else (delta events, not an object, repeated keys, …), which
+/// [`import`] then reads and reports on exactly as before.
+#[cfg(feature = "typed")]
+fn import_text(doc: &str, application: &str, environment: &str, version: u64) -> Option<(Snapshot, Vec<ImportNote>)> {
+    use serde_json::value::RawValue;
+
+    #[derive(Deserialize)]
+    struct ClientState<'a> {
+        #[serde(borrow)]
+        features: Vec<&'a RawValue>,
+        #[serde(default, borrow)]
+        segments: Option<&'a RawValue>,
+        #[serde(default)]
+        events: Present,
+    }
+    // A well-formed document is read in one pass; otherwise item by item below.
+    #[derive(Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow)]
+        features: Vec<Feature<'a>>,
+        #[serde(default, borrow)]
+        segments: Option<Vec<UnleashSegment<'a>>>,
+        #[serde(default)]
+        events: Present,
+    }
+    if let Ok(typed) = serde_json::from_str::<Typed<'_>>(doc) {
+        if typed.events.0 {
+            return None;
+        }
+        let segments = typed.segments.unwrap_or_default().into_iter().map(Ok).collect();
+        let features = typed.features.into_iter().map(Ok).collect();
+        return Some(import_items(segments, features, Notes(Vec::new()), application, environment, version));
+    }
+    let state: ClientState<'_> = serde_json::from_str(doc).ok()?;
+    if state.events.0 {
+        return None;
+    }
+    let mut notes = Notes(Vec::new());
+    let segments: Vec<&RawValue> = match state.segments.map(RawValue::get) {
+        None | Some("null") => Vec::new(),
+        Some(text) => match serde_json::from_str(text) {
+            Ok(list) => list,
+            Err(_) => {
+                notes.push("", "segments", NoteKind::Unsupported, "not an array; no segment was imported");
+                Vec::new()
+            }
+        },
+    };
+    // An item the typed reader refuses goes through a `Value`, so what is accepted and the
+    // words of a refusal are those of `import`.
+    let segments = segments
+        .iter()
+        .map(|raw| {
+            serde_json::from_str::<UnleashSegment<'_>>(raw.get()).or_else(|_| {
+                let v: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+                UnleashSegment::deserialize(v).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let features = state
+        .features
+        .iter()
+        .map(|raw| {
+            serde_json::from_str::<Feature<'_>>(raw.get()).or_else(|_| {
+                let v: Value = serde_json::from_str(raw.get()).map_err(|e| (String::new(), e.to_string()))?;
+                let name = v.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                Feature::deserialize(v).map_err(|e| (name, e.to_string()))
+            })
+        })
+        .collect();
+    Some(import_items(segments, features, notes, application, environment, version))
 }
 
 /// Converts an Unleash state (client API or delta events) into a snapshot for
@@ -230,12 +458,45 @@ pub fn import(
 ) -> Result<(Snapshot, Vec<ImportNote>), String> {
     let mut notes = Notes(Vec::new());
     let state = read_state(doc, &mut notes)?;
+    let segments =
+        state.segments.iter().map(|raw| UnleashSegment::deserialize(*raw).map_err(|e| e.to_string())).collect();
+    let features = state
+        .features
+        .iter()
+        .map(|raw| {
+            Feature::deserialize(*raw)
+                .map_err(|e| (raw.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(), e.to_string()))
+        })
+        .collect();
+    Ok(import_items(segments, features, notes, application, environment, version))
+}
 
+/// Whether a member is there at all (`null` included).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(d).map(|_| Present(true))
+    }
+}
+
+/// Features whose reading failed carry their name (if any) and the reason.
+type ReadFeature<'a> = Result<Feature<'a>, (String, String)>;
+
+fn import_items(
+    read_segments: Vec<Result<UnleashSegment<'_>, String>>,
+    read_features: Vec<ReadFeature<'_>>,
+    mut notes: Notes,
+    application: &str,
+    environment: &str,
+    version: u64,
+) -> (Snapshot, Vec<ImportNote>) {
     // Segments: id → what a reference to it means.
     let mut snapshot = Snapshot::new(application, environment, version);
     let mut segments: HashMap<String, SegmentUse> = HashMap::new();
-    for (i, raw) in state.segments.iter().enumerate() {
-        let seg = match UnleashSegment::deserialize(*raw) {
+    for (i, read) in read_segments.into_iter().enumerate() {
+        let seg = match read {
             Ok(s) => s,
             Err(e) => {
                 notes.push(
@@ -247,7 +508,7 @@ pub fn import(
                 continue;
             }
         };
-        let Some(id) = id_key(&seg.id) else {
+        let Some(id) = scalar_id(&seg.id) else {
             notes.push(
                 "",
                 format!("segments[{i}].id"),
@@ -275,7 +536,7 @@ pub fn import(
             snapshot.segments.retain(|s| s.key != key);
             snapshot.segments.push(Segment {
                 key: key.clone(),
-                description: seg.name.clone().unwrap_or_default(),
+                description: seg.name.as_deref().unwrap_or_default().to_owned(),
                 conditions,
                 included: Vec::new(),
                 excluded: Vec::new(),
@@ -298,28 +559,27 @@ pub fn import(
     });
 
     // Features: the last definition of a name wins (as in the SDKs' maps).
-    let mut features: Vec<Feature> = Vec::with_capacity(state.features.len());
+    let mut features: Vec<Feature<'_>> = Vec::with_capacity(read_features.len());
     let mut by_name: HashMap<String, usize> = HashMap::new();
-    for (i, raw) in state.features.iter().enumerate() {
-        match Feature::deserialize(*raw) {
+    for (i, read) in read_features.into_iter().enumerate() {
+        match read {
             Ok(f) if f.name.is_empty() => {
                 notes.push("", format!("features[{i}]"), NoteKind::Unsupported, "feature without a name, left out")
             }
             Ok(f) => {
-                if let Some(&prev) = by_name.get(&f.name) {
+                if let Some(&prev) = by_name.get(f.name.as_ref()) {
                     notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
                     if let Some(slot) = features.get_mut(prev) {
                         *slot = f;
                     }
                 } else {
-                    by_name.insert(f.name.clone(), features.len());
+                    by_name.insert(f.name.as_ref().to_owned(), features.len());
                     features.push(f);
                 }
             }
-            Err(e) => {
-                let name = raw.get("name").and_then(Value::as_str).unwrap_or_default();
+            Err((name, e)) => {
                 notes.push(
-                    name,
+                    &name,
                     format!("features[{i}]"),
                     NoteKind::Unsupported,
                     format!("unreadable feature, left out: {e}"),
@@ -331,11 +591,14 @@ pub fn import(
     // Pass 1: each feature's kept strategies and variant layout (dependencies need the parents').
     let plans: Vec<FeaturePlan<'_>> = features.iter().map(|f| plan_feature(f, &segments, &mut notes)).collect();
 
-    // Pass 2: flags.
-    for (f, plan) in features.iter().zip(&plans) {
-        snapshot.flags.push(build_flag(f, plan, &features, &by_name, &plans, version, &mut notes));
+    // Pass 2: dependencies (they read the parents' plans), then flags (each consumes its plan).
+    let links: Vec<(bool, Vec<Prerequisite>)> =
+        features.iter().map(|f| dependencies(f, &features, &by_name, &plans, &mut notes)).collect();
+    snapshot.flags.reserve(features.len());
+    for ((f, plan), (enabled, prerequisites)) in features.iter().zip(plans).zip(links) {
+        snapshot.flags.push(build_flag(f, plan, enabled, prerequisites, version));
     }
-    Ok((snapshot, notes.0))
+    (snapshot, notes.0)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -345,8 +608,29 @@ pub fn import(
 struct Notes(Vec<ImportNote>);
 
 impl Notes {
-    fn push(&mut self, feature: &str, path: impl Into<String>, kind: NoteKind, message: impl Into<String>) {
-        self.0.push(ImportNote { feature: feature.to_owned(), path: path.into(), kind, message: message.into() });
+    fn push(&mut self, feature: &str, path: impl fmt::Display, kind: NoteKind, message: impl Into<String>) {
+        self.0.push(ImportNote { feature: feature.to_owned(), path: path.to_string(), kind, message: message.into() });
+    }
+}
+
+/// A place in the document, written out only when a note needs it.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    /// `name[i]`
+    Item(&'static str, usize),
+    /// `parent.name[i]`
+    SubItem(&'p At<'p>, &'static str, usize),
+    /// `parent.name`
+    Field(&'p At<'p>, &'static str),
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Item(name, i) => write!(f, "{name}[{i}]"),
+            At::SubItem(parent, name, i) => write!(f, "{parent}.{name}[{i}]"),
+            At::Field(parent, name) => write!(f, "{parent}.{name}"),
+        }
     }
 }
 
@@ -474,6 +758,14 @@ fn id_key(v: &Value) -> Option<String> {
     }
 }
 
+/// [`id_key`] of a read id.
+fn scalar_id(v: &Scalar<'_>) -> Option<String> {
+    match v {
+        Scalar::Str(s) => Some(s.as_ref().to_owned()),
+        Scalar::Other(v) => id_key(v),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Constraints
 // ---------------------------------------------------------------------------------------------
@@ -505,16 +797,16 @@ fn condition(attribute: &str, operator: Operator, values: Vec<Value>, inverted: 
 }
 
 /// The string form of a list entry; `None` for null, lists and objects.
-fn scalar_string(v: &Value) -> Option<String> {
+fn scalar_string(v: &Scalar<'_>) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+        Scalar::Str(s) => Some(s.as_ref().to_owned()),
+        Scalar::Other(Value::Number(n)) => Some(n.to_string()),
+        Scalar::Other(Value::Bool(b)) => Some(b.to_string()),
+        Scalar::Other(_) => None,
     }
 }
 
-fn constraint(c: &Constraint, feature: &str, path: &str, notes: &mut Notes) -> Folded {
+fn constraint(c: &Constraint<'_>, feature: &str, path: &dyn fmt::Display, notes: &mut Notes) -> Folded {
     let inverted = c.inverted.unwrap_or(false);
     let ci = c.case_insensitive.unwrap_or(false);
     let op = c.operator.as_deref().unwrap_or_default();
@@ -746,11 +1038,11 @@ struct StrategyPlan<'f> {
 /// A variant list with a positive total.
 #[derive(Debug)]
 struct VariantList<'f> {
-    defs: &'f [VariantDef],
+    defs: &'f [VariantDef<'f>],
     /// Sanitised weights, aligned with `defs`.
     weights: Vec<u32>,
-    group_id: String,
-    stickiness: String,
+    group_id: Cow<'f, str>,
+    stickiness: Cow<'f, str>,
     /// Flag variant keys, aligned with `defs` (filled by the layout).
     keys: Vec<String>,
 }
@@ -761,12 +1053,12 @@ struct FeaturePlan<'f> {
     feature_variants: Option<VariantList<'f>>,
     /// `json` flag variants (empty for a boolean flag): `off`, `on`, then every list's keys.
     variants: Vec<Variant>,
-    /// (key, Unleash name) of every Unleash variant, for dependencies on variant names.
-    names: Vec<(String, String)>,
+    /// (index in `variants`, Unleash name) of every Unleash variant, for dependencies on names.
+    names: Vec<(usize, &'f str)>,
 }
 
 fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, notes: &mut Notes) -> FeaturePlan<'f> {
-    let name = f.name.as_str();
+    let name = f.name.as_ref();
     if f.impression_data == Some(true) {
         notes.push(name, "impressionData", NoteKind::Ignored, "impression events are not produced");
     }
@@ -785,9 +1077,15 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
         }
     }
     let feature_variants =
-        f.variants.as_deref().and_then(|defs| variant_list(defs, name, "variants", notes)).map(|(defs, weights)| {
-            let stickiness = defs.first().and_then(|v| v.stickiness.clone()).unwrap_or_default();
-            VariantList { defs, weights, group_id: name.to_owned(), stickiness, keys: Vec::new() }
+        f.variants.as_deref().and_then(|defs| variant_list(defs, name, &"variants", notes)).map(|(defs, weights)| {
+            let stickiness = defs.first().and_then(|v| v.stickiness.as_deref()).unwrap_or_default();
+            VariantList {
+                defs,
+                weights,
+                group_id: Cow::Borrowed(name),
+                stickiness: Cow::Borrowed(stickiness),
+                keys: Vec::new(),
+            }
         });
     for (i, v) in f.variants.iter().flatten().enumerate() {
         for (j, o) in v.overrides.iter().flatten().enumerate() {
@@ -808,50 +1106,50 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
     // Keys: every list gets its own, so each list's order is the flag's variant order.
     let any_list = plan.feature_variants.is_some() || plan.strategies.iter().any(|s| s.variants.is_some());
     if any_list {
-        let mut used: HashSet<String> = HashSet::new();
-        used.insert(OFF.into());
-        used.insert(ON.into());
-        plan.variants.push(Variant { key: OFF.into(), value: disabled(false) });
-        plan.variants.push(Variant { key: ON.into(), value: disabled(true) });
-        let lists = plan.feature_variants.iter_mut().map(|l| (l, "f".to_owned())).chain(
-            plan.strategies.iter_mut().filter_map(|s| s.variants.as_mut().map(|l| (l, format!("s{}", s.index)))),
-        );
-        for (list, tag) in lists {
+        let variants = &mut plan.variants;
+        variants.push(Variant { key: OFF.into(), value: disabled(false) });
+        variants.push(Variant { key: ON.into(), value: disabled(true) });
+        let lists = plan
+            .feature_variants
+            .iter_mut()
+            .map(|l| (l, None))
+            .chain(plan.strategies.iter_mut().filter_map(|s| s.variants.as_mut().map(|l| (l, Some(s.index)))));
+        for (list, strategy) in lists {
+            list.keys.reserve(list.defs.len());
             for def in list.defs {
-                let key = unique_key(&def.name, &tag, &mut used);
-                plan.variants.push(Variant { key: key.clone(), value: variant_value(def) });
-                plan.names.push((key.clone(), def.name.clone()));
-                list.keys.push(key);
+                let key = unique_key(&def.name, strategy, variants);
+                plan.names.push((variants.len(), def.name.as_ref()));
+                list.keys.push(key.clone());
+                variants.push(Variant { key, value: variant_value(def) });
             }
         }
     }
     plan
 }
 
-fn unique_key(name: &str, tag: &str, used: &mut HashSet<String>) -> String {
-    if !name.is_empty() && used.insert(name.to_owned()) {
+/// The variant's Unleash name if no earlier variant has it as key, else `name#f` (feature list)
+/// or `name#s{i}` (strategy `i`'s list), numbered on if taken as well.
+fn unique_key(name: &str, strategy: Option<usize>, taken: &[Variant]) -> String {
+    let free = |key: &str| !taken.iter().any(|v| v.key == key);
+    if !name.is_empty() && free(name) {
         return name.to_owned();
     }
-    let base = format!("{name}#{tag}");
-    if used.insert(base.clone()) {
+    let base = match strategy {
+        None => format!("{name}#f"),
+        Some(i) => format!("{name}#s{i}"),
+    };
+    if free(&base) {
         return base;
     }
-    let mut n = 2usize;
-    loop {
-        let key = format!("{base}.{n}");
-        if used.insert(key.clone()) {
-            return key;
-        }
-        n += 1;
-    }
+    (2usize..).map(|n| format!("{base}.{n}")).find(|key| free(key)).unwrap_or(base)
 }
 
 /// The `getVariant` answer of a served Unleash variant.
 fn variant_value(def: &VariantDef) -> Value {
     let mut m = Map::new();
-    m.insert("name".into(), Value::from(def.name.as_str()));
-    if let Some(p) = def.payload.as_ref().filter(|p| !p.is_null()) {
-        m.insert("payload".into(), p.clone());
+    m.insert("name".into(), Value::from(def.name.as_ref()));
+    if let Some(p) = def.payload.take().filter(|p| !p.is_null()) {
+        m.insert("payload".into(), p);
     }
     m.insert("enabled".into(), Value::Bool(true));
     m.insert("feature_enabled".into(), Value::Bool(true));
@@ -860,22 +1158,22 @@ fn variant_value(def: &VariantDef) -> Value {
 
 /// The list with its weights, when they add up to more than 0 (else Unleash picks no variant).
 fn variant_list<'f>(
-    defs: &'f [VariantDef],
+    defs: &'f [VariantDef<'f>],
     feature: &str,
-    path: &str,
+    path: &dyn fmt::Display,
     notes: &mut Notes,
-) -> Option<(&'f [VariantDef], Vec<u32>)> {
+) -> Option<(&'f [VariantDef<'f>], Vec<u32>)> {
     let mut weights = Vec::with_capacity(defs.len());
     for (i, v) in defs.iter().enumerate() {
         let w = match &v.weight {
-            None | Some(Value::Null) => Some(0),
-            Some(Value::Number(n)) => n
+            None | Some(Scalar::Other(Value::Null)) => Some(0),
+            Some(Scalar::Other(Value::Number(n))) => n
                 .as_u64()
                 .or_else(|| {
                     n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX)).map(|f| f as u64)
                 })
                 .and_then(|w| u32::try_from(w).ok()),
-            Some(Value::String(s)) => s.trim().parse::<u32>().ok(),
+            Some(Scalar::Str(s)) => s.trim().parse::<u32>().ok(),
             Some(_) => None,
         };
         weights.push(w.unwrap_or_else(|| {
@@ -923,31 +1221,44 @@ fn list_serve(list: &VariantList<'_>) -> Serve {
     Serve::Rollout(Rollout {
         bucket_by: variant_chain(&list.stickiness),
         hash: BucketHash::Unleash,
-        group_id: Some(list.group_id.clone()),
+        group_id: Some(list.group_id.as_ref().to_owned()),
         weights: positive.into_iter().map(|(k, w)| (k.clone(), w)).collect(),
     })
 }
 
 /// A parameter as text (Unleash parameters are strings; numbers are taken as their text).
-fn param_text(params: Option<&BTreeMap<String, Value>>, name: &str) -> Option<String> {
-    params?.get(name).and_then(scalar_string)
+fn param_text<'f>(params: Option<&'f Params<'f>>, name: &str) -> Option<Cow<'f, str>> {
+    match params?.get(name)? {
+        Scalar::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+        other => scalar_string(other).map(Cow::Owned),
+    }
 }
 
 /// Splits a comma-separated parameter (numbers are taken as their text).
-fn param_list(params: Option<&BTreeMap<String, Value>>, name: &str) -> Vec<String> {
+fn param_list(params: Option<&Params<'_>>, name: &str) -> Vec<String> {
+    let number;
     let text = match params.and_then(|p| p.get(name)) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
+        Some(Scalar::Str(s)) => s.as_ref(),
+        Some(Scalar::Other(Value::Number(n))) => {
+            number = n.to_string();
+            number.as_str()
+        }
+        _ => "",
     };
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 /// A rollout percentage (0 to 100): decimals floored and out-of-range values clamped, reported.
-fn percentage(v: Option<&Value>, what: &str, feature: &str, path: &str, notes: &mut Notes) -> Option<u32> {
+fn percentage(
+    v: Option<&Scalar<'_>>,
+    what: &str,
+    feature: &str,
+    path: &dyn fmt::Display,
+    notes: &mut Notes,
+) -> Option<u32> {
     let p = match v {
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(Scalar::Other(Value::Number(n))) => n.as_f64(),
+        Some(Scalar::Str(s)) => s.trim().parse::<f64>().ok(),
         _ => None,
     }
     .filter(|p| p.is_finite());
@@ -960,20 +1271,20 @@ fn percentage(v: Option<&Value>, what: &str, feature: &str, path: &str, notes: &
         );
         return None;
     };
-    let at = format!("{path}.parameters.{what}");
+    let at = || format!("{path}.parameters.{what}");
     if p < 0.0 {
-        notes.push(feature, at, NoteKind::Approximated, format!("{p} is below 0: read as 0"));
+        notes.push(feature, at(), NoteKind::Approximated, format!("{p} is below 0: read as 0"));
         return Some(0);
     }
     if p > 100.0 {
-        notes.push(feature, at, NoteKind::Approximated, format!("{p} is above 100: read as 100"));
+        notes.push(feature, at(), NoteKind::Approximated, format!("{p} is above 100: read as 100"));
         return Some(100);
     }
     let whole = p.floor();
     if whole != p {
         notes.push(
             feature,
-            at,
+            at(),
             NoteKind::Approximated,
             format!("{p} is not a whole number: read as {whole} (the Node SDK's result; Yggdrasil-based SDKs turn the strategy off)"),
         );
@@ -989,21 +1300,21 @@ fn plan_strategy<'f>(
     segments: &HashMap<String, SegmentUse>,
     notes: &mut Notes,
 ) -> Option<StrategyPlan<'f>> {
-    let feature = f.name.as_str();
-    let path = format!("strategies[{i}]");
+    let feature = f.name.as_ref();
+    let path = At::Item("strategies", i);
     if s.disabled == Some(true) {
-        notes.push(feature, &path, NoteKind::Ignored, "disabled strategy left out");
+        notes.push(feature, path, NoteKind::Ignored, "disabled strategy left out");
         return None;
     }
     let params = s.parameters.as_ref();
     let mut conditions = Vec::new();
     for (j, c) in s.constraints.iter().flatten().enumerate() {
-        match constraint(c, feature, &format!("{path}.constraints[{j}]"), notes) {
+        match constraint(c, feature, &At::SubItem(&path, "constraints", j), notes) {
             Folded::Const(true) => {}
             Folded::Const(false) => {
                 notes.push(
                     feature,
-                    &path,
+                    path,
                     NoteKind::Ignored,
                     format!("constraints[{j}] never holds: the strategy is never on, left out"),
                 );
@@ -1013,8 +1324,8 @@ fn plan_strategy<'f>(
         }
     }
     for (j, id) in s.segments.iter().flatten().enumerate() {
-        let at = format!("{path}.segments[{j}]");
-        match id_key(id).and_then(|id| segments.get(&id)) {
+        let at = At::SubItem(&path, "segments", j);
+        match scalar_id(id).and_then(|id| segments.get(&id)) {
             None => {
                 notes.push(
                     feature,
@@ -1046,12 +1357,12 @@ fn plan_strategy<'f>(
         bucket_by: bucket_by.iter().map(|s| (*s).to_owned()).collect(),
         hash: BucketHash::Unleash,
     };
-    let gate = match s.name.as_str() {
+    let gate = match s.name.as_ref() {
         "default" => None,
         "userWithId" => {
             let ids = param_list(params, "userIds");
             if ids.is_empty() {
-                notes.push(feature, &path, NoteKind::Ignored, "userWithId without userIds is never on, left out");
+                notes.push(feature, path, NoteKind::Ignored, "userWithId without userIds is never on, left out");
                 return None;
             }
             conditions.push(condition("userId", Operator::In, ids.into_iter().map(Value::String).collect(), false));
@@ -1059,7 +1370,7 @@ fn plan_strategy<'f>(
         }
         "gradualRolloutUserId" | "gradualRolloutSessionId" => {
             let p = percentage(params.and_then(|p| p.get("percentage")), "percentage", feature, &path, notes)?;
-            let group = param_text(params, "groupId").unwrap_or_default();
+            let group = param_text(params, "groupId").unwrap_or_default().into_owned();
             let by = if s.name == "gradualRolloutUserId" { "userId" } else { "sessionId" };
             Some(gate(p, group, &[by]))
         }
@@ -1067,7 +1378,7 @@ fn plan_strategy<'f>(
             let p = percentage(params.and_then(|p| p.get("percentage")), "percentage", feature, &path, notes)?;
             notes.push(
                 feature,
-                &path,
+                path,
                 NoteKind::Approximated,
                 "random rollout: hashes the context attribute $random (the caller's random value), \"\" without it",
             );
@@ -1075,9 +1386,11 @@ fn plan_strategy<'f>(
         }
         "flexibleRollout" => {
             let p = percentage(params.and_then(|p| p.get("rollout")), "rollout", feature, &path, notes)?;
-            let group = param_text(params, "groupId").filter(|g| !g.is_empty()).unwrap_or_else(|| feature.to_owned());
+            let group = param_text(params, "groupId")
+                .filter(|g| !g.is_empty())
+                .map_or_else(|| feature.to_owned(), Cow::into_owned);
             let stickiness = param_text(params, "stickiness").unwrap_or_default();
-            let chain: Vec<&str> = match stickiness.as_str() {
+            let chain: Vec<&str> = match stickiness.as_ref() {
                 "" | "default" => ROLLOUT_DEFAULT_CHAIN.to_vec(),
                 "random" => {
                     notes.push(
@@ -1107,7 +1420,7 @@ fn plan_strategy<'f>(
                 }
             }
             if blocks.is_empty() {
-                notes.push(feature, &path, NoteKind::Ignored, "remoteAddress without a valid IP is never on, left out");
+                notes.push(feature, path, NoteKind::Ignored, "remoteAddress without a valid IP is never on, left out");
                 return None;
             }
             conditions.push(condition("remoteAddress", Operator::InCidr, blocks, false));
@@ -1119,7 +1432,7 @@ fn plan_strategy<'f>(
             if names.is_empty() {
                 notes.push(
                     feature,
-                    &path,
+                    path,
                     NoteKind::Ignored,
                     "applicationHostname without hostNames is never on, left out",
                 );
@@ -1127,7 +1440,7 @@ fn plan_strategy<'f>(
             }
             notes.push(
                 feature,
-                &path,
+                path,
                 NoteKind::Approximated,
                 "applicationHostname compares the SDK's host name; Vane reads the context attribute `hostname`, which the caller must set",
             );
@@ -1139,7 +1452,7 @@ fn plan_strategy<'f>(
         other => {
             notes.push(
                 feature,
-                &path,
+                path,
                 NoteKind::Unsupported,
                 format!("custom strategy '{other}' cannot be evaluated: left out (never on, as in an SDK without it)"),
             );
@@ -1147,21 +1460,22 @@ fn plan_strategy<'f>(
         }
     };
 
-    let variants =
-        s.variants.as_deref().and_then(|defs| variant_list(defs, feature, &format!("{path}.variants"), notes)).map(
-            |(defs, weights)| {
-                let stickiness = defs
-                    .first()
-                    .and_then(|v| v.stickiness.clone())
-                    .filter(|s| !s.is_empty())
-                    .or_else(|| param_text(params, "stickiness"))
-                    .unwrap_or_default();
-                let group_id =
-                    param_text(params, "groupId").filter(|g| !g.is_empty()).unwrap_or_else(|| feature.to_owned());
-                VariantList { defs, weights, group_id, stickiness, keys: Vec::new() }
-            },
-        );
-    Some(StrategyPlan { index: i, name: s.name.as_str(), conditions, gate, variants })
+    let variants = s
+        .variants
+        .as_deref()
+        .and_then(|defs| variant_list(defs, feature, &At::Field(&path, "variants"), notes))
+        .map(|(defs, weights)| {
+            let stickiness = defs
+                .first()
+                .and_then(|v| v.stickiness.as_deref())
+                .filter(|s| !s.is_empty())
+                .map(Cow::Borrowed)
+                .or_else(|| param_text(params, "stickiness"))
+                .unwrap_or_default();
+            let group_id = param_text(params, "groupId").filter(|g| !g.is_empty()).unwrap_or(Cow::Borrowed(feature));
+            VariantList { defs, weights, group_id, stickiness, keys: Vec::new() }
+        });
+    Some(StrategyPlan { index: i, name: s.name.as_ref(), conditions, gate, variants })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1200,19 +1514,18 @@ fn override_rules(list: &VariantList<'_>, strategy: Option<&StrategyPlan<'_>>, r
 }
 
 fn build_flag(
-    f: &Feature,
-    plan: &FeaturePlan<'_>,
-    features: &[Feature],
-    by_name: &HashMap<String, usize>,
-    plans: &[FeaturePlan<'_>],
+    f: &Feature<'_>,
+    plan: FeaturePlan<'_>,
+    enabled: bool,
+    prerequisites: Vec<Prerequisite>,
     version: u64,
-    notes: &mut Notes,
 ) -> Flag {
-    let name = f.name.as_str();
     let mut rules = Vec::new();
-    let default = if f.strategies.as_ref().is_none_or(Vec::is_empty) {
+    let no_strategies = f.strategies.as_ref().is_none_or(Vec::is_empty);
+    let FeaturePlan { strategies, feature_variants, variants, .. } = plan;
+    let default = if no_strategies {
         // No strategy: always on, with the feature's variants.
-        match &plan.feature_variants {
+        match &feature_variants {
             Some(list) => {
                 override_rules(list, None, &mut rules);
                 list_serve(list)
@@ -1220,11 +1533,11 @@ fn build_flag(
             None => Serve::Variant(ON.into()),
         }
     } else {
-        for s in &plan.strategies {
-            let serve = match (&s.variants, &plan.feature_variants) {
+        for s in strategies {
+            let serve = match (&s.variants, &feature_variants) {
                 (Some(own), _) => list_serve(own),
                 (None, Some(list)) => {
-                    override_rules(list, Some(s), &mut rules);
+                    override_rules(list, Some(&s), &mut rules);
                     list_serve(list)
                 }
                 (None, None) => Serve::Variant(ON.into()),
@@ -1232,22 +1545,58 @@ fn build_flag(
             rules.push(Rule {
                 id: format!("s{}", s.index),
                 description: s.name.to_owned(),
-                conditions: s.conditions.clone(),
+                conditions: s.conditions,
                 serve,
                 active_from: None,
                 active_until: None,
-                gate: s.gate.clone(),
+                gate: s.gate,
             });
         }
         // Every strategy left out: the feature is never on (not "no strategies").
         Serve::Variant(OFF.into())
     };
 
+    let mut tags = Vec::new();
+    if let Some(p) = f.project.as_deref().filter(|p| !p.is_empty()) {
+        tags.push(format!("unleash:project={p}"));
+    }
+    if let Some(t) = f.feature_type.as_deref().filter(|t| !t.is_empty()) {
+        tags.push(format!("unleash:type={t}"));
+    }
+    if f.stale == Some(true) {
+        tags.push("unleash:stale".into());
+    }
+    let json = !variants.is_empty();
+    Flag {
+        key: f.name.as_ref().to_owned(),
+        flag_type: if json { FlagType::Json } else { FlagType::Boolean },
+        variants,
+        description: f.description.as_deref().unwrap_or_default().to_owned(),
+        tags,
+        enabled,
+        off_variant: Some(OFF.into()),
+        rules,
+        default,
+        prerequisites,
+        salt: String::new(),
+        version,
+    }
+}
+
+/// Whether the feature can be on at all after its dependencies, and its prerequisites.
+fn dependencies(
+    f: &Feature<'_>,
+    features: &[Feature<'_>],
+    by_name: &HashMap<String, usize>,
+    plans: &[FeaturePlan<'_>],
+    notes: &mut Notes,
+) -> (bool, Vec<Prerequisite>) {
+    let name = f.name.as_ref();
     let mut enabled = f.enabled.unwrap_or(false);
     let mut prerequisites = Vec::new();
     for (i, d) in f.dependencies.iter().flatten().enumerate() {
         let path = format!("dependencies[{i}]");
-        let parent = by_name.get(&d.feature).and_then(|&p| Some((features.get(p)?, plans.get(p)?)));
+        let parent = by_name.get(d.feature.as_ref()).and_then(|&p| Some((features.get(p)?, plans.get(p)?)));
         let Some((parent, parent_plan)) = parent else {
             notes.push(
                 name,
@@ -1282,7 +1631,13 @@ fn build_flag(
                     if wanted.iter().any(|w| w == DISABLED_NAME) {
                         keys.push(ON.into());
                     }
-                    keys.extend(parent_plan.names.iter().filter(|(_, n)| wanted.contains(n)).map(|(k, _)| k.clone()));
+                    keys.extend(
+                        parent_plan
+                            .names
+                            .iter()
+                            .filter(|(_, n)| wanted.iter().any(|w| w == n))
+                            .filter_map(|&(i, _)| parent_plan.variants.get(i).map(|v| v.key.clone())),
+                    );
                     keys
                 }
                 _ if boolean_parent => vec![ON.into()],
@@ -1303,39 +1658,14 @@ fn build_flag(
             enabled = false;
             continue;
         }
-        prerequisites.push(Prerequisite { flag: parent.name.clone(), variants });
+        prerequisites.push(Prerequisite { flag: parent.name.as_ref().to_owned(), variants });
     }
     if !enabled {
         // A disabled flag serves `off` whatever its prerequisites say; drop them so an
         // unsatisfiable dependency leaves no reference behind.
         prerequisites.clear();
     }
-
-    let mut tags = Vec::new();
-    if let Some(p) = f.project.as_deref().filter(|p| !p.is_empty()) {
-        tags.push(format!("unleash:project={p}"));
-    }
-    if let Some(t) = f.feature_type.as_deref().filter(|t| !t.is_empty()) {
-        tags.push(format!("unleash:type={t}"));
-    }
-    if f.stale == Some(true) {
-        tags.push("unleash:stale".into());
-    }
-    let json = !plan.variants.is_empty();
-    Flag {
-        key: name.to_owned(),
-        flag_type: if json { FlagType::Json } else { FlagType::Boolean },
-        variants: plan.variants.clone(),
-        description: f.description.clone().unwrap_or_default(),
-        tags,
-        enabled,
-        off_variant: Some(OFF.into()),
-        rules,
-        default,
-        prerequisites,
-        salt: String::new(),
-        version,
-    }
+    (enabled, prerequisites)
 }
 
 #[cfg(test)]
@@ -1344,6 +1674,8 @@ mod tests {
     //! normalisation, UTF-8 hashing, the variant default chain, decimal and out-of-range
     //! percentages, ignored `caseInsensitive` on IN, invalid CIDR entries, `default_now`, and the
     //! importer's own promises (reports, no compile problem, no panic).
+
+    use std::collections::HashSet;
 
     use serde_json::{Value, json};
 
@@ -1355,8 +1687,10 @@ mod tests {
     /// 2025-06-15T15:06:40Z.
     const NOW: i64 = 1_750_000_000_000;
 
+    /// The snapshot and notes of `import`, after checking that the text reader gives the same.
     fn load(doc: &Value) -> (CompiledSnapshot, Snapshot, Vec<ImportNote>) {
         let (snapshot, notes) = import(doc, "app", "production", 3).unwrap();
+        same_from_text(doc, &doc.to_string());
         let (compiled, warnings) = crate::compile(&snapshot);
         assert!(warnings.is_empty(), "the import must compile cleanly: {warnings:?}\n{snapshot:#?}");
         (compiled, snapshot, notes)
@@ -1711,6 +2045,45 @@ mod tests {
         }
         assert!(import_str("{", "a", "e", 1).is_err());
         assert!(import_str(r#"{"features": []}"#, "a", "e", 1).is_ok());
+    }
+
+    /// `import_str(text)` gives what `import` gives for the text's value: same snapshot (as
+    /// JSON), same notes in the same order.
+    fn same_from_text(doc: &Value, text: &str) {
+        let from_value = import(doc, "app", "production", 3).map(|(s, n)| (serde_json::to_value(s).unwrap(), n));
+        let from_text = import_str(text, "app", "production", 3).map(|(s, n)| (serde_json::to_value(s).unwrap(), n));
+        assert_eq!(from_text, from_value, "{text}");
+    }
+
+    #[test]
+    fn the_text_reader_agrees_with_the_value_reader_on_damaged_documents() {
+        // Each is read one-pass, item by item (a feature or segment the typed reader refuses), or
+        // through a `Value` (repeated keys, delta events, not a client state).
+        let texts = [
+            r#"{"features": [{"name": "a", "enabled": true, "strategies": [{"name": "default"}]}]}"#,
+            r#"{"features": [{"name": "a\u0041\n", "enabled": true, "strategies": [{"name": "userWithId", "parameters": {"userIds": "x\"y,z"}}]}]}"#,
+            r#"{"features": [{"name": "a", "enabled": true, "enabled": false}]}"#,
+            r#"{"features": [{"name": "a", "enabled": "yes"}, {"name": "b", "enabled": true}]}"#,
+            r#"{"features": [{"enabled": true}, {"name": 3}, 7, null, {"name": "b", "enabled": true}]}"#,
+            r#"{"features": [{"name": "a", "enabled": true, "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": 50, "rollout": "20", "groupId": 4}}]}]}"#,
+            r#"{"features": [{"name": "a", "enabled": true, "strategies": [{"name": "default", "segments": [1, "2", null]}]}], "segments": [{"id": 1, "constraints": []}, {"id": "2", "constraints": [{"contextName": "x", "operator": "IN", "values": [1, true, null, [1], {"a": "b"}]}]}, {"name": "no id"}, 5]}"#,
+            r#"{"features": [], "segments": {"id": 1}}"#,
+            r#"{"features": [], "segments": null}"#,
+            r#"{"features": [], "events": null}"#,
+            r#"{"features": [], "features": [{"name": "x", "enabled": true}]}"#,
+            r#"{"features": null}"#,
+            r#"{"version": 2, "features": [{"name": "v", "enabled": true, "strategies": [{"name": "default", "variants": [{"name": "p", "weight": "5", "payload": {"type": "json", "value": "{\"a\":1}"}}, {"name": "q", "weight": 5.0, "payload": null, "overrides": [{"contextName": "userId", "values": ["1", 2]}]}]}], "variants": [{"name": "f", "weight": 1, "payload": [1, 2]}]}]}"#,
+            r#"{"features": [{"name": "c", "enabled": true, "strategies": [{"name": "remoteAddress", "parameters": {"IPs": "10.0.0.1, bad"}, "constraints": [{"contextName": "ip", "operator": "IN_CIDR", "values": ["1.2.3.4/8", 5, "x\ty"]}]}], "dependencies": [{"feature": "v", "variants": ["p"]}]}]}"#,
+            r#"{"events": [{"eventId": 1, "type": "hydration", "features": [{"name": "e", "enabled": true}], "segments": []}]}"#,
+            r#"[]"#,
+            r#"{"features": [{"name": "a", "enabled": true}]"#,
+        ];
+        for text in texts {
+            match serde_json::from_str::<Value>(text) {
+                Ok(doc) => same_from_text(&doc, text),
+                Err(_) => assert!(import_str(text, "app", "production", 3).is_err(), "{text}"),
+            }
+        }
     }
 
     #[test]
