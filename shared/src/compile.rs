@@ -306,10 +306,20 @@ pub(crate) struct CompiledRollout {
 pub(crate) struct BucketBy(pub(crate) Box<[(Box<str>, u64)]>);
 
 impl BucketBy {
-    fn new(names: &[String]) -> Self {
-        let names: Vec<&str> =
-            if names.is_empty() { vec![TARGETING_KEY] } else { names.iter().map(|n| &**n).collect() };
-        BucketBy(names.into_iter().map(|n| (Box::from(n), attribute_hash(n))).collect())
+    /// Takes the names (moved, not copied); none means the targeting key.
+    fn new(names: Vec<String>) -> Self {
+        if names.is_empty() {
+            return BucketBy(Box::new([(Box::from(TARGETING_KEY), attribute_hash(TARGETING_KEY))]));
+        }
+        BucketBy(
+            names
+                .into_iter()
+                .map(|n| {
+                    let hash = attribute_hash(&n);
+                    (n.into_boxed_str(), hash)
+                })
+                .collect(),
+        )
     }
 
     /// The first name, for messages.
@@ -810,7 +820,8 @@ fn compile_parts(
             version,
             variants,
             static_variant: None,
-            logic: Err("not compiled".into()),
+            // Set in the last pass.
+            logic: Err(Box::default()),
         });
         sinks_problems.push(problems);
     }
@@ -835,10 +846,11 @@ fn compile_parts(
     check_prerequisite_graph(&logics, &compiled, &mut sinks_problems);
 
     for ((flag, logic), problems) in compiled.iter_mut().zip(logics).zip(sinks_problems) {
-        let key = flag.key.clone();
+        let key = &flag.key;
         let entity = move || Entity::Flag(key.to_string());
         let sink = Sink { entity: &entity, problems };
-        flag.logic = match (sink.flush(warnings), logic) {
+        let detail = sink.flush(warnings);
+        flag.logic = match (detail, logic) {
             (None, Some(l)) => {
                 if let (true, CompiledServe::Variant(v)) = (l.is_static, &l.default) {
                     flag.static_variant = Some(*v);
@@ -980,13 +992,15 @@ fn compile_flag_logic(
     }
 
     let mut rules = Vec::with_capacity(flag.rules.len());
-    let bucket_prefix = bucket::prefix(&flag.salt, &flag.key);
+    // Made only for the flag's own (xxh3) rollouts.
+    let (salt, key) = (&flag.salt, &flag.key);
+    let bucket_prefix = || bucket::prefix(salt, key);
     for (i, rule) in flag.rules.iter_mut().enumerate() {
         if let Some(r) = compile_rule(&bucket_prefix, variants, rule, &Path::top_item("rules", i), scope, &mut sink) {
             rules.push(r);
         }
     }
-    let default = compile_serve(&bucket_prefix, variants, &flag.default, &Path::top("default"), &mut sink)
+    let default = compile_serve(&bucket_prefix, variants, &mut flag.default, &Path::top("default"), &mut sink)
         .unwrap_or(CompiledServe::Variant(0));
     let is_static =
         flag.enabled && prerequisites.is_empty() && rules.is_empty() && matches!(default, CompiledServe::Variant(_));
@@ -995,7 +1009,7 @@ fn compile_flag_logic(
 }
 
 fn compile_rule(
-    bucket_prefix: &[u8],
+    bucket_prefix: &dyn Fn() -> Box<[u8]>,
     variants: &[CompiledVariant],
     rule: &mut Rule,
     path: &Path<'_>,
@@ -1008,8 +1022,8 @@ fn compile_rule(
             conditions.push(cc);
         }
     }
-    let serve = compile_serve(bucket_prefix, variants, &rule.serve, &path.field("serve"), sink);
-    let gate = rule.gate.as_ref().map(|g| compile_gate(g, &path.field("gate"), sink));
+    let serve = compile_serve(bucket_prefix, variants, &mut rule.serve, &path.field("serve"), sink);
+    let gate = rule.gate.as_mut().map(|g| compile_gate(g, &path.field("gate"), sink));
     let active_from = parse_schedule(rule.active_from.as_deref(), &path.field("active_from"), sink);
     let active_until = parse_schedule(rule.active_until.as_deref(), &path.field("active_until"), sink);
     if let (Some(Some(from)), Some(Some(until))) = (active_from, active_until)
@@ -1030,7 +1044,7 @@ fn compile_rule(
     })
 }
 
-fn compile_gate(g: &Gate, path: &Path<'_>, sink: &mut Sink<'_>) -> Option<CompiledGate> {
+fn compile_gate(g: &mut Gate, path: &Path<'_>, sink: &mut Sink<'_>) -> Option<CompiledGate> {
     let before = sink.problems.len();
     if g.hash != BucketHash::Unleash {
         sink.push(format!("{path}.hash"), "a gate uses the unleash hash");
@@ -1046,8 +1060,8 @@ fn compile_gate(g: &Gate, path: &Path<'_>, sink: &mut Sink<'_>) -> Option<Compil
     }
     Some(CompiledGate {
         percentage: g.percentage,
-        bucket_by: BucketBy::new(&g.bucket_by),
-        prefix: format!("{}:", g.group_id).into_bytes().into_boxed_slice(),
+        bucket_by: BucketBy::new(std::mem::take(&mut g.bucket_by)),
+        prefix: group_prefix(&g.group_id),
     })
 }
 
@@ -1061,10 +1075,18 @@ fn parse_schedule(s: Option<&str>, path: &Path<'_>, sink: &mut Sink<'_>) -> Opti
     Some(parsed)
 }
 
+/// `group_id:`, what an Unleash hash reads before the value.
+fn group_prefix(group: &str) -> Box<[u8]> {
+    let mut p = Vec::with_capacity(group.len() + 1);
+    p.extend_from_slice(group.as_bytes());
+    p.push(b':');
+    p.into_boxed_slice()
+}
+
 fn compile_serve(
-    bucket_prefix: &[u8],
+    bucket_prefix: &dyn Fn() -> Box<[u8]>,
     variants: &[CompiledVariant],
-    serve: &Serve,
+    serve: &mut Serve,
     path: &Path<'_>,
     sink: &mut Sink<'_>,
 ) -> Option<CompiledServe> {
@@ -1099,7 +1121,7 @@ fn compile_serve(
                         sink.push(format!("{path}.rollout.group_id"), "only with hash unleash");
                         ok = false;
                     }
-                    CompiledHash::Xxh3 { prefix: bucket_prefix.into() }
+                    CompiledHash::Xxh3 { prefix: bucket_prefix() }
                 }
                 BucketHash::Unleash => {
                     let modulus = u32::try_from(total).unwrap_or(0);
@@ -1114,7 +1136,7 @@ fn compile_serve(
                         sink.push(format!("{path}.rollout.group_id"), "required with hash unleash");
                         return None;
                     };
-                    let prefix = format!("{group}:").into_bytes().into_boxed_slice();
+                    let prefix = group_prefix(group);
                     CompiledHash::Unleash { prefix, seed: crate::murmur::VARIANT_SEED, modulus }
                 }
             };
@@ -1135,7 +1157,8 @@ fn compile_serve(
                     thresholds.push((upper, u32::try_from(i).unwrap_or(u32::MAX)));
                 }
             }
-            Some(CompiledServe::Rollout(CompiledRollout { bucket_by: BucketBy::new(&r.bucket_by), hash, thresholds }))
+            let bucket_by = BucketBy::new(std::mem::take(&mut r.bucket_by));
+            Some(CompiledServe::Rollout(CompiledRollout { bucket_by, hash, thresholds }))
         }
     }
 }
