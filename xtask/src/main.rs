@@ -510,6 +510,8 @@ fn bench_edge() -> Result {
 /// vane-core on imported Unleash flags vs unleash-yggdrasil on the same definitions (criterion;
 /// extra arguments go to criterion, e.g. a filter).
 fn bench_unleash(rest: &[String]) -> Result {
+    // `cargo xtask bench-unleash -- --measurement-time 3` and without the `--` both work.
+    let rest = rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest);
     step(
         "vane-core vs unleash-yggdrasil",
         cargo().args(["bench", "-p", "vane-unleash-bench", "--bench", "unleash", "--"]).args(rest),
