@@ -472,9 +472,11 @@ pub fn import(
 }
 
 /// Whether a member is there at all (`null` included).
+#[cfg(feature = "typed")]
 #[derive(Default)]
 struct Present(bool);
 
+#[cfg(feature = "typed")]
 impl<'de> Deserialize<'de> for Present {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         IgnoredAny::deserialize(d).map(|_| Present(true))
