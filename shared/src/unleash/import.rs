@@ -678,17 +678,7 @@ fn fold_events<'a>(events: &'a [Value], notes: &mut Notes) -> State<'a> {
                 segments = e.get("segments").and_then(Value::as_array).map(|s| s.iter().collect()).unwrap_or_default();
             }
             "feature-updated" => match e.get("feature") {
-                Some(f) => {
-                    let name = name_of(f);
-                    match features.iter().position(|old| name.is_some() && name_of(old) == name) {
-                        Some(at) => {
-                            if let Some(slot) = features.get_mut(at) {
-                                *slot = f;
-                            }
-                        }
-                        None => features.push(f),
-                    }
-                }
+                Some(f) => upsert(&mut features, f, name_of),
                 None => {
                     notes.push("", format!("events[{i}]"), NoteKind::Unsupported, "feature-updated without a feature")
                 }
@@ -703,17 +693,7 @@ fn fold_events<'a>(events: &'a [Value], notes: &mut Notes) -> State<'a> {
                 ),
             },
             "segment-updated" => match e.get("segment") {
-                Some(s) => {
-                    let id = id_of(s);
-                    match segments.iter().position(|old| id.is_some() && id_of(old) == id) {
-                        Some(at) => {
-                            if let Some(slot) = segments.get_mut(at) {
-                                *slot = s;
-                            }
-                        }
-                        None => segments.push(s),
-                    }
-                }
+                Some(s) => upsert(&mut segments, s, id_of),
                 None => {
                     notes.push("", format!("events[{i}]"), NoteKind::Unsupported, "segment-updated without a segment")
                 }
@@ -728,6 +708,15 @@ fn fold_events<'a>(events: &'a [Value], notes: &mut Notes) -> State<'a> {
         }
     }
     State { features, segments }
+}
+
+/// Replaces the item with the same identity (`None` matches nothing), or appends.
+fn upsert<'a>(list: &mut Vec<&'a Value>, item: &'a Value, identity: impl Fn(&Value) -> Option<String>) {
+    let id = identity(item);
+    match list.iter_mut().find(|old| id.is_some() && identity(old) == id) {
+        Some(slot) => *slot = item,
+        None => list.push(item),
+    }
 }
 
 /// A segment id as text: numbers and strings (Unleash ids are numbers).
