@@ -225,12 +225,12 @@ pub(crate) struct KeyIndex {
 }
 
 impl KeyIndex {
-    fn with_capacity(n: usize) -> Self {
+    pub(crate) fn with_capacity(n: usize) -> Self {
         KeyIndex { table: StrTable::with_capacity(n) }
     }
     /// Adds the next entity's key (entity index = number of keys added before). Returns false
     /// for a duplicate, which stays unfindable: the first entity with a key answers for it.
-    fn push(&mut self, key: &str) -> bool {
+    pub(crate) fn push(&mut self, key: &str) -> bool {
         self.table.insert_exact(key.into())
     }
     #[inline]
@@ -254,7 +254,8 @@ pub struct CompiledFlag {
 
 #[derive(Debug)]
 pub struct CompiledVariant {
-    pub(crate) key: Box<str>,
+    /// Borrowed for the implicit `on`/`off` of boolean flags, else moved from the model.
+    pub(crate) key: Cow<'static, str>,
     pub(crate) value: Value,
 }
 
@@ -798,24 +799,25 @@ fn compile_parts(
     let mut sinks_problems: Vec<Vec<(String, String)>> = Vec::with_capacity(flags.len());
     for src in flags.iter_mut() {
         let mut problems = Vec::new();
-        let (key, flag_type, version, variants) = match src {
+        // The key moves into the compiled flag (later passes read it there).
+        let (key, flag_type, version, variants): (Box<str>, _, _, _) = match src {
             FlagSource::Parsed(f) => {
                 let variants = compile_variants(f, &mut problems);
-                (f.key.as_str(), f.flag_type, f.version, variants)
+                (std::mem::take(&mut f.key).into_boxed_str(), f.flag_type, f.version, variants)
             }
             FlagSource::Unreadable { key, message } => {
                 problems.push((String::new(), format!("unreadable: {message}")));
-                (*key, FlagType::Json, 0, Vec::new())
+                ((*key).into(), FlagType::Json, 0, Vec::new())
             }
         };
         if key.is_empty() {
             problems.push(("key".into(), "must not be empty".into()));
         }
-        if !flag_index.push(key) {
+        if !flag_index.push(&key) {
             problems.push(("key".into(), format!("duplicate flag key '{key}'; only the first is used")));
         }
         compiled.push(CompiledFlag {
-            key: key.into(),
+            key,
             flag_type,
             version,
             variants,
@@ -910,19 +912,24 @@ fn compile_variants(flag: &mut Flag, problems: &mut Vec<(String, String)>) -> Ve
     if flag.variants.is_empty() {
         if flag.flag_type == FlagType::Boolean {
             return vec![
-                CompiledVariant { key: "on".into(), value: Value::Bool(true) },
-                CompiledVariant { key: "off".into(), value: Value::Bool(false) },
+                CompiledVariant { key: Cow::Borrowed("on"), value: Value::Bool(true) },
+                CompiledVariant { key: Cow::Borrowed("off"), value: Value::Bool(false) },
             ];
         }
         problems.push(("variants".into(), format!("a {} flag needs at least one variant", flag.flag_type.as_str())));
         return Vec::new();
     }
-    let mut seen = KeyIndex::with_capacity(flag.variants.len());
-    let mut out = Vec::with_capacity(flag.variants.len());
+    // Few variants (the common case) are checked for repeats by a scan, without a table.
+    let mut seen = (flag.variants.len() > 16).then(|| KeyIndex::with_capacity(flag.variants.len()));
+    let mut out: Vec<CompiledVariant> = Vec::with_capacity(flag.variants.len());
     for (i, v) in flag.variants.iter_mut().enumerate() {
+        let repeated = match seen.as_mut() {
+            Some(seen) => !seen.push(&v.key),
+            None => out.iter().any(|earlier| earlier.key == v.key),
+        };
         if v.key.is_empty() {
             problems.push((format!("variants[{i}].key"), "must not be empty".into()));
-        } else if !seen.push(&v.key) {
+        } else if repeated {
             problems.push((format!("variants[{i}].key"), format!("duplicate variant '{}'", v.key)));
         }
         if !flag.flag_type.accepts(&v.value) {
@@ -931,10 +938,7 @@ fn compile_variants(flag: &mut Flag, problems: &mut Vec<(String, String)>) -> Ve
                 format!("expected a {} value for a {} flag", flag.flag_type.as_str(), flag.flag_type.as_str()),
             ));
         }
-        out.push(CompiledVariant {
-            key: std::mem::take(&mut v.key).into_boxed_str(),
-            value: std::mem::take(&mut v.value),
-        });
+        out.push(CompiledVariant { key: Cow::Owned(std::mem::take(&mut v.key)), value: std::mem::take(&mut v.value) });
     }
     out
 }
@@ -951,8 +955,9 @@ fn compile_flag_logic(
     scope: &Scope<'_>,
     problems: &mut Vec<(String, String)>,
 ) -> FlagLogic {
-    let variants: &[CompiledVariant] = compiled.get(self_index).map_or(&[], |f| &f.variants);
-    let entity = || Entity::Flag(flag.key.clone());
+    let (key, variants): (&str, &[CompiledVariant]) =
+        compiled.get(self_index).map_or(("", &[]), |f| (&f.key, &f.variants));
+    let entity = || Entity::Flag(key.to_owned());
     let mut sink = Sink { entity: &entity, problems: std::mem::take(problems) };
 
     let off_variant = match &flag.off_variant {
@@ -993,7 +998,7 @@ fn compile_flag_logic(
 
     let mut rules = Vec::with_capacity(flag.rules.len());
     // Made only for the flag's own (xxh3) rollouts.
-    let (salt, key) = (&flag.salt, &flag.key);
+    let salt = &flag.salt;
     let bucket_prefix = || bucket::prefix(salt, key);
     for (i, rule) in flag.rules.iter_mut().enumerate() {
         if let Some(r) = compile_rule(&bucket_prefix, variants, rule, &Path::top_item("rules", i), scope, &mut sink) {

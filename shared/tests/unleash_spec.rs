@@ -191,7 +191,8 @@ fn check_file(dir: &Path, file: &str, run: &mut Run) {
         flat_contexts.push(flattened);
         for (form, snap) in &forms.forms {
             let e = snap.evaluate(toggle, &ctx, NOW_MS);
-            let got = if is_variant_test { unleash::variant(&e).clone() } else { Value::Bool(unleash::is_enabled(&e)) };
+            let got =
+                if is_variant_test { unleash::variant(&e).to_value() } else { Value::Bool(unleash::is_enabled(&e)) };
             if Some(&got) != expected {
                 run.failures.push(format!(
                     "{file} [{form}]: {description}\n    toggle {toggle}, context {context}\n    expected {}, got {got} ({e:?})",

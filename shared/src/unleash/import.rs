@@ -38,12 +38,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cidr::Cidr;
-use crate::compile::MAX_REGEX_LEN;
+use crate::compile::{KeyIndex, MAX_REGEX_LEN};
 use crate::model::{
     BucketHash, Condition, Flag, FlagType, Gate, Operator, Prerequisite, RANDOM_ATTRIBUTE, Rollout, Rule, Segment,
     Serve, Snapshot, Variant,
 };
-use crate::unleash::answer::{DISABLED_NAME, OFF, ON, disabled};
+use crate::unleash::answer::{DISABLED_NAME, OFF, ON};
 use crate::{datetime, semver};
 
 /// How an item of the Unleash state made it into the snapshot.
@@ -117,11 +117,11 @@ struct Feature<'a> {
     description: Option<Cow<'a, str>>,
     #[serde(default)]
     enabled: Option<bool>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     strategies: Option<Vec<Strategy<'a>>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     variants: Option<Vec<VariantDef<'a>>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     dependencies: Option<Vec<Dependency<'a>>>,
     #[serde(default, borrow)]
     project: Option<Cow<'a, str>>,
@@ -143,11 +143,11 @@ struct Strategy<'a> {
     name: Cow<'a, str>,
     #[serde(default, borrow)]
     parameters: Option<Params<'a>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     constraints: Option<Vec<Constraint<'a>>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     segments: Option<Vec<Scalar<'a>>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     variants: Option<Vec<VariantDef<'a>>>,
     #[serde(default)]
     disabled: Option<bool>,
@@ -160,7 +160,7 @@ struct Constraint<'a> {
     context_name: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     operator: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     values: Option<Vec<Scalar<'a>>>,
     #[serde(default, borrow)]
     value: Option<Scalar<'a>>,
@@ -182,7 +182,7 @@ struct VariantDef<'a> {
     /// Taken (not copied) into the variant's answer when the flag is built.
     #[serde(default)]
     payload: RefCell<Option<Value>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     overrides: Option<Vec<Override<'a>>>,
 }
 
@@ -191,7 +191,7 @@ struct VariantDef<'a> {
 struct Override<'a> {
     #[serde(default, borrow)]
     context_name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     values: Option<Vec<Scalar<'a>>>,
 }
 
@@ -201,7 +201,7 @@ struct Dependency<'a> {
     feature: Cow<'a, str>,
     #[serde(default)]
     enabled: Option<bool>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     variants: Option<Vec<Cow<'a, str>>>,
 }
 
@@ -211,7 +211,7 @@ struct UnleashSegment<'a> {
     id: Scalar<'a>,
     #[serde(default, borrow)]
     name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "tight")]
     constraints: Option<Vec<Constraint<'a>>>,
 }
 
@@ -331,6 +331,37 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
 /// A map key borrowed when the text allows it.
 #[derive(Deserialize)]
 struct CowStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// An optional list whose allocation fits one or two entries exactly. JSON text gives no
+/// length, and a `Vec` read element by element reserves four at once; most Unleash lists
+/// (strategies, constraints, values, variants) hold one or two entries.
+fn tight<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Vec<T>>, D::Error> {
+    struct List<T>(Vec<T>);
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<T>(std::marker::PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+                type Value = List<T>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a sequence")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                    let Some(first) = a.next_element()? else { return Ok(List(Vec::new())) };
+                    let Some(second) = a.next_element()? else { return Ok(List(vec![first])) };
+                    let mut out = Vec::with_capacity(2 + a.size_hint().unwrap_or(0));
+                    out.push(first);
+                    out.push(second);
+                    while let Some(next) = a.next_element()? {
+                        out.push(next);
+                    }
+                    Ok(List(out))
+                }
+            }
+            d.deserialize_seq(V(std::marker::PhantomData))
+        }
+    }
+    Ok(Option::<List<T>>::deserialize(d)?.map(|l| l.0))
+}
 
 // ---------------------------------------------------------------------------------------------
 // Entry points
@@ -541,20 +572,20 @@ fn import_items(
 
     // Features: the last definition of a name wins (as in the SDKs' maps).
     let mut features: Vec<Feature<'_>> = Vec::with_capacity(read_features.len());
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut by_name = KeyIndex::with_capacity(read_features.len());
     for (i, read) in read_features.into_iter().enumerate() {
         match read {
             Ok(f) if f.name.is_empty() => {
                 notes.push("", format!("features[{i}]"), NoteKind::Unsupported, "feature without a name, left out")
             }
             Ok(f) => {
-                if let Some(&prev) = by_name.get(f.name.as_ref()) {
+                if let Some(prev) = by_name.get(f.name.as_ref()) {
                     notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
                     if let Some(slot) = features.get_mut(prev) {
                         *slot = f;
                     }
                 } else {
-                    by_name.insert(f.name.as_ref().to_owned(), features.len());
+                    by_name.push(f.name.as_ref());
                     features.push(f);
                 }
             }
@@ -784,7 +815,7 @@ fn constraint(c: &Constraint<'_>, feature: &str, path: &dyn fmt::Display, notes:
     let fixed = |positive: bool| Folded::Const(positive ^ inverted);
 
     let list = |notes: &mut Notes| -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(c.values.as_ref().map_or(0, Vec::len));
         for (i, v) in c.values.iter().flatten().enumerate() {
             match scalar_string(v) {
                 Some(s) => out.push(s),
@@ -1013,8 +1044,9 @@ struct VariantList<'f> {
     weights: Vec<u32>,
     group_id: Cow<'f, str>,
     stickiness: Cow<'f, str>,
-    /// Flag variant keys, aligned with `defs` (filled by the layout).
-    keys: Vec<String>,
+    /// Where the list's variants start in the flag's variants (set by the layout); they follow
+    /// in `defs` order.
+    first: usize,
 }
 
 #[derive(Debug)]
@@ -1040,7 +1072,7 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
             "feature-level segments are not part of a client feature; the SDKs ignore them",
         );
     }
-    let mut strategies = Vec::new();
+    let mut strategies = Vec::with_capacity(f.strategies.as_ref().map_or(0, Vec::len));
     for (i, s) in f.strategies.iter().flatten().enumerate() {
         if let Some(p) = plan_strategy(f, i, s, segments, notes) {
             strategies.push(p);
@@ -1054,7 +1086,7 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
                 weights,
                 group_id: Cow::Borrowed(name),
                 stickiness: Cow::Borrowed(stickiness),
-                keys: Vec::new(),
+                first: 0,
             }
         });
     for (i, v) in f.variants.iter().flatten().enumerate() {
@@ -1072,24 +1104,28 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
         }
     }
     let mut plan = FeaturePlan { strategies, feature_variants, variants: Vec::new(), names: Vec::new() };
+    let lists = plan.feature_variants.iter().chain(plan.strategies.iter().filter_map(|s| s.variants.as_ref()));
+    let listed: usize = lists.map(|l| l.defs.len()).sum();
 
     // Keys: every list gets its own, so each list's order is the flag's variant order.
     let any_list = plan.feature_variants.is_some() || plan.strategies.iter().any(|s| s.variants.is_some());
     if any_list {
         let variants = &mut plan.variants;
-        variants.push(Variant { key: OFF.into(), value: disabled(false) });
-        variants.push(Variant { key: ON.into(), value: disabled(true) });
+        variants.reserve_exact(2 + listed);
+        plan.names.reserve_exact(listed);
+        // An empty object allocates nothing; `answer` builds Unleash's answers.
+        variants.push(Variant { key: OFF.into(), value: Value::Object(Map::new()) });
+        variants.push(Variant { key: ON.into(), value: Value::Object(Map::new()) });
         let lists = plan
             .feature_variants
             .iter_mut()
             .map(|l| (l, None))
             .chain(plan.strategies.iter_mut().filter_map(|s| s.variants.as_mut().map(|l| (l, Some(s.index)))));
         for (list, strategy) in lists {
-            list.keys.reserve(list.defs.len());
+            list.first = variants.len();
             for def in list.defs {
                 let key = unique_key(&def.name, strategy, variants);
                 plan.names.push((variants.len(), def.name.as_ref()));
-                list.keys.push(key.clone());
                 variants.push(Variant { key, value: variant_value(def) });
             }
         }
@@ -1098,10 +1134,13 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
 }
 
 /// The variant's Unleash name if no earlier variant has it as key, else `name#f` (feature list)
-/// or `name#s{i}` (strategy `i`'s list), numbered on if taken as well.
+/// or `name#s{i}` (strategy `i`'s list), numbered on if taken as well. A name containing `#` is
+/// always suffixed, so the name is what precedes the key's last `#` ([`unleash_name`]).
+///
+/// [`unleash_name`]: crate::unleash::answer::unleash_name
 fn unique_key(name: &str, strategy: Option<usize>, taken: &[Variant]) -> String {
     let free = |key: &str| !taken.iter().any(|v| v.key == key);
-    if !name.is_empty() && free(name) {
+    if !name.is_empty() && !name.contains('#') && free(name) {
         return name.to_owned();
     }
     let base = match strategy {
@@ -1114,16 +1153,10 @@ fn unique_key(name: &str, strategy: Option<usize>, taken: &[Variant]) -> String 
     (2usize..).map(|n| format!("{base}.{n}")).find(|key| free(key)).unwrap_or(base)
 }
 
-/// The `getVariant` answer of a served Unleash variant.
+/// The value of an Unleash variant: its payload (taken, not copied), `{}` without one. The
+/// rest of the `getVariant` answer is the same for every served variant (see `answer`).
 fn variant_value(def: &VariantDef) -> Value {
-    let mut m = Map::new();
-    m.insert("name".into(), Value::from(def.name.as_ref()));
-    if let Some(p) = def.payload.take().filter(|p| !p.is_null()) {
-        m.insert("payload".into(), p);
-    }
-    m.insert("enabled".into(), Value::Bool(true));
-    m.insert("feature_enabled".into(), Value::Bool(true));
-    Value::Object(m)
+    def.payload.take().filter(|p| !p.is_null()).unwrap_or_else(|| Value::Object(Map::new()))
 }
 
 /// The list with its weights, when they add up to more than 0 (else Unleash picks no variant).
@@ -1135,6 +1168,14 @@ fn variant_list<'f>(
 ) -> Option<(&'f [VariantDef<'f>], Vec<u32>)> {
     let mut weights = Vec::with_capacity(defs.len());
     for (i, v) in defs.iter().enumerate() {
+        if v.payload.borrow().as_ref().and_then(Value::as_object).is_some_and(Map::is_empty) {
+            notes.push(
+                feature,
+                format!("{path}[{i}].payload"),
+                NoteKind::Approximated,
+                "empty payload object: getVariant answers without a payload",
+            );
+        }
         let w = match &v.weight {
             None | Some(Scalar::Other(Value::Null)) => Some(0),
             Some(Scalar::Other(Value::Number(n))) => n
@@ -1182,9 +1223,10 @@ fn variant_chain(stickiness: &str) -> Vec<String> {
 }
 
 /// What serves a list: its one variant, or an Unleash rollout over it.
-fn list_serve(list: &VariantList<'_>) -> Serve {
+fn list_serve(list: &VariantList<'_>, variants: &[Variant]) -> Serve {
+    let keys = variants.get(list.first..).unwrap_or_default().iter().map(|v| &v.key);
     let positive: Vec<(&String, u32)> =
-        list.keys.iter().zip(&list.weights).filter(|(_, w)| **w > 0).map(|(k, w)| (k, *w)).collect();
+        keys.zip(&list.weights).filter(|(_, w)| **w > 0).map(|(k, w)| (k, *w)).collect();
     if let [(only, _)] = positive.as_slice() {
         return Serve::Variant((*only).clone());
     }
@@ -1277,7 +1319,9 @@ fn plan_strategy<'f>(
         return None;
     }
     let params = s.parameters.as_ref();
-    let mut conditions = Vec::new();
+    // Constraints, segments and at most one condition of the strategy's own.
+    let mut conditions =
+        Vec::with_capacity(s.constraints.as_ref().map_or(0, Vec::len) + s.segments.as_ref().map_or(0, Vec::len) + 1);
     for (j, c) in s.constraints.iter().flatten().enumerate() {
         match constraint(c, feature, &At::SubItem(&path, "constraints", j), notes) {
             Folded::Const(true) => {}
@@ -1443,7 +1487,7 @@ fn plan_strategy<'f>(
                 .or_else(|| param_text(params, "stickiness"))
                 .unwrap_or_default();
             let group_id = param_text(params, "groupId").filter(|g| !g.is_empty()).unwrap_or(Cow::Borrowed(feature));
-            VariantList { defs, weights, group_id, stickiness, keys: Vec::new() }
+            VariantList { defs, weights, group_id, stickiness, first: 0 }
         });
     Some(StrategyPlan { index: i, name: s.name.as_ref(), conditions, gate, variants })
 }
@@ -1454,10 +1498,16 @@ fn plan_strategy<'f>(
 
 /// Rules for the feature variants' overrides (before the rule they belong to), each with the
 /// strategy's conditions and gate plus "the attribute is one of the override's values".
-fn override_rules(list: &VariantList<'_>, strategy: Option<&StrategyPlan<'_>>, rules: &mut Vec<Rule>) {
+fn override_rules(
+    list: &VariantList<'_>,
+    variants: &[Variant],
+    strategy: Option<&StrategyPlan<'_>>,
+    rules: &mut Vec<Rule>,
+) {
     let prefix = strategy.map(|s| format!("s{}.", s.index)).unwrap_or_default();
     let mut k = 0usize;
-    for (def, key) in list.defs.iter().zip(&list.keys) {
+    let keys = variants.get(list.first..).unwrap_or_default().iter().map(|v| &v.key);
+    for (def, key) in list.defs.iter().zip(keys) {
         for o in def.overrides.iter().flatten() {
             let values: Vec<Value> = o.values.iter().flatten().filter_map(scalar_string).map(Value::String).collect();
             // Overrides that never apply were reported by `plan_feature`.
@@ -1490,25 +1540,28 @@ fn build_flag(
     prerequisites: Vec<Prerequisite>,
     version: u64,
 ) -> Flag {
-    let mut rules = Vec::new();
+    let overrides =
+        |list: &VariantList<'_>| -> usize { list.defs.iter().flat_map(|d| d.overrides.iter().flatten()).count() };
+    let feature_overrides = plan.feature_variants.as_ref().map_or(0, overrides);
+    let mut rules = Vec::with_capacity(plan.strategies.len().max(1) * (1 + feature_overrides));
     let no_strategies = f.strategies.as_ref().is_none_or(Vec::is_empty);
     let FeaturePlan { strategies, feature_variants, variants, .. } = plan;
     let default = if no_strategies {
         // No strategy: always on, with the feature's variants.
         match &feature_variants {
             Some(list) => {
-                override_rules(list, None, &mut rules);
-                list_serve(list)
+                override_rules(list, &variants, None, &mut rules);
+                list_serve(list, &variants)
             }
             None => Serve::Variant(ON.into()),
         }
     } else {
         for s in strategies {
             let serve = match (&s.variants, &feature_variants) {
-                (Some(own), _) => list_serve(own),
+                (Some(own), _) => list_serve(own, &variants),
                 (None, Some(list)) => {
-                    override_rules(list, Some(&s), &mut rules);
-                    list_serve(list)
+                    override_rules(list, &variants, Some(&s), &mut rules);
+                    list_serve(list, &variants)
                 }
                 (None, None) => Serve::Variant(ON.into()),
             };
@@ -1557,7 +1610,7 @@ fn build_flag(
 fn dependencies(
     f: &Feature<'_>,
     features: &[Feature<'_>],
-    by_name: &HashMap<String, usize>,
+    by_name: &KeyIndex,
     plans: &[FeaturePlan<'_>],
     notes: &mut Notes,
 ) -> (bool, Vec<Prerequisite>) {
@@ -1566,7 +1619,7 @@ fn dependencies(
     let mut prerequisites = Vec::new();
     for (i, d) in f.dependencies.iter().flatten().enumerate() {
         let path = format!("dependencies[{i}]");
-        let parent = by_name.get(d.feature.as_ref()).and_then(|&p| Some((features.get(p)?, plans.get(p)?)));
+        let parent = by_name.get(d.feature.as_ref()).and_then(|p| Some((features.get(p)?, plans.get(p)?)));
         let Some((parent, parent_plan)) = parent else {
             notes.push(
                 name,
@@ -1741,7 +1794,7 @@ mod tests {
             {"name": "a", "weight": 1, "payload": {"type": "string", "value": "A"}},
             {"name": "b", "weight": 1}]}]));
         let (c, ..) = load(&doc);
-        let name = |ctx: Value| variant(&c.evaluate("v", &context(&ctx).unwrap(), NOW))["name"].clone();
+        let name = |ctx: Value| json!(variant(&c.evaluate("v", &context(&ctx).unwrap(), NOW)).name);
         let want = |id: &str| if normalized("v", id, 2, VARIANT_SEED) == 1 { "a" } else { "b" };
         let mut seen = HashSet::new();
         for i in 0..20 {
@@ -1759,13 +1812,13 @@ mod tests {
         // The payload travels verbatim; the second variant has none (absent, not null).
         let a = (0..100).map(|i| i.to_string()).find(|id| want(id) == "a").unwrap();
         assert_eq!(
-            variant(&c.evaluate("v", &context(&json!({"userId": a})).unwrap(), NOW)),
-            &json!({"name": "a", "payload": {"type": "string", "value": "A"}, "enabled": true, "feature_enabled": true})
+            variant(&c.evaluate("v", &context(&json!({"userId": a})).unwrap(), NOW)).to_value(),
+            json!({"name": "a", "payload": {"type": "string", "value": "A"}, "enabled": true, "feature_enabled": true})
         );
         let b = (0..100).map(|i| i.to_string()).find(|id| want(id) == "b").unwrap();
         assert_eq!(
-            variant(&c.evaluate("v", &context(&json!({"userId": b})).unwrap(), NOW)),
-            &json!({"name": "b", "enabled": true, "feature_enabled": true})
+            variant(&c.evaluate("v", &context(&json!({"userId": b})).unwrap(), NOW)).to_value(),
+            json!({"name": "b", "enabled": true, "feature_enabled": true})
         );
     }
 
@@ -2091,9 +2144,32 @@ mod tests {
         for i in 0..40 {
             let e = c.evaluate("v", &context(&json!({"userId": i.to_string()})).unwrap(), NOW);
             assert!(is_enabled(&e), "a variant named off is still on");
-            names.insert(variant(&e)["name"].as_str().unwrap_or_default().to_owned());
+            names.insert(variant(&e).name.to_owned());
         }
         assert_eq!(names, HashSet::from(["off".to_owned(), "x".to_owned()]));
+    }
+
+    #[test]
+    fn names_with_a_hash_sign_and_payloads_survive_the_key() {
+        let doc = state(json!([{"name": "v", "enabled": true, "strategies": [], "variants": [
+            {"name": "a#b", "weight": 1, "payload": {"type": "string", "value": "A"}},
+            {"name": "a", "weight": 1, "payload": {}},
+            {"name": "", "weight": 1}]}]));
+        let (c, snapshot, notes) = load(&doc);
+        let keys: Vec<&str> = snapshot.flags[0].variants.iter().map(|v| v.key.as_str()).collect();
+        assert_eq!(keys, ["off", "on", "a#b#f", "a", "#f"]);
+        assert!(has_note(&notes, NoteKind::Approximated, "variants[1].payload", "empty payload"));
+        let mut answers = HashSet::new();
+        for i in 0..60 {
+            let e = c.evaluate("v", &context(&json!({"userId": i.to_string()})).unwrap(), NOW);
+            answers.insert(variant(&e).to_value().to_string());
+        }
+        let expected = [
+            json!({"name": "a#b", "payload": {"type": "string", "value": "A"}, "enabled": true, "feature_enabled": true}),
+            json!({"name": "a", "enabled": true, "feature_enabled": true}),
+            json!({"name": "", "enabled": true, "feature_enabled": true}),
+        ];
+        assert_eq!(answers, expected.iter().map(Value::to_string).collect::<HashSet<_>>());
     }
 
     #[test]
@@ -2105,7 +2181,7 @@ mod tests {
                 {"name": "b", "weight": 0, "overrides": [{"contextName": "plan", "values": ["beta", "internal"]}]},
                 {"name": "c", "weight": 1, "overrides": [{"contextName": "plan", "values": ["beta"]}, {"values": ["x"]}]}]}]));
         let (c, snapshot, notes) = load(&doc);
-        let name = |ctx: Value| variant(&c.evaluate("v", &context(&ctx).unwrap(), NOW))["name"].clone();
+        let name = |ctx: Value| json!(variant(&c.evaluate("v", &context(&ctx).unwrap(), NOW)).name);
         assert_eq!(name(json!({"appName": "web", "properties": {"plan": "beta"}})), json!("b"), "first override wins");
         assert_eq!(name(json!({"appName": "web", "properties": {"plan": "internal"}})), json!("b"));
         // Overrides keep the strategy's constraints.
@@ -2149,8 +2225,8 @@ mod tests {
         assert!(notes.iter().any(|n| n.feature == "c.x" && n.message.contains("none of the variants")));
         assert!(notes.iter().any(|n| n.feature == "c.self" && n.message.contains("dependencies itself")));
         assert_eq!(
-            variant(&c.evaluate("c.not.on", &context(&json!({})).unwrap(), NOW)),
-            &json!({"name": "disabled", "enabled": false, "feature_enabled": false})
+            variant(&c.evaluate("c.not.on", &context(&json!({})).unwrap(), NOW)).to_value(),
+            json!({"name": "disabled", "enabled": false, "feature_enabled": false})
         );
     }
 

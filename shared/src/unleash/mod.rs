@@ -6,8 +6,9 @@
 //! evaluation time):
 //!
 //! * a feature becomes a flag with `off_variant: "off"`; a boolean flag when no variant list
-//!   exists, else a `json` flag whose variant values carry the whole `getVariant` answer
-//!   (`{name, payload?, enabled, feature_enabled}`), see [`answer`];
+//!   exists, else a `json` flag with variants `off`, `on` and one per Unleash variant (keyed by
+//!   its name, valued by its payload); [`answer`] reads the `getVariant` answer
+//!   (`{name, payload?, enabled, feature_enabled}`) off an evaluation;
 //! * each strategy becomes a rule `s{i}` (first match wins, as Unleash's OR of strategies);
 //!   percentage strategies become rule gates hashed the way Unleash hashes (murmur3, see
 //!   [`crate::murmur`]); strategy and feature variants become `hash: unleash` rollouts;
@@ -34,6 +35,6 @@ pub mod answer;
 pub mod context;
 pub mod import;
 
-pub use answer::{is_enabled, variant};
+pub use answer::{Answer, is_enabled, unleash_name, variant};
 pub use context::context;
 pub use import::{ImportNote, NoteKind, import, import_str};
