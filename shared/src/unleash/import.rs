@@ -43,7 +43,7 @@ use crate::model::{
     BucketHash, Condition, Flag, FlagType, Gate, Operator, Prerequisite, RANDOM_ATTRIBUTE, Rollout, Rule, Segment,
     Serve, Snapshot, Variant,
 };
-use crate::unleash::answer::{DISABLED_NAME, OFF, ON};
+use crate::unleash::answer::{DISABLED_NAME, OFF, ON, unleash_name};
 use crate::{datetime, semver};
 
 /// How an item of the Unleash state made it into the snapshot.
@@ -570,45 +570,65 @@ fn import_items(
         s.key.strip_prefix(SEGMENT_PREFIX).is_some_and(|id| matches!(segments.get(id), Some(SegmentUse::Member(_))))
     });
 
-    // Features: the last definition of a name wins (as in the SDKs' maps).
-    let mut features: Vec<Feature<'_>> = Vec::with_capacity(read_features.len());
+    // Features: the last definition of a name wins (as in the SDKs' maps), in the place of the
+    // first. Sorted out in place: what is left out becomes an empty `Err`, dropped at the end.
+    let mut read_features = read_features;
     let mut by_name = KeyIndex::with_capacity(read_features.len());
-    for (i, read) in read_features.into_iter().enumerate() {
-        match read {
+    // Where each kept name's first definition is.
+    let mut first: Vec<usize> = Vec::with_capacity(read_features.len());
+    for i in 0..read_features.len() {
+        let Some(read) = read_features.get_mut(i) else { break };
+        let keep = match read {
             Ok(f) if f.name.is_empty() => {
-                notes.push("", format!("features[{i}]"), NoteKind::Unsupported, "feature without a name, left out")
+                notes.push("", format!("features[{i}]"), NoteKind::Unsupported, "feature without a name, left out");
+                false
             }
-            Ok(f) => {
-                if let Some(prev) = by_name.get(f.name.as_ref()) {
+            Ok(f) => match by_name.get(f.name.as_ref()) {
+                Some(prev) => {
                     notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
-                    if let Some(slot) = features.get_mut(prev) {
-                        *slot = f;
+                    if let Some(&at) = first.get(prev) {
+                        read_features.swap(at, i);
                     }
-                } else {
-                    by_name.push(f.name.as_ref());
-                    features.push(f);
+                    false
                 }
-            }
+                None => {
+                    by_name.push(f.name.as_ref());
+                    first.push(i);
+                    true
+                }
+            },
             Err((name, e)) => {
                 notes.push(
-                    &name,
+                    name,
                     format!("features[{i}]"),
                     NoteKind::Unsupported,
                     format!("unreadable feature, left out: {e}"),
                 );
+                false
             }
+        };
+        if !keep && let Some(slot) = read_features.get_mut(i) {
+            *slot = Err((String::new(), String::new()));
         }
     }
+    let features: Vec<Feature<'_>> = read_features.into_iter().filter_map(Result::ok).collect();
 
-    // Pass 1: each feature's kept strategies and variant layout (dependencies need the parents').
-    let plans: Vec<FeaturePlan<'_>> = features.iter().map(|f| plan_feature(f, &segments, &mut notes)).collect();
-
-    // Pass 2: dependencies (they read the parents' plans), then flags (each consumes its plan).
-    let links: Vec<(bool, Vec<Prerequisite>)> =
-        features.iter().map(|f| dependencies(f, &features, &by_name, &plans, &mut notes)).collect();
-    snapshot.flags.reserve(features.len());
-    for ((f, plan), (enabled, prerequisites)) in features.iter().zip(plans).zip(links) {
-        snapshot.flags.push(build_flag(f, plan, enabled, prerequisites, version));
+    // Pass 1: flags, each from its feature's plan (kept strategies and variant layout).
+    snapshot.flags.reserve_exact(features.len());
+    for f in &features {
+        let plan = plan_feature(f, &segments, &mut notes);
+        snapshot.flags.push(build_flag(f, plan, version));
+    }
+    // Pass 2: dependencies, which read the parents' variants.
+    for (i, f) in features.iter().enumerate() {
+        if f.dependencies.as_ref().is_none_or(Vec::is_empty) {
+            continue;
+        }
+        let (enabled, prerequisites) = dependencies(f, &features, &by_name, &snapshot.flags, &mut notes);
+        if let Some(flag) = snapshot.flags.get_mut(i) {
+            flag.enabled = enabled;
+            flag.prerequisites = prerequisites;
+        }
     }
     (snapshot, notes.0)
 }
@@ -1055,8 +1075,6 @@ struct FeaturePlan<'f> {
     feature_variants: Option<VariantList<'f>>,
     /// `json` flag variants (empty for a boolean flag): `off`, `on`, then every list's keys.
     variants: Vec<Variant>,
-    /// (index in `variants`, Unleash name) of every Unleash variant, for dependencies on names.
-    names: Vec<(usize, &'f str)>,
 }
 
 fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, notes: &mut Notes) -> FeaturePlan<'f> {
@@ -1103,7 +1121,7 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
             }
         }
     }
-    let mut plan = FeaturePlan { strategies, feature_variants, variants: Vec::new(), names: Vec::new() };
+    let mut plan = FeaturePlan { strategies, feature_variants, variants: Vec::new() };
     let lists = plan.feature_variants.iter().chain(plan.strategies.iter().filter_map(|s| s.variants.as_ref()));
     let listed: usize = lists.map(|l| l.defs.len()).sum();
 
@@ -1112,7 +1130,6 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
     if any_list {
         let variants = &mut plan.variants;
         variants.reserve_exact(2 + listed);
-        plan.names.reserve_exact(listed);
         // An empty object allocates nothing; `answer` builds Unleash's answers.
         variants.push(Variant { key: OFF.into(), value: Value::Object(Map::new()) });
         variants.push(Variant { key: ON.into(), value: Value::Object(Map::new()) });
@@ -1125,7 +1142,6 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
             list.first = variants.len();
             for def in list.defs {
                 let key = unique_key(&def.name, strategy, variants);
-                plan.names.push((variants.len(), def.name.as_ref()));
                 variants.push(Variant { key, value: variant_value(def) });
             }
         }
@@ -1533,13 +1549,8 @@ fn override_rules(
     }
 }
 
-fn build_flag(
-    f: &Feature<'_>,
-    plan: FeaturePlan<'_>,
-    enabled: bool,
-    prerequisites: Vec<Prerequisite>,
-    version: u64,
-) -> Flag {
+/// The flag of a feature (enabled as the feature; dependencies are added afterwards).
+fn build_flag(f: &Feature<'_>, plan: FeaturePlan<'_>, version: u64) -> Flag {
     let overrides =
         |list: &VariantList<'_>| -> usize { list.defs.iter().flat_map(|d| d.overrides.iter().flatten()).count() };
     let feature_overrides = plan.feature_variants.as_ref().map_or(0, overrides);
@@ -1596,11 +1607,11 @@ fn build_flag(
         variants,
         description: f.description.as_deref().unwrap_or_default().to_owned(),
         tags,
-        enabled,
+        enabled: f.enabled.unwrap_or(false),
         off_variant: Some(OFF.into()),
         rules,
         default,
-        prerequisites,
+        prerequisites: Vec::new(),
         salt: String::new(),
         version,
     }
@@ -1611,7 +1622,7 @@ fn dependencies(
     f: &Feature<'_>,
     features: &[Feature<'_>],
     by_name: &KeyIndex,
-    plans: &[FeaturePlan<'_>],
+    flags: &[Flag],
     notes: &mut Notes,
 ) -> (bool, Vec<Prerequisite>) {
     let name = f.name.as_ref();
@@ -1619,8 +1630,8 @@ fn dependencies(
     let mut prerequisites = Vec::new();
     for (i, d) in f.dependencies.iter().flatten().enumerate() {
         let path = format!("dependencies[{i}]");
-        let parent = by_name.get(d.feature.as_ref()).and_then(|p| Some((features.get(p)?, plans.get(p)?)));
-        let Some((parent, parent_plan)) = parent else {
+        let parent = by_name.get(d.feature.as_ref()).and_then(|p| Some((features.get(p)?, flags.get(p)?)));
+        let Some((parent, parent_flag)) = parent else {
             notes.push(
                 name,
                 path,
@@ -1643,7 +1654,7 @@ fn dependencies(
             enabled = false;
             continue;
         }
-        let boolean_parent = parent_plan.variants.is_empty();
+        let boolean_parent = parent_flag.variants.is_empty();
         let variants: Vec<String> = if d.enabled == Some(false) {
             vec![OFF.into()]
         } else {
@@ -1654,17 +1665,17 @@ fn dependencies(
                     if wanted.iter().any(|w| w == DISABLED_NAME) {
                         keys.push(ON.into());
                     }
+                    // A json parent's Unleash variants follow `off` and `on`.
+                    let unleash_variants = parent_flag.variants.iter().skip(2);
                     keys.extend(
-                        parent_plan
-                            .names
-                            .iter()
-                            .filter(|(_, n)| wanted.iter().any(|w| w == n))
-                            .filter_map(|&(i, _)| parent_plan.variants.get(i).map(|v| v.key.clone())),
+                        unleash_variants
+                            .filter(|v| wanted.iter().any(|w| w == unleash_name(&v.key)))
+                            .map(|v| v.key.clone()),
                     );
                     keys
                 }
                 _ if boolean_parent => vec![ON.into()],
-                _ => parent_plan.variants.iter().map(|v| v.key.clone()).filter(|k| k != OFF).collect(),
+                _ => parent_flag.variants.iter().map(|v| v.key.clone()).filter(|k| k != OFF).collect(),
             }
         };
         if variants.is_empty() {
