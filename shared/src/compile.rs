@@ -830,38 +830,34 @@ fn compile_parts(
 
     // Pass 2: rules, serves, prerequisites.
     let scope = Scope { segment_index: &segment_index, segment_ok: &segment_ok, hash_salt: envelope.hash_salt };
-    let mut logics: Vec<Option<FlagLogic>> = Vec::with_capacity(flags.len());
+    // The logic goes straight into the compiled flag; an unreadable flag keeps its placeholder
+    // (and has a problem, so the last pass replaces it).
     for (i, src) in flags.iter_mut().enumerate() {
-        let FlagSource::Parsed(flag) = src else {
-            logics.push(None);
-            continue;
-        };
+        let FlagSource::Parsed(flag) = src else { continue };
         let mut problems = sinks_problems.get_mut(i).map(std::mem::take).unwrap_or_default();
         let logic = compile_flag_logic(flag, i, &compiled, &flag_index, &scope, &mut problems);
         if let Some(p) = sinks_problems.get_mut(i) {
             *p = problems;
         }
-        logics.push(Some(logic));
+        if let Some(f) = compiled.get_mut(i) {
+            f.logic = Ok(logic);
+        }
     }
 
     // Pass 3: prerequisite cycles and depth.
-    check_prerequisite_graph(&logics, &compiled, &mut sinks_problems);
+    check_prerequisite_graph(&compiled, &mut sinks_problems);
 
-    for ((flag, logic), problems) in compiled.iter_mut().zip(logics).zip(sinks_problems) {
+    for (flag, problems) in compiled.iter_mut().zip(sinks_problems) {
         let key = &flag.key;
         let entity = move || Entity::Flag(key.to_string());
         let sink = Sink { entity: &entity, problems };
-        let detail = sink.flush(warnings);
-        flag.logic = match (detail, logic) {
-            (None, Some(l)) => {
-                if let (true, CompiledServe::Variant(v)) = (l.is_static, &l.default) {
-                    flag.static_variant = Some(*v);
-                }
-                Ok(l)
-            }
-            (Some(detail), _) => Err(detail),
-            (None, None) => Err("unreadable".into()),
-        };
+        if let Some(detail) = sink.flush(warnings) {
+            flag.logic = Err(detail);
+        } else if let Ok(l) = &flag.logic
+            && let (true, CompiledServe::Variant(v)) = (l.is_static, &l.default)
+        {
+            flag.static_variant = Some(*v);
+        }
     }
 
     let mut config_index = KeyIndex::with_capacity(configs.len());
@@ -1473,29 +1469,30 @@ fn compile_condition(
 }
 
 /// Marks flags on prerequisite cycles and flags whose chains are too deep.
-fn check_prerequisite_graph(
-    logics: &[Option<FlagLogic>],
-    flags: &[CompiledFlag],
-    problems: &mut [Vec<(String, String)>],
-) {
+fn check_prerequisite_graph(flags: &[CompiledFlag], problems: &mut [Vec<(String, String)>]) {
     const UNVISITED: u8 = 0;
     const ON_STACK: u8 = 1;
     const DONE: u8 = 2;
-    let n = logics.len();
+    let edges = |i: usize| -> &[CompiledPrerequisite] {
+        flags.get(i).and_then(|f| f.logic.as_ref().ok()).map_or(&[], |l| &l.prerequisites)
+    };
+    let n = flags.len();
+    if (0..n).all(|i| edges(i).is_empty()) {
+        return;
+    }
     let mut state = vec![UNVISITED; n];
     // Longest chain below each flag (0 = no prerequisites).
     let mut depth = vec![0usize; n];
-    let edges = |i: usize| -> &[CompiledPrerequisite] {
-        logics.get(i).and_then(|l| l.as_ref()).map_or(&[], |l| &l.prerequisites)
-    };
     let name = |i: usize| flags.get(i).map_or("?", |f| &*f.key);
     let mut on_cycle = vec![false; n];
+    // Iterative DFS: (node, next edge to look at).
+    let mut stack: Vec<(usize, usize)> = Vec::new();
     for root in 0..n {
         if state.get(root) != Some(&UNVISITED) {
             continue;
         }
-        // Iterative DFS: (node, next edge to look at).
-        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        stack.clear();
+        stack.push((root, 0));
         if let Some(s) = state.get_mut(root) {
             *s = ON_STACK;
         }
