@@ -244,7 +244,8 @@ pub struct CompiledFlag {
     pub(crate) key: Box<str>,
     pub(crate) flag_type: FlagType,
     pub(crate) version: u64,
-    pub(crate) variants: Vec<CompiledVariant>,
+    /// Boolean flags without variants share one static `on`/`off` pair.
+    pub(crate) variants: Cow<'static, [CompiledVariant]>,
     /// The variant of a context-independent flag (see [`FlagLogic::is_static`]): evaluation
     /// serves it without looking further.
     pub(crate) static_variant: Option<u32>,
@@ -252,7 +253,7 @@ pub struct CompiledFlag {
     pub(crate) logic: Result<FlagLogic, Box<str>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CompiledVariant {
     /// Borrowed for the implicit `on`/`off` of boolean flags, else moved from the model.
     pub(crate) key: Cow<'static, str>,
@@ -807,7 +808,7 @@ fn compile_parts(
             }
             FlagSource::Unreadable { key, message } => {
                 problems.push((String::new(), format!("unreadable: {message}")));
-                ((*key).into(), FlagType::Json, 0, Vec::new())
+                ((*key).into(), FlagType::Json, 0, Cow::Borrowed(&[]))
             }
         };
         if key.is_empty() {
@@ -904,16 +905,17 @@ fn next_identity() -> u64 {
 }
 
 /// Moves the variants out of the model (their keys and values are not needed there again).
-fn compile_variants(flag: &mut Flag, problems: &mut Vec<(String, String)>) -> Vec<CompiledVariant> {
+fn compile_variants(flag: &mut Flag, problems: &mut Vec<(String, String)>) -> Cow<'static, [CompiledVariant]> {
+    static ON_OFF: [CompiledVariant; 2] = [
+        CompiledVariant { key: Cow::Borrowed("on"), value: Value::Bool(true) },
+        CompiledVariant { key: Cow::Borrowed("off"), value: Value::Bool(false) },
+    ];
     if flag.variants.is_empty() {
         if flag.flag_type == FlagType::Boolean {
-            return vec![
-                CompiledVariant { key: Cow::Borrowed("on"), value: Value::Bool(true) },
-                CompiledVariant { key: Cow::Borrowed("off"), value: Value::Bool(false) },
-            ];
+            return Cow::Borrowed(&ON_OFF);
         }
         problems.push(("variants".into(), format!("a {} flag needs at least one variant", flag.flag_type.as_str())));
-        return Vec::new();
+        return Cow::Borrowed(&[]);
     }
     // Few variants (the common case) are checked for repeats by a scan, without a table.
     let mut seen = (flag.variants.len() > 16).then(|| KeyIndex::with_capacity(flag.variants.len()));
@@ -936,7 +938,7 @@ fn compile_variants(flag: &mut Flag, problems: &mut Vec<(String, String)>) -> Ve
         }
         out.push(CompiledVariant { key: Cow::Owned(std::mem::take(&mut v.key)), value: std::mem::take(&mut v.value) });
     }
-    out
+    Cow::Owned(out)
 }
 
 fn variant_index(variants: &[CompiledVariant], key: &str) -> Option<u32> {
@@ -952,7 +954,7 @@ fn compile_flag_logic(
     problems: &mut Vec<(String, String)>,
 ) -> FlagLogic {
     let (key, variants): (&str, &[CompiledVariant]) =
-        compiled.get(self_index).map_or(("", &[]), |f| (&f.key, &f.variants));
+        compiled.get(self_index).map_or(("", &[]), |f| (&f.key, &*f.variants));
     let entity = || Entity::Flag(key.to_owned());
     let mut sink = Sink { entity: &entity, problems: std::mem::take(problems) };
 
@@ -978,7 +980,7 @@ fn compile_flag_logic(
         if p.variants.is_empty() {
             sink.push(format!("prerequisites[{i}].variants"), "list at least one variant");
         }
-        let target_variants: &[CompiledVariant] = compiled.get(target).map_or(&[], |f| &f.variants);
+        let target_variants: &[CompiledVariant] = compiled.get(target).map_or(&[], |f| &*f.variants);
         let mut ids = Vec::with_capacity(p.variants.len());
         for (j, v) in p.variants.iter().enumerate() {
             match variant_index(target_variants, v) {

@@ -1335,9 +1335,10 @@ fn plan_strategy<'f>(
         return None;
     }
     let params = s.parameters.as_ref();
-    // Constraints, segments and at most one condition of the strategy's own.
+    // Constraints, segments and the strategy's own condition, if it has one.
+    let own = usize::from(matches!(s.name.as_ref(), "userWithId" | "remoteAddress" | "applicationHostname"));
     let mut conditions =
-        Vec::with_capacity(s.constraints.as_ref().map_or(0, Vec::len) + s.segments.as_ref().map_or(0, Vec::len) + 1);
+        Vec::with_capacity(s.constraints.as_ref().map_or(0, Vec::len) + s.segments.as_ref().map_or(0, Vec::len) + own);
     for (j, c) in s.constraints.iter().flatten().enumerate() {
         match constraint(c, feature, &At::SubItem(&path, "constraints", j), notes) {
             Folded::Const(true) => {}
@@ -1549,6 +1550,16 @@ fn override_rules(
     }
 }
 
+/// `{prefix}{index}` in a string of exactly that length (compile keeps it as it is).
+fn rule_id(prefix: &str, index: usize) -> String {
+    let digits = index.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let mut id = String::with_capacity(prefix.len() + digits);
+    id.push_str(prefix);
+    // Writing to a String cannot fail.
+    let _ = fmt::Write::write_fmt(&mut id, format_args!("{index}"));
+    id
+}
+
 /// The flag of a feature (enabled as the feature; dependencies are added afterwards).
 fn build_flag(f: &Feature<'_>, plan: FeaturePlan<'_>, version: u64) -> Flag {
     let overrides =
@@ -1577,7 +1588,7 @@ fn build_flag(f: &Feature<'_>, plan: FeaturePlan<'_>, version: u64) -> Flag {
                 (None, None) => Serve::Variant(ON.into()),
             };
             rules.push(Rule {
-                id: format!("s{}", s.index),
+                id: rule_id("s", s.index),
                 description: s.name.to_owned(),
                 conditions: s.conditions,
                 serve,
