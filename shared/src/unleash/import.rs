@@ -36,9 +36,10 @@ use regex_lite::RegexBuilder;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::cidr::Cidr;
-use crate::compile::{KeyIndex, MAX_REGEX_LEN};
+use crate::compile::MAX_REGEX_LEN;
 use crate::model::{
     BucketHash, Condition, Flag, FlagType, Gate, Operator, Prerequisite, RANDOM_ATTRIBUTE, Rollout, Rule, Segment,
     Serve, Snapshot, Variant,
@@ -481,6 +482,25 @@ pub fn import(
     Ok(import_items(segments, features, notes, application, environment, version))
 }
 
+/// Feature name → index among the kept features, without copies of the names: the table holds
+/// indices and the caller compares names where the features are.
+struct Names(hashbrown::HashTable<usize>);
+
+impl Names {
+    fn with_capacity(n: usize) -> Self {
+        Names(hashbrown::HashTable::with_capacity(n))
+    }
+
+    fn find(&self, name: &str, is: impl Fn(usize) -> bool) -> Option<usize> {
+        self.0.find(xxh3_64(name.as_bytes()), |&k| is(k)).copied()
+    }
+
+    /// Adds a name [`Names::find`] did not find; `name_of` gives an entry's name if the table grows.
+    fn insert(&mut self, name: &str, index: usize, name_of: impl Fn(usize) -> String) {
+        self.0.insert_unique(xxh3_64(name.as_bytes()), index, |&k| xxh3_64(name_of(k).as_bytes()));
+    }
+}
+
 /// Whether a member is there at all (`null` included).
 #[cfg(feature = "typed")]
 #[derive(Default)]
@@ -573,41 +593,54 @@ fn import_items(
     // Features: the last definition of a name wins (as in the SDKs' maps), in the place of the
     // first. Sorted out in place: what is left out becomes an empty `Err`, dropped at the end.
     let mut read_features = read_features;
-    let mut by_name = KeyIndex::with_capacity(read_features.len());
+    let mut by_name = Names::with_capacity(read_features.len());
     // Where each kept name's first definition is.
     let mut first: Vec<usize> = Vec::with_capacity(read_features.len());
+    let kept_name = |read: &[ReadFeature<'_>], first: &[usize], k: usize| -> String {
+        // Only for hashing on growth (never with the reserved capacity): an owned copy is fine.
+        match first.get(k).and_then(|&at| read.get(at)) {
+            Some(Ok(f)) => f.name.as_ref().to_owned(),
+            _ => String::new(),
+        }
+    };
     for i in 0..read_features.len() {
-        let Some(read) = read_features.get_mut(i) else { break };
-        let keep = match read {
-            Ok(f) if f.name.is_empty() => {
+        let repeat = match read_features.get(i) {
+            None => break,
+            Some(Ok(f)) if f.name.is_empty() => {
                 notes.push("", format!("features[{i}]"), NoteKind::Unsupported, "feature without a name, left out");
-                false
+                None
             }
-            Ok(f) => match by_name.get(f.name.as_ref()) {
-                Some(prev) => {
-                    notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
-                    if let Some(&at) = first.get(prev) {
-                        read_features.swap(at, i);
+            Some(Ok(f)) => {
+                let found = by_name.find(
+                    &f.name,
+                    |k| matches!(first.get(k).and_then(|&at| read_features.get(at)), Some(Ok(g)) if g.name == f.name),
+                );
+                match found {
+                    Some(prev) => {
+                        notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
+                        first.get(prev).copied()
                     }
-                    false
+                    None => {
+                        by_name.insert(&f.name, first.len(), |k| kept_name(&read_features, &first, k));
+                        first.push(i);
+                        continue;
+                    }
                 }
-                None => {
-                    by_name.push(f.name.as_ref());
-                    first.push(i);
-                    true
-                }
-            },
-            Err((name, e)) => {
+            }
+            Some(Err((name, e))) => {
                 notes.push(
                     name,
                     format!("features[{i}]"),
                     NoteKind::Unsupported,
                     format!("unreadable feature, left out: {e}"),
                 );
-                false
+                None
             }
         };
-        if !keep && let Some(slot) = read_features.get_mut(i) {
+        if let Some(at) = repeat {
+            read_features.swap(at, i);
+        }
+        if let Some(slot) = read_features.get_mut(i) {
             *slot = Err((String::new(), String::new()));
         }
     }
@@ -624,7 +657,8 @@ fn import_items(
         if f.dependencies.as_ref().is_none_or(Vec::is_empty) {
             continue;
         }
-        let (enabled, prerequisites) = dependencies(f, &features, &by_name, &snapshot.flags, &mut notes);
+        let parent = |name: &str| by_name.find(name, |k| features.get(k).is_some_and(|g| g.name == name));
+        let (enabled, prerequisites) = dependencies(f, &features, parent, &snapshot.flags, &mut notes);
         if let Some(flag) = snapshot.flags.get_mut(i) {
             flag.enabled = enabled;
             flag.prerequisites = prerequisites;
@@ -1632,7 +1666,7 @@ fn build_flag(f: &Feature<'_>, plan: FeaturePlan<'_>, version: u64) -> Flag {
 fn dependencies(
     f: &Feature<'_>,
     features: &[Feature<'_>],
-    by_name: &KeyIndex,
+    parent_index: impl Fn(&str) -> Option<usize>,
     flags: &[Flag],
     notes: &mut Notes,
 ) -> (bool, Vec<Prerequisite>) {
@@ -1641,7 +1675,7 @@ fn dependencies(
     let mut prerequisites = Vec::new();
     for (i, d) in f.dependencies.iter().flatten().enumerate() {
         let path = format!("dependencies[{i}]");
-        let parent = by_name.get(d.feature.as_ref()).and_then(|p| Some((features.get(p)?, flags.get(p)?)));
+        let parent = parent_index(d.feature.as_ref()).and_then(|p| Some((features.get(p)?, flags.get(p)?)));
         let Some((parent, parent_flag)) = parent else {
             notes.push(
                 name,
@@ -2147,6 +2181,21 @@ mod tests {
         assert!(notes.iter().any(|n| n.feature == "broken" && n.kind == NoteKind::Unsupported));
         assert!(has_note(&notes, NoteKind::Unsupported, "features[2]", "unreadable"));
         assert!(has_note(&notes, NoteKind::Unsupported, "features[3]", "without a name"));
+
+        // Three definitions among others: the last wins, in the place of the first.
+        let doc = state(json!([
+            {"name": "x", "enabled": false},
+            {"name": "y", "enabled": true, "description": "y1"},
+            {"name": "z", "enabled": true},
+            {"name": "y", "enabled": true, "description": "y2"},
+            {"name": "x", "enabled": true},
+            {"name": "y", "enabled": false, "description": "y3"}
+        ]));
+        let (_, snapshot, notes) = load(&doc);
+        let flags: Vec<(&str, bool, &str)> =
+            snapshot.flags.iter().map(|f| (f.key.as_str(), f.enabled, f.description.as_str())).collect();
+        assert_eq!(flags, [("x", true, ""), ("y", false, "y3"), ("z", true, "")]);
+        assert_eq!(notes.iter().filter(|n| n.message.contains("defined twice")).count(), 3);
     }
 
     #[test]
