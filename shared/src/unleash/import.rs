@@ -400,16 +400,9 @@ fn import_text(doc: &str, application: &str, environment: &str, version: u64) ->
         events: Present,
     }
     // A well-formed document is read in one pass; otherwise item by item below.
-    #[derive(Deserialize)]
-    struct Typed<'a> {
-        #[serde(borrow)]
-        features: Vec<Feature<'a>>,
-        #[serde(default, borrow)]
-        segments: Option<Vec<UnleashSegment<'a>>>,
-        #[serde(default)]
-        events: Present,
-    }
-    if let Ok(typed) = serde_json::from_str::<Typed<'_>>(doc) {
+    let mut reader = serde_json::Deserializer::from_str(doc);
+    let seed = TypedState { features: doc.len() / 128 };
+    if let Ok(typed) = de::DeserializeSeed::deserialize(seed, &mut reader).and_then(|t| reader.end().map(|()| t)) {
         if typed.events.0 {
             return None;
         }
@@ -498,6 +491,86 @@ impl Names {
     /// Adds a name [`Names::find`] did not find; `name_of` gives an entry's name if the table grows.
     fn insert(&mut self, name: &str, index: usize, name_of: impl Fn(usize) -> String) {
         self.0.insert_unique(xxh3_64(name.as_bytes()), index, |&k| xxh3_64(name_of(k).as_bytes()));
+    }
+}
+
+/// A client state read in one pass.
+#[cfg(feature = "typed")]
+struct Typed<'a> {
+    features: Vec<Feature<'a>>,
+    segments: Option<Vec<UnleashSegment<'a>>>,
+    events: Present,
+}
+
+/// Reads a [`Typed`] (what a derived reader would: unknown members skipped, a repeated one
+/// refused), reserving `features` entries up front: the list is not copied as it grows when
+/// features average 128 bytes of text or more (untouched reserve costs no memory).
+#[cfg(feature = "typed")]
+struct TypedState {
+    features: usize,
+}
+
+#[cfg(feature = "typed")]
+impl<'de> de::DeserializeSeed<'de> for TypedState {
+    type Value = Typed<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+#[cfg(feature = "typed")]
+impl<'de> Visitor<'de> for TypedState {
+    type Value = Typed<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an Unleash client state")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let (mut features, mut segments, mut events) = (None, None, None);
+        while let Some(key) = a.next_key::<CowStr<'de>>()? {
+            match key.0.as_ref() {
+                "features" if features.is_none() => features = Some(a.next_value_seed(FeatureList(self.features))?),
+                "segments" if segments.is_none() => segments = Some(a.next_value::<Option<Vec<UnleashSegment>>>()?),
+                "events" if events.is_none() => events = Some(a.next_value::<Present>()?),
+                name @ ("features" | "segments" | "events") => {
+                    return Err(de::Error::custom(format_args!("duplicate field `{name}`")));
+                }
+                _ => {
+                    a.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Typed {
+            features: features.ok_or_else(|| de::Error::missing_field("features"))?,
+            segments: segments.flatten(),
+            events: events.unwrap_or_default(),
+        })
+    }
+}
+
+/// The feature list, with room for the expected number of features.
+#[cfg(feature = "typed")]
+struct FeatureList(usize);
+
+#[cfg(feature = "typed")]
+impl<'de> de::DeserializeSeed<'de> for FeatureList {
+    type Value = Vec<Feature<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+#[cfg(feature = "typed")]
+impl<'de> Visitor<'de> for FeatureList {
+    type Value = Vec<Feature<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(self.0);
+        while let Some(f) = a.next_element()? {
+            out.push(f);
+        }
+        Ok(out)
     }
 }
 
