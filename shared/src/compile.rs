@@ -225,12 +225,12 @@ pub(crate) struct KeyIndex {
 }
 
 impl KeyIndex {
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    fn with_capacity(n: usize) -> Self {
         KeyIndex { table: StrTable::with_capacity(n) }
     }
     /// Adds the next entity's key (entity index = number of keys added before). Returns false
     /// for a duplicate, which stays unfindable: the first entity with a key answers for it.
-    pub(crate) fn push(&mut self, key: &str) -> bool {
+    fn push(&mut self, key: &str) -> bool {
         self.table.insert_exact(key.into())
     }
     #[inline]

@@ -489,7 +489,7 @@ impl Names {
     }
 
     /// Adds a name [`Names::find`] did not find; `name_of` gives an entry's name if the table grows.
-    fn insert(&mut self, name: &str, index: usize, name_of: impl Fn(usize) -> String) {
+    fn insert<'n>(&mut self, name: &str, index: usize, name_of: impl Fn(usize) -> &'n str) {
         self.0.insert_unique(xxh3_64(name.as_bytes()), index, |&k| xxh3_64(name_of(k).as_bytes()));
     }
 }
@@ -669,13 +669,13 @@ fn import_items(
     let mut by_name = Names::with_capacity(read_features.len());
     // Where each kept name's first definition is.
     let mut first: Vec<usize> = Vec::with_capacity(read_features.len());
-    let kept_name = |read: &[ReadFeature<'_>], first: &[usize], k: usize| -> String {
-        // Only for hashing on growth (never with the reserved capacity): an owned copy is fine.
+    // The name of kept feature `k` (at its first definition's place).
+    fn kept<'r>(read: &'r [ReadFeature<'_>], first: &[usize], k: usize) -> &'r str {
         match first.get(k).and_then(|&at| read.get(at)) {
-            Some(Ok(f)) => f.name.as_ref().to_owned(),
-            _ => String::new(),
+            Some(Ok(f)) => &f.name,
+            _ => "",
         }
-    };
+    }
     for i in 0..read_features.len() {
         let repeat = match read_features.get(i) {
             None => break,
@@ -684,17 +684,14 @@ fn import_items(
                 None
             }
             Some(Ok(f)) => {
-                let found = by_name.find(
-                    &f.name,
-                    |k| matches!(first.get(k).and_then(|&at| read_features.get(at)), Some(Ok(g)) if g.name == f.name),
-                );
+                let found = by_name.find(&f.name, |k| kept(&read_features, &first, k) == f.name);
                 match found {
                     Some(prev) => {
                         notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
                         first.get(prev).copied()
                     }
                     None => {
-                        by_name.insert(&f.name, first.len(), |k| kept_name(&read_features, &first, k));
+                        by_name.insert(&f.name, first.len(), |k| kept(&read_features, &first, k));
                         first.push(i);
                         continue;
                     }
