@@ -449,26 +449,14 @@ pub fn compile_owned(mut snapshot: Snapshot) -> (CompiledSnapshot, Vec<Warning>)
             message: format!("expected {FORMAT_VERSION}, found {}", snapshot.format_version),
         });
     }
-    let mut flags: Vec<FlagSource<'_>> = snapshot.flags.iter_mut().map(FlagSource::Parsed).collect();
+    let flags = std::mem::take(&mut snapshot.flags);
     let segments: Vec<SegmentSource<'_>> = snapshot.segments.iter().map(SegmentSource::Parsed).collect();
-    let envelope = Envelope {
-        application: &snapshot.application,
-        environment: &snapshot.environment,
-        audience: snapshot.audience,
-        version: snapshot.version,
-        created_at: &snapshot.created_at,
-        hash_salt: &snapshot.hash_salt,
-        settings: snapshot.settings.clone(),
-    };
-    let compiled = compile_parts(
-        envelope,
-        &mut flags,
-        &segments,
-        std::mem::take(&mut snapshot.configs),
-        std::mem::take(&mut snapshot.services),
-        std::mem::take(&mut snapshot.keys),
-        &mut warnings,
-    );
+    let mut compiler = Compiler::new(&snapshot.hash_salt, &segments, flags.len());
+    // Each flag's definition is dropped as soon as it is compiled.
+    for flag in flags {
+        compiler.push(Ok(flag));
+    }
+    let compiled = compiler.finish_snapshot(snapshot, &mut warnings);
     (compiled, warnings)
 }
 
@@ -499,19 +487,12 @@ fn compile_json_typed(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), Sn
         return Err(SnapshotError::UnsupportedFormat(raw.format_version));
     }
     let mut warnings = Vec::new();
-    let mut parsed_flags: Vec<Result<Flag, (String, String)>> = raw
-        .flags
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            serde_json::from_str::<Flag>(r.get()).map_err(|e| {
-                let key =
-                    serde_json::from_str::<KeyOnly>(r.get()).map(|k| k.key).unwrap_or_else(|_| format!("flags[{i}]"));
-                (key, e.to_string())
-            })
+    let parsed_flags = raw.flags.iter().enumerate().map(|(i, r)| {
+        serde_json::from_str::<Flag>(r.get()).map_err(|e| {
+            let key = serde_json::from_str::<KeyOnly>(r.get()).map(|k| k.key).unwrap_or_else(|_| format!("flags[{i}]"));
+            (key, e.to_string())
         })
-        .collect();
-    let mut flags = flag_sources(&mut parsed_flags);
+    });
     let parsed_segments: Vec<Result<Segment, (String, String)>> = raw
         .segments
         .iter()
@@ -541,16 +522,19 @@ fn compile_json_typed(json: &str) -> Result<(CompiledSnapshot, Vec<Warning>), Sn
     }
     let services = raw.services.iter().filter_map(|r| serde_json::from_str::<Service>(r.get()).ok()).collect();
     let keys = raw.keys.iter().filter_map(|r| serde_json::from_str::<AcceptedKey>(r.get()).ok()).collect();
+    let mut compiler = Compiler::new(&raw.hash_salt, &segments, raw.flags.len());
+    for flag in parsed_flags {
+        compiler.push(flag);
+    }
     let envelope = Envelope {
         application: &raw.application,
         environment: &raw.environment,
         audience: raw.audience,
         version: raw.version,
         created_at: &raw.created_at,
-        hash_salt: &raw.hash_salt,
         settings: raw.settings.clone(),
     };
-    let compiled = compile_parts(envelope, &mut flags, &segments, configs, services, keys, &mut warnings);
+    let compiled = compiler.finish(envelope, configs, services, keys, &mut warnings);
     Ok((compiled, warnings))
 }
 
@@ -563,9 +547,11 @@ pub fn compile_json_compact(json: &str) -> Result<(CompiledSnapshot, Vec<Warning
         return Err(SnapshotError::UnsupportedFormat(d.format_version));
     }
     let mut warnings = Vec::new();
-    let mut parsed_flags = d.flags;
-    let mut flags = flag_sources(&mut parsed_flags);
     let segments = segment_sources(&d.segments);
+    let mut compiler = Compiler::new(&d.hash_salt, &segments, d.flags.len());
+    for flag in d.flags {
+        compiler.push(flag);
+    }
     let mut configs = Vec::with_capacity(d.configs.len());
     for c in d.configs {
         match c {
@@ -585,10 +571,9 @@ pub fn compile_json_compact(json: &str) -> Result<(CompiledSnapshot, Vec<Warning
         audience: d.audience,
         version: d.version,
         created_at: &d.created_at,
-        hash_salt: &d.hash_salt,
         settings: d.settings,
     };
-    let compiled = compile_parts(envelope, &mut flags, &segments, configs, services, keys, &mut warnings);
+    let compiled = compiler.finish(envelope, configs, services, keys, &mut warnings);
     Ok((compiled, warnings))
 }
 
@@ -635,17 +620,7 @@ struct RawSnapshot<'a> {
     keys: Vec<&'a RawValue>,
 }
 
-/// Entries read one by one (the key and message of those that did not read) as compile sources.
-fn flag_sources(parsed: &mut [Result<Flag, (String, String)>]) -> Vec<FlagSource<'_>> {
-    parsed
-        .iter_mut()
-        .map(|r| match r {
-            Ok(f) => FlagSource::Parsed(f),
-            Err((key, msg)) => FlagSource::Unreadable { key, message: msg },
-        })
-        .collect()
-}
-
+/// Segments read one by one (the key and message of those that did not read) as compile sources.
 fn segment_sources(parsed: &[Result<Segment, (String, String)>]) -> Vec<SegmentSource<'_>> {
     parsed
         .iter()
@@ -654,11 +629,6 @@ fn segment_sources(parsed: &[Result<Segment, (String, String)>]) -> Vec<SegmentS
             Err((key, msg)) => SegmentSource::Unreadable { key, message: msg },
         })
         .collect()
-}
-
-enum FlagSource<'a> {
-    Parsed(&'a mut Flag),
-    Unreadable { key: &'a str, message: &'a str },
 }
 
 enum SegmentSource<'a> {
@@ -672,7 +642,6 @@ struct Envelope<'a> {
     audience: Audience,
     version: u64,
     created_at: &'a str,
-    hash_salt: &'a str,
     settings: EnvironmentSettings,
 }
 
@@ -750,149 +719,247 @@ struct Scope<'a> {
     hash_salt: &'a str,
 }
 
-fn compile_parts(
-    envelope: Envelope<'_>,
-    flags: &mut [FlagSource<'_>],
-    segments: &[SegmentSource<'_>],
-    configs: Vec<Config>,
-    services: Vec<Service>,
-    keys: Vec<AcceptedKey>,
-    warnings: &mut Vec<Problem>,
-) -> CompiledSnapshot {
-    // Segments first: flags refer to them.
-    let mut segment_index = KeyIndex::with_capacity(segments.len());
-    let mut compiled_segments = Vec::with_capacity(segments.len());
-    let mut segment_ok = Vec::with_capacity(segments.len());
-    let empty_index = KeyIndex::default();
-    for src in segments {
-        let key = match src {
-            SegmentSource::Parsed(s) => s.key.as_str(),
-            SegmentSource::Unreadable { key, .. } => key,
-        };
-        let entity = || Entity::Segment(key.to_owned());
-        let mut sink = Sink { entity: &entity, problems: Vec::new() };
-        if !segment_index.push(key) {
-            sink.push("key", format!("duplicate segment key '{key}'; only the first is used"));
+/// Compiles flags one at a time, each as soon as it is pushed (while its definition is still
+/// in cache), except those with prerequisites: they wait until every flag's variants are
+/// known. Segments are compiled up front (flags refer to them).
+struct Compiler {
+    hash_salt: String,
+    segment_index: KeyIndex,
+    segment_ok: Vec<bool>,
+    segments: Vec<CompiledSegment>,
+    flag_index: KeyIndex,
+    flags: Vec<CompiledFlag>,
+    /// Flags with prerequisites (index, definition), compiled in [`Compiler::finish`].
+    waiting: Vec<(usize, Flag)>,
+    /// The problems of every flag that has some, and an entry (maybe empty) for each waiting
+    /// flag; in flag order.
+    problems: Vec<(usize, Vec<(String, String)>)>,
+    warnings: Vec<Problem>,
+}
+
+impl Compiler {
+    fn new(hash_salt: &str, segments: &[SegmentSource<'_>], flags: usize) -> Self {
+        let mut warnings = Vec::new();
+        let mut segment_index = KeyIndex::with_capacity(segments.len());
+        let mut compiled_segments = Vec::with_capacity(segments.len());
+        let mut segment_ok = Vec::with_capacity(segments.len());
+        let empty_index = KeyIndex::default();
+        for src in segments {
+            let key = match src {
+                SegmentSource::Parsed(s) => s.key.as_str(),
+                SegmentSource::Unreadable { key, .. } => key,
+            };
+            let entity = || Entity::Segment(key.to_owned());
+            let mut sink = Sink { entity: &entity, problems: Vec::new() };
+            if !segment_index.push(key) {
+                sink.push("key", format!("duplicate segment key '{key}'; only the first is used"));
+            }
+            let logic = match src {
+                SegmentSource::Unreadable { message, .. } => {
+                    sink.push("", format!("unreadable: {message}"));
+                    None
+                }
+                SegmentSource::Parsed(seg) => {
+                    // Segments may not refer to segments, so an empty index is the right scope.
+                    let scope = Scope { segment_index: &empty_index, segment_ok: &[], hash_salt };
+                    Some(compile_segment(seg, &scope, &mut sink))
+                }
+            };
+            let logic = match (sink.flush(&mut warnings), logic) {
+                (None, Some(l)) => Ok(l),
+                (Some(detail), _) => Err(detail),
+                (None, None) => Err("unreadable".into()),
+            };
+            segment_ok.push(logic.is_ok());
+            compiled_segments.push(CompiledSegment { logic });
         }
-        let logic = match src {
-            SegmentSource::Unreadable { message, .. } => {
-                sink.push("", format!("unreadable: {message}"));
-                None
-            }
-            SegmentSource::Parsed(seg) => {
-                // Segments may not refer to segments, so an empty index is the right scope.
-                let scope = Scope { segment_index: &empty_index, segment_ok: &[], hash_salt: envelope.hash_salt };
-                Some(compile_segment(seg, &scope, &mut sink))
-            }
-        };
-        let logic = match (sink.flush(warnings), logic) {
-            (None, Some(l)) => Ok(l),
-            (Some(detail), _) => Err(detail),
-            (None, None) => Err("unreadable".into()),
-        };
-        segment_ok.push(logic.is_ok());
-        compiled_segments.push(CompiledSegment { logic });
+        Compiler {
+            hash_salt: hash_salt.to_owned(),
+            segment_index,
+            segment_ok,
+            segments: compiled_segments,
+            flag_index: KeyIndex::with_capacity(flags),
+            flags: Vec::with_capacity(flags),
+            waiting: Vec::new(),
+            problems: Vec::new(),
+            warnings,
+        }
     }
 
-    // Pass 1: flag index and variants, so prerequisites can be resolved in any order.
-    let mut flag_index = KeyIndex::with_capacity(flags.len());
-    let mut compiled: Vec<CompiledFlag> = Vec::with_capacity(flags.len());
-    let mut sinks_problems: Vec<Vec<(String, String)>> = Vec::with_capacity(flags.len());
-    for src in flags.iter_mut() {
+    /// Adds the next flag, or the key and message of one that did not read.
+    fn push(&mut self, flag: Result<Flag, (String, String)>) {
+        match flag {
+            Ok(flag) => {
+                let wait = !flag.prerequisites.is_empty();
+                self.add(flag, wait);
+            }
+            Err((key, message)) => {
+                let mut problems = vec![(String::new(), format!("unreadable: {message}"))];
+                let index = self.register(key.into(), FlagType::Json, 0, Cow::Borrowed(&[]), &mut problems);
+                self.problems.push((index, problems));
+            }
+        }
+    }
+
+    /// Index, key and variants of a flag (the key moves into the compiled flag; later steps
+    /// read it there), then its logic unless it waits.
+    fn add(&mut self, mut flag: Flag, wait: bool) {
         let mut problems = Vec::new();
-        // The key moves into the compiled flag (later passes read it there).
-        let (key, flag_type, version, variants): (Box<str>, _, _, _) = match src {
-            FlagSource::Parsed(f) => {
-                let variants = compile_variants(f, &mut problems);
-                (std::mem::take(&mut f.key).into_boxed_str(), f.flag_type, f.version, variants)
+        let variants = compile_variants(&mut flag, &mut problems);
+        let key = std::mem::take(&mut flag.key).into_boxed_str();
+        let index = self.register(key, flag.flag_type, flag.version, variants, &mut problems);
+        if wait {
+            // A waiting flag always has an entry: the prerequisite check may add to it.
+            self.problems.push((index, problems));
+            self.waiting.push((index, flag));
+        } else {
+            self.compile_logic(index, &mut flag, &mut problems);
+            if !problems.is_empty() {
+                self.problems.push((index, problems));
             }
-            FlagSource::Unreadable { key, message } => {
-                problems.push((String::new(), format!("unreadable: {message}")));
-                ((*key).into(), FlagType::Json, 0, Cow::Borrowed(&[]))
-            }
-        };
+        }
+    }
+
+    fn register(
+        &mut self,
+        key: Box<str>,
+        flag_type: FlagType,
+        version: u64,
+        variants: Cow<'static, [CompiledVariant]>,
+        problems: &mut Vec<(String, String)>,
+    ) -> usize {
         if key.is_empty() {
             problems.push(("key".into(), "must not be empty".into()));
         }
-        if !flag_index.push(&key) {
+        if !self.flag_index.push(&key) {
             problems.push(("key".into(), format!("duplicate flag key '{key}'; only the first is used")));
         }
-        compiled.push(CompiledFlag {
+        let index = self.flags.len();
+        self.flags.push(CompiledFlag {
             key,
             flag_type,
             version,
             variants,
             static_variant: None,
-            // Set in the last pass.
+            // Set when the logic is compiled; an unreadable flag keeps this placeholder (and
+            // has a problem, so `finish` replaces it).
             logic: Err(Box::default()),
         });
-        sinks_problems.push(problems);
+        index
     }
 
-    // Pass 2: rules, serves, prerequisites.
-    let scope = Scope { segment_index: &segment_index, segment_ok: &segment_ok, hash_salt: envelope.hash_salt };
-    // The logic goes straight into the compiled flag; an unreadable flag keeps its placeholder
-    // (and has a problem, so the last pass replaces it).
-    for (i, src) in flags.iter_mut().enumerate() {
-        let FlagSource::Parsed(flag) = src else { continue };
-        let mut problems = sinks_problems.get_mut(i).map(std::mem::take).unwrap_or_default();
-        let logic = compile_flag_logic(flag, i, &compiled, &flag_index, &scope, &mut problems);
-        if let Some(p) = sinks_problems.get_mut(i) {
-            *p = problems;
-        }
-        if let Some(f) = compiled.get_mut(i) {
+    /// Rules, serves and prerequisites of the flag at `index`, straight into the compiled flag.
+    fn compile_logic(&mut self, index: usize, flag: &mut Flag, problems: &mut Vec<(String, String)>) {
+        let scope =
+            Scope { segment_index: &self.segment_index, segment_ok: &self.segment_ok, hash_salt: &self.hash_salt };
+        let logic = compile_flag_logic(flag, index, &self.flags, &self.flag_index, &scope, problems);
+        if let Some(f) = self.flags.get_mut(index) {
+            // A flag with problems loses both in `finish`.
+            f.static_variant = match (logic.is_static, &logic.default) {
+                (true, CompiledServe::Variant(v)) => Some(*v),
+                _ => None,
+            };
             f.logic = Ok(logic);
         }
     }
 
-    // Pass 3: prerequisite cycles and depth.
-    check_prerequisite_graph(&compiled, &mut sinks_problems);
+    /// [`Compiler::finish`] with the rest of `snapshot` (whose flags were pushed).
+    fn finish_snapshot(self, mut snapshot: Snapshot, warnings: &mut Vec<Problem>) -> CompiledSnapshot {
+        let envelope = Envelope {
+            application: &snapshot.application,
+            environment: &snapshot.environment,
+            audience: snapshot.audience,
+            version: snapshot.version,
+            created_at: &snapshot.created_at,
+            settings: std::mem::take(&mut snapshot.settings),
+        };
+        self.finish(envelope, snapshot.configs, snapshot.services, snapshot.keys, warnings)
+    }
 
-    for (flag, problems) in compiled.iter_mut().zip(sinks_problems) {
-        let key = &flag.key;
-        let entity = move || Entity::Flag(key.to_string());
-        let sink = Sink { entity: &entity, problems };
-        if let Some(detail) = sink.flush(warnings) {
-            flag.logic = Err(detail);
-        } else if let Ok(l) = &flag.logic
-            && let (true, CompiledServe::Variant(v)) = (l.is_static, &l.default)
-        {
-            flag.static_variant = Some(*v);
+    /// Compiles the waiting flags, checks prerequisite chains, turns every flag with problems
+    /// into a broken entry (its problems appended to `warnings`, in flag order) and assembles
+    /// the snapshot.
+    fn finish(
+        mut self,
+        envelope: Envelope<'_>,
+        configs: Vec<Config>,
+        services: Vec<Service>,
+        keys: Vec<AcceptedKey>,
+        warnings: &mut Vec<Problem>,
+    ) -> CompiledSnapshot {
+        let waiting = std::mem::take(&mut self.waiting);
+        let any_waiting = !waiting.is_empty();
+        for (index, mut flag) in waiting {
+            let at = self.problems.binary_search_by_key(&index, |(i, _)| *i).ok();
+            let mut problems =
+                at.and_then(|a| self.problems.get_mut(a)).map(|(_, p)| std::mem::take(p)).unwrap_or_default();
+            self.compile_logic(index, &mut flag, &mut problems);
+            if let Some((_, slot)) = at.and_then(|a| self.problems.get_mut(a)) {
+                *slot = problems;
+            }
+        }
+        // Only flags with prerequisites can be on a cycle or a long chain.
+        if any_waiting {
+            check_prerequisite_graph(&self.flags, &mut self.problems);
+        }
+        warnings.append(&mut self.warnings);
+        for (index, problems) in self.problems {
+            let Some(flag) = self.flags.get_mut(index) else { continue };
+            let key = &flag.key;
+            let entity = move || Entity::Flag(key.to_string());
+            let sink = Sink { entity: &entity, problems };
+            if let Some(detail) = sink.flush(warnings) {
+                flag.logic = Err(detail);
+                flag.static_variant = None;
+            }
+        }
+
+        let mut config_index = KeyIndex::with_capacity(configs.len());
+        for c in &configs {
+            if !config_index.push(&c.key) {
+                warnings.push(Problem {
+                    entity: Entity::Config(c.key.clone()),
+                    path: "key".into(),
+                    message: "duplicate config key; only the first is used".into(),
+                });
+            }
+        }
+        let mut key_index = KeyIndex::with_capacity(keys.len());
+        for k in &keys {
+            key_index.push(&k.hash);
+        }
+
+        CompiledSnapshot {
+            identity: next_identity(),
+            application: envelope.application.to_owned(),
+            environment: envelope.environment.to_owned(),
+            audience: envelope.audience,
+            version: envelope.version,
+            created_at: envelope.created_at.to_owned(),
+            settings: envelope.settings,
+            flags: self.flags,
+            flag_index: self.flag_index,
+            segments: self.segments,
+            configs,
+            config_index,
+            services,
+            keys,
+            key_index,
         }
     }
+}
 
-    let mut config_index = KeyIndex::with_capacity(configs.len());
-    for c in &configs {
-        if !config_index.push(&c.key) {
-            warnings.push(Problem {
-                entity: Entity::Config(c.key.clone()),
-                path: "key".into(),
-                message: "duplicate config key; only the first is used".into(),
-            });
+/// Adds a problem to flag `index`'s entry in a flag-ordered list of problems.
+fn add_problem(list: &mut Vec<(usize, Vec<(String, String)>)>, index: usize, problem: (String, String)) {
+    let at = match list.binary_search_by_key(&index, |(i, _)| *i) {
+        Ok(at) => at,
+        Err(at) => {
+            list.insert(at, (index, Vec::new()));
+            at
         }
-    }
-    let mut key_index = KeyIndex::with_capacity(keys.len());
-    for k in &keys {
-        key_index.push(&k.hash);
-    }
-
-    let identity = next_identity();
-    CompiledSnapshot {
-        identity,
-        application: envelope.application.to_owned(),
-        environment: envelope.environment.to_owned(),
-        audience: envelope.audience,
-        version: envelope.version,
-        created_at: envelope.created_at.to_owned(),
-        settings: envelope.settings,
-        flags: compiled,
-        flag_index,
-        segments: compiled_segments,
-        configs,
-        config_index,
-        services,
-        keys,
-        key_index,
+    };
+    if let Some((_, p)) = list.get_mut(at) {
+        p.push(problem);
     }
 }
 
@@ -1471,7 +1538,7 @@ fn compile_condition(
 }
 
 /// Marks flags on prerequisite cycles and flags whose chains are too deep.
-fn check_prerequisite_graph(flags: &[CompiledFlag], problems: &mut [Vec<(String, String)>]) {
+fn check_prerequisite_graph(flags: &[CompiledFlag], problems: &mut Vec<(usize, Vec<(String, String)>)>) {
     const UNVISITED: u8 = 0;
     const ON_STACK: u8 = 1;
     const DONE: u8 = 2;
@@ -1522,9 +1589,11 @@ fn check_prerequisite_graph(flags: &[CompiledFlag], problems: &mut [Vec<(String,
                                 && !*flag_on_cycle
                             {
                                 *flag_on_cycle = true;
-                                if let Some(p) = problems.get_mut(i) {
-                                    p.push(("prerequisites".into(), format!("prerequisite cycle {text}")));
-                                }
+                                add_problem(
+                                    problems,
+                                    i,
+                                    ("prerequisites".into(), format!("prerequisite cycle {text}")),
+                                );
                             }
                         }
                     }
@@ -1543,14 +1612,15 @@ fn check_prerequisite_graph(flags: &[CompiledFlag], problems: &mut [Vec<(String,
         }
     }
     for (i, d) in depth.iter().enumerate() {
-        if *d > MAX_PREREQUISITE_DEPTH
-            && !on_cycle.get(i).copied().unwrap_or(false)
-            && let Some(p) = problems.get_mut(i)
-        {
-            p.push((
-                "prerequisites".into(),
-                format!("prerequisite chain is {d} flags deep; at most {MAX_PREREQUISITE_DEPTH} are allowed"),
-            ));
+        if *d > MAX_PREREQUISITE_DEPTH && !on_cycle.get(i).copied().unwrap_or(false) {
+            add_problem(
+                problems,
+                i,
+                (
+                    "prerequisites".into(),
+                    format!("prerequisite chain is {d} flags deep; at most {MAX_PREREQUISITE_DEPTH} are allowed"),
+                ),
+            );
         }
     }
 }
