@@ -26,7 +26,7 @@ use crate::context::{TARGETING_KEY, attribute_hash};
 use crate::keyset::{HashedSet, KeySet, StringSet, parse_salted_hash};
 use crate::model::{
     AcceptedKey, Audience, BucketHash, Condition, Config, EnvironmentSettings, FORMAT_VERSION, Flag, FlagType, Gate,
-    Operator, ROLLOUT_SCALE, Rule, Segment, Serve, Service, Snapshot,
+    Name, Operator, ROLLOUT_SCALE, Rule, Segment, Serve, Service, Snapshot,
 };
 use crate::semver::{self, OwnedVersion};
 use crate::table::StrTable;
@@ -279,7 +279,7 @@ pub(crate) struct CompiledPrerequisite {
 
 #[derive(Debug)]
 pub struct CompiledRule {
-    pub(crate) id: Box<str>,
+    pub(crate) id: Name,
     pub(crate) conditions: Vec<CompiledCondition>,
     pub(crate) serve: CompiledServe,
     pub(crate) active_from: Option<i64>,
@@ -305,20 +305,20 @@ pub(crate) struct CompiledRollout {
 
 /// Attribute names (with their lookup hashes) whose first present value is hashed.
 #[derive(Debug)]
-pub(crate) struct BucketBy(pub(crate) Box<[(Box<str>, u64)]>);
+pub(crate) struct BucketBy(pub(crate) Box<[(Name, u64)]>);
 
 impl BucketBy {
     /// Takes the names (moved, not copied); none means the targeting key.
-    fn new(names: Vec<String>) -> Self {
+    fn new(names: Vec<Name>) -> Self {
         if names.is_empty() {
-            return BucketBy(Box::new([(Box::from(TARGETING_KEY), attribute_hash(TARGETING_KEY))]));
+            return BucketBy(Box::new([(Cow::Borrowed(TARGETING_KEY), attribute_hash(TARGETING_KEY))]));
         }
         BucketBy(
             names
                 .into_iter()
                 .map(|n| {
                     let hash = attribute_hash(&n);
-                    (n.into_boxed_str(), hash)
+                    (n, hash)
                 })
                 .collect(),
         )
@@ -349,7 +349,7 @@ pub(crate) struct CompiledGate {
 
 #[derive(Debug)]
 pub(crate) struct CompiledCondition {
-    pub(crate) attribute: Box<str>,
+    pub(crate) attribute: Name,
     pub(crate) attribute_hash: u64,
     /// `negate` XOR the operator being a negative form (`neq`, `not_in`, …).
     pub(crate) invert: bool,
@@ -1003,7 +1003,7 @@ fn compile_variants(flag: &mut Flag, problems: &mut Vec<(String, String)>) -> Co
                 format!("expected a {} value for a {} flag", flag.flag_type.as_str(), flag.flag_type.as_str()),
             ));
         }
-        out.push(CompiledVariant { key: Cow::Owned(std::mem::take(&mut v.key)), value: std::mem::take(&mut v.value) });
+        out.push(CompiledVariant { key: std::mem::take(&mut v.key), value: std::mem::take(&mut v.value) });
     }
     Cow::Owned(out)
 }
@@ -1102,7 +1102,7 @@ fn compile_rule(
         sink.push(format!("{path}.active_until"), "must be later than active_from");
     }
     Some(CompiledRule {
-        id: std::mem::take(&mut rule.id).into_boxed_str(),
+        id: std::mem::take(&mut rule.id),
         conditions,
         serve: serve?,
         active_from: active_from.flatten(),
@@ -1122,7 +1122,7 @@ fn compile_gate(g: &mut Gate, path: &Path<'_>, sink: &mut Sink<'_>) -> Option<Co
     if g.percentage > 100 {
         sink.push(format!("{path}.percentage"), format!("must be 0 to 100, found {}", g.percentage));
     }
-    if g.bucket_by.iter().any(String::is_empty) {
+    if g.bucket_by.iter().any(|n| n.is_empty()) {
         sink.push(format!("{path}.bucket_by"), "attribute names must not be empty");
     }
     if sink.problems.len() != before {
@@ -1210,7 +1210,7 @@ fn compile_serve(
                     CompiledHash::Unleash { prefix, seed: crate::murmur::VARIANT_SEED, modulus }
                 }
             };
-            if r.bucket_by.iter().any(String::is_empty) {
+            if r.bucket_by.iter().any(|n| n.is_empty()) {
                 sink.push(format!("{path}.rollout.bucket_by"), "must not be empty");
                 ok = false;
             }
@@ -1318,11 +1318,8 @@ fn compile_condition(
     let op = c.operator;
     let before = sink.problems.len();
     let is_segment_op = matches!(op, Operator::InSegment | Operator::NotInSegment);
-    let attribute: Box<str> = if taken_attribute.is_empty() && is_segment_op {
-        TARGETING_KEY.into()
-    } else {
-        taken_attribute.into_boxed_str()
-    };
+    let attribute: Name =
+        if taken_attribute.is_empty() && is_segment_op { Cow::Borrowed(TARGETING_KEY) } else { taken_attribute };
     if attribute.is_empty() {
         sink.push(format!("{path}.attribute"), "must not be empty");
     }

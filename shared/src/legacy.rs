@@ -35,22 +35,22 @@ pub fn to_state(rollout_percentage: f64, target_users: &[String]) -> Option<(Vec
     let mut rules = Vec::new();
     if !target_users.is_empty() {
         rules.push(Rule {
-            id: TARGET_USERS_RULE.to_owned(),
-            description: "target_users of the original config service".to_owned(),
+            id: TARGET_USERS_RULE.into(),
+            description: "target_users of the original config service".into(),
             conditions: vec![Condition::new(
                 crate::TARGETING_KEY,
                 Operator::In,
                 target_users.iter().map(|u| Value::String(u.clone())).collect(),
             )],
-            serve: Serve::Variant("on".to_owned()),
+            serve: Serve::Variant("on".into()),
             active_from: None,
             active_until: None,
             gate: None,
         });
     }
     let default = match parts {
-        0 => Serve::Variant("off".to_owned()),
-        ROLLOUT_SCALE => Serve::Variant("on".to_owned()),
+        0 => Serve::Variant("off".into()),
+        ROLLOUT_SCALE => Serve::Variant("on".into()),
         p => {
             let mut weights = std::collections::BTreeMap::new();
             weights.insert("on".to_owned(), p);

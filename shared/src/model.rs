@@ -5,6 +5,7 @@
 //! deserialisation beyond JSON shape, because a snapshot must stay usable when one flag in it
 //! is broken. [`crate::compile`] turns them into the evaluable form and reports problems.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -138,6 +139,11 @@ impl FlagType {
     }
 }
 
+/// A name in a definition (rule id, variant key, attribute, …): owned when read from a
+/// document, borrowed when it is a constant (an importer's `on`, `off`, `userId`, …), so
+/// constants cost no allocation.
+pub type Name = Cow<'static, str>;
+
 /// One flag as it is configured in the snapshot's environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flag {
@@ -157,7 +163,7 @@ pub struct Flag {
     /// Served when the flag is disabled or a prerequisite fails. Without one, those cases
     /// resolve to no value and the caller's default applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub off_variant: Option<String>,
+    pub off_variant: Option<Name>,
     /// Evaluated in order; the first rule whose conditions all hold decides.
     #[serde(default)]
     pub rules: Vec<Rule>,
@@ -179,7 +185,7 @@ fn default_true() -> bool {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Variant {
-    pub key: String,
+    pub key: Name,
     pub value: Value,
 }
 
@@ -187,7 +193,7 @@ pub struct Variant {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Serve {
-    Variant(String),
+    Variant(Name),
     Rollout(Rollout),
 }
 
@@ -204,7 +210,7 @@ pub struct Rollout {
     /// Attributes whose first present value is hashed (JSON: one name or a list); `targetingKey`
     /// when empty. [`RANDOM_ATTRIBUTE`] reads the caller's random value, `""` without one.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "one_or_many")]
-    pub bucket_by: Vec<String>,
+    pub bucket_by: Vec<Name>,
     #[serde(default, skip_serializing_if = "BucketHash::is_xxh3")]
     pub hash: BucketHash,
     /// Unleash's group id (the feature name unless configured); required with `hash: unleash`.
@@ -245,7 +251,7 @@ pub struct Gate {
     pub group_id: String,
     /// Attributes whose first present value is hashed; `targetingKey` when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "one_or_many")]
-    pub bucket_by: Vec<String>,
+    pub bucket_by: Vec<Name>,
     /// Only `unleash` for now.
     #[serde(default = "unleash_hash")]
     pub hash: BucketHash,
@@ -259,21 +265,23 @@ fn unleash_hash() -> BucketHash {
 mod one_or_many {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    use super::Name;
+
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
+        One(Name),
+        Many(Vec<Name>),
     }
 
-    pub fn serialize<S: Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(v: &[Name], s: S) -> Result<S::Ok, S::Error> {
         match v {
             [one] => one.serialize(s),
             many => many.serialize(s),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Name>, D::Error> {
         Ok(match Option::<OneOrMany>::deserialize(d)? {
             None => Vec::new(),
             Some(OneOrMany::One(s)) => vec![s],
@@ -288,9 +296,9 @@ pub const ROLLOUT_SCALE: u32 = 100_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     #[serde(default)]
-    pub id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
+    pub id: Name,
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    pub description: Name,
     /// All must hold. An empty list always holds.
     #[serde(default)]
     pub conditions: Vec<Condition>,
@@ -308,7 +316,7 @@ pub struct Rule {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Condition {
-    pub attribute: String,
+    pub attribute: Name,
     pub operator: Operator,
     #[serde(default)]
     pub values: Vec<Value>,
@@ -337,7 +345,7 @@ pub struct Condition {
 impl Condition {
     /// A condition with every option off (no negation, case-sensitive, clear values, strict
     /// missing-attribute rule).
-    pub fn new(attribute: impl Into<String>, operator: Operator, values: Vec<Value>) -> Self {
+    pub fn new(attribute: impl Into<Name>, operator: Operator, values: Vec<Value>) -> Self {
         Condition {
             attribute: attribute.into(),
             operator,

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::model::{
-    AcceptedKey, Audience, BucketHash, Condition, Config, EnvironmentSettings, Flag, FlagType, Gate, KeyScope,
+    AcceptedKey, Audience, BucketHash, Condition, Config, EnvironmentSettings, Flag, FlagType, Gate, KeyScope, Name,
     Operator, Prerequisite, Rollout, Rule, Segment, Serve, Service, Snapshot, StalePolicy, ValueType, Variant,
 };
 
@@ -334,7 +334,7 @@ fn flag_in(j: &mut Json<'_>) -> Read<Flag> {
         enabled: true,
         off_variant: None,
         rules: Vec::new(),
-        default: Serve::Variant(String::new()),
+        default: Serve::Variant(Cow::Borrowed("")),
         prerequisites: Vec::new(),
         salt: String::new(),
         version: 0,
@@ -354,7 +354,7 @@ fn flag_in(j: &mut Json<'_>) -> Read<Flag> {
             "description" => out.description = j.owned_string()?,
             "tags" => out.tags = j.list(Json::owned_string)?,
             "enabled" => out.enabled = j.boolean()?,
-            "off_variant" => out.off_variant = j.option_string()?,
+            "off_variant" => out.off_variant = j.option_string()?.map(Cow::Owned),
             "rules" => out.rules = j.list(rule)?,
             "default" => default = Some(serve(j)?),
             "prerequisites" => out.prerequisites = j.list(prerequisite)?,
@@ -380,7 +380,7 @@ fn variant(j: &mut Json<'_>) -> Read<Variant> {
         }
         Ok(())
     })?;
-    Ok(Variant { key: required(key, "key")?, value: required(value, "value")? })
+    Ok(Variant { key: Cow::Owned(required(key, "key")?), value: required(value, "value")? })
 }
 
 fn serve(j: &mut Json<'_>) -> Read<Serve> {
@@ -389,7 +389,7 @@ fn serve(j: &mut Json<'_>) -> Read<Serve> {
     j.object("{\"variant\": …} or {\"rollout\": …} (an object)", |j, k| {
         fields += 1;
         out = Some(match k {
-            "variant" => Serve::Variant(j.owned_string()?),
+            "variant" => Serve::Variant(Cow::Owned(j.owned_string()?)),
             "rollout" => Serve::Rollout(rollout(j)?),
             other => return Err(format!("unknown variant `{other}`, expected `variant` or `rollout`")),
         });
@@ -406,10 +406,10 @@ fn bucket_hash(j: &mut Json<'_>) -> Read<BucketHash> {
 }
 
 /// `bucket_by`: one name, a list of names, or null (none).
-fn bucket_by(j: &mut Json<'_>) -> Read<Vec<String>> {
+fn bucket_by(j: &mut Json<'_>) -> Read<Vec<Name>> {
     match j.peek() {
-        Some(b'[') => j.list(Json::owned_string),
-        _ => Ok(j.option_string()?.into_iter().collect()),
+        Some(b'[') => j.list(|j| j.owned_string().map(Cow::Owned)),
+        _ => Ok(j.option_string()?.into_iter().map(Cow::Owned).collect()),
     }
 }
 
@@ -458,18 +458,18 @@ fn gate(j: &mut Json<'_>) -> Read<Gate> {
 fn rule(j: &mut Json<'_>) -> Read<Rule> {
     let mut serve_of = None;
     let mut out = Rule {
-        id: String::new(),
-        description: String::new(),
+        id: Cow::Borrowed(""),
+        description: Cow::Borrowed(""),
         conditions: Vec::new(),
-        serve: Serve::Variant(String::new()),
+        serve: Serve::Variant(Cow::Borrowed("")),
         active_from: None,
         active_until: None,
         gate: None,
     };
     j.object("a rule (an object)", |j, k| {
         match k {
-            "id" => out.id = j.owned_string()?,
-            "description" => out.description = j.owned_string()?,
+            "id" => out.id = Cow::Owned(j.owned_string()?),
+            "description" => out.description = Cow::Owned(j.owned_string()?),
             "conditions" => out.conditions = j.list(condition)?,
             "serve" => serve_of = Some(serve(j)?),
             "active_from" => out.active_from = j.option_string()?,
@@ -505,7 +505,7 @@ fn condition(j: &mut Json<'_>) -> Read<Condition> {
         }
         Ok(())
     })?;
-    out.attribute = required(attribute, "attribute")?;
+    out.attribute = Cow::Owned(required(attribute, "attribute")?);
     out.operator = required(operator, "operator")?;
     Ok(out)
 }

@@ -436,7 +436,7 @@ pub(crate) async fn insert(
     // while disabled.
     let (default_variant, off_variant) = match body.flag_type {
         FlagType::Boolean => ("on".to_owned(), Some("off".to_owned())),
-        _ => (variants.first().map(|v| v.key.clone()).unwrap_or_default(), None),
+        _ => (variants.first().map(|v| v.key.to_string()).unwrap_or_default(), None),
     };
     let candidate = Flag {
         key: body.key.clone(),
@@ -445,9 +445,9 @@ pub(crate) async fn insert(
         description: body.description.clone(),
         tags: body.tags.clone(),
         enabled: false,
-        off_variant: off_variant.clone(),
+        off_variant: off_variant.clone().map(Into::into),
         rules: Vec::new(),
-        default: Serve::Variant(default_variant.clone()),
+        default: Serve::Variant(default_variant.clone().into()),
         prerequisites: Vec::new(),
         salt: body.key.clone(),
         version: 1,
@@ -882,7 +882,7 @@ async fn rollback(
     let old: Flag = serde_json::from_value(definition).map_err(|e| Error::Internal(e.to_string()))?;
     let change = UpdateState {
         enabled: Some(old.enabled),
-        off_variant: Some(old.off_variant),
+        off_variant: Some(old.off_variant.map(|v| v.into_owned())),
         rules: Some(old.rules),
         default: Some(old.default),
         prerequisites: Some(old.prerequisites),

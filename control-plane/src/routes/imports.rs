@@ -115,7 +115,7 @@ async fn unleash(
         // Disabled everywhere (serving the off variant), then the imported state here.
         let off = match f.flag_type {
             FlagType::Boolean => Some("off".to_owned()),
-            _ => f.off_variant.clone(),
+            _ => f.off_variant.as_deref().map(str::to_owned),
         };
         sqlx::query(
             "INSERT INTO flag_states (flag_id, environment_id, enabled, off_variant, default_serve, salt)

@@ -41,8 +41,8 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::cidr::Cidr;
 use crate::compile::MAX_REGEX_LEN;
 use crate::model::{
-    BucketHash, Condition, Flag, FlagType, Gate, Operator, Prerequisite, RANDOM_ATTRIBUTE, Rollout, Rule, Segment,
-    Serve, Snapshot, Variant,
+    BucketHash, Condition, Flag, FlagType, Gate, Name, Operator, Prerequisite, RANDOM_ATTRIBUTE, Rollout, Rule,
+    Segment, Serve, Snapshot, Variant,
 };
 use crate::unleash::answer::{DISABLED_NAME, OFF, ON, unleash_name};
 use crate::{datetime, semver};
@@ -917,8 +917,30 @@ fn condition(attribute: &str, operator: Operator, values: Vec<Value>, inverted: 
         negate: inverted,
         // Unleash: a missing attribute fails the positive test, and `inverted` / NOT_IN flip that.
         negate_missing: true,
-        ..Condition::new(attribute, operator, values)
+        ..Condition::new(known(attribute), operator, values)
     }
+}
+
+/// Unleash's own names (context fields, strategies) borrow a constant; any other is copied.
+fn known(name: &str) -> Name {
+    let constant = match name {
+        "userId" => "userId",
+        "sessionId" => "sessionId",
+        "remoteAddress" => "remoteAddress",
+        "environment" => "environment",
+        "appName" => "appName",
+        "currentTime" => "currentTime",
+        RANDOM_ATTRIBUTE => RANDOM_ATTRIBUTE,
+        "default" => "default",
+        "userWithId" => "userWithId",
+        "flexibleRollout" => "flexibleRollout",
+        "gradualRolloutUserId" => "gradualRolloutUserId",
+        "gradualRolloutSessionId" => "gradualRolloutSessionId",
+        "gradualRolloutRandom" => "gradualRolloutRandom",
+        "applicationHostname" => "applicationHostname",
+        other => return Cow::Owned(other.to_owned()),
+    };
+    Cow::Borrowed(constant)
 }
 
 /// The string form of a list entry; `None` for null, lists and objects.
@@ -1246,7 +1268,7 @@ fn plan_feature<'f>(f: &'f Feature, segments: &HashMap<String, SegmentUse>, note
             list.first = variants.len();
             for def in list.defs {
                 let key = unique_key(&def.name, strategy, variants);
-                variants.push(Variant { key, value: variant_value(def) });
+                variants.push(Variant { key: Cow::Owned(key), value: variant_value(def) });
             }
         }
     }
@@ -1334,19 +1356,18 @@ fn variant_list<'f>(
 }
 
 /// The rollout chain of a variant stickiness.
-fn variant_chain(stickiness: &str) -> Vec<String> {
+fn variant_chain(stickiness: &str) -> Vec<Name> {
     match stickiness {
-        "" | "default" => VARIANT_DEFAULT_CHAIN.iter().map(|s| (*s).to_owned()).collect(),
-        "random" => vec![RANDOM_ATTRIBUTE.to_owned()],
-        s => vec![s.to_owned(), RANDOM_ATTRIBUTE.to_owned()],
+        "" | "default" => VARIANT_DEFAULT_CHAIN.iter().map(|s| Cow::Borrowed(*s)).collect(),
+        "random" => vec![Cow::Borrowed(RANDOM_ATTRIBUTE)],
+        s => vec![known(s), Cow::Borrowed(RANDOM_ATTRIBUTE)],
     }
 }
 
 /// What serves a list: its one variant, or an Unleash rollout over it.
 fn list_serve(list: &VariantList<'_>, variants: &[Variant]) -> Serve {
     let keys = variants.get(list.first..).unwrap_or_default().iter().map(|v| &v.key);
-    let positive: Vec<(&String, u32)> =
-        keys.zip(&list.weights).filter(|(_, w)| **w > 0).map(|(k, w)| (k, *w)).collect();
+    let positive: Vec<(&Name, u32)> = keys.zip(&list.weights).filter(|(_, w)| **w > 0).map(|(k, w)| (k, *w)).collect();
     if let [(only, _)] = positive.as_slice() {
         return Serve::Variant((*only).clone());
     }
@@ -1354,7 +1375,7 @@ fn list_serve(list: &VariantList<'_>, variants: &[Variant]) -> Serve {
         bucket_by: variant_chain(&list.stickiness),
         hash: BucketHash::Unleash,
         group_id: Some(list.group_id.as_ref().to_owned()),
-        weights: positive.into_iter().map(|(k, w)| (k.clone(), w)).collect(),
+        weights: positive.into_iter().map(|(k, w)| (k.to_string(), w)).collect(),
     })
 }
 
@@ -1489,7 +1510,7 @@ fn plan_strategy<'f>(
     let gate = |percentage: u32, group_id: String, bucket_by: &[&str]| Gate {
         percentage,
         group_id,
-        bucket_by: bucket_by.iter().map(|s| (*s).to_owned()).collect(),
+        bucket_by: bucket_by.iter().map(|s| known(s)).collect(),
         hash: BucketHash::Unleash,
     };
     let gate = match s.name.as_ref() {
@@ -1641,8 +1662,8 @@ fn override_rules(
             c.negate_missing = false;
             conditions.push(c);
             rules.push(Rule {
-                id: format!("{prefix}o{k}"),
-                description: format!("override: variant {}", def.name),
+                id: Cow::Owned(format!("{prefix}o{k}")),
+                description: Cow::Owned(format!("override: variant {}", def.name)),
                 conditions,
                 serve: Serve::Variant(key.clone()),
                 active_from: None,
@@ -1654,14 +1675,21 @@ fn override_rules(
     }
 }
 
-/// `{prefix}{index}` in a string of exactly that length (compile keeps it as it is).
-fn rule_id(prefix: &str, index: usize) -> String {
+/// `s{index}`: a constant for the first strategies, else a string of exactly that length
+/// (compile keeps it as it is).
+fn rule_id(prefix: &str, index: usize) -> Name {
+    const FIRST: [&str; 8] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+    if prefix == "s"
+        && let Some(id) = FIRST.get(index)
+    {
+        return Cow::Borrowed(id);
+    }
     let digits = index.checked_ilog10().map_or(1, |d| d as usize + 1);
     let mut id = String::with_capacity(prefix.len() + digits);
     id.push_str(prefix);
     // Writing to a String cannot fail.
     let _ = fmt::Write::write_fmt(&mut id, format_args!("{index}"));
-    id
+    Cow::Owned(id)
 }
 
 /// The flag of a feature (enabled as the feature; dependencies are added afterwards).
@@ -1693,7 +1721,7 @@ fn build_flag(f: &Feature<'_>, plan: FeaturePlan<'_>, version: u64) -> Flag {
             };
             rules.push(Rule {
                 id: rule_id("s", s.index),
-                description: s.name.to_owned(),
+                description: known(s.name),
                 conditions: s.conditions,
                 serve,
                 active_from: None,
@@ -1785,12 +1813,12 @@ fn dependencies(
                     keys.extend(
                         unleash_variants
                             .filter(|v| wanted.iter().any(|w| w == unleash_name(&v.key)))
-                            .map(|v| v.key.clone()),
+                            .map(|v| v.key.to_string()),
                     );
                     keys
                 }
                 _ if boolean_parent => vec![ON.into()],
-                _ => parent_flag.variants.iter().map(|v| v.key.clone()).filter(|k| k != OFF).collect(),
+                _ => parent_flag.variants.iter().filter(|v| v.key != OFF).map(|v| v.key.to_string()).collect(),
             }
         };
         if variants.is_empty() {
@@ -2278,7 +2306,7 @@ mod tests {
                 {"name": "default"}],
             "variants": [{"name": "off", "weight": 1}, {"name": "x", "weight": 1}, {"name": "on", "weight": 0}]}]));
         let (c, snapshot, _) = load(&doc);
-        let keys: Vec<&str> = snapshot.flags[0].variants.iter().map(|v| v.key.as_str()).collect();
+        let keys: Vec<&str> = snapshot.flags[0].variants.iter().map(|v| &*v.key).collect();
         assert_eq!(keys, ["off", "on", "off#f", "x", "on#f", "x#s0", "off#s0"]);
         // Names are served from the values, whatever the key.
         let mut names = HashSet::new();
@@ -2297,7 +2325,7 @@ mod tests {
             {"name": "a", "weight": 1, "payload": {}},
             {"name": "", "weight": 1}]}]));
         let (c, snapshot, notes) = load(&doc);
-        let keys: Vec<&str> = snapshot.flags[0].variants.iter().map(|v| v.key.as_str()).collect();
+        let keys: Vec<&str> = snapshot.flags[0].variants.iter().map(|v| &*v.key).collect();
         assert_eq!(keys, ["off", "on", "a#b#f", "a", "#f"]);
         assert!(has_note(&notes, NoteKind::Approximated, "variants[1].payload", "empty payload"));
         let mut answers = HashSet::new();
@@ -2327,7 +2355,7 @@ mod tests {
         assert_eq!(name(json!({"appName": "web", "properties": {"plan": "internal"}})), json!("b"));
         // Overrides keep the strategy's constraints.
         assert_eq!(name(json!({"appName": "ios", "properties": {"plan": "beta"}})), json!("disabled"));
-        let ids: Vec<&str> = snapshot.flags[0].rules.iter().map(|r| r.id.as_str()).collect();
+        let ids: Vec<&str> = snapshot.flags[0].rules.iter().map(|r| &*r.id).collect();
         assert_eq!(ids, ["s0.o0", "s0.o1", "s0"]);
         assert!(has_note(&notes, NoteKind::Ignored, "variants[2].overrides[1]", "contextName"));
         // Stickiness userId: the user's bucket among a:1, c:1 (b has no weight).
