@@ -789,10 +789,7 @@ impl Compiler {
     /// Adds the next flag, or the key and message of one that did not read.
     fn push(&mut self, flag: Result<Flag, (String, String)>) {
         match flag {
-            Ok(flag) => {
-                let wait = !flag.prerequisites.is_empty();
-                self.add(flag, wait);
-            }
+            Ok(flag) => self.add(flag),
             Err((key, message)) => {
                 let mut problems = vec![(String::new(), format!("unreadable: {message}"))];
                 let index = self.register(key.into(), FlagType::Json, 0, Cow::Borrowed(&[]), &mut problems);
@@ -802,13 +799,13 @@ impl Compiler {
     }
 
     /// Index, key and variants of a flag (the key moves into the compiled flag; later steps
-    /// read it there), then its logic unless it waits.
-    fn add(&mut self, mut flag: Flag, wait: bool) {
+    /// read it there), then its logic unless it has prerequisites and so waits.
+    fn add(&mut self, mut flag: Flag) {
         let mut problems = Vec::new();
         let variants = compile_variants(&mut flag, &mut problems);
         let key = std::mem::take(&mut flag.key).into_boxed_str();
         let index = self.register(key, flag.flag_type, flag.version, variants, &mut problems);
-        if wait {
+        if !flag.prerequisites.is_empty() {
             // A waiting flag always has an entry: the prerequisite check may add to it.
             self.problems.push((index, problems));
             self.waiting.push((index, flag));

@@ -1675,18 +1675,16 @@ fn override_rules(
     }
 }
 
-/// `s{index}`: a constant for the first strategies, else a string of exactly that length
-/// (compile keeps it as it is).
-fn rule_id(prefix: &str, index: usize) -> Name {
+/// The id of strategy `index`'s rule, `s{index}`: a constant for the first strategies, else a
+/// string of exactly that length (compile keeps it as it is).
+fn rule_id(index: usize) -> Name {
     const FIRST: [&str; 8] = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
-    if prefix == "s"
-        && let Some(id) = FIRST.get(index)
-    {
+    if let Some(id) = FIRST.get(index) {
         return Cow::Borrowed(id);
     }
     let digits = index.checked_ilog10().map_or(1, |d| d as usize + 1);
-    let mut id = String::with_capacity(prefix.len() + digits);
-    id.push_str(prefix);
+    let mut id = String::with_capacity(1 + digits);
+    id.push('s');
     // Writing to a String cannot fail.
     let _ = fmt::Write::write_fmt(&mut id, format_args!("{index}"));
     Cow::Owned(id)
@@ -1720,7 +1718,7 @@ fn build_flag(f: &Feature<'_>, plan: FeaturePlan<'_>, version: u64) -> Flag {
                 (None, None) => Serve::Variant(ON.into()),
             };
             rules.push(Rule {
-                id: rule_id("s", s.index),
+                id: rule_id(s.index),
                 description: known(s.name),
                 conditions: s.conditions,
                 serve,
