@@ -399,55 +399,50 @@ fn import_text(doc: &str, application: &str, environment: &str, version: u64) ->
         #[serde(default)]
         events: Present,
     }
-    // A well-formed document is read in one pass; otherwise item by item below.
+    // A well-formed document is read in one pass, each feature becoming a flag as soon as it
+    // is read; otherwise item by item below.
+    let mut import = Import::new(application, environment, version, doc.len() / 128);
     let mut reader = serde_json::Deserializer::from_str(doc);
-    let seed = TypedState { features: doc.len() / 128 };
-    if let Ok(typed) = de::DeserializeSeed::deserialize(seed, &mut reader).and_then(|t| reader.end().map(|()| t)) {
-        if typed.events.0 {
-            return None;
-        }
-        let segments = typed.segments.unwrap_or_default().into_iter().map(Ok).collect();
-        let features = typed.features.into_iter().map(Ok).collect();
-        return Some(import_items(segments, features, Notes(Vec::new()), application, environment, version));
+    let read = de::DeserializeSeed::deserialize(TypedState(&mut import), &mut reader).and_then(|events| {
+        reader.end()?;
+        Ok(events)
+    });
+    match read {
+        Ok(Present(true)) => return None,
+        Ok(Present(false)) => return Some(import.finish()),
+        Err(_) => {}
     }
     let state: ClientState<'_> = serde_json::from_str(doc).ok()?;
     if state.events.0 {
         return None;
     }
-    let mut notes = Notes(Vec::new());
+    let mut import = Import::new(application, environment, version, state.features.len());
     let segments: Vec<&RawValue> = match state.segments.map(RawValue::get) {
         None | Some("null") => Vec::new(),
         Some(text) => match serde_json::from_str(text) {
             Ok(list) => list,
             Err(_) => {
-                notes.push("", "segments", NoteKind::Unsupported, "not an array; no segment was imported");
+                import.notes.push("", "segments", NoteKind::Unsupported, "not an array; no segment was imported");
                 Vec::new()
             }
         },
     };
     // An item the typed reader refuses goes through a `Value`, so what is accepted and the
     // words of a refusal are those of `import`.
-    let segments = segments
-        .iter()
-        .map(|raw| {
-            serde_json::from_str::<UnleashSegment<'_>>(raw.get()).or_else(|_| {
-                let v: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
-                UnleashSegment::deserialize(v).map_err(|e| e.to_string())
-            })
+    import.segments(segments.iter().map(|raw| {
+        serde_json::from_str::<UnleashSegment<'_>>(raw.get()).or_else(|_| {
+            let v: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+            UnleashSegment::deserialize(v).map_err(|e| e.to_string())
         })
-        .collect();
-    let features = state
-        .features
-        .iter()
-        .map(|raw| {
-            serde_json::from_str::<Feature<'_>>(raw.get()).or_else(|_| {
-                let v: Value = serde_json::from_str(raw.get()).map_err(|e| (String::new(), e.to_string()))?;
-                let name = v.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-                Feature::deserialize(v).map_err(|e| (name, e.to_string()))
-            })
-        })
-        .collect();
-    Some(import_items(segments, features, notes, application, environment, version))
+    }));
+    for raw in &state.features {
+        import.feature(serde_json::from_str::<Feature<'_>>(raw.get()).or_else(|_| {
+            let v: Value = serde_json::from_str(raw.get()).map_err(|e| (String::new(), e.to_string()))?;
+            let name = v.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            Feature::deserialize(v).map_err(|e| (name, e.to_string()))
+        }));
+    }
+    Some(import.finish())
 }
 
 /// Converts an Unleash state (client API or delta events) into a snapshot for
@@ -460,19 +455,18 @@ pub fn import(
     environment: &str,
     version: u64,
 ) -> Result<(Snapshot, Vec<ImportNote>), String> {
-    let mut notes = Notes(Vec::new());
+    let mut notes = Notes::new();
     let state = read_state(doc, &mut notes)?;
-    let segments =
-        state.segments.iter().map(|raw| UnleashSegment::deserialize(*raw).map_err(|e| e.to_string())).collect();
-    let features = state
-        .features
-        .iter()
-        .map(|raw| {
+    let mut import = Import::new(application, environment, version, state.features.len());
+    import.notes = notes;
+    import.segments(state.segments.iter().map(|raw| UnleashSegment::deserialize(*raw).map_err(|e| e.to_string())));
+    for raw in &state.features {
+        import.feature(
             Feature::deserialize(*raw)
-                .map_err(|e| (raw.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(), e.to_string()))
-        })
-        .collect();
-    Ok(import_items(segments, features, notes, application, environment, version))
+                .map_err(|e| (raw.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(), e.to_string())),
+        );
+    }
+    Ok(import.finish())
 }
 
 /// Feature name → index among the kept features, without copies of the names: the table holds
@@ -494,42 +488,38 @@ impl Names {
     }
 }
 
-/// A client state read in one pass.
+/// Reads a client state in one pass into an [`Import`] (what a derived reader would: unknown
+/// members skipped, a repeated one refused); the value is whether the document has `events`.
 #[cfg(feature = "typed")]
-struct Typed<'a> {
-    features: Vec<Feature<'a>>,
-    segments: Option<Vec<UnleashSegment<'a>>>,
-    events: Present,
-}
-
-/// Reads a [`Typed`] (what a derived reader would: unknown members skipped, a repeated one
-/// refused), reserving `features` entries up front: the list is not copied as it grows when
-/// features average 128 bytes of text or more (untouched reserve costs no memory).
-#[cfg(feature = "typed")]
-struct TypedState {
-    features: usize,
-}
+struct TypedState<'i, 'a>(&'i mut Import<'a>);
 
 #[cfg(feature = "typed")]
-impl<'de> de::DeserializeSeed<'de> for TypedState {
-    type Value = Typed<'de>;
+impl<'de> de::DeserializeSeed<'de> for TypedState<'_, 'de> {
+    type Value = Present;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
 #[cfg(feature = "typed")]
-impl<'de> Visitor<'de> for TypedState {
-    type Value = Typed<'de>;
+impl<'de> Visitor<'de> for TypedState<'_, 'de> {
+    type Value = Present;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an Unleash client state")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-        let (mut features, mut segments, mut events) = (None, None, None);
+        let (mut features, mut segments, mut events) = (false, false, None);
         while let Some(key) = a.next_key::<CowStr<'de>>()? {
             match key.0.as_ref() {
-                "features" if features.is_none() => features = Some(a.next_value_seed(FeatureList(self.features))?),
-                "segments" if segments.is_none() => segments = Some(a.next_value::<Option<Vec<UnleashSegment>>>()?),
+                "features" if !features => {
+                    a.next_value_seed(FeatureList(&mut *self.0))?;
+                    features = true;
+                }
+                "segments" if !segments => {
+                    let list = a.next_value::<Option<Vec<UnleashSegment>>>()?;
+                    self.0.segments(list.into_iter().flatten().map(Ok));
+                    segments = true;
+                }
                 "events" if events.is_none() => events = Some(a.next_value::<Present>()?),
                 name @ ("features" | "segments" | "events") => {
                     return Err(de::Error::custom(format_args!("duplicate field `{name}`")));
@@ -539,38 +529,36 @@ impl<'de> Visitor<'de> for TypedState {
                 }
             }
         }
-        Ok(Typed {
-            features: features.ok_or_else(|| de::Error::missing_field("features"))?,
-            segments: segments.flatten(),
-            events: events.unwrap_or_default(),
-        })
+        if !features {
+            return Err(de::Error::missing_field("features"));
+        }
+        Ok(events.unwrap_or_default())
     }
 }
 
-/// The feature list, with room for the expected number of features.
+/// The feature list, each feature handed to the import as soon as it is read.
 #[cfg(feature = "typed")]
-struct FeatureList(usize);
+struct FeatureList<'i, 'a>(&'i mut Import<'a>);
 
 #[cfg(feature = "typed")]
-impl<'de> de::DeserializeSeed<'de> for FeatureList {
-    type Value = Vec<Feature<'de>>;
+impl<'de> de::DeserializeSeed<'de> for FeatureList<'_, 'de> {
+    type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
 #[cfg(feature = "typed")]
-impl<'de> Visitor<'de> for FeatureList {
-    type Value = Vec<Feature<'de>>;
+impl<'de> Visitor<'de> for FeatureList<'_, 'de> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a sequence")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(self.0);
         while let Some(f) = a.next_element()? {
-            out.push(f);
+            self.0.feature(Ok(f));
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -589,163 +577,265 @@ impl<'de> Deserialize<'de> for Present {
 /// Features whose reading failed carry their name (if any) and the reason.
 type ReadFeature<'a> = Result<Feature<'a>, (String, String)>;
 
-fn import_items(
-    read_segments: Vec<Result<UnleashSegment<'_>, String>>,
-    read_features: Vec<ReadFeature<'_>>,
-    mut notes: Notes,
-    application: &str,
-    environment: &str,
-    version: u64,
-) -> (Snapshot, Vec<ImportNote>) {
-    // Segments: id → what a reference to it means.
-    let mut snapshot = Snapshot::new(application, environment, version);
-    let mut segments: HashMap<String, SegmentUse> = HashMap::new();
-    for (i, read) in read_segments.into_iter().enumerate() {
-        let seg = match read {
-            Ok(s) => s,
-            Err(e) => {
+/// A snapshot being built from Unleash items as they are read: segments, then features in
+/// document order, in any interleaving. A feature becomes its flag at once and is dropped
+/// (so a large document is never held as features and flags at the same time), unless it
+/// refers to segments not read yet; prerequisites are worked out at the end, when every
+/// parent's variants are known.
+struct Import<'a> {
+    snapshot: Snapshot,
+    notes: Notes,
+    /// Segment id → what a reference to it means.
+    segments: HashMap<String, SegmentUse>,
+    segments_read: bool,
+    /// Flag key → index in `snapshot.flags`. The last definition of a name wins (as in the
+    /// SDKs' maps), in the place of the first.
+    by_name: Names,
+    /// Features that refer to segments read before the segments, with their flag's index (the
+    /// flag is a placeholder until [`Import::finish`]).
+    waiting: Vec<(usize, Feature<'a>)>,
+    /// Kept features with dependencies, with their flag's index.
+    dependent: Vec<(usize, Feature<'a>)>,
+    /// Features read so far, kept or not.
+    read: usize,
+}
+
+impl<'a> Import<'a> {
+    /// `features`: how many to make room for (a guess is fine; room never used costs no memory).
+    fn new(application: &str, environment: &str, version: u64, features: usize) -> Self {
+        let mut snapshot = Snapshot::new(application, environment, version);
+        snapshot.flags.reserve_exact(features);
+        Import {
+            snapshot,
+            notes: Notes::new(),
+            segments: HashMap::new(),
+            segments_read: false,
+            by_name: Names::with_capacity(features),
+            waiting: Vec::new(),
+            dependent: Vec::new(),
+            read: 0,
+        }
+    }
+
+    /// The state's segments: id → what a reference to it means.
+    fn segments(&mut self, read: impl IntoIterator<Item = Result<UnleashSegment<'a>, String>>) {
+        let notes = &mut self.notes;
+        notes.at = Stage::State;
+        let snapshot = &mut self.snapshot;
+        let segments = &mut self.segments;
+        for (i, read) in read.into_iter().enumerate() {
+            let seg = match read {
+                Ok(s) => s,
+                Err(e) => {
+                    notes.push(
+                        "",
+                        format!("segments[{i}]"),
+                        NoteKind::Unsupported,
+                        format!("unreadable segment, left out: {e}"),
+                    );
+                    continue;
+                }
+            };
+            let Some(id) = scalar_id(&seg.id) else {
+                notes.push(
+                    "",
+                    format!("segments[{i}].id"),
+                    NoteKind::Unsupported,
+                    "segment id is not a number or string; left out",
+                );
+                continue;
+            };
+            let key = format!("{SEGMENT_PREFIX}{id}");
+            let mut conditions = Vec::new();
+            let mut never = false;
+            for (j, c) in seg.constraints.iter().flatten().enumerate() {
+                let path = format!("segments[id={id}].constraints[{j}]");
+                match constraint(c, "", &path, notes) {
+                    Folded::Const(true) => {}
+                    Folded::Const(false) => never = true,
+                    Folded::Condition(c) => conditions.push(c),
+                }
+            }
+            let used = if never {
+                SegmentUse::Never
+            } else if conditions.is_empty() {
+                SegmentUse::Always
+            } else {
+                snapshot.segments.retain(|s| s.key != key);
+                snapshot.segments.push(Segment {
+                    key: key.clone(),
+                    description: seg.name.as_deref().unwrap_or_default().to_owned(),
+                    conditions,
+                    included: Vec::new(),
+                    excluded: Vec::new(),
+                    hashed: false,
+                });
+                SegmentUse::Member(key)
+            };
+            if segments.insert(id.clone(), used).is_some() {
                 notes.push(
                     "",
                     format!("segments[{i}]"),
-                    NoteKind::Unsupported,
-                    format!("unreadable segment, left out: {e}"),
+                    NoteKind::Ignored,
+                    format!("duplicate segment id {id}; the later one is used"),
                 );
-                continue;
-            }
-        };
-        let Some(id) = scalar_id(&seg.id) else {
-            notes.push(
-                "",
-                format!("segments[{i}].id"),
-                NoteKind::Unsupported,
-                "segment id is not a number or string; left out",
-            );
-            continue;
-        };
-        let key = format!("{SEGMENT_PREFIX}{id}");
-        let mut conditions = Vec::new();
-        let mut never = false;
-        for (j, c) in seg.constraints.iter().flatten().enumerate() {
-            let path = format!("segments[id={id}].constraints[{j}]");
-            match constraint(c, "", &path, &mut notes) {
-                Folded::Const(true) => {}
-                Folded::Const(false) => never = true,
-                Folded::Condition(c) => conditions.push(c),
             }
         }
-        let used = if never {
-            SegmentUse::Never
-        } else if conditions.is_empty() {
-            SegmentUse::Always
-        } else {
-            snapshot.segments.retain(|s| s.key != key);
-            snapshot.segments.push(Segment {
-                key: key.clone(),
-                description: seg.name.as_deref().unwrap_or_default().to_owned(),
-                conditions,
-                included: Vec::new(),
-                excluded: Vec::new(),
-                hashed: false,
-            });
-            SegmentUse::Member(key)
-        };
-        if segments.insert(id.clone(), used).is_some() {
-            notes.push(
-                "",
-                format!("segments[{i}]"),
-                NoteKind::Ignored,
-                format!("duplicate segment id {id}; the later one is used"),
-            );
-        }
+        // Segments that became constants may have left an earlier definition behind.
+        snapshot.segments.retain(|s| {
+            s.key.strip_prefix(SEGMENT_PREFIX).is_some_and(|id| matches!(segments.get(id), Some(SegmentUse::Member(_))))
+        });
+        self.segments_read = true;
     }
-    // Segments that became constants may have left an earlier definition behind.
-    snapshot.segments.retain(|s| {
-        s.key.strip_prefix(SEGMENT_PREFIX).is_some_and(|id| matches!(segments.get(id), Some(SegmentUse::Member(_))))
-    });
 
-    // Features: the last definition of a name wins (as in the SDKs' maps), in the place of the
-    // first. Sorted out in place: what is left out becomes an empty `Err`, dropped at the end.
-    let mut read_features = read_features;
-    let mut by_name = Names::with_capacity(read_features.len());
-    // Where each kept name's first definition is.
-    let mut first: Vec<usize> = Vec::with_capacity(read_features.len());
-    // The name of kept feature `k` (at its first definition's place).
-    fn kept<'r>(read: &'r [ReadFeature<'_>], first: &[usize], k: usize) -> &'r str {
-        match first.get(k).and_then(|&at| read.get(at)) {
-            Some(Ok(f)) => &f.name,
-            _ => "",
-        }
-    }
-    for i in 0..read_features.len() {
-        let repeat = match read_features.get(i) {
-            None => break,
-            Some(Ok(f)) if f.name.is_empty() => {
-                notes.push("", format!("features[{i}]"), NoteKind::Unsupported, "feature without a name, left out");
-                None
+    /// The next feature of the state's list.
+    fn feature(&mut self, read: ReadFeature<'a>) {
+        let i = self.read;
+        self.read += 1;
+        self.notes.at = Stage::Read(i);
+        let f = match read {
+            Ok(f) if f.name.is_empty() => {
+                self.notes.push(
+                    "",
+                    format!("features[{i}]"),
+                    NoteKind::Unsupported,
+                    "feature without a name, left out",
+                );
+                return;
             }
-            Some(Ok(f)) => {
-                let found = by_name.find(&f.name, |k| kept(&read_features, &first, k) == f.name);
-                match found {
-                    Some(prev) => {
-                        notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
-                        first.get(prev).copied()
-                    }
-                    None => {
-                        by_name.insert(&f.name, first.len(), |k| kept(&read_features, &first, k));
-                        first.push(i);
-                        continue;
-                    }
-                }
-            }
-            Some(Err((name, e))) => {
-                notes.push(
-                    name,
+            Ok(f) => f,
+            Err((name, e)) => {
+                self.notes.push(
+                    &name,
                     format!("features[{i}]"),
                     NoteKind::Unsupported,
                     format!("unreadable feature, left out: {e}"),
                 );
-                None
+                return;
             }
         };
-        if let Some(at) = repeat {
-            read_features.swap(at, i);
+        let flags = &self.snapshot.flags;
+        let slot = self.by_name.find(&f.name, |k| flags.get(k).is_some_and(|g| g.key == f.name));
+        if let Some(k) = slot {
+            self.notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
+            // What the earlier definition made goes.
+            self.notes.list.retain(|(at, _)| *at != Stage::Flag(k));
+            self.waiting.retain(|(at, _)| *at != k);
+            self.dependent.retain(|(at, _)| *at != k);
         }
-        if let Some(slot) = read_features.get_mut(i) {
-            *slot = Err((String::new(), String::new()));
+        let refers_to_segments =
+            || f.strategies.iter().flatten().any(|s| s.segments.as_ref().is_some_and(|s| !s.is_empty()));
+        if !self.segments_read && refers_to_segments() {
+            let k = slot.unwrap_or_else(|| self.add(placeholder(&f.name)));
+            self.waiting.push((k, f));
+            return;
         }
+        self.build(slot, f);
     }
-    let features: Vec<Feature<'_>> = read_features.into_iter().filter_map(Result::ok).collect();
 
-    // Pass 1: flags, each from its feature's plan (kept strategies and variant layout).
-    snapshot.flags.reserve_exact(features.len());
-    for f in &features {
-        let plan = plan_feature(f, &segments, &mut notes);
-        snapshot.flags.push(build_flag(f, plan, version));
+    /// Appends a flag under a name not taken yet; its index.
+    fn add(&mut self, flag: Flag) -> usize {
+        let k = self.snapshot.flags.len();
+        self.snapshot.flags.push(flag);
+        let flags = &self.snapshot.flags;
+        let key = flags.get(k).map_or("", |g| g.key.as_str());
+        self.by_name.insert(key, k, |j| flags.get(j).map_or("", |g| g.key.as_str()));
+        k
     }
-    // Pass 2: dependencies, which read the parents' variants.
-    for (i, f) in features.iter().enumerate() {
-        if f.dependencies.as_ref().is_none_or(Vec::is_empty) {
-            continue;
-        }
-        let parent = |name: &str| by_name.find(name, |k| features.get(k).is_some_and(|g| g.name == name));
-        let (enabled, prerequisites) = dependencies(f, &features, parent, &snapshot.flags, &mut notes);
-        if let Some(flag) = snapshot.flags.get_mut(i) {
-            flag.enabled = enabled;
-            flag.prerequisites = prerequisites;
+
+    /// Makes `f`'s flag, in place `slot` (a flag of the same name) or appended.
+    fn build(&mut self, slot: Option<usize>, f: Feature<'a>) {
+        self.notes.at = Stage::Flag(slot.unwrap_or(self.snapshot.flags.len()));
+        let plan = plan_feature(&f, &self.segments, &mut self.notes);
+        let flag = build_flag(&f, plan, self.snapshot.version);
+        let k = match slot.and_then(|k| Some((k, self.snapshot.flags.get_mut(k)?))) {
+            Some((k, old)) => {
+                *old = flag;
+                k
+            }
+            None => self.add(flag),
+        };
+        if f.dependencies.as_ref().is_some_and(|d| !d.is_empty()) {
+            self.dependent.push((k, f));
         }
     }
-    (snapshot, notes.0)
+
+    /// Builds what waited for segments (none read: every reference is unknown), then the
+    /// prerequisites, which read their parents' variants.
+    fn finish(mut self) -> (Snapshot, Vec<ImportNote>) {
+        for (k, f) in std::mem::take(&mut self.waiting) {
+            self.build(Some(k), f);
+        }
+        let mut dependent = std::mem::take(&mut self.dependent);
+        dependent.sort_unstable_by_key(|(k, _)| *k);
+        let has_dependencies = |k: usize| dependent.binary_search_by_key(&k, |(at, _)| *at).is_ok();
+        for (k, f) in &dependent {
+            self.notes.at = Stage::Dependencies(*k);
+            let flags = &self.snapshot.flags;
+            let parent = |name: &str| self.by_name.find(name, |p| flags.get(p).is_some_and(|g| g.key == name));
+            let (enabled, prerequisites) = dependencies(f, parent, has_dependencies, flags, &mut self.notes);
+            if let Some(flag) = self.snapshot.flags.get_mut(*k) {
+                flag.enabled = enabled;
+                flag.prerequisites = prerequisites;
+            }
+        }
+        (self.snapshot, self.notes.into_sorted())
+    }
+}
+
+/// The flag of a feature waiting for segments, until it is built.
+fn placeholder(name: &str) -> Flag {
+    Flag {
+        key: name.to_owned(),
+        flag_type: FlagType::Boolean,
+        variants: Vec::new(),
+        description: String::new(),
+        tags: Vec::new(),
+        enabled: false,
+        off_variant: None,
+        rules: Vec::new(),
+        default: Serve::Variant(OFF.into()),
+        prerequisites: Vec::new(),
+        salt: String::new(),
+        version: 0,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reading the state
 // ---------------------------------------------------------------------------------------------
 
-struct Notes(Vec<ImportNote>);
+/// Where a note belongs in the report: reading the state and its segments; reading feature `i`
+/// of the list; the flag at index `k`; its prerequisites. Items are imported in the order the
+/// document lists them, so the notes are put in this order at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    State,
+    Read(usize),
+    Flag(usize),
+    Dependencies(usize),
+}
+
+struct Notes {
+    list: Vec<(Stage, ImportNote)>,
+    /// The stage of the notes pushed now.
+    at: Stage,
+}
 
 impl Notes {
+    fn new() -> Self {
+        Notes { list: Vec::new(), at: Stage::State }
+    }
+
     fn push(&mut self, feature: &str, path: impl fmt::Display, kind: NoteKind, message: impl Into<String>) {
-        self.0.push(ImportNote { feature: feature.to_owned(), path: path.to_string(), kind, message: message.into() });
+        let note = ImportNote { feature: feature.to_owned(), path: path.to_string(), kind, message: message.into() };
+        self.list.push((self.at, note));
+    }
+
+    /// In stage order; notes of one stage in the order they were made.
+    fn into_sorted(mut self) -> Vec<ImportNote> {
+        self.list.sort_by_key(|(at, _)| *at);
+        self.list.into_iter().map(|(_, note)| note).collect()
     }
 }
 
@@ -1761,8 +1851,8 @@ fn build_flag(f: &Feature<'_>, plan: FeaturePlan<'_>, version: u64) -> Flag {
 /// Whether the feature can be on at all after its dependencies, and its prerequisites.
 fn dependencies(
     f: &Feature<'_>,
-    features: &[Feature<'_>],
     parent_index: impl Fn(&str) -> Option<usize>,
+    has_dependencies: impl Fn(usize) -> bool,
     flags: &[Flag],
     notes: &mut Notes,
 ) -> (bool, Vec<Prerequisite>) {
@@ -1771,7 +1861,7 @@ fn dependencies(
     let mut prerequisites = Vec::new();
     for (i, d) in f.dependencies.iter().flatten().enumerate() {
         let path = format!("dependencies[{i}]");
-        let parent = parent_index(d.feature.as_ref()).and_then(|p| Some((features.get(p)?, flags.get(p)?)));
+        let parent = parent_index(d.feature.as_ref()).and_then(|p| Some((p, flags.get(p)?)));
         let Some((parent, parent_flag)) = parent else {
             notes.push(
                 name,
@@ -1782,7 +1872,7 @@ fn dependencies(
             enabled = false;
             continue;
         };
-        if parent.dependencies.as_ref().is_some_and(|p| !p.is_empty()) {
+        if has_dependencies(parent) {
             notes.push(
                 name,
                 path,
@@ -1833,7 +1923,7 @@ fn dependencies(
             enabled = false;
             continue;
         }
-        prerequisites.push(Prerequisite { flag: parent.name.as_ref().to_owned(), variants });
+        prerequisites.push(Prerequisite { flag: parent_flag.key.clone(), variants });
     }
     if !enabled {
         // A disabled flag serves `off` whatever its prerequisites say; drop them so an
@@ -2186,6 +2276,46 @@ mod tests {
         assert!(has_note(&notes, NoteKind::Ignored, "strategies[0].segments[0]", "segment 4 never holds"));
         assert!(has_note(&notes, NoteKind::Ignored, "strategies[1].segments[0]", "segment 99 does not exist"));
         assert!(has_note(&notes, NoteKind::Unsupported, "segments[4].id", "not a number"));
+    }
+
+    #[test]
+    fn features_before_or_after_their_segments_import_the_same() {
+        // Features are built as they are read; one that refers to segments listed later waits
+        // for them. Either order gives the same snapshot and the same notes in the same order,
+        // and a replaced definition (waiting or not) leaves no note or dependency behind.
+        let features = r#"[
+            {"name": "member", "enabled": true, "impressionData": true, "strategies": [{"name": "default", "segments": [1]}]},
+            {"name": "child", "enabled": true, "strategies": [], "dependencies": [{"feature": "member"}]},
+            {"name": "dup", "enabled": true, "strategies": [{"name": "default", "segments": [9]}], "dependencies": [{"feature": "gone"}]},
+            {"name": "plain", "enabled": true, "strategies": [{"name": "userWithId", "parameters": {"userIds": "7"}}]},
+            {"name": "dup", "enabled": true, "impressionData": true, "strategies": [{"name": "default"}]}
+        ]"#;
+        let segments = r#"[{"id": 1, "constraints": [{"contextName": "plan", "operator": "IN", "values": ["pro"]}]},
+                           {"id": {"bad": true}}]"#;
+        let before = format!(r#"{{"version": 2, "segments": {segments}, "features": {features}}}"#);
+        let after = format!(r#"{{"version": 2, "features": {features}, "segments": {segments}}}"#);
+        let read = |text: &str| {
+            let (snapshot, notes) = import_str(text, "app", "production", 3).unwrap();
+            (serde_json::to_value(&snapshot).unwrap(), notes)
+        };
+        let (first, notes) = read(&before);
+        assert_eq!(read(&after), (first.clone(), notes.clone()));
+        let value: Value = serde_json::from_str(&after).unwrap();
+        same_from_text(&value, &after);
+
+        let places: Vec<(&str, &str)> = notes.iter().map(|n| (n.feature.as_str(), n.path.as_str())).collect();
+        assert_eq!(
+            places,
+            [("", "segments[1].id"), ("dup", ""), ("member", "impressionData"), ("dup", "impressionData")],
+            "{notes:#?}"
+        );
+        let keys: Vec<&str> = first["flags"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap()).collect();
+        assert_eq!(keys, ["member", "child", "dup", "plain"]);
+        let (c, warnings) = crate::compile(&serde_json::from_value(first).unwrap());
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(on(&c, "child", json!({"properties": {"plan": "pro"}})));
+        assert!(!on(&c, "child", json!({"properties": {"plan": "free"}})));
+        assert!(on(&c, "dup", json!({})), "the later definition, without segments or dependencies");
     }
 
     #[test]
