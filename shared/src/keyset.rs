@@ -10,17 +10,37 @@ use hashbrown::HashTable;
 use sha2::{Digest, Sha256};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
-use crate::table::StrTable;
+use crate::table::{KeyWords, StrTable};
 use crate::text;
 
 /// A set of (possibly case-folded) strings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StringSet {
-    table: StrTable,
+    repr: Repr,
     case_insensitive: bool,
 }
 
-/// Up to this many entries, a lookup compares against each entry instead of hashing.
+/// Most `in` lists hold a handful of values: those are kept as one text and one array of key
+/// words (two allocations, whatever the count) and scanned; larger sets are hash tables.
+#[derive(Debug, Clone)]
+enum Repr {
+    Small {
+        /// The entries, one after another.
+        text: String,
+        /// Each entry's words (its length included, so its place in `text` is implied).
+        words: Vec<KeyWords>,
+    },
+    Table(StrTable),
+}
+
+impl Default for StringSet {
+    fn default() -> Self {
+        StringSet::new(false)
+    }
+}
+
+/// Up to this many entries, a set is [`Repr::Small`] and a lookup compares against each entry
+/// instead of hashing.
 const SCAN_LIMIT: usize = 8;
 
 impl StringSet {
@@ -29,27 +49,53 @@ impl StringSet {
     }
 
     pub fn with_capacity(n: usize, case_insensitive: bool) -> Self {
-        StringSet { table: StrTable::with_capacity(n), case_insensitive }
+        let repr = if n <= SCAN_LIMIT {
+            Repr::Small { text: String::new(), words: Vec::with_capacity(n) }
+        } else {
+            Repr::Table(StrTable::with_capacity(n))
+        };
+        StringSet { repr, case_insensitive }
     }
 
     pub fn insert(&mut self, s: &str) {
-        if self.case_insensitive {
-            let s: Box<str> = text::fold(s).into();
-            let h = xxh3_64(s.as_bytes());
-            if self.table.find(h, |e| e == &*s).is_none() {
-                self.table.insert(h, s);
+        let folded;
+        let s = if self.case_insensitive {
+            folded = text::fold(s);
+            &*folded
+        } else {
+            s
+        };
+        match &mut self.repr {
+            Repr::Small { text, words } => {
+                if small_entries(text, words).any(|(_, e)| e == s) {
+                    return;
+                }
+                if words.len() < SCAN_LIMIT {
+                    text.push_str(s);
+                    words.push(KeyWords::of(s.as_bytes()));
+                    return;
+                }
+                // Too many to scan: the entries move to a table.
+                let mut table = StrTable::with_capacity(2 * SCAN_LIMIT);
+                for (_, e) in small_entries(text, words) {
+                    table_insert(&mut table, e, self.case_insensitive);
+                }
+                table_insert(&mut table, s, self.case_insensitive);
+                self.repr = Repr::Table(table);
             }
-        } else if self.table.find_exact(s.as_bytes()).is_none() {
-            self.table.insert_exact(s.into());
+            Repr::Table(table) => table_insert(table, s, self.case_insensitive),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.table.len()
+        match &self.repr {
+            Repr::Small { words, .. } => words.len(),
+            Repr::Table(table) => table.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len() == 0
     }
 
     #[inline(always)]
@@ -57,19 +103,47 @@ impl StringSet {
         if self.case_insensitive {
             return self.contains_folded(s);
         }
-        if self.table.len() <= SCAN_LIMIT {
-            return self.table.scan_exact(s.as_bytes());
+        match &self.repr {
+            Repr::Small { text, words } => {
+                let key = KeyWords::of(s.as_bytes());
+                if key.exact() {
+                    words.contains(&key)
+                } else {
+                    small_entries(text, words).any(|(w, e)| *w == key && e == s)
+                }
+            }
+            Repr::Table(table) => table.find_exact(s.as_bytes()).is_some(),
         }
-        self.table.find_exact(s.as_bytes()).is_some()
     }
 
     #[inline(never)]
     fn contains_folded(&self, s: &str) -> bool {
-        let entries = self.table.entries();
-        if entries.len() <= SCAN_LIMIT {
-            return entries.iter().any(|e| text::eq_folded(s, e));
+        match &self.repr {
+            Repr::Small { text, words } => small_entries(text, words).any(|(_, e)| text::eq_folded(s, e)),
+            Repr::Table(table) => table.find(hash_folded(s), |e| text::eq_folded(s, e)).is_some(),
         }
-        self.table.find(hash_folded(s), |e| text::eq_folded(s, e)).is_some()
+    }
+}
+
+/// The entries of a small set with their words.
+fn small_entries<'s>(text: &'s str, words: &'s [KeyWords]) -> impl Iterator<Item = (&'s KeyWords, &'s str)> {
+    let mut at = 0usize;
+    words.iter().map(move |w| {
+        let start = at;
+        at += w.byte_len();
+        (w, text.get(start..at).unwrap_or_default())
+    })
+}
+
+/// Adds an entry (folded already when the set is case-insensitive) to a table, once.
+fn table_insert(table: &mut StrTable, s: &str, case_insensitive: bool) {
+    if case_insensitive {
+        let h = xxh3_64(s.as_bytes());
+        if table.find(h, |e| e == s).is_none() {
+            table.insert(h, s.into());
+        }
+    } else if table.find_exact(s.as_bytes()).is_none() {
+        table.insert_exact(s.into());
     }
 }
 
@@ -241,6 +315,43 @@ mod tests {
         let long = "X".repeat(500);
         folded.insert(&long);
         assert!(folded.contains(&"x".repeat(500)));
+    }
+
+    #[test]
+    fn small_sets_scan_and_large_ones_hash() {
+        // Keys of every length up to 40 (the exact and the prefiltered word encodings), eight
+        // at a time (a small set), then all in one set (a table since the ninth).
+        let keys: Vec<String> =
+            (0..40).map(|n| "abcdefghijklmnopqrstuvwxyz0123456789ABCD".get(..n).unwrap().to_owned()).collect();
+        let mut all = StringSet::with_capacity(2, false);
+        for chunk in keys.chunks(SCAN_LIMIT) {
+            let mut set = StringSet::with_capacity(chunk.len(), false);
+            for k in chunk {
+                set.insert(k);
+                set.insert(k);
+                all.insert(k);
+            }
+            assert!(matches!(set.repr, Repr::Small { .. }));
+            assert_eq!(set.len(), chunk.len(), "repeats are not entries");
+            for k in chunk {
+                assert!(set.contains(k), "{k:?}");
+                for pos in 0..k.len() {
+                    let mut other = k.clone().into_bytes();
+                    other[pos] = b'~';
+                    assert!(!set.contains(std::str::from_utf8(&other).unwrap()), "{k:?} at {pos}");
+                }
+            }
+        }
+        assert!(matches!(all.repr, Repr::Table(_)));
+        assert_eq!(all.len(), keys.len());
+        assert!(keys.iter().all(|k| all.contains(k)) && !all.contains("zzz"));
+
+        let mut folded = StringSet::with_capacity(3, true);
+        for s in ["Ada", "ADA", "Bob"] {
+            folded.insert(s);
+        }
+        assert_eq!(folded.len(), 2);
+        assert!(folded.contains("aDa") && folded.contains("BOB") && !folded.contains("carol"));
     }
 
     #[test]

@@ -25,6 +25,12 @@ impl KeyWords {
         KeyWords { a, b, len: len as u64 }
     }
 
+    /// The key's length in bytes.
+    #[inline(always)]
+    pub fn byte_len(&self) -> usize {
+        self.len as usize
+    }
+
     /// Whether equal words mean equal keys.
     #[inline(always)]
     pub fn exact(&self) -> bool {
@@ -138,16 +144,6 @@ impl StrTable {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// All entries in insertion order.
-    #[inline(always)]
-    pub fn entries(&self) -> &[Box<str>] {
-        &self.entries
-    }
-
     /// Appends `key` as entry number `len()`, hashed by the table. The entry is findable unless
     /// an equal key was inserted before (then the earlier one keeps answering); returns whether
     /// it is findable. Entry numbers thus always equal insertion order, duplicates included.
@@ -219,13 +215,6 @@ impl StrTable {
         }
     }
 
-    /// Whether an entry equals `key`, by scanning: for small sets, cheaper than hashing.
-    #[inline(always)]
-    pub fn scan_exact(&self, key: &[u8]) -> bool {
-        let words = KeyWords::of(key);
-        if words.exact() { self.words.contains(&words) } else { self.entries.iter().any(|e| e.as_bytes() == key) }
-    }
-
     /// The index of the entry with this hash for which `eq` holds.
     #[inline]
     pub fn find(&self, hash: u64, eq: impl Fn(&str) -> bool) -> Option<usize> {
@@ -287,13 +276,11 @@ mod tests {
         }
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(t.find_exact(k.as_bytes()), Some(i), "{k:?}");
-            assert!(t.scan_exact(k.as_bytes()));
             // Same length, one byte different anywhere: never found.
             for pos in 0..k.len() {
                 let mut other = k.clone().into_bytes();
                 other[pos] = b'~';
                 assert_eq!(t.find_exact(&other), None, "{k:?} at {pos}");
-                assert!(!t.scan_exact(&other));
             }
         }
         assert_eq!(t.find_exact(b"zzz"), None);
