@@ -277,12 +277,16 @@ fn rollout(r: &CompiledRollout, ctx: &Context, reason: Reason) -> Outcome {
 }
 
 /// Unleash's percentage check: `murmur3(group_id:value, 0) % 100 + 1 ≤ percentage`; no value
-/// (or 0 %) → the gate does not hold.
+/// (or 0 %) → the gate does not hold. At 100 % (Unleash's most common rollout) every bucket is
+/// inside, so only whether there is a value to bucket on is checked, without hashing.
 #[inline]
 fn gate_holds(g: &CompiledGate, ctx: &Context) -> bool {
-    g.percentage > 0
-        && with_bucket_value(&g.bucket_by, ctx, |s| murmur::murmur3_x86_32(&[&g.prefix, s.as_bytes()], 0) % 100 + 1)
-            .is_some_and(|n| n <= g.percentage)
+    match g.percentage {
+        0 => false,
+        100.. => with_bucket_value(&g.bucket_by, ctx, |_| ()).is_some(),
+        p => with_bucket_value(&g.bucket_by, ctx, |s| murmur::murmur3_x86_32(&[&g.prefix, s.as_bytes()], 0) % 100 + 1)
+            .is_some_and(|n| n <= p),
+    }
 }
 
 /// Runs a test on one scalar attribute value. The common string tests (`in`, exact `eq`)
