@@ -103,14 +103,30 @@ fn fold(a: u64, b: u64) -> u64 {
 /// Marks an empty slot.
 const EMPTY: u32 = u32::MAX;
 
+/// A key's hash, words and entry number in 32 bytes (the length narrowed to 32 bits, so it shares
+/// a word with the index; a longer key's length reads as `u32::MAX`, never equal to an exact
+/// key's, and its bytes are always compared).
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     hash: u64,
-    words: KeyWords,
+    a: u64,
+    b: u64,
+    len: u32,
     index: u32,
 }
 
-const EMPTY_SLOT: Slot = Slot { hash: 0, words: KeyWords { a: 0, b: 0, len: 0 }, index: EMPTY };
+impl Slot {
+    fn new(hash: u64, w: &KeyWords, index: u32) -> Slot {
+        Slot { hash, a: w.a, b: w.b, len: u32::try_from(w.len).unwrap_or(u32::MAX), index }
+    }
+
+    #[inline(always)]
+    fn has_words(&self, w: &KeyWords) -> bool {
+        self.a == w.a && self.b == w.b && u64::from(self.len) == w.len
+    }
+}
+
+const EMPTY_SLOT: Slot = Slot { hash: 0, a: 0, b: 0, len: 0, index: EMPTY };
 
 /// Strings with 64-bit hashes, each with its insertion index.
 ///
@@ -121,7 +137,6 @@ const EMPTY_SLOT: Slot = Slot { hash: 0, words: KeyWords { a: 0, b: 0, len: 0 },
 pub struct StrTable {
     slots: Box<[Slot]>,
     entries: Vec<Box<str>>,
-    words: Vec<KeyWords>,
 }
 
 impl Default for StrTable {
@@ -133,11 +148,7 @@ impl Default for StrTable {
 impl StrTable {
     pub fn with_capacity(n: usize) -> Self {
         let slots = (n.max(4) * 2).next_power_of_two();
-        StrTable {
-            slots: vec![EMPTY_SLOT; slots].into_boxed_slice(),
-            entries: Vec::with_capacity(n),
-            words: Vec::with_capacity(n),
-        }
+        StrTable { slots: vec![EMPTY_SLOT; slots].into_boxed_slice(), entries: Vec::with_capacity(n) }
     }
 
     pub fn len(&self) -> usize {
@@ -158,12 +169,11 @@ impl StrTable {
         let index = self.entries.len();
         let words = KeyWords::of(key.as_bytes());
         self.entries.push(key);
-        self.words.push(words);
         if !duplicate {
             if self.entries.len() * 2 > self.slots.len() {
                 self.grow();
             }
-            self.place(Slot { hash, words, index: u32::try_from(index).unwrap_or(EMPTY - 1) });
+            self.place(Slot::new(hash, &words, u32::try_from(index).unwrap_or(EMPTY - 1)));
         }
         !duplicate
     }
@@ -204,7 +214,7 @@ impl StrTable {
             if slot.index == EMPTY {
                 return None;
             }
-            if slot.hash == hash && slot.words == words {
+            if slot.hash == hash && slot.has_words(&words) {
                 let index = slot.index as usize;
                 if words.exact() || self.entries.get(index).is_some_and(|e| e.as_bytes() == key) {
                     return Some(index);
@@ -264,6 +274,11 @@ mod tests {
         assert_eq!(c.find(1, |e| e == "b"), Some(1));
         assert_eq!(c.find(1, |e| e == "z"), None);
         assert_eq!(StrTable::default().find(5, |_| true), None);
+    }
+
+    #[test]
+    fn a_slot_is_four_words() {
+        assert_eq!(size_of::<super::Slot>(), 32);
     }
 
     #[test]
