@@ -5,7 +5,7 @@
 //! about 5·10⁻¹⁵) is replaced deterministically by re-hashing the same bytes with seed 1, 2, …
 //! so the result stays a pure function of the input on every platform.
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64_with_seed};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use crate::model::ROLLOUT_SCALE;
 
@@ -24,12 +24,10 @@ pub fn bucket(prefix: &[u8], value: &[u8]) -> u32 {
         v.copy_from_slice(value);
         map_to_scale(|seed| xxh3_64_with_seed(dst, seed))
     } else {
-        map_to_scale(|seed| {
-            let mut h = Xxh3::with_seed(seed);
-            h.update(prefix);
-            h.update(value);
-            h.digest()
-        })
+        // Rare (a long value): one-shot over a heap copy, which hashes the same as streaming
+        // and keeps xxh3's streaming code out of the browser package.
+        let joined = [prefix, value].concat();
+        map_to_scale(|seed| xxh3_64_with_seed(&joined, seed))
     }
 }
 
@@ -75,12 +73,23 @@ mod tests {
     }
 
     #[test]
-    fn long_inputs_use_the_streaming_path_with_the_same_result() {
-        let long = "u".repeat(500);
+    fn long_inputs_bucket_as_the_whole_bytes_and_as_the_streaming_hash_did() {
+        // Around the stack buffer's 192 bytes and far beyond: the bucket is that of the joined
+        // bytes, and the same as hashing the two parts with xxh3's streaming API (what the
+        // long path did before, so no stored bucket moves).
         let p = prefix("s", "f");
-        let mut joined = p.to_vec();
-        joined.extend_from_slice(long.as_bytes());
-        let want = map_to_scale(|seed| xxh3_64_with_seed(&joined, seed));
-        assert_eq!(bucket(&p, long.as_bytes()), want);
+        for len in [180, 188, 189, 190, 191, 500, 5000] {
+            let value = "u".repeat(len);
+            let joined = [&p[..], value.as_bytes()].concat();
+            let want = map_to_scale(|seed| xxh3_64_with_seed(&joined, seed));
+            let streamed = map_to_scale(|seed| {
+                let mut h = xxhash_rust::xxh3::Xxh3::with_seed(seed);
+                h.update(&p);
+                h.update(value.as_bytes());
+                h.digest()
+            });
+            assert_eq!(bucket(&p, value.as_bytes()), want, "{len}");
+            assert_eq!(want, streamed, "{len}");
+        }
     }
 }

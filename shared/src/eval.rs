@@ -281,12 +281,12 @@ fn rollout(r: &CompiledRollout, ctx: &Context, reason: Reason) -> Outcome {
 /// inside, so only whether there is a value to bucket on is checked, without hashing.
 #[inline]
 fn gate_holds(g: &CompiledGate, ctx: &Context) -> bool {
-    match g.percentage {
-        0 => false,
-        100.. => with_bucket_value(&g.bucket_by, ctx, |_| ()).is_some(),
-        p => with_bucket_value(&g.bucket_by, ctx, |s| murmur::murmur3_x86_32(&[&g.prefix, s.as_bytes()], 0) % 100 + 1)
-            .is_some_and(|n| n <= p),
-    }
+    let p = g.percentage;
+    p > 0
+        && with_bucket_value(&g.bucket_by, ctx, |s| {
+            if p >= 100 { 1 } else { murmur::murmur3_x86_32(&[&g.prefix, s.as_bytes()], 0) % 100 + 1 }
+        })
+        .is_some_and(|n| n <= p)
 }
 
 /// Runs a test on one scalar attribute value. The common string tests (`in`, exact `eq`)

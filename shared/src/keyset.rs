@@ -8,7 +8,7 @@
 
 use hashbrown::HashTable;
 use sha2::{Digest, Sha256};
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::table::{KeyWords, StrTable};
 use crate::text;
@@ -39,15 +39,18 @@ impl Default for StringSet {
     }
 }
 
-/// Up to this many entries, a set is [`Repr::Small`] and a lookup compares against each entry
-/// instead of hashing.
+/// Sets made for up to this many entries are [`Repr::Small`]: a lookup compares against each
+/// entry instead of hashing.
 const SCAN_LIMIT: usize = 8;
 
 impl StringSet {
+    /// A set for an unknown number of entries (a table).
     pub fn new(case_insensitive: bool) -> Self {
-        StringSet::with_capacity(0, case_insensitive)
+        StringSet::with_capacity(SCAN_LIMIT + 1, case_insensitive)
     }
 
+    /// A set for `n` entries: small (scanned) up to [`SCAN_LIMIT`], else a table. A small set
+    /// given more entries than it was made for still answers right, only scanning further.
     pub fn with_capacity(n: usize, case_insensitive: bool) -> Self {
         let repr = if n <= SCAN_LIMIT {
             Repr::Small { text: String::new(), words: Vec::with_capacity(n) }
@@ -67,23 +70,22 @@ impl StringSet {
         };
         match &mut self.repr {
             Repr::Small { text, words } => {
-                if small_entries(text, words).any(|(_, e)| e == s) {
-                    return;
-                }
-                if words.len() < SCAN_LIMIT {
+                if !small_entries(text, words).any(|(_, e)| e == s) {
                     text.push_str(s);
                     words.push(KeyWords::of(s.as_bytes()));
-                    return;
                 }
-                // Too many to scan: the entries move to a table.
-                let mut table = StrTable::with_capacity(2 * SCAN_LIMIT);
-                for (_, e) in small_entries(text, words) {
-                    table_insert(&mut table, e, self.case_insensitive);
-                }
-                table_insert(&mut table, s, self.case_insensitive);
-                self.repr = Repr::Table(table);
             }
-            Repr::Table(table) => table_insert(table, s, self.case_insensitive),
+            Repr::Table(table) if self.case_insensitive => {
+                let h = xxh3_64(s.as_bytes());
+                if table.find(h, |e| e == s).is_none() {
+                    table.insert(h, s.into());
+                }
+            }
+            Repr::Table(table) => {
+                if table.find_exact(s.as_bytes()).is_none() {
+                    table.insert_exact(s.into());
+                }
+            }
         }
     }
 
@@ -135,18 +137,6 @@ fn small_entries<'s>(text: &'s str, words: &'s [KeyWords]) -> impl Iterator<Item
     })
 }
 
-/// Adds an entry (folded already when the set is case-insensitive) to a table, once.
-fn table_insert(table: &mut StrTable, s: &str, case_insensitive: bool) {
-    if case_insensitive {
-        let h = xxh3_64(s.as_bytes());
-        if table.find(h, |e| e == s).is_none() {
-            table.insert(h, s.into());
-        }
-    } else if table.find_exact(s.as_bytes()).is_none() {
-        table.insert_exact(s.into());
-    }
-}
-
 fn hash_folded(s: &str) -> u64 {
     if s.is_ascii() && s.len() <= 128 {
         let mut buf = [0u8; 128];
@@ -155,9 +145,11 @@ fn hash_folded(s: &str) -> u64 {
         dst.make_ascii_lowercase();
         return xxh3_64(dst);
     }
-    let mut h = Xxh3::new();
-    text::for_folded_bytes(s, |b| h.update(b));
-    h.digest()
+    // Rare (non-ASCII or long): one-shot over a heap copy (the same hash as streaming, and
+    // xxh3's streaming code stays out of the browser package).
+    let mut folded = Vec::with_capacity(s.len());
+    text::for_folded_bytes(s, |b| folded.extend_from_slice(b));
+    xxh3_64(&folded)
 }
 
 /// Number of hex digits in a salted key hash.
@@ -320,10 +312,10 @@ mod tests {
     #[test]
     fn small_sets_scan_and_large_ones_hash() {
         // Keys of every length up to 40 (the exact and the prefiltered word encodings), eight
-        // at a time (a small set), then all in one set (a table since the ninth).
+        // at a time (a small set), then all in one set made for an unknown count (a table).
         let keys: Vec<String> =
             (0..40).map(|n| "abcdefghijklmnopqrstuvwxyz0123456789ABCD".get(..n).unwrap().to_owned()).collect();
-        let mut all = StringSet::with_capacity(2, false);
+        let mut all = StringSet::new(false);
         for chunk in keys.chunks(SCAN_LIMIT) {
             let mut set = StringSet::with_capacity(chunk.len(), false);
             for k in chunk {
@@ -352,6 +344,14 @@ mod tests {
         }
         assert_eq!(folded.len(), 2);
         assert!(folded.contains("aDa") && folded.contains("BOB") && !folded.contains("carol"));
+
+        // A small set given more than it was made for keeps answering (it scans further).
+        let mut over = StringSet::with_capacity(1, false);
+        for k in &keys {
+            over.insert(k);
+        }
+        assert!(matches!(over.repr, Repr::Small { .. }));
+        assert!(keys.iter().all(|k| over.contains(k)) && !over.contains("zzz"));
     }
 
     #[test]
