@@ -7,12 +7,25 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { gzipSync } from "node:zlib";
 
 const env = process.env;
 const dir = env.VANE_WEB_DIR;
 const { VaneClient, loadWasm } = await import(pathToFileURL(path.join(dir, "vane.js")).href);
 await loadWasm(readFileSync(path.join(dir, "vane_web_bg.wasm")));
 const expected = JSON.parse(readFileSync(env.EXPECTED, "utf8"));
+
+// The budget every visitor downloads: module, glue and client, gzipped at level 9 (what
+// `cargo xtask bench-web` reports), at most 120 KB (Flipt's browser engine: 139 KB).
+const SIZE_BUDGET = 120_000;
+
+test("the package stays within its 120 KB gzipped budget", () => {
+  const sizes = ["vane_web_bg.wasm", "vane_web.js", "vane.js"].map(
+    (f) => [f, gzipSync(readFileSync(path.join(dir, f)), { level: 9 }).length],
+  );
+  const total = sizes.reduce((sum, [, n]) => sum + n, 0);
+  assert.ok(total <= SIZE_BUDGET, `${total} bytes gzipped (${JSON.stringify(sizes)}), over ${SIZE_BUDGET}`);
+});
 
 /** A Storage in memory (Node has no localStorage). */
 class MemoryStorage {
