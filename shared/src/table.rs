@@ -117,13 +117,20 @@ struct Slot {
 
 impl Slot {
     fn new(hash: u64, w: &KeyWords, index: u32) -> Slot {
-        Slot { hash, a: w.a, b: w.b, len: u32::try_from(w.len).unwrap_or(u32::MAX), index }
+        Slot { hash, a: w.a, b: w.b, len: narrow(w.len), index }
     }
 
+    /// Words equal, the lengths compared narrowed the same way (so a key of 4 GiB or more still
+    /// reaches the byte comparison).
     #[inline(always)]
     fn has_words(&self, w: &KeyWords) -> bool {
-        self.a == w.a && self.b == w.b && u64::from(self.len) == w.len
+        self.a == w.a && self.b == w.b && self.len == narrow(w.len)
     }
+}
+
+#[inline(always)]
+fn narrow(len: u64) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 const EMPTY_SLOT: Slot = Slot { hash: 0, a: 0, b: 0, len: 0, index: EMPTY };
