@@ -126,6 +126,29 @@ pub struct CompiledSnapshot {
     pub(crate) key_index: KeyIndex,
 }
 
+#[cfg(test)]
+impl CompiledSnapshot {
+    /// Everything but the identity and the tables' layout (which depends on their capacity), for
+    /// tests that check two ways to the same compiled form.
+    pub(crate) fn test_form(&self) -> String {
+        let found: Vec<Option<usize>> = self.flags.iter().map(|f| self.flag_index.get(&f.key)).collect();
+        format!(
+            "{} {} {:?} {} {} {:?}\nflags {:?}\nfound {found:?}\nsegments {:?}\n{:?} {:?} {:?}",
+            self.application,
+            self.environment,
+            self.audience,
+            self.version,
+            self.created_at,
+            self.settings,
+            self.flags,
+            self.segments,
+            self.configs,
+            self.services,
+            self.keys
+        )
+    }
+}
+
 impl CompiledSnapshot {
     pub fn application(&self) -> &str {
         &self.application
@@ -631,7 +654,7 @@ fn segment_sources(parsed: &[Result<Segment, (String, String)>]) -> Vec<SegmentS
         .collect()
 }
 
-enum SegmentSource<'a> {
+pub(crate) enum SegmentSource<'a> {
     Parsed(&'a Segment),
     Unreadable { key: &'a str, message: &'a str },
 }
@@ -722,7 +745,7 @@ struct Scope<'a> {
 /// Compiles flags one at a time, each as soon as it is pushed (while its definition is still
 /// in cache), except those with prerequisites: they wait until every flag's variants are
 /// known. Segments are compiled up front (flags refer to them).
-struct Compiler {
+pub(crate) struct Compiler {
     hash_salt: String,
     segment_index: KeyIndex,
     segment_ok: Vec<bool>,
@@ -738,11 +761,25 @@ struct Compiler {
 }
 
 impl Compiler {
-    fn new(hash_salt: &str, segments: &[SegmentSource<'_>], flags: usize) -> Self {
-        let mut warnings = Vec::new();
-        let mut segment_index = KeyIndex::with_capacity(segments.len());
-        let mut compiled_segments = Vec::with_capacity(segments.len());
-        let mut segment_ok = Vec::with_capacity(segments.len());
+    pub(crate) fn new(hash_salt: &str, segments: &[SegmentSource<'_>], flags: usize) -> Self {
+        let mut compiler = Compiler {
+            hash_salt: hash_salt.to_owned(),
+            segment_index: KeyIndex::with_capacity(segments.len()),
+            segment_ok: Vec::with_capacity(segments.len()),
+            segments: Vec::with_capacity(segments.len()),
+            flag_index: KeyIndex::with_capacity(flags),
+            flags: Vec::with_capacity(flags),
+            waiting: Vec::new(),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        };
+        compiler.add_segments(segments);
+        compiler
+    }
+
+    /// Compiles segments. A flag compiled before this call could not refer to them, so only
+    /// the Unleash import (whose features wait for segments listed after them) calls it again.
+    pub(crate) fn add_segments(&mut self, segments: &[SegmentSource<'_>]) {
         let empty_index = KeyIndex::default();
         for src in segments {
             let key = match src {
@@ -751,7 +788,7 @@ impl Compiler {
             };
             let entity = || Entity::Segment(key.to_owned());
             let mut sink = Sink { entity: &entity, problems: Vec::new() };
-            if !segment_index.push(key) {
+            if !self.segment_index.push(key) {
                 sink.push("key", format!("duplicate segment key '{key}'; only the first is used"));
             }
             let logic = match src {
@@ -761,28 +798,17 @@ impl Compiler {
                 }
                 SegmentSource::Parsed(seg) => {
                     // Segments may not refer to segments, so an empty index is the right scope.
-                    let scope = Scope { segment_index: &empty_index, segment_ok: &[], hash_salt };
+                    let scope = Scope { segment_index: &empty_index, segment_ok: &[], hash_salt: &self.hash_salt };
                     Some(compile_segment(seg, &scope, &mut sink))
                 }
             };
-            let logic = match (sink.flush(&mut warnings), logic) {
+            let logic = match (sink.flush(&mut self.warnings), logic) {
                 (None, Some(l)) => Ok(l),
                 (Some(detail), _) => Err(detail),
                 (None, None) => Err("unreadable".into()),
             };
-            segment_ok.push(logic.is_ok());
-            compiled_segments.push(CompiledSegment { logic });
-        }
-        Compiler {
-            hash_salt: hash_salt.to_owned(),
-            segment_index,
-            segment_ok,
-            segments: compiled_segments,
-            flag_index: KeyIndex::with_capacity(flags),
-            flags: Vec::with_capacity(flags),
-            waiting: Vec::new(),
-            problems: Vec::new(),
-            warnings,
+            self.segment_ok.push(logic.is_ok());
+            self.segments.push(CompiledSegment { logic });
         }
     }
 
@@ -800,12 +826,18 @@ impl Compiler {
 
     /// Index, key and variants of a flag (the key moves into the compiled flag; later steps
     /// read it there), then its logic unless it has prerequisites and so waits.
-    fn add(&mut self, mut flag: Flag) {
+    fn add(&mut self, flag: Flag) {
+        self.add_flag(flag, false);
+    }
+
+    /// [`Compiler::add`]; a `held` flag waits for [`Compiler::finish`] even without
+    /// prerequisites (the Unleash import settles them at the end, see [`Compiler::held_mut`]).
+    pub(crate) fn add_flag(&mut self, mut flag: Flag, held: bool) -> usize {
         let mut problems = Vec::new();
         let variants = compile_variants(&mut flag, &mut problems);
         let key = std::mem::take(&mut flag.key).into_boxed_str();
         let index = self.register(key, flag.flag_type, flag.version, variants, &mut problems);
-        if !flag.prerequisites.is_empty() {
+        if held || !flag.prerequisites.is_empty() {
             // A waiting flag always has an entry: the prerequisite check may add to it.
             self.problems.push((index, problems));
             self.waiting.push((index, flag));
@@ -815,6 +847,58 @@ impl Compiler {
                 self.problems.push((index, problems));
             }
         }
+        index
+    }
+
+    /// Compiles `flag` in the place of flag `index`, a definition of the same key it replaces
+    /// (what the earlier one made, problems included, goes). `held` as in [`Compiler::add_flag`].
+    #[cfg_attr(not(feature = "typed"), allow(dead_code))] // used by the one-pass Unleash import
+    pub(crate) fn replace(&mut self, index: usize, mut flag: Flag, held: bool) {
+        self.waiting.retain(|(i, _)| *i != index);
+        if let Ok(at) = self.problems.binary_search_by_key(&index, |(i, _)| *i) {
+            self.problems.remove(at);
+        }
+        let mut problems = Vec::new();
+        if flag.key.is_empty() {
+            problems.push(("key".into(), "must not be empty".into()));
+        }
+        let variants = compile_variants(&mut flag, &mut problems);
+        let Some(f) = self.flags.get_mut(index) else { return };
+        f.flag_type = flag.flag_type;
+        f.version = flag.version;
+        f.variants = variants;
+        f.static_variant = None;
+        f.logic = Err(Box::default());
+        // Both lists stay in flag order.
+        let at = self.problems.partition_point(|(i, _)| *i < index);
+        if held || !flag.prerequisites.is_empty() {
+            self.problems.insert(at, (index, problems));
+            let w = self.waiting.partition_point(|(i, _)| *i < index);
+            self.waiting.insert(w, (index, flag));
+        } else {
+            self.compile_logic(index, &mut flag, &mut problems);
+            if !problems.is_empty() {
+                self.problems.insert(at, (index, problems));
+            }
+        }
+    }
+
+    /// The definition of a waiting flag, whose logic is compiled in [`Compiler::finish`].
+    #[cfg_attr(not(feature = "typed"), allow(dead_code))] // used by the one-pass Unleash import
+    pub(crate) fn held_mut(&mut self, index: usize) -> Option<&mut Flag> {
+        let at = self.waiting.binary_search_by_key(&index, |(i, _)| *i).ok()?;
+        self.waiting.get_mut(at).map(|(_, f)| f)
+    }
+
+    /// The index of the flag with this key.
+    #[cfg_attr(not(feature = "typed"), allow(dead_code))] // used by the one-pass Unleash import
+    pub(crate) fn find(&self, key: &str) -> Option<usize> {
+        self.flag_index.get(key)
+    }
+
+    #[cfg_attr(not(feature = "typed"), allow(dead_code))] // used by the one-pass Unleash import
+    pub(crate) fn flag(&self, index: usize) -> Option<&CompiledFlag> {
+        self.flags.get(index)
     }
 
     fn register(
@@ -861,7 +945,7 @@ impl Compiler {
     }
 
     /// [`Compiler::finish`] with the rest of `snapshot` (whose flags were pushed).
-    fn finish_snapshot(self, mut snapshot: Snapshot, warnings: &mut Vec<Problem>) -> CompiledSnapshot {
+    pub(crate) fn finish_snapshot(self, mut snapshot: Snapshot, warnings: &mut Vec<Problem>) -> CompiledSnapshot {
         let envelope = Envelope {
             application: &snapshot.application,
             environment: &snapshot.environment,

@@ -6,8 +6,9 @@
 //! never emit a compile problem), then evaluate every test natively and compare
 //! `unleash::is_enabled` with `expectedResult` (227 checks) and `unleash::variant` with the
 //! expected variant object (52 checks). The imported snapshot is also written as JSON and read
-//! back with both snapshot readers (`compile_json`, `compile_json_compact`), which must give the
-//! same answers. Every check runs: the totals are asserted, and every failure is printed with
+//! back with both snapshot readers (`compile_json`, `compile_json_compact`), and the document
+//! is compiled as it is read (`unleash::compile_str`, same notes, no warning); every form must
+//! give the same answers. Every check runs: the totals are asserted, and every failure is printed with
 //! its file, description, toggle, context, expected and actual answer.
 //!
 //! The evaluation time is a fixed instant; contexts without `currentTime` make date constraints
@@ -62,7 +63,8 @@ struct Run {
     notes: usize,
 }
 
-/// The three compiled forms of one import: from the model, and from its JSON by both readers.
+/// The compiled forms of one import: from the model, from its JSON by both readers, and straight
+/// from the Unleash document (`unleash::compile_str`).
 struct Forms {
     forms: Vec<(&'static str, CompiledSnapshot)>,
     /// The imported snapshot as JSON (recorded for the wasm parity harness).
@@ -80,8 +82,8 @@ impl Forms {
         };
         // The text reader (`import_str`, what the CLI, the admin route and the benchmark use)
         // must make the same snapshot and notes of the document's text.
-        let text = state.to_string();
-        match unleash::import_str(&text, "unleash-spec", "test", 1) {
+        let state_text = state.to_string();
+        match unleash::import_str(&state_text, "unleash-spec", "test", 1) {
             Ok((s, n)) if n == notes && serde_json::to_value(&s).ok() == serde_json::to_value(&snapshot).ok() => {}
             Ok(_) => run.failures.push(format!("{file}: import_str differs from import")),
             Err(e) => run.failures.push(format!("{file}: import_str failed: {e}")),
@@ -115,6 +117,19 @@ impl Forms {
                 }
                 Err(e) => run.failures.push(format!("{file}: {name} rejected the imported snapshot: {e}")),
             }
+        }
+        // Compiled as the document is read (what evaluates an Unleash document directly).
+        match unleash::compile_str(&state_text, "unleash-spec", "test", 1) {
+            Ok((c, n, warnings)) => {
+                if n != notes {
+                    run.failures.push(format!("{file}: compile_str notes differ from import's"));
+                }
+                for w in &warnings {
+                    run.failures.push(format!("{file}: compile_str warning: {w}"));
+                }
+                forms.push(("unleash::compile_str", c));
+            }
+            Err(e) => run.failures.push(format!("{file}: compile_str failed: {e}")),
         }
         Some(Forms { forms, text })
     }

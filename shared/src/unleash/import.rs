@@ -39,7 +39,9 @@ use serde_json::{Map, Value};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::cidr::Cidr;
-use crate::compile::MAX_REGEX_LEN;
+use crate::compile::{CompiledSnapshot, MAX_REGEX_LEN, Warning, compile_owned};
+#[cfg(feature = "typed")]
+use crate::compile::{Compiler, SegmentSource};
 use crate::model::{
     BucketHash, Condition, Flag, FlagType, Gate, Name, Operator, Prerequisite, RANDOM_ATTRIBUTE, Rollout, Rule,
     Segment, Serve, Snapshot, Variant,
@@ -383,6 +385,42 @@ pub fn import_str(
     import(&doc, application, environment, version)
 }
 
+/// [`import_str`] straight to the compiled form: the same snapshot, notes and warnings as
+/// `compile_owned(import_str(..)?.0)`, but a client API document is compiled flag by flag as it
+/// is read (each definition is dropped once compiled, so a large document never exists as a
+/// snapshot and a compiled snapshot at once). What evaluates an Unleash document directly, as
+/// an Unleash SDK's engine does, uses this. The importer's snapshots compile without warnings;
+/// they are returned so a caller can check.
+pub fn compile_str(
+    doc: &str,
+    application: &str,
+    environment: &str,
+    version: u64,
+) -> Result<(CompiledSnapshot, Vec<ImportNote>, Vec<Warning>), String> {
+    #[cfg(feature = "typed")]
+    {
+        let guess = doc.len() / 128;
+        let snapshot = Snapshot::new(application, environment, version);
+        let compiler = Compiler::new(&snapshot.hash_salt, &[], guess);
+        let mut import = Import::new(snapshot, Compiling { compiler, boolean: Vec::with_capacity(guess) });
+        let mut reader = serde_json::Deserializer::from_str(doc);
+        let read = de::DeserializeSeed::deserialize(TypedState(&mut import), &mut reader).and_then(|events| {
+            reader.end()?;
+            Ok(events)
+        });
+        // Anything else (delta events, a document the one-pass reader refuses) goes the long way.
+        if let Ok(Present(false)) = read {
+            let (snapshot, flags, notes) = import.finish();
+            let mut warnings = Vec::new();
+            let compiled = flags.compiler.finish_snapshot(snapshot, &mut warnings);
+            return Ok((compiled, notes, warnings));
+        }
+    }
+    let (snapshot, notes) = import_str(doc, application, environment, version)?;
+    let (compiled, warnings) = compile_owned(snapshot);
+    Ok((compiled, notes, warnings))
+}
+
 /// The common case read straight from the text, without a [`Value`] tree: a client API
 /// document. `None` for anything else (delta events, not an object, repeated keys, …), which
 /// [`import`] then reads and reports on exactly as before.
@@ -401,7 +439,8 @@ fn import_text(doc: &str, application: &str, environment: &str, version: u64) ->
     }
     // A well-formed document is read in one pass, each feature becoming a flag as soon as it
     // is read; otherwise item by item below.
-    let mut import = Import::new(application, environment, version, doc.len() / 128);
+    let mut import =
+        Import::new(Snapshot::new(application, environment, version), Listed::with_capacity(doc.len() / 128));
     let mut reader = serde_json::Deserializer::from_str(doc);
     let read = de::DeserializeSeed::deserialize(TypedState(&mut import), &mut reader).and_then(|events| {
         reader.end()?;
@@ -409,14 +448,15 @@ fn import_text(doc: &str, application: &str, environment: &str, version: u64) ->
     });
     match read {
         Ok(Present(true)) => return None,
-        Ok(Present(false)) => return Some(import.finish()),
+        Ok(Present(false)) => return Some(import.into_snapshot()),
         Err(_) => {}
     }
     let state: ClientState<'_> = serde_json::from_str(doc).ok()?;
     if state.events.0 {
         return None;
     }
-    let mut import = Import::new(application, environment, version, state.features.len());
+    let mut import =
+        Import::new(Snapshot::new(application, environment, version), Listed::with_capacity(state.features.len()));
     let segments: Vec<&RawValue> = match state.segments.map(RawValue::get) {
         None | Some("null") => Vec::new(),
         Some(text) => match serde_json::from_str(text) {
@@ -442,7 +482,7 @@ fn import_text(doc: &str, application: &str, environment: &str, version: u64) ->
             Feature::deserialize(v).map_err(|e| (name, e.to_string()))
         }));
     }
-    Some(import.finish())
+    Some(import.into_snapshot())
 }
 
 /// Converts an Unleash state (client API or delta events) into a snapshot for
@@ -457,7 +497,8 @@ pub fn import(
 ) -> Result<(Snapshot, Vec<ImportNote>), String> {
     let mut notes = Notes::new();
     let state = read_state(doc, &mut notes)?;
-    let mut import = Import::new(application, environment, version, state.features.len());
+    let mut import =
+        Import::new(Snapshot::new(application, environment, version), Listed::with_capacity(state.features.len()));
     import.notes = notes;
     import.segments(state.segments.iter().map(|raw| UnleashSegment::deserialize(*raw).map_err(|e| e.to_string())));
     for raw in &state.features {
@@ -466,7 +507,7 @@ pub fn import(
                 .map_err(|e| (raw.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(), e.to_string())),
         );
     }
-    Ok(import.finish())
+    Ok(import.into_snapshot())
 }
 
 /// Feature name → index among the kept features, without copies of the names: the table holds
@@ -491,10 +532,10 @@ impl Names {
 /// Reads a client state in one pass into an [`Import`] (what a derived reader would: unknown
 /// members skipped, a repeated one refused); the value is whether the document has `events`.
 #[cfg(feature = "typed")]
-struct TypedState<'i, 'a>(&'i mut Import<'a>);
+struct TypedState<'i, 'a, S>(&'i mut Import<'a, S>);
 
 #[cfg(feature = "typed")]
-impl<'de> de::DeserializeSeed<'de> for TypedState<'_, 'de> {
+impl<'de, S: Flags> de::DeserializeSeed<'de> for TypedState<'_, 'de, S> {
     type Value = Present;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -502,7 +543,7 @@ impl<'de> de::DeserializeSeed<'de> for TypedState<'_, 'de> {
 }
 
 #[cfg(feature = "typed")]
-impl<'de> Visitor<'de> for TypedState<'_, 'de> {
+impl<'de, S: Flags> Visitor<'de> for TypedState<'_, 'de, S> {
     type Value = Present;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an Unleash client state")
@@ -538,10 +579,10 @@ impl<'de> Visitor<'de> for TypedState<'_, 'de> {
 
 /// The feature list, each feature handed to the import as soon as it is read.
 #[cfg(feature = "typed")]
-struct FeatureList<'i, 'a>(&'i mut Import<'a>);
+struct FeatureList<'i, 'a, S>(&'i mut Import<'a, S>);
 
 #[cfg(feature = "typed")]
-impl<'de> de::DeserializeSeed<'de> for FeatureList<'_, 'de> {
+impl<'de, S: Flags> de::DeserializeSeed<'de> for FeatureList<'_, 'de, S> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
@@ -549,7 +590,7 @@ impl<'de> de::DeserializeSeed<'de> for FeatureList<'_, 'de> {
 }
 
 #[cfg(feature = "typed")]
-impl<'de> Visitor<'de> for FeatureList<'_, 'de> {
+impl<'de, S: Flags> Visitor<'de> for FeatureList<'_, 'de, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a sequence")
@@ -582,15 +623,14 @@ type ReadFeature<'a> = Result<Feature<'a>, (String, String)>;
 /// (so a large document is never held as features and flags at the same time), unless it
 /// refers to segments not read yet; prerequisites are worked out at the end, when every
 /// parent's variants are known.
-struct Import<'a> {
+struct Import<'a, S> {
+    /// The snapshot's envelope and segments; its flags go to `flags`.
     snapshot: Snapshot,
+    flags: S,
     notes: Notes,
     /// Segment id → what a reference to it means.
     segments: HashMap<String, SegmentUse>,
     segments_read: bool,
-    /// Flag key → index in `snapshot.flags`. The last definition of a name wins (as in the
-    /// SDKs' maps), in the place of the first.
-    by_name: Names,
     /// Features that refer to segments read before the segments, with their flag's index (the
     /// flag is a placeholder until [`Import::finish`]).
     waiting: Vec<(usize, Feature<'a>)>,
@@ -600,17 +640,139 @@ struct Import<'a> {
     read: usize,
 }
 
-impl<'a> Import<'a> {
-    /// `features`: how many to make room for (a guess is fine; room never used costs no memory).
-    fn new(application: &str, environment: &str, version: u64, features: usize) -> Self {
-        let mut snapshot = Snapshot::new(application, environment, version);
-        snapshot.flags.reserve_exact(features);
+/// Where an import puts the flags it builds, in document order: a list for a snapshot
+/// ([`Listed`]) or a compiler ([`Compiling`]). The last definition of a name wins (as in the
+/// SDKs' maps), in the place of the first.
+trait Flags {
+    /// How many there are (the index of the next one).
+    fn len(&self) -> usize;
+    /// The index of the flag with this key.
+    fn find(&self, key: &str) -> Option<usize>;
+    /// What a dependency on flag `index` needs to know of it.
+    fn parent(&self, index: usize) -> Option<Parent<'_>>;
+    /// Appends a flag (its key not taken yet); its index. A `held` flag gets its dependencies
+    /// from [`Flags::settle`] before it is final.
+    fn add(&mut self, flag: Flag, held: bool) -> usize;
+    /// Puts `flag` in the place of flag `index`, which has the same key.
+    fn replace(&mut self, index: usize, flag: Flag, held: bool);
+    /// The dependencies of held flag `index`.
+    fn settle(&mut self, index: usize, enabled: bool, prerequisites: Vec<Prerequisite>);
+    /// The snapshot's segments, once read (flags referring to them come after).
+    fn segments(&mut self, segments: &[Segment]);
+}
+
+/// A parent flag as [`dependencies`] sees it.
+struct Parent<'f> {
+    key: &'f str,
+    /// Boolean, without explicit variants.
+    boolean: bool,
+    /// Variant keys, in order (`off`, `on`, then the Unleash variants for a json flag).
+    variants: Vec<&'f str>,
+}
+
+/// The flags of a snapshot ([`import`]).
+struct Listed {
+    list: Vec<Flag>,
+    by_name: Names,
+}
+
+impl Listed {
+    fn with_capacity(n: usize) -> Self {
+        Listed { list: Vec::with_capacity(n), by_name: Names::with_capacity(n) }
+    }
+}
+
+impl Flags for Listed {
+    fn len(&self) -> usize {
+        self.list.len()
+    }
+    fn find(&self, key: &str) -> Option<usize> {
+        let list = &self.list;
+        self.by_name.find(key, |k| list.get(k).is_some_and(|g| g.key == key))
+    }
+    fn parent(&self, index: usize) -> Option<Parent<'_>> {
+        let f = self.list.get(index)?;
+        Some(Parent {
+            key: &f.key,
+            boolean: f.variants.is_empty(),
+            variants: f.variants.iter().map(|v| &*v.key).collect(),
+        })
+    }
+    fn add(&mut self, flag: Flag, _held: bool) -> usize {
+        let k = self.list.len();
+        self.list.push(flag);
+        let list = &self.list;
+        let key = list.get(k).map_or("", |g| g.key.as_str());
+        self.by_name.insert(key, k, |j| list.get(j).map_or("", |g| g.key.as_str()));
+        k
+    }
+    fn replace(&mut self, index: usize, flag: Flag, _held: bool) {
+        if let Some(old) = self.list.get_mut(index) {
+            *old = flag;
+        }
+    }
+    fn settle(&mut self, index: usize, enabled: bool, prerequisites: Vec<Prerequisite>) {
+        if let Some(flag) = self.list.get_mut(index) {
+            flag.enabled = enabled;
+            flag.prerequisites = prerequisites;
+        }
+    }
+    fn segments(&mut self, _segments: &[Segment]) {}
+}
+
+/// Flags compiled as they are built ([`compile_str`]): each definition is dropped once
+/// compiled, so the document is never held as flags and compiled flags at the same time.
+#[cfg(feature = "typed")]
+struct Compiling {
+    compiler: Compiler,
+    /// Per flag: boolean without explicit variants (the compiled form gives those `on`/`off`).
+    boolean: Vec<bool>,
+}
+
+#[cfg(feature = "typed")]
+impl Flags for Compiling {
+    fn len(&self) -> usize {
+        self.boolean.len()
+    }
+    fn find(&self, key: &str) -> Option<usize> {
+        self.compiler.find(key)
+    }
+    fn parent(&self, index: usize) -> Option<Parent<'_>> {
+        let f = self.compiler.flag(index)?;
+        let boolean = self.boolean.get(index).copied().unwrap_or_default();
+        let variants = if boolean { Vec::new() } else { f.variants.iter().map(|v| &*v.key).collect() };
+        Some(Parent { key: &f.key, boolean, variants })
+    }
+    fn add(&mut self, flag: Flag, held: bool) -> usize {
+        self.boolean.push(flag.variants.is_empty());
+        self.compiler.add_flag(flag, held)
+    }
+    fn replace(&mut self, index: usize, flag: Flag, held: bool) {
+        if let Some(b) = self.boolean.get_mut(index) {
+            *b = flag.variants.is_empty();
+        }
+        self.compiler.replace(index, flag, held);
+    }
+    fn settle(&mut self, index: usize, enabled: bool, prerequisites: Vec<Prerequisite>) {
+        if let Some(flag) = self.compiler.held_mut(index) {
+            flag.enabled = enabled;
+            flag.prerequisites = prerequisites;
+        }
+    }
+    fn segments(&mut self, segments: &[Segment]) {
+        let sources: Vec<SegmentSource<'_>> = segments.iter().map(SegmentSource::Parsed).collect();
+        self.compiler.add_segments(&sources);
+    }
+}
+
+impl<'a, S: Flags> Import<'a, S> {
+    fn new(snapshot: Snapshot, flags: S) -> Self {
         Import {
             snapshot,
+            flags,
             notes: Notes::new(),
             segments: HashMap::new(),
             segments_read: false,
-            by_name: Names::with_capacity(features),
             waiting: Vec::new(),
             dependent: Vec::new(),
             read: 0,
@@ -686,6 +848,7 @@ impl<'a> Import<'a> {
             s.key.strip_prefix(SEGMENT_PREFIX).is_some_and(|id| matches!(segments.get(id), Some(SegmentUse::Member(_))))
         });
         self.segments_read = true;
+        self.flags.segments(&self.snapshot.segments);
     }
 
     /// The next feature of the state's list.
@@ -714,8 +877,7 @@ impl<'a> Import<'a> {
                 return;
             }
         };
-        let flags = &self.snapshot.flags;
-        let slot = self.by_name.find(&f.name, |k| flags.get(k).is_some_and(|g| g.key == f.name));
+        let slot = self.flags.find(&f.name);
         if let Some(k) = slot {
             self.notes.push(&f.name, "", NoteKind::Ignored, "defined twice; the later definition is used");
             // What the earlier definition made goes.
@@ -726,43 +888,38 @@ impl<'a> Import<'a> {
         let refers_to_segments =
             || f.strategies.iter().flatten().any(|s| s.segments.as_ref().is_some_and(|s| !s.is_empty()));
         if !self.segments_read && refers_to_segments() {
-            let k = slot.unwrap_or_else(|| self.add(placeholder(&f.name)));
+            let k = match slot {
+                Some(k) => {
+                    self.flags.replace(k, placeholder(&f.name), true);
+                    k
+                }
+                None => self.flags.add(placeholder(&f.name), true),
+            };
             self.waiting.push((k, f));
             return;
         }
         self.build(slot, f);
     }
 
-    /// Appends a flag under a name not taken yet; its index.
-    fn add(&mut self, flag: Flag) -> usize {
-        let k = self.snapshot.flags.len();
-        self.snapshot.flags.push(flag);
-        let flags = &self.snapshot.flags;
-        let key = flags.get(k).map_or("", |g| g.key.as_str());
-        self.by_name.insert(key, k, |j| flags.get(j).map_or("", |g| g.key.as_str()));
-        k
-    }
-
     /// Makes `f`'s flag, in place `slot` (a flag of the same name) or appended.
     fn build(&mut self, slot: Option<usize>, f: Feature<'a>) {
-        self.notes.at = Stage::Flag(slot.unwrap_or(self.snapshot.flags.len()));
+        self.notes.at = Stage::Flag(slot.unwrap_or(self.flags.len()));
         let plan = plan_feature(&f, &self.segments, &mut self.notes);
         let flag = build_flag(&f, plan, self.snapshot.version);
-        let k = match slot.and_then(|k| Some((k, self.snapshot.flags.get_mut(k)?))) {
-            Some((k, old)) => {
-                *old = flag;
+        let held = f.dependencies.as_ref().is_some_and(|d| !d.is_empty());
+        let k = match slot {
+            Some(k) => {
+                self.flags.replace(k, flag, held);
                 k
             }
-            None => self.add(flag),
+            None => self.flags.add(flag, held),
         };
-        if f.dependencies.as_ref().is_some_and(|d| !d.is_empty()) {
+        if held {
             self.dependent.push((k, f));
         }
     }
 
-    /// Builds what waited for segments (none read: every reference is unknown), then the
-    /// prerequisites, which read their parents' variants.
-    fn finish(mut self) -> (Snapshot, Vec<ImportNote>) {
+    fn finish(mut self) -> (Snapshot, S, Vec<ImportNote>) {
         for (k, f) in std::mem::take(&mut self.waiting) {
             self.build(Some(k), f);
         }
@@ -771,15 +928,18 @@ impl<'a> Import<'a> {
         let has_dependencies = |k: usize| dependent.binary_search_by_key(&k, |(at, _)| *at).is_ok();
         for (k, f) in &dependent {
             self.notes.at = Stage::Dependencies(*k);
-            let flags = &self.snapshot.flags;
-            let parent = |name: &str| self.by_name.find(name, |p| flags.get(p).is_some_and(|g| g.key == name));
-            let (enabled, prerequisites) = dependencies(f, parent, has_dependencies, flags, &mut self.notes);
-            if let Some(flag) = self.snapshot.flags.get_mut(*k) {
-                flag.enabled = enabled;
-                flag.prerequisites = prerequisites;
-            }
+            let (enabled, prerequisites) = dependencies(f, &self.flags, has_dependencies, &mut self.notes);
+            self.flags.settle(*k, enabled, prerequisites);
         }
-        (self.snapshot, self.notes.into_sorted())
+        (self.snapshot, self.flags, self.notes.into_sorted())
+    }
+}
+
+impl Import<'_, Listed> {
+    fn into_snapshot(self) -> (Snapshot, Vec<ImportNote>) {
+        let (mut snapshot, flags, notes) = self.finish();
+        snapshot.flags = flags.list;
+        (snapshot, notes)
     }
 }
 
@@ -1851,9 +2011,8 @@ fn build_flag(f: &Feature<'_>, plan: FeaturePlan<'_>, version: u64) -> Flag {
 /// Whether the feature can be on at all after its dependencies, and its prerequisites.
 fn dependencies(
     f: &Feature<'_>,
-    parent_index: impl Fn(&str) -> Option<usize>,
+    flags: &impl Flags,
     has_dependencies: impl Fn(usize) -> bool,
-    flags: &[Flag],
     notes: &mut Notes,
 ) -> (bool, Vec<Prerequisite>) {
     let name = f.name.as_ref();
@@ -1861,7 +2020,7 @@ fn dependencies(
     let mut prerequisites = Vec::new();
     for (i, d) in f.dependencies.iter().flatten().enumerate() {
         let path = format!("dependencies[{i}]");
-        let parent = parent_index(d.feature.as_ref()).and_then(|p| Some((p, flags.get(p)?)));
+        let parent = flags.find(d.feature.as_ref()).and_then(|p| Some((p, flags.parent(p)?)));
         let Some((parent, parent_flag)) = parent else {
             notes.push(
                 name,
@@ -1885,7 +2044,7 @@ fn dependencies(
             enabled = false;
             continue;
         }
-        let boolean_parent = parent_flag.variants.is_empty();
+        let boolean_parent = parent_flag.boolean;
         let variants: Vec<String> = if d.enabled == Some(false) {
             vec![OFF.into()]
         } else {
@@ -1899,14 +2058,12 @@ fn dependencies(
                     // A json parent's Unleash variants follow `off` and `on`.
                     let unleash_variants = parent_flag.variants.iter().skip(2);
                     keys.extend(
-                        unleash_variants
-                            .filter(|v| wanted.iter().any(|w| w == unleash_name(&v.key)))
-                            .map(|v| v.key.to_string()),
+                        unleash_variants.filter(|v| wanted.iter().any(|w| w == unleash_name(v))).map(|v| v.to_string()),
                     );
                     keys
                 }
                 _ if boolean_parent => vec![ON.into()],
-                _ => parent_flag.variants.iter().filter(|v| v.key != OFF).map(|v| v.key.to_string()).collect(),
+                _ => parent_flag.variants.iter().filter(|v| **v != OFF).map(|v| v.to_string()).collect(),
             }
         };
         if variants.is_empty() {
@@ -1923,7 +2080,7 @@ fn dependencies(
             enabled = false;
             continue;
         }
-        prerequisites.push(Prerequisite { flag: parent_flag.key.clone(), variants });
+        prerequisites.push(Prerequisite { flag: parent_flag.key.to_owned(), variants });
     }
     if !enabled {
         // A disabled flag serves `off` whatever its prerequisites say; drop them so an
@@ -2300,8 +2457,10 @@ mod tests {
         };
         let (first, notes) = read(&before);
         assert_eq!(read(&after), (first.clone(), notes.clone()));
-        let value: Value = serde_json::from_str(&after).unwrap();
-        same_from_text(&value, &after);
+        for text in [&before, &after] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            same_from_text(&value, text);
+        }
 
         let places: Vec<(&str, &str)> = notes.iter().map(|n| (n.feature.as_str(), n.path.as_str())).collect();
         assert_eq!(
@@ -2358,6 +2517,13 @@ mod tests {
         let from_value = import(doc, "app", "production", 3).map(|(s, n)| (serde_json::to_value(s).unwrap(), n));
         let from_text = import_str(text, "app", "production", 3).map(|(s, n)| (serde_json::to_value(s).unwrap(), n));
         assert_eq!(from_text, from_value, "{text}");
+        // Compiled as read: the same compiled form, notes and warnings as compiling the import.
+        let fused = compile_str(text, "app", "production", 3).map(|(c, n, w)| (c.test_form(), n, w));
+        let two_steps = import_str(text, "app", "production", 3).map(|(s, n)| {
+            let (c, w) = compile_owned(s);
+            (c.test_form(), n, w)
+        });
+        assert_eq!(fused, two_steps, "{text}");
     }
 
     #[test]

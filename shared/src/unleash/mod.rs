@@ -37,4 +37,4 @@ pub mod import;
 
 pub use answer::{Answer, is_enabled, unleash_name, variant};
 pub use context::context;
-pub use import::{ImportNote, NoteKind, import, import_str};
+pub use import::{ImportNote, NoteKind, compile_str, import, import_str};

@@ -22,7 +22,16 @@ const NOW: i64 = 1_795_000_000_000;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// An Unleash document to something that evaluates it, as Yggdrasil's `take_state` does: read,
+/// import and compile in one pass.
 fn vane(text: &str) -> CompiledSnapshot {
+    let (compiled, _notes, warnings) = unleash::compile_str(text, "bench", "production", 1).expect("imports");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    compiled
+}
+
+/// The same in two steps, through the snapshot (what `vane import unleash` writes).
+fn vane_two_steps(text: &str) -> CompiledSnapshot {
     let (snapshot, _notes) = unleash::import_str(text, "bench", "production", 1).expect("imports");
     let (compiled, warnings) = compile_owned(snapshot);
     assert!(warnings.is_empty(), "{warnings:?}");
@@ -100,6 +109,9 @@ fn ingest(c: &mut Criterion) {
         // (criterion's `LargeInput` batches), so no row pays for another's memory.
         g.bench_function("vane (parse + import + compile)", |b| {
             b.iter_batched(|| (), |()| vane(black_box(&text)), BatchSize::LargeInput)
+        });
+        g.bench_function("vane (import_str, then compile_owned)", |b| {
+            b.iter_batched(|| (), |()| vane_two_steps(black_box(&text)), BatchSize::LargeInput)
         });
         let (snapshot, _) = unleash::import_str(&text, "bench", "production", 1).expect("imports");
         let vane_doc = serde_json::to_string(&snapshot).expect("serialises");
