@@ -28,6 +28,7 @@ use crate::model::{
     AcceptedKey, Audience, BucketHash, Condition, Config, EnvironmentSettings, FORMAT_VERSION, Flag, FlagType, Gate,
     Name, Operator, ROLLOUT_SCALE, Rule, Segment, Serve, Service, Snapshot,
 };
+use crate::murmur::Murmur;
 use crate::semver::{self, OwnedVersion};
 use crate::table::StrTable;
 use crate::{bucket, datetime, text};
@@ -357,8 +358,9 @@ impl BucketBy {
 pub(crate) enum CompiledHash {
     /// xxh3 with the flag's `salt:flagKey:` prefix, mapped to [`ROLLOUT_SCALE`].
     Xxh3 { prefix: Box<[u8]> },
-    /// Unleash: murmur3 of `group_id:value` with `seed`, modulo `modulus`.
-    Unleash { prefix: Box<[u8]>, seed: u32, modulus: u32 },
+    /// Unleash: murmur3 of `group_id:value` with the seed, modulo `modulus`; `prefix` has read
+    /// `group_id:` already.
+    Unleash { prefix: Murmur, modulus: u32 },
 }
 
 /// A rule's percentage gate (Unleash's rollout strategies), ready to run.
@@ -366,8 +368,8 @@ pub(crate) enum CompiledHash {
 pub(crate) struct CompiledGate {
     pub(crate) percentage: u32,
     pub(crate) bucket_by: BucketBy,
-    /// `group_id:`.
-    pub(crate) prefix: Box<[u8]>,
+    /// Murmur3 (seed 0) after `group_id:`.
+    pub(crate) prefix: Murmur,
 }
 
 #[derive(Debug)]
@@ -1212,7 +1214,7 @@ fn compile_gate(g: &mut Gate, path: &Path<'_>, sink: &mut Sink<'_>) -> Option<Co
     Some(CompiledGate {
         percentage: g.percentage,
         bucket_by: BucketBy::new(std::mem::take(&mut g.bucket_by)),
-        prefix: group_prefix(&g.group_id),
+        prefix: group_prefix(&g.group_id, 0),
     })
 }
 
@@ -1226,12 +1228,12 @@ fn parse_schedule(s: Option<&str>, path: &Path<'_>, sink: &mut Sink<'_>) -> Opti
     Some(parsed)
 }
 
-/// `group_id:`, what an Unleash hash reads before the value.
-fn group_prefix(group: &str) -> Box<[u8]> {
-    let mut p = Vec::with_capacity(group.len() + 1);
-    p.extend_from_slice(group.as_bytes());
-    p.push(b':');
-    p.into_boxed_slice()
+/// An Unleash hash with `seed` after `group_id:`, what it reads before the value.
+fn group_prefix(group: &str, seed: u32) -> Murmur {
+    let mut m = Murmur::new(seed);
+    m.update(group.as_bytes());
+    m.update(b":");
+    m
 }
 
 fn compile_serve(
@@ -1287,8 +1289,8 @@ fn compile_serve(
                         sink.push(format!("{path}.rollout.group_id"), "required with hash unleash");
                         return None;
                     };
-                    let prefix = group_prefix(group);
-                    CompiledHash::Unleash { prefix, seed: crate::murmur::VARIANT_SEED, modulus }
+                    let prefix = group_prefix(group, crate::murmur::VARIANT_SEED);
+                    CompiledHash::Unleash { prefix, modulus }
                 }
             };
             if r.bucket_by.iter().any(|n| n.is_empty()) {

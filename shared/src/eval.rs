@@ -15,7 +15,7 @@ use crate::context::{AttrValue, Context, TARGETING_KEY};
 use crate::model::{FlagType, RANDOM_ATTRIBUTE};
 use crate::result::{Detail, ErrorCode, Evaluation, Reason};
 use crate::text;
-use crate::{bucket, datetime, murmur, semver};
+use crate::{bucket, datetime, semver};
 
 /// What evaluating a flag decided, as indices into the compiled flag. Small and `Copy`, so
 /// prerequisite checks and the rule loop move 12 bytes, not a result; the public
@@ -262,9 +262,7 @@ fn with_bucket_value<R>(by: &BucketBy, ctx: &Context, f: impl FnOnce(&str) -> R)
 fn rollout(r: &CompiledRollout, ctx: &Context, reason: Reason) -> Outcome {
     let bucket = with_bucket_value(&r.bucket_by, ctx, |s| match &r.hash {
         CompiledHash::Xxh3 { prefix } => bucket::bucket(prefix, s.as_bytes()),
-        CompiledHash::Unleash { prefix, seed, modulus } => {
-            murmur::murmur3_x86_32(&[prefix, s.as_bytes()], *seed) % (*modulus).max(1)
-        }
+        CompiledHash::Unleash { prefix, modulus } => prefix.hash_with(s.as_bytes()) % (*modulus).max(1),
     });
     let Some(b) = bucket else {
         return Outcome::error(ErrorCode::TargetingKeyMissing);
@@ -283,9 +281,13 @@ fn rollout(r: &CompiledRollout, ctx: &Context, reason: Reason) -> Outcome {
 fn gate_holds(g: &CompiledGate, ctx: &Context) -> bool {
     let p = g.percentage;
     p > 0
-        && with_bucket_value(&g.bucket_by, ctx, |s| {
-            if p >= 100 { 1 } else { murmur::murmur3_x86_32(&[&g.prefix, s.as_bytes()], 0) % 100 + 1 }
-        })
+        && with_bucket_value(
+            &g.bucket_by,
+            ctx,
+            |s| {
+                if p >= 100 { 1 } else { g.prefix.hash_with(s.as_bytes()) % 100 + 1 }
+            },
+        )
         .is_some_and(|n| n <= p)
 }
 

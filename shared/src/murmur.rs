@@ -18,41 +18,85 @@ fn mix_k(mut k: u32) -> u32 {
     k.wrapping_mul(C2)
 }
 
+#[inline]
+fn block(h: u32, k: u32) -> u32 {
+    (h ^ mix_k(k)).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
+}
+
 /// MurmurHash3 x86_32 of the concatenation of `parts` (no buffer needed to join them).
 pub fn murmur3_x86_32(parts: &[&[u8]], seed: u32) -> u32 {
-    let mut h = seed;
-    let mut len = 0usize;
-    let mut tail = [0u8; 4];
-    let mut tail_len = 0usize;
+    let mut m = Murmur::new(seed);
     for part in parts {
-        len += part.len();
-        for &b in *part {
-            if let Some(slot) = tail.get_mut(tail_len) {
-                *slot = b;
-            }
-            tail_len += 1;
-            if tail_len == 4 {
-                h ^= mix_k(u32::from_le_bytes(tail));
-                h = h.rotate_left(13);
-                h = h.wrapping_mul(5).wrapping_add(0xe654_6b64);
-                tail_len = 0;
+        m.update(part);
+    }
+    m.finish()
+}
+
+/// MurmurHash3 x86_32 fed in pieces. `Copy`: a compiled Unleash rollout keeps the state after
+/// its `group_id:` prefix, so evaluation hashes only the user's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Murmur {
+    h: u32,
+    /// Bytes read so far (mixed in modulo 2^32, as the reference does).
+    len: u32,
+    /// The bytes of an incomplete block, little-endian, and how many there are (0–3).
+    pending: u32,
+    pending_len: u32,
+}
+
+impl Murmur {
+    pub fn new(seed: u32) -> Self {
+        Murmur { h: seed, len: 0, pending: 0, pending_len: 0 }
+    }
+
+    /// Reads `part` four bytes at a time (a block split with the previous part is put
+    /// together byte by byte).
+    #[inline]
+    pub fn update(&mut self, part: &[u8]) {
+        self.len = self.len.wrapping_add(part.len() as u32);
+        let mut rest = part;
+        while self.pending_len > 0 {
+            let Some((&b, after)) = rest.split_first() else { return };
+            self.pending |= u32::from(b) << (8 * self.pending_len);
+            self.pending_len += 1;
+            rest = after;
+            if self.pending_len == 4 {
+                self.h = block(self.h, self.pending);
+                (self.pending, self.pending_len) = (0, 0);
             }
         }
-    }
-    if tail_len > 0 {
-        let mut k = 0u32;
-        for (i, &b) in tail.iter().take(tail_len).enumerate() {
-            k |= u32::from(b) << (8 * i);
+        let mut chunks = rest.chunks_exact(4);
+        for c in &mut chunks {
+            // Always four bytes.
+            self.h = block(self.h, u32::from_le_bytes(<[u8; 4]>::try_from(c).unwrap_or_default()));
         }
-        h ^= mix_k(k);
+        for &b in chunks.remainder() {
+            self.pending |= u32::from(b) << (8 * self.pending_len);
+            self.pending_len += 1;
+        }
     }
-    // The length is mixed in modulo 2^32, as the reference does.
-    h ^= len as u32;
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^ (h >> 16)
+
+    /// The hash of everything read.
+    #[inline]
+    pub fn finish(self) -> u32 {
+        let mut h = self.h;
+        if self.pending_len > 0 {
+            h ^= mix_k(self.pending);
+        }
+        h ^= self.len;
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^ (h >> 16)
+    }
+
+    /// The hash of everything read, then `rest`.
+    #[inline]
+    pub fn hash_with(mut self, rest: &[u8]) -> u32 {
+        self.update(rest);
+        self.finish()
+    }
 }
 
 /// Unleash's normalised value in `1..=modulus` of `group:id` (0 when `modulus` is 0).
@@ -87,6 +131,45 @@ mod tests {
             let (a, b) = whole.split_at(cut);
             assert_eq!(murmur3_x86_32(&[a, b], 7), murmur3_x86_32(&[whole], 7), "cut at {cut}");
         }
+    }
+
+    /// The reference algorithm byte by byte over the joined input.
+    fn bytewise(data: &[u8], seed: u32) -> u32 {
+        let mut h = seed;
+        let blocks = data.len() / 4 * 4;
+        for i in (0..blocks).step_by(4) {
+            h = block(h, u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]));
+        }
+        let mut k = 0u32;
+        for (i, &b) in data[blocks..].iter().enumerate() {
+            k |= u32::from(b) << (8 * i);
+        }
+        if data.len() > blocks {
+            h ^= mix_k(k);
+        }
+        h ^= data.len() as u32;
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^ (h >> 16)
+    }
+
+    #[test]
+    fn every_length_and_split_agrees_with_the_bytewise_reference() {
+        let data: Vec<u8> = (0u32..40).map(|i| (i * 37 + 11) as u8).collect();
+        for n in 0..data.len() {
+            let d = &data[..n];
+            let want = bytewise(d, VARIANT_SEED);
+            assert_eq!(murmur3_x86_32(&[d], VARIANT_SEED), want, "length {n}");
+            for i in 0..=n {
+                for j in i..=n {
+                    let parts = [&d[..i], &d[i..j], &d[j..]];
+                    assert_eq!(murmur3_x86_32(&parts, VARIANT_SEED), want, "length {n}, cuts {i} {j}");
+                }
+            }
+        }
+        assert_eq!(murmur3_x86_32(&[], 3), bytewise(b"", 3));
     }
 
     #[test]
