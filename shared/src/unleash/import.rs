@@ -385,8 +385,8 @@ pub fn import_str(
     import(&doc, application, environment, version)
 }
 
-/// [`import_str`] straight to the compiled form: the same snapshot, notes and warnings as
-/// `compile_owned(import_str(..)?.0)`, but a client API document is compiled flag by flag as it
+/// [`import_str`] straight to the compiled form: the same compiled snapshot, notes and warnings
+/// as `compile_owned(import_str(..)?.0)`, but a client API document is compiled flag by flag as it
 /// is read (each definition is dropped once compiled, so a large document never exists as a
 /// snapshot and a compiled snapshot at once). What evaluates an Unleash document directly, as
 /// an Unleash SDK's engine does, uses this. The importer's snapshots compile without warnings;
