@@ -116,7 +116,7 @@ const VARIANT_DEFAULT_CHAIN: [&str; 4] = ["userId", "sessionId", "remoteAddress"
 struct Feature<'a> {
     #[serde(borrow)]
     name: Cow<'a, str>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     description: Option<Cow<'a, str>>,
     #[serde(default)]
     enabled: Option<bool>,
@@ -126,9 +126,9 @@ struct Feature<'a> {
     variants: Option<Vec<VariantDef<'a>>>,
     #[serde(default, borrow, deserialize_with = "tight")]
     dependencies: Option<Vec<Dependency<'a>>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     project: Option<Cow<'a, str>>,
-    #[serde(default, borrow, rename = "type")]
+    #[serde(default, borrow, rename = "type", deserialize_with = "opt_str")]
     feature_type: Option<Cow<'a, str>>,
     #[serde(default)]
     stale: Option<bool>,
@@ -159,9 +159,9 @@ struct Strategy<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Constraint<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     context_name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     operator: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "tight")]
     values: Option<Vec<Scalar<'a>>>,
@@ -180,7 +180,7 @@ struct VariantDef<'a> {
     name: Cow<'a, str>,
     #[serde(default, borrow)]
     weight: Option<Scalar<'a>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     stickiness: Option<Cow<'a, str>>,
     /// Taken (not copied) into the variant's answer when the flag is built.
     #[serde(default)]
@@ -192,7 +192,7 @@ struct VariantDef<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Override<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     context_name: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "tight")]
     values: Option<Vec<Scalar<'a>>>,
@@ -212,7 +212,7 @@ struct Dependency<'a> {
 struct UnleashSegment<'a> {
     #[serde(borrow)]
     id: Scalar<'a>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     name: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "tight")]
     constraints: Option<Vec<Constraint<'a>>>,
@@ -334,6 +334,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
 /// A map key borrowed when the text allows it.
 #[derive(Deserialize)]
 struct CowStr<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// An optional string borrowed when the text allows it: serde's `borrow` only borrows a `Cow`
+/// field itself, so an `Option<Cow<str>>` would copy every value.
+fn opt_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    Ok(Option::<CowStr<'de>>::deserialize(d)?.map(|s| s.0))
+}
 
 /// An optional list whose allocation fits one or two entries exactly. JSON text gives no
 /// length, and a `Vec` read element by element reserves four at once; most Unleash lists
