@@ -885,6 +885,12 @@ impl Compiler {
         }
     }
 
+    /// Room for `n` more flags in the list (the key table grows on its own).
+    #[cfg_attr(not(feature = "typed"), allow(dead_code))] // used by the one-pass Unleash import
+    pub(crate) fn reserve_flags(&mut self, n: usize) {
+        self.flags.reserve(n);
+    }
+
     /// The definition of a waiting flag, whose logic is compiled in [`Compiler::finish`].
     #[cfg_attr(not(feature = "typed"), allow(dead_code))] // used by the one-pass Unleash import
     pub(crate) fn held_mut(&mut self, index: usize) -> Option<&mut Flag> {

@@ -405,9 +405,12 @@ pub fn compile_str(
 ) -> Result<(CompiledSnapshot, Vec<ImportNote>, Vec<Warning>), String> {
     #[cfg(feature = "typed")]
     {
+        // Room for a feature per 128 bytes (untouched room costs no memory), but a key table
+        // (filled when made, and grown cheaply) for one per 512.
         let guess = doc.len() / 128;
         let snapshot = Snapshot::new(application, environment, version);
-        let compiler = Compiler::new(&snapshot.hash_salt, &[], guess);
+        let mut compiler = Compiler::new(&snapshot.hash_salt, &[], doc.len() / 512);
+        compiler.reserve_flags(guess);
         let mut import = Import::new(snapshot, Compiling { compiler, boolean: Vec::with_capacity(guess) });
         let mut reader = serde_json::Deserializer::from_str(doc);
         let read = de::DeserializeSeed::deserialize(TypedState(&mut import), &mut reader).and_then(|events| {
