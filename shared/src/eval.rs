@@ -126,9 +126,7 @@ impl CompiledSnapshot {
             }
         }
         for (i, rule) in logic.rules.iter().enumerate() {
-            if rule.active_from.is_some_and(|from| now_ms < from)
-                || rule.active_until.is_some_and(|until| now_ms >= until)
-            {
+            if !rule.active_at(now_ms) {
                 continue;
             }
             if rule.conditions.iter().all(|c| self.condition_holds(c, ctx, now_ms))
