@@ -275,6 +275,15 @@ pub struct CompiledFlag {
     pub(crate) logic: Result<FlagLogic, Box<str>>,
 }
 
+impl CompiledFlag {
+    /// Whether its definition listed no variants: a boolean flag then has the shared static
+    /// `on`/`off` pair ([`compile_variants`]; any other type has none, and a problem).
+    #[cfg_attr(not(feature = "typed"), allow(dead_code))] // used by the one-pass Unleash import
+    pub(crate) fn implicit_variants(&self) -> bool {
+        matches!(self.variants, Cow::Borrowed(_))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CompiledVariant {
     /// Borrowed for the implicit `on`/`off` of boolean flags, else moved from the model.
@@ -915,6 +924,12 @@ impl Compiler {
     pub(crate) fn held_mut(&mut self, index: usize) -> Option<&mut Flag> {
         let at = self.waiting.binary_search_by_key(&index, |(i, _)| *i).ok()?;
         self.waiting.get_mut(at).map(|(_, f)| f)
+    }
+
+    /// How many flags have been added.
+    #[cfg_attr(not(feature = "typed"), allow(dead_code))] // used by the one-pass Unleash import
+    pub(crate) fn len(&self) -> usize {
+        self.flags.len()
     }
 
     /// The index of the flag with this key.

@@ -407,11 +407,10 @@ pub fn compile_str(
     {
         // Room for a feature per 128 bytes (untouched room costs no memory), but a key table
         // (filled when made, and grown cheaply) for one per 512.
-        let guess = doc.len() / 128;
         let snapshot = Snapshot::new(application, environment, version);
         let mut compiler = Compiler::new(&snapshot.hash_salt, &[], doc.len() / 512);
-        compiler.reserve_flags(guess);
-        let mut import = Import::new(snapshot, Compiling { compiler, boolean: Vec::with_capacity(guess) });
+        compiler.reserve_flags(doc.len() / 128);
+        let mut import = Import::new(snapshot, Compiling { compiler });
         let mut reader = serde_json::Deserializer::from_str(doc);
         let read = de::DeserializeSeed::deserialize(TypedState(&mut import), &mut reader).and_then(|events| {
             reader.end()?;
@@ -734,32 +733,27 @@ impl Flags for Listed {
 #[cfg(feature = "typed")]
 struct Compiling {
     compiler: Compiler,
-    /// Per flag: boolean without explicit variants (the compiled form gives those `on`/`off`).
-    boolean: Vec<bool>,
 }
 
 #[cfg(feature = "typed")]
 impl Flags for Compiling {
     fn len(&self) -> usize {
-        self.boolean.len()
+        self.compiler.len()
     }
     fn find(&self, key: &str) -> Option<usize> {
         self.compiler.find(key)
     }
     fn parent(&self, index: usize) -> Option<Parent<'_>> {
         let f = self.compiler.flag(index)?;
-        let boolean = self.boolean.get(index).copied().unwrap_or_default();
+        // Listed without variants: the compiled form gives a boolean flag `on`/`off`.
+        let boolean = f.implicit_variants();
         let variants = if boolean { Vec::new() } else { f.variants.iter().map(|v| &*v.key).collect() };
         Some(Parent { key: &f.key, boolean, variants })
     }
     fn add(&mut self, flag: Flag, held: bool) -> usize {
-        self.boolean.push(flag.variants.is_empty());
         self.compiler.add_flag(flag, held)
     }
     fn replace(&mut self, index: usize, flag: Flag, held: bool) {
-        if let Some(b) = self.boolean.get_mut(index) {
-            *b = flag.variants.is_empty();
-        }
         self.compiler.replace(index, flag, held);
     }
     fn settle(&mut self, index: usize, enabled: bool, prerequisites: Vec<Prerequisite>) {
