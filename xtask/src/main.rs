@@ -508,14 +508,16 @@ fn bench_edge() -> Result {
 
 /// Browser package benchmarks in Chromium (`tests/web/bench.mjs`).
 /// vane-core on imported Unleash flags vs unleash-yggdrasil on the same definitions (criterion;
-/// extra arguments go to criterion, e.g. a filter).
+/// extra arguments go to criterion, e.g. a filter), then the ingest with both engines alternating
+/// round by round (`benches/paired.rs`, ~30 s).
 fn bench_unleash(rest: &[String]) -> Result {
     // `cargo xtask bench-unleash -- --measurement-time 3` and without the `--` both work.
     let rest = rest.strip_prefix(&["--".to_owned()][..]).unwrap_or(rest);
     step(
         "vane-core vs unleash-yggdrasil",
         cargo().args(["bench", "-p", "vane-unleash-bench", "--bench", "unleash", "--"]).args(rest),
-    )
+    )?;
+    step("ingest, both engines alternating", cargo().args(["bench", "-p", "vane-unleash-bench", "--bench", "paired"]))
 }
 
 fn bench_web() -> Result {
