@@ -384,7 +384,61 @@ pub fn import_str(
     version: u64,
 ) -> Result<(Snapshot, Vec<ImportNote>), String> {
     #[cfg(feature = "typed")]
-    if let Some(done) = import_text(doc, application, environment, version) {
+    {
+        // A well-formed document is read in one pass, each feature becoming a flag as soon as
+        // it is read; otherwise item by item, or as a `Value`.
+        let mut import =
+            Import::new(Snapshot::new(application, environment, version), Listed::with_capacity(doc.len() / 128));
+        match one_pass(doc, &mut import) {
+            OnePass::Read => Ok(import.into_snapshot()),
+            refused => import_slowly(doc, application, environment, version, refused),
+        }
+    }
+    #[cfg(not(feature = "typed"))]
+    import_slowly(doc, application, environment, version)
+}
+
+/// How the one-pass reader left a document.
+#[cfg(feature = "typed")]
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnePass {
+    /// A client API document, all read.
+    Read,
+    /// A delta-events document: only [`import`] reads those.
+    Events,
+    /// Something the one-pass reader does not take (a repeated key, an item of an unexpected
+    /// shape, not JSON, …); the item-by-item reader may.
+    Refused,
+}
+
+/// Reads a client API document into `import` in one pass.
+#[cfg(feature = "typed")]
+fn one_pass<'a, S: Flags>(doc: &'a str, import: &mut Import<'a, S>) -> OnePass {
+    let mut reader = serde_json::Deserializer::from_str(doc);
+    let read = de::DeserializeSeed::deserialize(TypedState(import), &mut reader).and_then(|events| {
+        reader.end()?;
+        Ok(events)
+    });
+    match read {
+        Ok(Present(false)) => OnePass::Read,
+        Ok(Present(true)) => OnePass::Events,
+        Err(_) => OnePass::Refused,
+    }
+}
+
+/// [`import_str`] for a document the one-pass reader did not read: item by item if it refused
+/// it, else (and if that fails too) through a [`Value`].
+fn import_slowly(
+    doc: &str,
+    application: &str,
+    environment: &str,
+    version: u64,
+    #[cfg(feature = "typed")] after: OnePass,
+) -> Result<(Snapshot, Vec<ImportNote>), String> {
+    #[cfg(feature = "typed")]
+    if after == OnePass::Refused
+        && let Some(done) = import_items(doc, application, environment, version)
+    {
         return Ok(done);
     }
     let doc: Value = serde_json::from_str(doc).map_err(|e| format!("not JSON: {e}"))?;
@@ -411,29 +465,33 @@ pub fn compile_str(
         let mut compiler = Compiler::new(&snapshot.hash_salt, &[], doc.len() / 512);
         compiler.reserve_flags(doc.len() / 128);
         let mut import = Import::new(snapshot, Compiling { compiler });
-        let mut reader = serde_json::Deserializer::from_str(doc);
-        let read = de::DeserializeSeed::deserialize(TypedState(&mut import), &mut reader).and_then(|events| {
-            reader.end()?;
-            Ok(events)
-        });
-        // Anything else (delta events, a document the one-pass reader refuses) goes the long way.
-        if let Ok(Present(false)) = read {
+        // Anything else (delta events, a document the one-pass reader refuses) goes the long way,
+        // without reading it in one pass again.
+        let after = one_pass(doc, &mut import);
+        if after == OnePass::Read {
             let (snapshot, flags, notes) = import.finish();
             let mut warnings = Vec::new();
             let compiled = flags.compiler.finish_snapshot(snapshot, &mut warnings);
             return Ok((compiled, notes, warnings));
         }
+        let (snapshot, notes) = import_slowly(doc, application, environment, version, after)?;
+        let (compiled, warnings) = compile_owned(snapshot);
+        Ok((compiled, notes, warnings))
     }
-    let (snapshot, notes) = import_str(doc, application, environment, version)?;
-    let (compiled, warnings) = compile_owned(snapshot);
-    Ok((compiled, notes, warnings))
+    #[cfg(not(feature = "typed"))]
+    {
+        let (snapshot, notes) = import_str(doc, application, environment, version)?;
+        let (compiled, warnings) = compile_owned(snapshot);
+        Ok((compiled, notes, warnings))
+    }
 }
 
-/// The common case read straight from the text, without a [`Value`] tree: a client API
-/// document. `None` for anything else (delta events, not an object, repeated keys, …), which
-/// [`import`] then reads and reports on exactly as before.
+/// A client API document the one-pass reader refused, read item by item without a [`Value`] tree
+/// of the whole: an item the typed reader refuses goes through a `Value` of its own. `None` for
+/// anything else (delta events, not an object, repeated keys at the top, …), which [`import`]
+/// then reads and reports on.
 #[cfg(feature = "typed")]
-fn import_text(doc: &str, application: &str, environment: &str, version: u64) -> Option<(Snapshot, Vec<ImportNote>)> {
+fn import_items(doc: &str, application: &str, environment: &str, version: u64) -> Option<(Snapshot, Vec<ImportNote>)> {
     use serde_json::value::RawValue;
 
     #[derive(Deserialize)]
@@ -444,20 +502,6 @@ fn import_text(doc: &str, application: &str, environment: &str, version: u64) ->
         segments: Option<&'a RawValue>,
         #[serde(default)]
         events: Present,
-    }
-    // A well-formed document is read in one pass, each feature becoming a flag as soon as it
-    // is read; otherwise item by item below.
-    let mut import =
-        Import::new(Snapshot::new(application, environment, version), Listed::with_capacity(doc.len() / 128));
-    let mut reader = serde_json::Deserializer::from_str(doc);
-    let read = de::DeserializeSeed::deserialize(TypedState(&mut import), &mut reader).and_then(|events| {
-        reader.end()?;
-        Ok(events)
-    });
-    match read {
-        Ok(Present(true)) => return None,
-        Ok(Present(false)) => return Some(import.into_snapshot()),
-        Err(_) => {}
     }
     let state: ClientState<'_> = serde_json::from_str(doc).ok()?;
     if state.events.0 {
