@@ -1376,7 +1376,8 @@ fn compile_segment(seg: &Segment, scope: &Scope<'_>, sink: &mut Sink<'_>) -> Seg
             }
             Some(KeySet::Hashed(set))
         } else {
-            let mut set = StringSet::with_capacity(list.len(), false);
+            let bytes = list.iter().map(String::len).sum();
+            let mut set = StringSet::with_capacity_and_bytes(list.len(), bytes, false);
             for k in list {
                 set.insert(k);
             }
@@ -1508,7 +1509,9 @@ fn compile_condition(
             }
             KeySet::Hashed(set)
         } else {
-            let mut set = StringSet::with_capacity(c.values.len(), ci);
+            // A number's text is rarely longer than 8 bytes.
+            let bytes = c.values.iter().map(|v| v.as_str().map_or(8, str::len)).sum();
+            let mut set = StringSet::with_capacity_and_bytes(c.values.len(), bytes, ci);
             for (i, v) in c.values.iter().enumerate() {
                 match value_str(v) {
                     Some(s) => set.insert(&s),

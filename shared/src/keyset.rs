@@ -52,8 +52,14 @@ impl StringSet {
     /// A set for `n` entries: small (scanned) up to [`SCAN_LIMIT`], else a table. A small set
     /// given more entries than it was made for still answers right, only scanning further.
     pub fn with_capacity(n: usize, case_insensitive: bool) -> Self {
+        StringSet::with_capacity_and_bytes(n, 0, case_insensitive)
+    }
+
+    /// [`StringSet::with_capacity`], with room for `bytes` of text in a small set (so its text
+    /// is allocated once, not grown entry by entry).
+    pub fn with_capacity_and_bytes(n: usize, bytes: usize, case_insensitive: bool) -> Self {
         let repr = if n <= SCAN_LIMIT {
-            Repr::Small { text: String::new(), words: Vec::with_capacity(n) }
+            Repr::Small { text: String::with_capacity(bytes), words: Vec::with_capacity(n) }
         } else {
             Repr::Table(StrTable::with_capacity(n))
         };
