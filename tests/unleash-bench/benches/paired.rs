@@ -19,26 +19,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use unleash_yggdrasil::{EngineState, UpdateMessage};
-use vane_core::{CompiledSnapshot, unleash};
 use vane_unleash_bench::{mixed, state};
 
-// The allocator of the criterion benchmark and the `vane` binary, shared by both engines.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn vane(text: &str) -> CompiledSnapshot {
-    let (compiled, _notes, warnings) = unleash::compile_str(text, "bench", "production", 1).expect("imports");
-    assert!(warnings.is_empty(), "{warnings:?}");
-    compiled
-}
-
-fn yggdrasil(text: &str) -> EngineState {
-    let engine = EngineState::default();
-    let message: UpdateMessage = serde_json::from_str(text).expect("Unleash reads it");
-    engine.take_state(message);
-    engine
-}
+mod engines;
+use engines::{vane, yggdrasil};
 
 /// Seconds one call takes; its result is dropped after the clock stops.
 fn time<R>(f: impl FnOnce() -> R) -> f64 {

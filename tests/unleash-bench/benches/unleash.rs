@@ -15,20 +15,10 @@ use vane_core::compile::compile_owned;
 use vane_core::{CompiledSnapshot, Context, unleash};
 use vane_unleash_bench::{constraint_and_rollout, context, mixed, state, two_strategy_variants};
 
+mod engines;
+use engines::{vane, yggdrasil};
+
 const NOW: i64 = 1_795_000_000_000;
-
-// Both engines share the process and its allocator: mimalloc, as in the `vane` binary and the
-// engine benchmarks (with glibc's malloc, allocation is ~45 % of an import's profile).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// An Unleash document to something that evaluates it, as Yggdrasil's `take_state` does: read,
-/// import and compile in one pass.
-fn vane(text: &str) -> CompiledSnapshot {
-    let (compiled, _notes, warnings) = unleash::compile_str(text, "bench", "production", 1).expect("imports");
-    assert!(warnings.is_empty(), "{warnings:?}");
-    compiled
-}
 
 /// The same in two steps, through the snapshot (what `vane import unleash` writes).
 fn vane_two_steps(text: &str) -> CompiledSnapshot {
@@ -36,13 +26,6 @@ fn vane_two_steps(text: &str) -> CompiledSnapshot {
     let (compiled, warnings) = compile_owned(snapshot);
     assert!(warnings.is_empty(), "{warnings:?}");
     compiled
-}
-
-fn yggdrasil(text: &str) -> EngineState {
-    let engine = EngineState::default();
-    let message: UpdateMessage = serde_json::from_str(text).expect("Unleash reads it");
-    engine.take_state(message);
-    engine
 }
 
 fn contexts() -> (Context, YContext) {
