@@ -33,6 +33,7 @@ use crate::lifecycle::{Freshness, StreamId, Verdict, age_s, bare_etag, freshness
 use crate::ratelimit::Limiter;
 use crate::reply::Reply;
 use crate::router::{self, Answering, Defaults, Route, Selectors};
+use crate::streams;
 
 /// Longest a control-plane fetch may take on a request's path (cold start, fail-closed retry).
 const FETCH_TIMEOUT_MS: u64 = 2_000;
@@ -110,6 +111,8 @@ struct Current {
 #[derive(Default)]
 struct Slot {
     current: RefCell<Option<Rc<Current>>>,
+    /// When a request last used it (streams are let go least recently used first).
+    last_used: Cell<i64>,
     refreshing: Cell<bool>,
     watching: Cell<bool>,
     /// When the last conditional GET started (so an unreachable control plane is asked at most
@@ -123,6 +126,11 @@ struct Slot {
 impl Slot {
     fn current(&self) -> Option<Rc<Current>> {
         self.current.borrow().clone()
+    }
+
+    /// Estimated memory (see [`streams::footprint`]).
+    fn bytes(&self) -> usize {
+        streams::footprint(self.current.borrow().as_ref().map_or(0, |c| c.body.len()))
     }
 
     /// Records how the last refresh went; logs an error when it differs from the previous one.
@@ -149,19 +157,47 @@ fn settings(env: &Env) -> Rc<Settings> {
     SETTINGS.with(|s| s.borrow_mut().get_or_insert_with(|| Rc::new(Settings::from(env))).clone())
 }
 
-fn slot(key: &StreamKey) -> Option<Rc<Slot>> {
+/// The slot of `key`, made (and room made for it) on first use; marked used now.
+fn slot(key: &StreamKey) -> Rc<Slot> {
+    let now = now_ms();
+    let found = SLOTS.with(|s| s.borrow().get(key).cloned());
+    let slot = match found {
+        Some(slot) => slot,
+        None => {
+            make_room(None, streams::footprint(0), now);
+            let new = Rc::new(Slot::default());
+            SLOTS.with(|s| s.borrow_mut().insert(key.clone(), new.clone()));
+            new
+        }
+    };
+    slot.last_used.set(now);
+    slot
+}
+
+/// Lets go of streams (idle ones, then the least recently used) until those left, plus
+/// `incoming` bytes for `growing` (a held stream about to grow) or a new stream, fit the budget.
+fn make_room(growing: Option<&StreamKey>, incoming: usize, now: i64) {
     SLOTS.with(|s| {
         let mut slots = s.borrow_mut();
-        if let Some(found) = slots.get(key) {
-            return Some(found.clone());
+        let held: Vec<streams::Held<StreamKey>> = slots
+            .iter()
+            .filter(|(k, _)| Some(*k) != growing)
+            .map(|(k, slot)| streams::Held { key: k.clone(), last_used_ms: slot.last_used.get(), bytes: slot.bytes() })
+            .collect();
+        for key in streams::to_release(&held, Some(incoming), now, &streams::WORKER_BUDGET) {
+            slots.remove(&key);
         }
-        if slots.len() >= router::MAX_STREAMS {
-            return None;
-        }
-        let new = Rc::new(Slot::default());
-        slots.insert(key.clone(), new.clone());
-        Some(new)
-    })
+    });
+}
+
+/// Whether `slot` is still the one held for `key` (background work for a stream let go stops).
+fn is_held(key: &StreamKey, slot: &Rc<Slot>) -> bool {
+    SLOTS.with(|s| s.borrow().get(key).is_some_and(|held| Rc::ptr_eq(held, slot)))
+}
+
+/// Lets go of both audiences of a stream the control plane no longer has.
+fn release_deleted(key: &StreamKey) {
+    SLOTS.with(|s| s.borrow_mut().retain(|k, _| !(k.0 == key.0 && k.1 == key.1)));
 }
 
 /// What the control plane answered.
@@ -241,8 +277,10 @@ fn apply(slot: &Slot, key: &StreamKey, upstream: Upstream, now: i64) -> Result<O
             None => Err("the control plane answered 304 to a request without a snapshot".to_owned()),
         },
         Upstream::Missing => {
-            // Deleted: stop serving it (the next request finds out and answers 404).
+            // Deleted: stop serving it, and let go of both audiences (the next request finds out
+            // and answers 404).
             *slot.current.borrow_mut() = None;
+            release_deleted(key);
             Err(format!("the control plane has no stream {}/{}", key.0, key.1))
         }
         Upstream::Body { body, etag } => {
@@ -256,6 +294,7 @@ fn apply(slot: &Slot, key: &StreamKey, upstream: Upstream, now: i64) -> Result<O
                     Ok(None)
                 }
                 Verdict::Accept(compiled) => {
+                    make_room(Some(key), streams::footprint(body.len()), now);
                     let fragments = crate::ofrep::Fragments::new(&compiled);
                     let new =
                         Rc::new(Current { compiled: *compiled, fragments, body, etag, confirmed_at: Cell::new(now) });
@@ -326,13 +365,11 @@ enum Unavailable {
     Missing(String),
     /// Neither the control plane nor KV has a usable copy.
     Down(String),
-    /// Too many streams in this isolate.
-    Full,
 }
 
 /// The current snapshot of `key`, loading it on first use (control plane, else KV).
 async fn load(settings: &Settings, env: &Env, key: &StreamKey) -> Result<(Rc<Slot>, Rc<Current>), Unavailable> {
-    let slot = slot(key).ok_or(Unavailable::Full)?;
+    let slot = slot(key);
     if let Some(current) = slot.current() {
         return Ok((slot, current));
     }
@@ -473,7 +510,7 @@ fn keep_fresh(settings: &Settings, env: &Env, ctx: &Context, key: &StreamKey, sl
             let started = now_ms();
             loop {
                 let left_s = u64::try_from((WATCH_BUDGET_MS - (now_ms() - started)) / 1000).unwrap_or(0);
-                if left_s == 0 {
+                if left_s == 0 || !is_held(&key, &slot) {
                     break;
                 }
                 if refresh(&settings, &env, &key, &slot, settings.watch_s.min(left_s)).await == Refresh::Failed {
@@ -537,8 +574,6 @@ fn unavailable(route: &Route<'_>, why: Unavailable) -> Reply {
     match why {
         Unavailable::Missing(m) => router::error(route, 404, "not_found", m),
         Unavailable::Down(m) => router::error(route, 503, "unavailable", m).with("Retry-After", "1"),
-        Unavailable::Full => router::error(route, 503, "unavailable", "this edge serves too many streams already")
-            .with("Retry-After", "1"),
     }
 }
 
@@ -574,7 +609,7 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
     match route {
         Route::Preflight => return Ok(finish_default(Reply::empty(204), &settings)),
         Route::Health => return Ok(finish_default(health(), &settings)),
-        Route::NotFound | Route::MethodNotAllowed(_) => {
+        Route::NotFound { .. } | Route::MethodNotAllowed { .. } => {
             let reply = router::without_snapshot(&route).unwrap_or_else(|| Reply::empty(404));
             return Ok(finish_default(reply, &settings));
         }
@@ -665,11 +700,14 @@ async fn handle(mut req: Request, env: &Env, ctx: &Context) -> worker::Result<Re
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let ofrep = req.path().starts_with("/ofrep");
     let reply = match handle(req, &env, &ctx).await {
         Ok(reply) => reply,
         Err(e) => {
             worker::console_error!("vane-edge: {e}");
-            Reply::value(500, &json!({"errorDetails": format!("edge error: {e}")})).finish(0, None)
+            // In the shape of the path's answers, like every other error.
+            let route = if ofrep { Route::NotFound { ofrep: true } } else { Route::NotFound { ofrep: false } };
+            router::error(&route, 500, "internal", format!("edge error: {e}")).finish(0, None)
         }
     };
     respond(reply)

@@ -10,7 +10,8 @@
 //! * [`lifecycle`]: whether a snapshot fetched from the control plane replaces the current one,
 //!   and what the environment's staleness policy says;
 //! * [`legacy`]: the original config service's evaluate, config and healthy-services routes;
-//! * [`reply`]: a host-independent response (status, headers, body) with CORS.
+//! * [`reply`]: a host-independent response (status, headers, body) with CORS;
+//! * [`streams`]: how many streams an edge holds, and which it lets go to make room.
 //!
 //! The Workers binding (fetch/scheduled events, KV, upstream fetch) turns requests into calls of
 //! these functions and [`reply::Reply`] into responses.
@@ -24,6 +25,7 @@ pub mod ofrep;
 pub mod ratelimit;
 pub mod reply;
 pub mod router;
+pub mod streams;
 
 /// Test fixture: a snapshot document compiled (the test fails if it does not compile).
 #[cfg(test)]

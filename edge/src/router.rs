@@ -11,9 +11,6 @@ use crate::reply::Reply;
 /// The application the original service's routes read when no `service_name` is given.
 pub const LEGACY_APPLICATION: &str = "default";
 
-/// Most streams one isolate keeps (each costs its compiled snapshot's memory).
-pub const MAX_STREAMS: usize = 64;
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
     /// `OPTIONS` anything: a CORS preflight, answered without a key.
@@ -31,20 +28,29 @@ pub enum Route<'a> {
     /// `GET /api/v1/registry/healthy`.
     Healthy,
     /// `GET /api/v1/snapshots/{application}/{environment}`: the stored snapshot bytes.
-    Snapshot {
-        application: &'a str,
-        environment: &'a str,
-    },
+    Snapshot { application: &'a str, environment: &'a str },
     /// A known path with another method: 405 with `Allow`.
-    MethodNotAllowed(&'static str),
-    NotFound,
+    MethodNotAllowed { allow: &'static str, ofrep: bool },
+    /// No such path (`ofrep`: under `/ofrep/`).
+    NotFound { ofrep: bool },
 }
 
 impl Route<'_> {
-    /// OFREP paths answer errors in OFREP's shape.
+    /// Every answer on an OFREP path (`/ofrep/…`, known or not) is in OFREP's shape.
     pub fn is_ofrep(&self) -> bool {
-        matches!(self, Route::OfrepSingle(_) | Route::OfrepBulk)
+        matches!(
+            self,
+            Route::OfrepSingle(_)
+                | Route::OfrepBulk
+                | Route::MethodNotAllowed { ofrep: true, .. }
+                | Route::NotFound { ofrep: true }
+        )
     }
+}
+
+/// Whether `path` is under OFREP's prefix.
+pub fn is_ofrep_path(path: &str) -> bool {
+    path == "/ofrep" || path.starts_with("/ofrep/")
 }
 
 /// The route for `method` and `path` (`//` collapsed, one trailing `/` ignored, by the caller via
@@ -70,12 +76,12 @@ pub fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
             {
                 ("GET", Route::Snapshot { application, environment })
             } else {
-                return Route::NotFound;
+                return Route::NotFound { ofrep: is_ofrep_path(path) };
             }
         }
     };
     let head_ok = method == "HEAD" && allow == "GET";
-    if method == allow || head_ok { route } else { Route::MethodNotAllowed(allow) }
+    if method == allow || head_ok { route } else { Route::MethodNotAllowed { allow, ofrep: is_ofrep_path(path) } }
 }
 
 /// `path` with runs of `/` collapsed and without a trailing `/` (a client's base URL may end in
@@ -166,7 +172,7 @@ pub fn target(route: &Route<'_>, sel: &Selectors<'_>, defaults: &Defaults) -> Re
                 environment.or(sel.environment.map(str::to_owned)).unwrap_or_else(|| defaults.environment.clone()),
             )
         }
-        Route::Preflight | Route::Health | Route::MethodNotAllowed(_) | Route::NotFound => {
+        Route::Preflight | Route::Health | Route::MethodNotAllowed { .. } | Route::NotFound { .. } => {
             (defaults.application.clone(), defaults.environment.clone())
         }
     };
@@ -274,7 +280,7 @@ pub fn answer(route: &Route<'_>, from: &Answering<'_>, body: &[u8], if_none_matc
             let reply = if current { Reply::empty(304) } else { Reply::json(200, from.stored.as_bytes().to_vec()) };
             reply.with("ETag", etag).with("Cache-Control", "no-cache")
         }
-        Route::Preflight | Route::MethodNotAllowed(_) | Route::Health | Route::NotFound => {
+        Route::Preflight | Route::MethodNotAllowed { .. } | Route::Health | Route::NotFound { .. } => {
             without_snapshot(route).unwrap_or_else(|| error(route, 404, "not_found", "no such route"))
         }
     }
@@ -284,10 +290,10 @@ pub fn answer(route: &Route<'_>, from: &Answering<'_>, body: &[u8], if_none_matc
 pub fn without_snapshot(route: &Route<'_>) -> Option<Reply> {
     match route {
         Route::Preflight => Some(Reply::empty(204)),
-        Route::MethodNotAllowed(allow) => {
+        Route::MethodNotAllowed { allow, .. } => {
             Some(error(route, 405, "method_not_allowed", format!("use {allow}")).with("Allow", *allow))
         }
-        Route::NotFound => Some(error(route, 404, "not_found", "no such route")),
+        Route::NotFound { .. } => Some(error(route, 404, "not_found", "no such route")),
         _ => None,
     }
 }
@@ -300,12 +306,14 @@ mod tests {
     fn routes_by_method_and_path() {
         assert_eq!(route("POST", "/ofrep/v1/evaluate/flags/a"), Route::OfrepSingle("a"));
         assert_eq!(route("POST", "/ofrep/v1/evaluate/flags"), Route::OfrepBulk);
-        assert_eq!(route("GET", "/ofrep/v1/evaluate/flags"), Route::MethodNotAllowed("POST"));
+        assert_eq!(route("GET", "/ofrep/v1/evaluate/flags"), Route::MethodNotAllowed { allow: "POST", ofrep: true });
+        assert_eq!(route("POST", "/health"), Route::MethodNotAllowed { allow: "GET", ofrep: false });
+        assert_eq!(route("POST", "/ofrep/v1/nothing"), Route::NotFound { ofrep: true });
         assert_eq!(route("GET", "/api/v1/config/db.url"), Route::Config("db.url"));
         assert_eq!(route("GET", "/api/v1/snapshots/a/b"), Route::Snapshot { application: "a", environment: "b" });
-        assert_eq!(route("GET", "/api/v1/snapshots/a/b/c"), Route::NotFound);
+        assert_eq!(route("GET", "/api/v1/snapshots/a/b/c"), Route::NotFound { ofrep: false });
         assert_eq!(route("OPTIONS", "/whatever"), Route::Preflight);
-        assert_eq!(route("GET", "/nope"), Route::NotFound);
+        assert_eq!(route("GET", "/nope"), Route::NotFound { ofrep: false });
         assert_eq!(normalise_path("//ofrep/v1//evaluate/flags/"), Some("/ofrep/v1/evaluate/flags".into()));
         assert_eq!(normalise_path("/health"), None);
         assert_eq!(normalise_path("/"), None);
@@ -342,5 +350,16 @@ mod tests {
         let r = error(&Route::Healthy, 404, "not_found", "x");
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
         assert_eq!(v["error"]["code"], "not_found");
+        // Wrong methods and unknown paths under /ofrep/ answer in OFREP's shape too.
+        for (method, path, status) in [
+            ("GET", "/ofrep/v1/evaluate/flags/f", 405),
+            ("PUT", "/ofrep/v1/evaluate/flags", 405),
+            ("POST", "/ofrep/x", 404),
+        ] {
+            let r = without_snapshot(&route(method, path)).unwrap_or_else(|| Reply::empty(0));
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            assert_eq!((r.status, v["errorCode"].as_str()), (status, Some("GENERAL")), "{method} {path}");
+            assert!(v["errorDetails"].is_string() && v.get("error").is_none(), "{v}");
+        }
     }
 }
