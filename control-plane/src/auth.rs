@@ -1,14 +1,16 @@
-//! API-key authentication and scope checks.
+//! API-key authentication and the one authorisation decision ([`Caller::authorize`]).
 //!
 //! Keys travel as `Authorization: Bearer <key>` or `Authorization: ApiKey <key>`; only their
 //! SHA-256 is stored. A key has one scope (`admin` writes and reads everything, `read` reads,
 //! `edge` fetches server snapshots, `client` fetches client snapshots) and may be bound to one
-//! application and/or environment.
+//! application and/or environment. A request is described by its [`Action`] (what the scope must
+//! allow) and its [`Reach`] (which applications × environments it reads or changes, which the
+//! binding must contain); `crate::access` resolves the names a request gives and asks here.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use vane_core::{KeyScope, api_key_hash};
+use vane_core::{Audience, KeyScope, api_key_hash};
 
 use crate::AppState;
 use crate::error::{Error, Result};
@@ -88,49 +90,154 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// What a request wants to do, as far as a key's scope is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read admin resources: admin or read keys.
+    Read,
+    /// Change anything: admin keys.
+    Write,
+    /// Evaluate flags on the control plane (the original service's evaluate route): admin, read
+    /// or edge keys.
+    Evaluate,
+    /// Fetch a snapshot of this audience: server snapshots admin or edge keys, client snapshots
+    /// admin, edge or client keys.
+    Fetch(Audience),
+    /// Read the API's own description: any valid key.
+    Describe,
+}
+
+/// The applications, or the environments, that a request reads or changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span<'a> {
+    /// None in particular (an environment's record involves no application).
+    Neither,
+    /// The one with this id.
+    One(&'a str),
+    /// Every one, including those created later.
+    All,
+}
+
+/// What a request reads or changes, as a key's binding sees it: a box of applications ×
+/// environments. A key bound to application `A` may only reach `A` (or no application in
+/// particular); a key bound to environment `E` may only reach `E` (or none in particular).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach<'a> {
+    pub applications: Span<'a>,
+    pub environments: Span<'a>,
+}
+
+impl<'a> Reach<'a> {
+    /// API keys, the service registry (published to every server snapshot), creating or deleting
+    /// applications and environments, the whole audit log.
+    pub const EVERYTHING: Reach<'static> = Reach { applications: Span::All, environments: Span::All };
+    /// Nothing in particular: lists (filtered to the key's binding with [`Caller::sees`]), the
+    /// registry's readings, the API description.
+    pub const NOTHING: Reach<'static> = Reach { applications: Span::Neither, environments: Span::Neither };
+
+    /// One application in one environment: a flag's state, configs, snapshots, evaluation.
+    pub fn stream(application_id: &'a str, environment_id: &'a str) -> Self {
+        Reach { applications: Span::One(application_id), environments: Span::One(environment_id) }
+    }
+
+    /// Changing an application's own record or its definitions (flags, segments, imports):
+    /// they are shared by every environment, so the change reaches all of them.
+    pub fn definitions(application_id: &'a str) -> Self {
+        Reach { applications: Span::One(application_id), environments: Span::All }
+    }
+
+    /// Reading an application's record and shared definitions (no environment's state).
+    pub fn application(application_id: &'a str) -> Self {
+        Reach { applications: Span::One(application_id), environments: Span::Neither }
+    }
+
+    /// Changing an environment's settings: they apply to every application's snapshots in it.
+    pub fn environment_settings(environment_id: &'a str) -> Self {
+        Reach { applications: Span::All, environments: Span::One(environment_id) }
+    }
+
+    /// Reading an environment's record.
+    pub fn environment(environment_id: &'a str) -> Self {
+        Reach { applications: Span::Neither, environments: Span::One(environment_id) }
+    }
+}
+
 impl Caller {
-    /// Admin keys only.
-    pub fn require_write(&self) -> Result<()> {
-        match self.scope {
-            KeyScope::Admin => Ok(()),
-            other => {
-                Err(Error::Forbidden(format!("this needs an admin key; this key's scope is {}", scope_str(other))))
+    /// Whether this key's scope allows `action` at all (before anything is looked up).
+    pub fn permits(&self, action: Action) -> Result<()> {
+        let allowed = match action {
+            Action::Read => matches!(self.scope, KeyScope::Admin | KeyScope::Read),
+            Action::Write => self.scope == KeyScope::Admin,
+            Action::Evaluate => matches!(self.scope, KeyScope::Admin | KeyScope::Read | KeyScope::Edge),
+            Action::Fetch(Audience::Server) => matches!(self.scope, KeyScope::Admin | KeyScope::Edge),
+            Action::Fetch(Audience::Client) => {
+                matches!(self.scope, KeyScope::Admin | KeyScope::Edge | KeyScope::Client)
+            }
+            Action::Describe => true,
+        };
+        if allowed {
+            return Ok(());
+        }
+        let scope = scope_str(self.scope);
+        Err(Error::Forbidden(match action {
+            Action::Read => format!("this needs a read or admin key; this key's scope is {scope}"),
+            Action::Write => format!("this needs an admin key; this key's scope is {scope}"),
+            Action::Evaluate => format!("evaluating needs an admin, read or edge key; this key's scope is {scope}"),
+            Action::Fetch(Audience::Server) => format!("a {scope} key cannot fetch server snapshots"),
+            Action::Fetch(Audience::Client) => format!("a {scope} key cannot fetch client snapshots"),
+            Action::Describe => format!("a {scope} key cannot read this"),
+        }))
+    }
+
+    /// The one authorisation decision: `action` (the key's scope) on `reach` (its binding).
+    /// Every route, the original service's routes, imports and the group-commit batcher come
+    /// through here; the model is in ARCHITECTURE.md ("Auth").
+    pub fn authorize(&self, action: Action, reach: Reach<'_>) -> Result<()> {
+        self.permits(action)?;
+        if let Some(bound) = &self.application_id {
+            match reach.applications {
+                Span::Neither => {}
+                Span::One(id) if id == bound => {}
+                Span::One(_) => return Err(Error::Forbidden("this key is bound to another application".into())),
+                Span::All => {
+                    return Err(Error::Forbidden(
+                        "this reaches every application; it needs a key that is not bound to an application".into(),
+                    ));
+                }
             }
         }
-    }
-
-    /// Admin or read keys.
-    pub fn require_read(&self) -> Result<()> {
-        match self.scope {
-            KeyScope::Admin | KeyScope::Read => Ok(()),
-            other => Err(Error::Forbidden(format!(
-                "this needs a read or admin key; this key's scope is {}",
-                scope_str(other)
-            ))),
-        }
-    }
-
-    /// A key bound to an application or environment may only touch that one.
-    pub fn require_binding(&self, application_id: Option<&str>, environment_id: Option<&str>) -> Result<()> {
-        if let (Some(bound), Some(wanted)) = (&self.application_id, application_id)
-            && bound != wanted
-        {
-            return Err(Error::Forbidden("this key is bound to another application".into()));
-        }
-        if let (Some(bound), Some(wanted)) = (&self.environment_id, environment_id)
-            && bound != wanted
-        {
-            return Err(Error::Forbidden("this key is bound to another environment".into()));
+        if let Some(bound) = &self.environment_id {
+            match reach.environments {
+                Span::Neither => {}
+                Span::One(id) if id == bound => {}
+                Span::One(_) => return Err(Error::Forbidden("this key is bound to another environment".into())),
+                Span::All => {
+                    return Err(Error::Forbidden(
+                        "this changes every environment (an application, its flags' definitions and its segments \
+                         are shared by all environments); it needs a key that is not bound to an environment"
+                            .into(),
+                    ));
+                }
+            }
         }
         Ok(())
     }
 
-    /// Writes that are not about one application/environment need an unbound key.
-    pub fn require_unbound(&self) -> Result<()> {
-        if self.application_id.is_some() || self.environment_id.is_some() {
-            return Err(Error::Forbidden("this needs a key that is not bound to an application or environment".into()));
-        }
-        Ok(())
+    /// Whether this key may read `application` × `environment` (a flag's state there, a config):
+    /// what lists and views that span environments are filtered by.
+    pub fn sees(&self, application_id: &str, environment_id: &str) -> bool {
+        self.authorize(Action::Read, Reach::stream(application_id, environment_id)).is_ok()
+    }
+
+    /// The application this key is bound to: [`Caller::sees`] as a SQL filter for list queries
+    /// (`$n::text IS NULL OR application_id = $n`).
+    pub fn bound_application(&self) -> Option<&str> {
+        self.application_id.as_deref()
+    }
+
+    /// The environment this key is bound to, likewise.
+    pub fn bound_environment(&self) -> Option<&str> {
+        self.environment_id.as_deref()
     }
 }
 

@@ -6,8 +6,9 @@
 //! writer task per stream. Requests queue their change; the task takes everything queued (up to
 //! [`MAX_BATCH`]), applies the changes one after the other in one transaction — each validated
 //! (in memory) against the state the previous ones left, so an invalid or stale change fails
-//! alone, before it writes anything — publishes one snapshot version and commits. A database
-//! failure fails the whole batch (nothing of it commits). Each request is answered with its own
+//! alone, before it writes anything — publishes one snapshot version and commits. Each change
+//! runs under a savepoint, so one the database refuses all the same is undone alone; only a
+//! failure of the batch itself (the database gone, publishing) fails every member. Each request is answered with its own
 //! result only after that commit: "committed" still means "in the published snapshot".
 //!
 //! Lock order is the same as everywhere else: the batch's flag-state rows (in flag id order),
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Action, Caller, Reach};
 use crate::error::{Error, Result};
 use crate::routes::Expected;
 use crate::routes::flags::{FlagRow, StateRow, UpdateState, Working};
@@ -154,7 +155,8 @@ async fn apply(
     let mut tx = state.pool.begin().await?;
     let app = applications::find(&mut *tx, application).await?;
     let env = environments::find(&mut *tx, environment).await?;
-    let names: Vec<&str> = work.iter().map(|w| w.1.as_str()).collect();
+    // Names PostgreSQL cannot hold would fail the lookup of every member: those fail alone.
+    let names: Vec<&str> = work.iter().map(|w| w.1.as_str()).filter(|n| !n.contains('\0')).collect();
     let rows: Vec<FlagRow> = sqlx::query_as(
         "SELECT id, application_id, key, type, variants, description, tags, client_visible, archived, version,
                 created_at, updated_at
@@ -188,8 +190,15 @@ async fn apply(
     };
     let mut results = Vec::with_capacity(work.len());
     let mut applied = 0;
+    // With others in the batch, each change runs under a savepoint: should the database refuse
+    // one (whatever validation missed), it is undone alone and the others still commit.
+    let guarded = work.len() > 1;
     for (caller, name, expected, change, action) in work {
-        let outcome = match (caller.require_binding(Some(&app.id), Some(&env.id)), by_name.get(name.as_str())) {
+        if guarded {
+            sqlx::query("SAVEPOINT batch_member").execute(&mut *tx).await?;
+        }
+        let authorised = caller.authorize(Action::Write, Reach::stream(&app.id, &env.id));
+        let outcome = match (authorised, by_name.get(name.as_str())) {
             (Err(e), _) => Err(e),
             (Ok(()), None) => Err(Error::NotFound(format!("flag '{name}' not found in application '{}'", app.key))),
             (Ok(()), Some(flag)) => {
@@ -209,7 +218,12 @@ async fn apply(
         };
         match &outcome {
             Ok(_) => applied += 1,
-            // The request's own fault, found before it wrote anything: the others go on.
+            // The database is gone: nothing of the batch can commit.
+            Err(Error::Unavailable) => return Err(Error::Unavailable),
+            // The request's own fault, usually found before it wrote anything; undone either way.
+            Err(_) if guarded => {
+                sqlx::query("ROLLBACK TO SAVEPOINT batch_member").execute(&mut *tx).await?;
+            }
             Err(
                 Error::NotFound(_)
                 | Error::Forbidden(_)
@@ -217,7 +231,7 @@ async fn apply(
                 | Error::Conflict(_)
                 | Error::Unprocessable(_),
             ) => {}
-            // A database failure aborts the transaction: nothing of the batch commits.
+            // Alone in its batch, a database failure aborts the transaction.
             Err(e) => return Err(shared(e)),
         }
         results.push(outcome);

@@ -45,6 +45,9 @@ pub enum Error {
     /// 412: `If-Match` names a version that is not the current one.
     #[error("{0}")]
     PreconditionFailed(String),
+    /// 408: the request body did not arrive in time.
+    #[error("the request body did not arrive within {0} s")]
+    Timeout(u64),
     /// 413: the body is larger than the server accepts.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -73,6 +76,7 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -89,6 +93,7 @@ impl Error {
             Error::MethodNotAllowed => "method_not_allowed",
             Error::Conflict(_) => "conflict",
             Error::PreconditionFailed(_) => "precondition_failed",
+            Error::Timeout(_) => "request_timeout",
             Error::PayloadTooLarge => "payload_too_large",
             Error::Unprocessable(_) => "validation_failed",
             Error::Unavailable => "unavailable",
@@ -149,6 +154,16 @@ impl From<sqlx::Error> for Error {
                     // deadlock_detected, serialization_failure: a concurrent write won; retrying succeeds
                     Some("40P01" | "40001") => {
                         Error::Conflict("a concurrent write touched the same entities; retry the request".into())
+                    }
+                    // data_exception (22xxx): a value PostgreSQL cannot hold. Requests are checked
+                    // before they get here (crate::json); this is the backstop, never a 500. The
+                    // server's message is logged, not echoed: it may quote the value.
+                    Some(code) if code.starts_with("22") => {
+                        tracing::warn!(sqlstate = code, error = %db.message(), "the database refused a value");
+                        Error::invalid(
+                            "",
+                            format!("the database cannot store a value of this request (SQLSTATE {code})"),
+                        )
                     }
                     // admin_shutdown, crash_shutdown, cannot_connect_now, connection failures
                     Some(code) if code.starts_with("08") || code.starts_with("57P") => Error::Unavailable,

@@ -7,6 +7,7 @@
 //! IO lives at the edges: handler → SQL; the evaluation engine (`vane-core`) stays pure and is
 //! used here for offline evaluation (`vane eval`) and, as flags land, validation of writes.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod batch;
@@ -19,6 +20,7 @@ pub mod model_cache;
 pub mod notifier;
 pub mod publish;
 pub mod routes;
+pub mod server;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -92,9 +94,12 @@ pub fn app(state: AppState) -> Router {
     let document = std::sync::Arc::new(routes::openapi::document(&operations));
     let api = api.route(
         "/openapi.json",
-        get(move |_caller: auth::Caller| {
+        get(move |caller: auth::Caller| {
             let document = document.clone();
-            async move { axum::Json(document.as_ref().clone()) }
+            async move {
+                access::listing(&caller, auth::Action::Describe)?;
+                Ok::<_, Error>(axum::Json(document.as_ref().clone()))
+            }
         }),
     );
     let routed = Router::new()
@@ -106,8 +111,19 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), forget_after_writes))
         .with_state(state);
     // `/api/v1/config/` and `/api/v1/config` are one route (the original service's clients use
-    // the trailing slash), so the path is normalised before routing.
-    Router::new().fallback_service(tower::ServiceBuilder::new().map_request(trim_trailing_slash).service(routed))
+    // the trailing slash), so the path is normalised before routing; a path or query that no
+    // route could use (NUL, invalid UTF-8) is refused before that.
+    Router::new()
+        .fallback_service(tower::ServiceBuilder::new().map_request(trim_trailing_slash).service(routed))
+        .layer(axum::middleware::from_fn(refuse_unusable_uris))
+}
+
+async fn refuse_unusable_uris(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match json::check_uri(req.uri()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// After a write request has been answered (its transaction is over), what this process

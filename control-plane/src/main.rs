@@ -100,6 +100,13 @@ struct ServeArgs {
     /// Seconds between active health-check rounds of the service registry (0 disables them).
     #[arg(long, env = "VANE_HEALTH_INTERVAL_S", default_value_t = 10)]
     health_interval_s: u64,
+    /// Seconds a client has to send a request's headers (also how long an idle keep-alive
+    /// connection is kept).
+    #[arg(long, env = "VANE_HEADER_TIMEOUT_S", default_value_t = 10)]
+    header_timeout_s: u64,
+    /// Most connections open at once; more wait to be accepted.
+    #[arg(long, env = "VANE_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
     /// Base64 of 32 random bytes; enables secret configs (AES-256-GCM at rest).
     #[arg(long, env = "VANE_ENCRYPTION_KEY", hide_env_values = true)]
     encryption_key: Option<String>,
@@ -284,8 +291,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(key) => state = state.with_cipher(vane_control_plane::crypto::Cipher::from_base64(key)?),
         None => tracing::warn!("VANE_ENCRYPTION_KEY is not set: secret configs are refused"),
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+    let limits = vane_control_plane::server::Limits {
+        header_timeout: Duration::from_secs(args.header_timeout_s.max(1)),
+        max_connections: args.max_connections,
+    };
+    vane_control_plane::server::serve(listener, app(state), limits, shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))
 }

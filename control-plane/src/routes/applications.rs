@@ -2,17 +2,17 @@
 //! its first snapshots in every environment; the `default` application cannot be deleted.
 
 use axum::Json as Reply;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Expected, List, Page, Routes, check_text, is_slug, slugify};
-use crate::audit;
-use crate::auth::Caller;
+use crate::auth::{Action, Caller};
 use crate::error::{Error, FieldError, Result};
-use crate::json::{Json, Query};
+use crate::json::{Json, Path, Query};
 use crate::{AppState, publish};
+use crate::{access, audit};
 
 pub fn router() -> Routes {
     Routes::new("applications")
@@ -72,31 +72,29 @@ async fn list(
     caller: Caller,
     Query(page): Query<Page>,
 ) -> Result<Reply<List<Application>>> {
-    caller.require_read()?;
+    access::listing(&caller, Action::Read)?;
     let (limit, offset) = page.resolve()?;
-    let bound = caller.application_id.clone();
+    let bound = caller.bound_application();
     let items: Vec<Application> = sqlx::query_as(concat!(
         "SELECT ",
         app_columns!(),
         " FROM applications WHERE ($1::text IS NULL OR id = $1) ORDER BY key LIMIT $2 OFFSET $3"
     ))
-    .bind(&bound)
+    .bind(bound)
     .bind(limit)
     .bind(offset)
     .fetch_all(&state.pool)
     .await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM applications WHERE ($1::text IS NULL OR id = $1)")
-        .bind(&bound)
+        .bind(bound)
         .fetch_one(&state.pool)
         .await?;
     Ok(Reply(List { items, total, limit, offset }))
 }
 
 async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Reply<Application>> {
-    caller.require_read()?;
-    let app = find(&state.pool, &id).await?;
-    caller.require_binding(Some(&app.id), None)?;
-    Ok(Reply(app))
+    let mut conn = state.pool.acquire().await?;
+    Ok(Reply(access::application(&mut conn, &caller, Action::Read, &id).await?))
 }
 
 async fn create(
@@ -104,8 +102,7 @@ async fn create(
     caller: Caller,
     Json(body): Json<CreateApplication>,
 ) -> Result<(StatusCode, Reply<Application>)> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     let key = body.key.clone().unwrap_or_else(|| slugify(&body.name));
     let mut problems = Vec::new();
     if !is_slug(&key) {
@@ -155,7 +152,6 @@ async fn update(
     Path(id): Path<String>,
     Json(body): Json<UpdateApplication>,
 ) -> Result<Reply<Application>> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, body.version)?;
     let mut problems = Vec::new();
     if let Some(name) = &body.name {
@@ -168,13 +164,13 @@ async fn update(
         return Err(Error::Unprocessable(problems));
     }
     let mut tx = state.pool.begin().await?;
+    let app = access::application(&mut tx, &caller, Action::Write, &id).await?;
     let before: Application =
-        sqlx::query_as(concat!("SELECT ", app_columns!(), " FROM applications WHERE id = $1 OR key = $1 FOR UPDATE"))
-            .bind(&id)
+        sqlx::query_as(concat!("SELECT ", app_columns!(), " FROM applications WHERE id = $1 FOR UPDATE"))
+            .bind(&app.id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| Error::NotFound(format!("application '{id}' not found")))?;
-    caller.require_binding(Some(&before.id), None)?;
     expected.check(before.version)?;
     let after: Application = sqlx::query_as(concat!(
         "UPDATE applications SET name = COALESCE($2, name), comments = COALESCE($3, comments),
@@ -198,8 +194,7 @@ async fn remove(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
     let before: Application =

@@ -9,7 +9,7 @@
 //! restores one as a new version.
 
 use axum::Json as Reply;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,12 +17,12 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 
 use super::environments::Environment;
-use super::{Expected, List, Page, Routes, applications, environments};
+use super::{Expected, List, Page, Routes};
 use crate::audit::{self, Entry};
-use crate::auth::Caller;
+use crate::auth::{Action, Caller};
 use crate::error::{Error, FieldError, Result};
-use crate::json::{Json, Query};
-use crate::{AppState, publish};
+use crate::json::{Json, Path, Query};
+use crate::{AppState, access, publish};
 
 pub fn router() -> Routes {
     const BASE: &str = "/applications/{application}/environments/{environment}/configs";
@@ -107,7 +107,9 @@ fn infer_type(v: &Value) -> &'static str {
 }
 
 /// Type and schema checks, one problem per failing path.
-fn check(value: &Value, value_type: &str, schema: Option<&Value>) -> Result<()> {
+/// A secret's value never appears in a message: schema failures then name the schema keyword
+/// that failed instead of quoting the value.
+fn check(value: &Value, value_type: &str, schema: Option<&Value>, secret: bool) -> Result<()> {
     let mut problems = Vec::new();
     let type_ok = match value_type {
         "string" => value.is_string(),
@@ -127,7 +129,12 @@ fn check(value: &Value, value_type: &str, schema: Option<&Value>) -> Result<()> 
             Err(e) => problems.push(FieldError::new("schema", format!("invalid JSON Schema: {e}"))),
             Ok(validator) => {
                 for e in validator.iter_errors(value) {
-                    problems.push(FieldError::new(format!("value{}", e.instance_path()), e.to_string()));
+                    let message = if secret {
+                        format!("the secret value does not satisfy the schema at {}", e.schema_path())
+                    } else {
+                        e.to_string()
+                    };
+                    problems.push(FieldError::new(format!("value{}", e.instance_path()), message));
                 }
             }
         }
@@ -141,15 +148,15 @@ pub(crate) struct Scope {
     pub environment: Environment,
 }
 
+/// The configs of `application` × `environment`, authorised for `action`.
 pub(crate) async fn scope(
     conn: &mut PgConnection,
     caller: &Caller,
+    action: Action,
     application: &str,
     environment: &str,
 ) -> Result<Scope> {
-    let app = applications::find(&mut *conn, application).await?;
-    let environment = environments::find(&mut *conn, environment).await?;
-    caller.require_binding(Some(&app.id), Some(&environment.id))?;
+    let (app, environment) = access::stream(conn, caller, action, application, environment).await?;
     Ok(Scope { application_id: app.id, application: app.key, environment })
 }
 
@@ -254,10 +261,9 @@ async fn list(
     Path((application, environment)): Path<(String, String)>,
     Query(page): Query<Page>,
 ) -> Result<Reply<List<ConfigView>>> {
-    caller.require_read()?;
     let (limit, offset) = page.resolve()?;
     let mut conn = state.pool.acquire().await?;
-    let s = scope(&mut conn, &caller, &application, &environment).await?;
+    let s = scope(&mut conn, &caller, Action::Read, &application, &environment).await?;
     let rows: Vec<ConfigRow> = sqlx::query_as(concat!(
         "SELECT ",
         config_columns!(),
@@ -284,9 +290,8 @@ async fn read(
     caller: Caller,
     Path((application, environment, key)): Path<(String, String, String)>,
 ) -> Result<Reply<ConfigView>> {
-    caller.require_read()?;
     let mut conn = state.pool.acquire().await?;
-    let s = scope(&mut conn, &caller, &application, &environment).await?;
+    let s = scope(&mut conn, &caller, Action::Read, &application, &environment).await?;
     let row = find(&mut conn, &s, &key, false).await?;
     Ok(Reply(view(&state, &s, row)?))
 }
@@ -312,9 +317,8 @@ async fn create(
     Path((application, environment)): Path<(String, String)>,
     Json(body): Json<CreateConfig>,
 ) -> Result<(StatusCode, Reply<ConfigView>)> {
-    caller.require_write()?;
     let mut tx = state.pool.begin().await?;
-    let s = scope(&mut tx, &caller, &application, &environment).await?;
+    let s = scope(&mut tx, &caller, Action::Write, &application, &environment).await?;
     let created = insert(&state, &mut tx, &caller, &s, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(created)))
@@ -335,7 +339,7 @@ pub(crate) async fn insert(
         return Err(Error::invalid("client_visible", "a secret can never be visible to clients"));
     }
     let value_type = body.value_type.clone().unwrap_or_else(|| infer_type(&body.value).to_owned());
-    check(&body.value, &value_type, body.schema.as_ref())?;
+    check(&body.value, &value_type, body.schema.as_ref(), body.secret)?;
     let (value, ciphertext) = storage(state, &body.value, body.secret)?;
     let row: ConfigRow = sqlx::query_as(concat!(
         "INSERT INTO configs (id, application_id, environment_id, key, value, ciphertext, value_type, schema,
@@ -401,10 +405,9 @@ async fn update(
     Path((application, environment, key)): Path<(String, String, String)>,
     Json(body): Json<UpdateConfig>,
 ) -> Result<Reply<ConfigView>> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, body.version)?;
     let mut tx = state.pool.begin().await?;
-    let s = scope(&mut tx, &caller, &application, &environment).await?;
+    let s = scope(&mut tx, &caller, Action::Write, &application, &environment).await?;
     let after = apply(&state, &mut tx, &caller, &s, &key, expected, body, "update").await?;
     tx.commit().await?;
     Ok(Reply(after))
@@ -426,7 +429,8 @@ pub(crate) async fn apply(
     let before_row = find(&mut *tx, s, key, true).await?;
     expected.check(before_row.version)?;
     let before = view(state, s, before_row.clone())?;
-    let value = change.value.unwrap_or_else(|| before.value.clone());
+    let change_value = change.value;
+    let value = change_value.clone().unwrap_or_else(|| before.value.clone());
     let value_type = change.value_type.unwrap_or_else(|| before.value_type.clone());
     let schema = change.schema.unwrap_or_else(|| before.schema.clone());
     let secret = change.secret.unwrap_or(before.secret);
@@ -434,7 +438,15 @@ pub(crate) async fn apply(
     if secret && client_visible {
         return Err(Error::invalid("client_visible", "a secret can never be visible to clients"));
     }
-    check(&value, &value_type, schema.as_ref())?;
+    // A secret stays secret: making it a plain (published) config needs a new value, so the
+    // secret one is never published by flipping the flag.
+    if before.secret && !secret && change_value.is_none() {
+        return Err(Error::invalid(
+            "secret",
+            "turning a secret into a plain config would publish its value; send the new public value with it",
+        ));
+    }
+    check(&value, &value_type, schema.as_ref(), secret)?;
     let (stored, ciphertext) = storage(state, &value, secret)?;
     let row: ConfigRow = sqlx::query_as(concat!(
         "UPDATE configs SET value = $2, ciphertext = $3, value_type = $4, schema = $5, description = $6,
@@ -478,10 +490,9 @@ async fn remove(
     headers: HeaderMap,
     Path((application, environment, key)): Path<(String, String, String)>,
 ) -> Result<StatusCode> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
-    let s = scope(&mut tx, &caller, &application, &environment).await?;
+    let s = scope(&mut tx, &caller, Action::Write, &application, &environment).await?;
     delete(&state, &mut tx, &caller, &s, &key, expected).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -573,10 +584,9 @@ async fn history(
     Path((application, environment, key)): Path<(String, String, String)>,
     Query(page): Query<Page>,
 ) -> Result<Reply<List<ConfigVersion>>> {
-    caller.require_read()?;
     let (limit, offset) = page.resolve()?;
     let mut conn = state.pool.acquire().await?;
-    let s = scope(&mut conn, &caller, &application, &environment).await?;
+    let s = scope(&mut conn, &caller, Action::Read, &application, &environment).await?;
     let row = find(&mut conn, &s, &key, false).await?;
     let rows = history_rows(&mut conn, &row.id, limit, offset).await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM config_history WHERE config_id = $1")
@@ -613,10 +623,9 @@ async fn rollback(
     Path((application, environment, key)): Path<(String, String, String)>,
     Json(body): Json<Rollback>,
 ) -> Result<Reply<ConfigView>> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
-    let s = scope(&mut tx, &caller, &application, &environment).await?;
+    let s = scope(&mut tx, &caller, Action::Write, &application, &environment).await?;
     let row = find(&mut tx, &s, &key, false).await?;
     let old: HistoryRow = sqlx::query_as(
         "SELECT version, value, ciphertext, value_type, schema, description, actor, at

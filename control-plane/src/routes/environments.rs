@@ -3,17 +3,17 @@
 //! `development`, `staging` and `production` always exist.
 
 use axum::Json as Reply;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Expected, List, Page, Routes, check_text, is_slug, slugify};
-use crate::audit;
-use crate::auth::Caller;
+use crate::auth::{Action, Caller};
 use crate::error::{Error, FieldError, Result};
-use crate::json::{Json, Query};
+use crate::json::{Json, Path, Query};
 use crate::{AppState, publish};
+use crate::{access, audit};
 
 /// Environments that always exist.
 pub const BUILT_IN: [&str; 3] = ["development", "staging", "production"];
@@ -93,31 +93,29 @@ async fn list(
     caller: Caller,
     Query(page): Query<Page>,
 ) -> Result<Reply<List<Environment>>> {
-    caller.require_read()?;
+    access::listing(&caller, Action::Read)?;
     let (limit, offset) = page.resolve()?;
-    let bound = caller.environment_id.clone();
+    let bound = caller.bound_environment();
     let items: Vec<Environment> = sqlx::query_as(concat!(
         "SELECT ",
         env_columns!(),
         " FROM environments WHERE ($1::text IS NULL OR id = $1) ORDER BY key LIMIT $2 OFFSET $3"
     ))
-    .bind(&bound)
+    .bind(bound)
     .bind(limit)
     .bind(offset)
     .fetch_all(&state.pool)
     .await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM environments WHERE ($1::text IS NULL OR id = $1)")
-        .bind(&bound)
+        .bind(bound)
         .fetch_one(&state.pool)
         .await?;
     Ok(Reply(List { items, total, limit, offset }))
 }
 
 async fn read(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Reply<Environment>> {
-    caller.require_read()?;
-    let env = find(&state.pool, &id).await?;
-    caller.require_binding(None, Some(&env.id))?;
-    Ok(Reply(env))
+    let mut conn = state.pool.acquire().await?;
+    Ok(Reply(access::environment(&mut conn, &caller, Action::Read, &id).await?))
 }
 
 async fn create(
@@ -125,8 +123,7 @@ async fn create(
     caller: Caller,
     Json(body): Json<CreateEnvironment>,
 ) -> Result<(StatusCode, Reply<Environment>)> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     let key = body.key.clone().unwrap_or_else(|| slugify(&body.name));
     let mut problems = Vec::new();
     if !is_slug(&key) {
@@ -176,7 +173,6 @@ async fn update(
     Path(id): Path<String>,
     Json(body): Json<UpdateEnvironment>,
 ) -> Result<Reply<Environment>> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, body.version)?;
     let mut problems = Vec::new();
     if let Some(name) = &body.name {
@@ -187,13 +183,13 @@ async fn update(
         return Err(Error::Unprocessable(problems));
     }
     let mut tx = state.pool.begin().await?;
+    let env = access::environment(&mut tx, &caller, Action::Write, &id).await?;
     let before: Environment =
-        sqlx::query_as(concat!("SELECT ", env_columns!(), " FROM environments WHERE id = $1 OR key = $1 FOR UPDATE"))
-            .bind(&id)
+        sqlx::query_as(concat!("SELECT ", env_columns!(), " FROM environments WHERE id = $1 FOR UPDATE"))
+            .bind(&env.id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| Error::NotFound(format!("environment '{id}' not found")))?;
-    caller.require_binding(None, Some(&before.id))?;
     expected.check(before.version)?;
     let after: Environment = sqlx::query_as(concat!(
         "UPDATE environments SET name = COALESCE($2, name), max_staleness_s = COALESCE($3, max_staleness_s),
@@ -221,8 +217,7 @@ async fn remove(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
     let before: Environment =

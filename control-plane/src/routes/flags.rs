@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json as Reply;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,13 +18,13 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use vane_core::{Entity, Flag, FlagType, Prerequisite, Rule, Serve, Snapshot, Variant};
 
-use super::applications::{self, Application};
+use super::applications::Application;
 use super::{Expected, List, Page, Routes};
 use crate::audit::{self, Entry};
-use crate::auth::Caller;
+use crate::auth::{Action, Caller};
 use crate::error::{Error, FieldError, Result};
-use crate::json::{Json, Query};
-use crate::{AppState, publish};
+use crate::json::{Json, Path, Query};
+use crate::{AppState, access, publish};
 
 pub fn router() -> Routes {
     const ONE: &str = "/applications/{application}/flags/{flag}";
@@ -136,6 +136,13 @@ pub(crate) async fn states(conn: &mut PgConnection, flag_id: &str) -> Result<Vec
     .bind(flag_id)
     .fetch_all(conn)
     .await?)
+}
+
+/// `view` with only the states `caller` may read (a key bound to one environment sees the
+/// definition, which every environment shares, and that environment's state).
+fn visible(caller: &Caller, app: &Application, mut view: FlagView) -> FlagView {
+    view.environments.retain(|_, s| caller.sees(&app.id, &s.environment_id));
+    view
 }
 
 async fn view(conn: &mut PgConnection, flag: FlagRow) -> Result<FlagView> {
@@ -337,11 +344,9 @@ async fn list(
     Path(application): Path<String>,
     Query(filter): Query<FlagFilter>,
 ) -> Result<Reply<List<FlagView>>> {
-    caller.require_read()?;
     let (limit, offset) = Page { limit: filter.limit, offset: filter.offset }.resolve()?;
     let mut conn = state.pool.acquire().await?;
-    let app = applications::find(&mut *conn, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut conn, &caller, Action::Read, &application).await?;
     let tag = filter.tag.map(|t| json!([t]));
     let rows: Vec<FlagRow> = sqlx::query_as(concat!(
         "SELECT ",
@@ -367,7 +372,7 @@ async fn list(
     .await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
-        items.push(view(&mut conn, row).await?);
+        items.push(visible(&caller, &app, view(&mut conn, row).await?));
     }
     Ok(Reply(List { items, total, limit, offset }))
 }
@@ -377,12 +382,10 @@ async fn read(
     caller: Caller,
     Path((application, flag)): Path<(String, String)>,
 ) -> Result<Reply<FlagView>> {
-    caller.require_read()?;
     let mut conn = state.pool.acquire().await?;
-    let app = applications::find(&mut *conn, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut conn, &caller, Action::Read, &application).await?;
     let row = find(&mut conn, &app, &flag, false).await?;
-    Ok(Reply(view(&mut conn, row).await?))
+    Ok(Reply(visible(&caller, &app, view(&mut conn, row).await?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -407,10 +410,8 @@ async fn create(
     Path(application): Path<String>,
     Json(body): Json<CreateFlag>,
 ) -> Result<(StatusCode, Reply<FlagView>)> {
-    caller.require_write()?;
     let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut tx, &caller, Action::Write, &application).await?;
     let created = insert(&mut tx, &caller, &app, body).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(created)))
@@ -526,11 +527,9 @@ async fn update(
     Path((application, flag)): Path<(String, String)>,
     Json(body): Json<UpdateFlag>,
 ) -> Result<Reply<FlagView>> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, body.version)?;
     let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut tx, &caller, Action::Write, &application).await?;
     let locked = find(&mut tx, &app, &flag, true).await?;
     let before = view(&mut tx, locked).await?;
     expected.check(before.flag.version)?;
@@ -544,9 +543,16 @@ async fn update(
     if let Some(t) = &body.tags {
         after_row.tags = json!(t);
     }
-    // Changing variants changes the flag in every environment: validate each, report all.
+    // Archived flags are not published. Archiving one that a published flag requires would make
+    // that flag answer PARSE_ERROR, so it is refused like deleting it; a flag that stays or
+    // becomes live is validated in every environment (its variants, or unarchiving it next to
+    // prerequisites that are gone).
+    let live = !body.archived.unwrap_or(before.flag.archived);
+    if !live && !before.flag.archived {
+        refuse_if_required(&mut tx, &app, &before.flag, "archived", true).await?;
+    }
     let mut problems = Vec::new();
-    for s in before.environments.values() {
+    for s in before.environments.values().filter(|_| live) {
         let candidate = model(&after_row, s)?;
         let prefix = format!("environments.{}.", s.environment);
         match validate_change(&mut tx, &app, &s.environment_id, candidate, &prefix).await {
@@ -593,11 +599,9 @@ async fn remove(
     headers: HeaderMap,
     Path((application, flag)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut tx, &caller, Action::Write, &application).await?;
     delete(&mut tx, &caller, &app, &flag, expected).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -614,26 +618,41 @@ pub(crate) async fn delete(
     let locked = find(&mut *tx, app, flag, true).await?;
     let before = view(&mut *tx, locked).await?;
     expected.check(before.flag.version)?;
-    let dependants: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT f.key FROM flag_states s JOIN flags f ON f.id = s.flag_id
-         WHERE f.application_id = $1 AND f.id <> $2 AND s.prerequisites @> $3 ORDER BY f.key",
-    )
-    .bind(&app.id)
-    .bind(&before.flag.id)
-    .bind(json!([{"flag": before.flag.key}]))
-    .fetch_all(&mut *tx)
-    .await?;
-    if !dependants.is_empty() {
-        return Err(Error::Conflict(format!(
-            "flag '{}' is a prerequisite of {}; remove those prerequisites first",
-            before.flag.key,
-            dependants.join(", ")
-        )));
-    }
+    refuse_if_required(&mut *tx, app, &before.flag, "deleted", false).await?;
     sqlx::query("DELETE FROM flags WHERE id = $1").bind(&before.flag.id).execute(&mut *tx).await?;
     crate::model_cache::forget(&app.id);
     publish::publish_application(&mut *tx, &app.id).await?;
     audit::change(&mut *tx, caller, "delete", Some(&before), None).await
+}
+
+/// 409 when another flag names `flag` as a prerequisite in any environment (only live, i.e.
+/// unarchived, flags when `live_only`): it cannot go without them answering PARSE_ERROR.
+async fn refuse_if_required(
+    conn: &mut PgConnection,
+    app: &Application,
+    flag: &FlagRow,
+    what: &str,
+    live_only: bool,
+) -> Result<()> {
+    let dependants: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT f.key FROM flag_states s JOIN flags f ON f.id = s.flag_id
+         WHERE f.application_id = $1 AND f.id <> $2 AND s.prerequisites @> $3 AND NOT (f.archived AND $4)
+         ORDER BY f.key",
+    )
+    .bind(&app.id)
+    .bind(&flag.id)
+    .bind(json!([{"flag": flag.key}]))
+    .bind(live_only)
+    .fetch_all(conn)
+    .await?;
+    if dependants.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Conflict(format!(
+        "flag '{}' is a prerequisite of {}; remove those prerequisites before it is {what}",
+        flag.key,
+        dependants.join(", ")
+    )))
 }
 
 async fn read_state(
@@ -641,16 +660,14 @@ async fn read_state(
     caller: Caller,
     Path((application, flag, environment)): Path<(String, String, String)>,
 ) -> Result<Reply<StateRow>> {
-    caller.require_read()?;
     let mut conn = state.pool.acquire().await?;
-    let app = applications::find(&mut *conn, &application).await?;
+    let (app, env) = access::stream(&mut conn, &caller, Action::Read, &application, &environment).await?;
     let row = find(&mut conn, &app, &flag, false).await?;
     let s = states(&mut conn, &row.id)
         .await?
         .into_iter()
-        .find(|s| s.environment == environment || s.environment_id == environment)
-        .ok_or_else(|| Error::NotFound(format!("environment '{environment}' not found")))?;
-    caller.require_binding(Some(&app.id), Some(&s.environment_id))?;
+        .find(|s| s.environment_id == env.id)
+        .ok_or_else(|| Error::NotFound(format!("flag '{}' has no state in '{}'", row.key, env.key)))?;
     Ok(Reply(s))
 }
 
@@ -680,7 +697,6 @@ async fn update_state(
     Path((application, flag, environment)): Path<(String, String, String)>,
     Json(body): Json<UpdateState>,
 ) -> Result<Reply<StateRow>> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, body.version)?;
     // Committed together with the other changes queued for this environment (crate::batch),
     // which also resolves the names and checks the key's binding.
@@ -750,6 +766,7 @@ pub(crate) async fn apply_state(
     }
     after.version = before.version + 1;
     let changed = model(row, &after)?;
+    unique_rule_ids(&changed.rules)?;
     match working.as_deref() {
         Some(w) => check_change(&w.flags(), &w.segments(), changed.clone(), "")?,
         None => validate_change(&mut *tx, app, &env.id, changed.clone(), "").await?,
@@ -806,6 +823,20 @@ pub(crate) async fn apply_state(
     Ok(after)
 }
 
+/// Results name the rule that matched (`ruleId`), so two rules of one state may not share an id.
+/// (The engine tolerates it, so states stored before this check still evaluate.)
+fn unique_rule_ids(rules: &[Rule]) -> Result<()> {
+    let mut seen = HashSet::new();
+    let problems: Vec<FieldError> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.id.is_empty() && !seen.insert(r.id.as_ref()))
+        .map(|(i, r)| (i, r.id.as_ref()))
+        .map(|(i, id)| FieldError::new(format!("rules[{i}].id"), format!("another rule already has the id '{id}'")))
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(Error::Unprocessable(problems)) }
+}
+
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct HistoryEntry {
     pub version: i64,
@@ -822,13 +853,10 @@ async fn history(
     Path((application, flag, environment)): Path<(String, String, String)>,
     Query(page): Query<Page>,
 ) -> Result<Reply<List<HistoryEntry>>> {
-    caller.require_read()?;
     let (limit, offset) = page.resolve()?;
     let mut conn = state.pool.acquire().await?;
-    let app = applications::find(&mut *conn, &application).await?;
+    let (app, env) = access::stream(&mut conn, &caller, Action::Read, &application, &environment).await?;
     let row = find(&mut conn, &app, &flag, false).await?;
-    let env = super::environments::find(&mut *conn, &environment).await?;
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
     let items: Vec<HistoryEntry> = sqlx::query_as(
         "SELECT version, definition, actor, at FROM flag_history WHERE flag_id = $1 AND environment_id = $2
          ORDER BY version DESC LIMIT $3 OFFSET $4",
@@ -863,13 +891,10 @@ async fn rollback(
     Path((application, flag, environment)): Path<(String, String, String)>,
     Json(body): Json<Rollback>,
 ) -> Result<Reply<StateRow>> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
+    let (app, env) = access::stream(&mut tx, &caller, Action::Write, &application, &environment).await?;
     let row = find(&mut tx, &app, &flag, false).await?;
-    let env = super::environments::find(&mut *tx, &environment).await?;
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
     let definition: Value = sqlx::query_scalar(
         "SELECT definition FROM flag_history WHERE flag_id = $1 AND environment_id = $2 AND version = $3",
     )

@@ -10,17 +10,17 @@
 //! item that could not be imported exactly.
 
 use axum::Json as Reply;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::{Value, json};
 use vane_core::FlagType;
 
 use super::Routes;
-use super::{applications, environments};
+use super::environments;
 use crate::audit::{self, Entry};
-use crate::auth::Caller;
+use crate::auth::{Action, Caller};
 use crate::error::{Error, FieldError, Result};
-use crate::json::Json;
-use crate::{AppState, publish};
+use crate::json::{Json, Path};
+use crate::{AppState, access, publish};
 
 pub fn router() -> Routes {
     Routes::new("imports").post(
@@ -36,11 +36,10 @@ async fn unleash(
     Path((application, environment)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Result<Reply<Value>> {
-    caller.require_write()?;
     let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
+    // New flags appear (disabled) in every environment: a change to the application's definitions.
+    let app = access::application(&mut tx, &caller, Action::Write, &application).await?;
     let env = environments::find(&mut *tx, &environment).await?;
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
     let (snapshot, notes) = vane_core::unleash::import(&body, &app.key, &env.key, 1)
         .map_err(|e| Error::invalid("", format!("not an Unleash state: {e}")))?;
 

@@ -3,7 +3,7 @@
 //! hashes the edge accepts.
 
 use axum::Json as Reply;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,10 +13,10 @@ use vane_core::{KeyScope, api_key_hash};
 
 use super::{List, Page, Routes, applications, environments};
 use crate::audit::{self, Entry};
-use crate::auth::{Caller, generate_key, parse_scope, scope_str};
+use crate::auth::{Action, Caller, generate_key, parse_scope, scope_str};
 use crate::error::{Error, Result};
-use crate::json::{Json, Query};
-use crate::{AppState, publish};
+use crate::json::{Json, Path, Query};
+use crate::{AppState, access, publish};
 
 pub fn router() -> Routes {
     Routes::new("api-keys")
@@ -112,8 +112,7 @@ async fn find(conn: &mut PgConnection, id: &str) -> Result<KeyInfo> {
 }
 
 async fn list(State(state): State<AppState>, caller: Caller, Query(page): Query<Page>) -> Result<Reply<List<KeyInfo>>> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     let (limit, offset) = page.resolve()?;
     let items: Vec<KeyInfo> = sqlx::query_as(
         "SELECT k.id, k.name, k.prefix, k.scope, a.key AS application, e.key AS environment, k.created_at, k.revoked_at
@@ -143,8 +142,7 @@ async fn create(
     caller: Caller,
     Json(body): Json<CreateKey>,
 ) -> Result<(StatusCode, Reply<NewKey>)> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     let scope = parse_scope(&body.scope)
         .ok_or_else(|| Error::invalid("scope", "must be \"admin\", \"read\", \"edge\" or \"client\""))?;
     if body.name.chars().count() > 256 {
@@ -158,8 +156,7 @@ async fn create(
 }
 
 async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<StatusCode> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     let mut tx = state.pool.begin().await?;
     let before = find(&mut tx, &id).await?;
     if before.revoked_at.is_some() {

@@ -21,23 +21,23 @@
 use std::sync::Arc;
 
 use axum::Json as Reply;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgConnection;
-use vane_core::{Context, FlagType, KeyScope, legacy};
+use vane_core::{Context, FlagType, legacy};
 
 use super::applications::{self, Application};
 use super::configs::{self, ConfigView, CreateConfig, Scope, UpdateConfig};
 use super::environments::{self, Environment};
 use super::flags::{self, CreateFlag, FlagRow, StateRow, UpdateState};
 use super::{Expected, Page, Routes, is_slug, slugify};
-use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Action, Caller, Reach};
 use crate::error::{Error, Result};
-use crate::json::{Json, Query};
+use crate::json::{Json, Path, Query};
+use crate::{AppState, access};
 
 pub fn router() -> Routes {
     Routes::new("original config service")
@@ -78,7 +78,8 @@ async fn service_application(
     }
     match applications::find(&mut *tx, &key).await {
         Err(Error::NotFound(_)) if create => {
-            caller.require_unbound()?;
+            // Creating an application reaches every environment and the application list.
+            access::everything(caller, Action::Write)?;
             if name.chars().count() > 256 {
                 return Err(Error::invalid("service_name", "must be at most 256 characters"));
             }
@@ -144,10 +145,11 @@ async fn config_create(
     caller: Caller,
     Json(body): Json<ConfigCreate>,
 ) -> Result<(StatusCode, Reply<LegacyConfig>)> {
-    caller.require_write()?;
+    caller.permits(Action::Write)?;
     let mut tx = state.pool.begin().await?;
     let app = service_application(&mut tx, &caller, body.service_name.as_deref(), true).await?;
-    let s = configs::scope(&mut tx, &caller, &app.id, required("environment", Some(&body.environment))?).await?;
+    let environment = required("environment", Some(&body.environment))?;
+    let s = configs::scope(&mut tx, &caller, Action::Write, &app.id, environment).await?;
     let created = configs::insert(
         &state,
         &mut tx,
@@ -188,7 +190,7 @@ async fn config_list(
     caller: Caller,
     Query(f): Query<ConfigFilter>,
 ) -> Result<Reply<Vec<LegacyConfig>>> {
-    caller.require_read()?;
+    access::listing(&caller, Action::Read)?;
     let (limit, offset) = Page { limit: f.limit, offset: f.offset }.resolve()?;
     let mut conn = state.pool.acquire().await?;
     let app = match &f.service_name {
@@ -208,15 +210,15 @@ async fn config_list(
     )
     .bind(app.as_ref().map(|a| &a.id))
     .bind(env.as_ref().map(|e| &e.id))
-    .bind(&caller.application_id)
-    .bind(&caller.environment_id)
+    .bind(caller.bound_application())
+    .bind(caller.bound_environment())
     .bind(limit)
     .bind(offset)
     .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let s = configs::scope(&mut conn, &caller, &r.application_id, &r.environment_id).await?;
+        let s = configs::scope(&mut conn, &caller, Action::Read, &r.application_id, &r.environment_id).await?;
         let row = configs::find(&mut conn, &s, &r.key, false).await?;
         out.push(configs::view(&state, &s, row)?.into());
     }
@@ -235,18 +237,20 @@ async fn config_read(
     Path(key): Path<String>,
     Query(q): Query<ConfigLookup>,
 ) -> Result<Reply<LegacyConfig>> {
-    caller.require_read()?;
+    caller.permits(Action::Read)?;
     let mut conn = state.pool.acquire().await?;
     let (s, row) = match q.environment.as_deref() {
         Some(env) => {
             let app = service_application(&mut conn, &caller, q.service_name.as_deref(), false).await?;
-            let s = configs::scope(&mut conn, &caller, &app.id, env).await?;
+            let s = configs::scope(&mut conn, &caller, Action::Read, &app.id, env).await?;
             let row = configs::find(&mut conn, &s, &key, false).await?;
             (s, row)
         }
         // Without an environment the path can only be an id (the original's update/delete form).
         None => match configs::find_by_id(&mut conn, &key, false).await {
-            Ok(row) => (configs::scope(&mut conn, &caller, &row.application_id, &row.environment_id).await?, row),
+            Ok(row) => {
+                (configs::scope(&mut conn, &caller, Action::Read, &row.application_id, &row.environment_id).await?, row)
+            }
             Err(_) => {
                 return Err(Error::invalid(
                     "environment",
@@ -258,10 +262,11 @@ async fn config_read(
     Ok(Reply(configs::view(&state, &s, row)?.into()))
 }
 
-/// The config with this id and its scope, after the caller's binding check.
-async fn config_by_id(conn: &mut PgConnection, caller: &Caller, id: &str) -> Result<(Scope, String)> {
+/// The config with this id and its scope, authorised for `action`.
+async fn config_by_id(conn: &mut PgConnection, caller: &Caller, action: Action, id: &str) -> Result<(Scope, String)> {
+    caller.permits(action)?;
     let row = configs::find_by_id(&mut *conn, id, false).await?;
-    let s = configs::scope(conn, caller, &row.application_id, &row.environment_id).await?;
+    let s = configs::scope(conn, caller, action, &row.application_id, &row.environment_id).await?;
     Ok((s, row.key))
 }
 
@@ -280,10 +285,10 @@ async fn config_update(
     Path(id): Path<String>,
     Json(body): Json<ConfigUpdate>,
 ) -> Result<Reply<LegacyConfig>> {
-    caller.require_write()?;
+    caller.permits(Action::Write)?;
     let expected = Expected::from(&headers, body.version)?;
     let mut tx = state.pool.begin().await?;
-    let (s, key) = config_by_id(&mut tx, &caller, &id).await?;
+    let (s, key) = config_by_id(&mut tx, &caller, Action::Write, &id).await?;
     let change = UpdateConfig {
         value: body.value,
         description: body.description,
@@ -301,10 +306,10 @@ async fn config_delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    caller.require_write()?;
+    caller.permits(Action::Write)?;
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
-    let (s, key) = config_by_id(&mut tx, &caller, &id).await?;
+    let (s, key) = config_by_id(&mut tx, &caller, Action::Write, &id).await?;
     configs::delete(&state, &mut tx, &caller, &s, &key, expected).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -328,10 +333,9 @@ async fn config_history(
     Path(id): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Reply<Vec<LegacyChange>>> {
-    caller.require_read()?;
     let (limit, offset) = page.resolve()?;
     let mut conn = state.pool.acquire().await?;
-    config_by_id(&mut conn, &caller, &id).await?;
+    config_by_id(&mut conn, &caller, Action::Read, &id).await?;
     // One extra (older) row gives the last entry its old value.
     let rows = configs::history_rows(&mut conn, &id, limit + 1, offset).await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -405,10 +409,10 @@ fn flag_environment(flag: &FlagRow, named: Option<&str>) -> Result<String> {
         .ok_or_else(|| Error::invalid("environment", "is required: this flag has a state in every environment"))
 }
 
-async fn default_app(conn: &mut PgConnection, caller: &Caller) -> Result<Application> {
-    let app = applications::find(&mut *conn, "default").await?;
-    caller.require_binding(Some(&app.id), None)?;
-    Ok(app)
+/// The `default` application, where the original service's feature flags live, for `action` on
+/// its flags' definitions (creating or deleting one reaches every environment).
+async fn default_app(conn: &mut PgConnection, caller: &Caller, action: Action) -> Result<Application> {
+    access::application(conn, caller, action, "default").await
 }
 
 async fn state_in(conn: &mut PgConnection, flag: &FlagRow, env: &Environment) -> Result<StateRow> {
@@ -480,12 +484,12 @@ async fn flag_create(
     caller: Caller,
     Json(body): Json<FlagCreate>,
 ) -> Result<(StatusCode, Reply<LegacyFlag>)> {
-    caller.require_write()?;
+    caller.permits(Action::Write)?;
     percentage(Some(body.rollout_percentage))?;
     let mut tx = state.pool.begin().await?;
-    let app = default_app(&mut tx, &caller).await?;
+    let app = default_app(&mut tx, &caller, Action::Write).await?;
     let env = environments::find(&mut *tx, required("environment", Some(&body.environment))?).await?;
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
+    caller.authorize(Action::Write, Reach::stream(&app.id, &env.id))?;
     let created = flags::insert(
         &mut tx,
         &caller,
@@ -521,10 +525,9 @@ async fn flag_list(
     caller: Caller,
     Query(f): Query<FlagFilter>,
 ) -> Result<Reply<Vec<LegacyFlag>>> {
-    caller.require_read()?;
     let (limit, offset) = Page { limit: f.limit, offset: f.offset }.resolve()?;
     let mut conn = state.pool.acquire().await?;
-    let app = default_app(&mut conn, &caller).await?;
+    let app = default_app(&mut conn, &caller, Action::Read).await?;
     let env = match &f.environment {
         Some(e) => Some(environments::find(&mut *conn, e).await?),
         None => None,
@@ -543,9 +546,7 @@ async fn flag_list(
     for flag in rows {
         for s in flags::states(&mut conn, &flag.id).await? {
             let wanted =
-                env.as_ref().map_or(caller.environment_id.as_ref().is_none_or(|b| *b == s.environment_id), |e| {
-                    e.id == s.environment_id
-                });
+                caller.sees(&app.id, &s.environment_id) && env.as_ref().is_none_or(|e| e.id == s.environment_id);
             if wanted {
                 out.push(legacy_flag(&flag, &s)?);
             }
@@ -565,12 +566,11 @@ async fn flag_read(
     Path(name): Path<String>,
     Query(q): Query<EnvQuery>,
 ) -> Result<Reply<LegacyFlag>> {
-    caller.require_read()?;
     let mut conn = state.pool.acquire().await?;
-    let app = default_app(&mut conn, &caller).await?;
+    let app = default_app(&mut conn, &caller, Action::Read).await?;
     let flag = flags::find(&mut conn, &app, &name, false).await?;
     let env = environments::find(&mut *conn, &flag_environment(&flag, q.environment.as_deref())?).await?;
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
+    caller.authorize(Action::Read, Reach::stream(&app.id, &env.id))?;
     let s = state_in(&mut conn, &flag, &env).await?;
     Ok(Reply(legacy_flag(&flag, &s)?))
 }
@@ -593,18 +593,20 @@ async fn flag_update(
     Query(q): Query<EnvQuery>,
     Json(body): Json<FlagUpdate>,
 ) -> Result<Reply<LegacyFlag>> {
-    caller.require_write()?;
+    caller.permits(Action::Write)?;
     let expected = Expected::from(&headers, body.version)?;
     let mut tx = state.pool.begin().await?;
-    let app = default_app(&mut tx, &caller).await?;
+    // The state of one environment; the description (below) is the definition's.
+    let app = applications::find(&mut *tx, "default").await?;
     let mut flag = flags::find(&mut tx, &app, &id, false).await?;
     let named = body.environment.as_deref().or(q.environment.as_deref());
     let env = environments::find(&mut *tx, &flag_environment(&flag, named)?).await?;
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
+    caller.authorize(Action::Write, Reach::stream(&app.id, &env.id))?;
     if flag.flag_type != "boolean" {
         return Err(Error::invalid("name", format!("'{}' is a {} flag; use the flags API", flag.key, flag.flag_type)));
     }
     if let Some(d) = body.description.filter(|d| *d != flag.description) {
+        caller.authorize(Action::Write, Reach::definitions(&app.id))?;
         flag = sqlx::query_as(
             "UPDATE flags SET description = $2, version = version + 1, updated_at = now() WHERE id = $1
              RETURNING id, application_id, key, type, variants, description, tags, client_visible, archived, version,
@@ -630,10 +632,9 @@ async fn flag_delete(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
-    let app = default_app(&mut tx, &caller).await?;
+    let app = default_app(&mut tx, &caller, Action::Write).await?;
     flags::delete(&mut tx, &caller, &app, &id, expected).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -662,14 +663,10 @@ async fn flag_evaluate(
     caller: Caller,
     Json(body): Json<Evaluate>,
 ) -> Result<Reply<EvaluateResponse>> {
-    if !matches!(caller.scope, KeyScope::Admin | KeyScope::Read | KeyScope::Edge) {
-        return Err(Error::Forbidden("evaluating needs an admin, read or edge key".into()));
-    }
+    caller.permits(Action::Evaluate)?;
     let env_key = required("environment", Some(&body.environment))?;
     let mut conn = state.pool.acquire().await?;
-    let app = default_app(&mut conn, &caller).await?;
-    let env = environments::find(&mut *conn, env_key).await?;
-    caller.require_binding(Some(&app.id), Some(&env.id))?;
+    let (app, env) = access::stream(&mut conn, &caller, Action::Evaluate, "default", env_key).await?;
     let snapshot = state.compiled.get(&mut conn, &app.id, &env.id).await?;
     drop(conn);
     let mut attrs = body.attributes.unwrap_or_default();
@@ -730,14 +727,14 @@ async fn configuration_create(
     Query(q): Query<EnvQuery>,
     Json(body): Json<ConfigurationCreate>,
 ) -> Result<(StatusCode, Reply<LegacyConfiguration>)> {
-    caller.require_write()?;
+    caller.permits(Action::Write)?;
     if body.comments.as_ref().is_some_and(|c| c.chars().count() > 1024) {
         return Err(Error::invalid("comments", "must be at most 1024 characters"));
     }
     let env = body.environment.or(q.environment).unwrap_or_else(|| CONFIGURATIONS_ENVIRONMENT.to_owned());
     let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &body.application_id).await?;
-    let s = configs::scope(&mut tx, &caller, &app.id, &env).await?;
+    let s = configs::scope(&mut tx, &caller, Action::Write, &body.application_id, &env).await?;
+    let app_id = s.application_id.clone();
     let created = configs::insert(
         &state,
         &mut tx,
@@ -755,7 +752,7 @@ async fn configuration_create(
     )
     .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Reply(configuration(&app.id, created))))
+    Ok((StatusCode::CREATED, Reply(configuration(&app_id, created))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -771,7 +768,7 @@ async fn configuration_list(
     caller: Caller,
     Query(f): Query<ConfigurationFilter>,
 ) -> Result<Reply<Vec<LegacyConfiguration>>> {
-    caller.require_read()?;
+    access::listing(&caller, Action::Read)?;
     let (limit, offset) = Page { limit: f.limit, offset: f.offset }.resolve()?;
     let mut conn = state.pool.acquire().await?;
     let app = match &f.application_id {
@@ -787,15 +784,15 @@ async fn configuration_list(
     )
     .bind(&env.id)
     .bind(app.as_ref().map(|a| &a.id))
-    .bind(&caller.application_id)
-    .bind(&caller.environment_id)
+    .bind(caller.bound_application())
+    .bind(caller.bound_environment())
     .bind(limit)
     .bind(offset)
     .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let s = configs::scope(&mut conn, &caller, &r.application_id, &r.environment_id).await?;
+        let s = configs::scope(&mut conn, &caller, Action::Read, &r.application_id, &r.environment_id).await?;
         let row = configs::find(&mut conn, &s, &r.key, false).await?;
         out.push(configuration(&r.application_id, configs::view(&state, &s, row)?));
     }
@@ -807,10 +804,10 @@ async fn configuration_read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Reply<LegacyConfiguration>> {
-    caller.require_read()?;
+    caller.permits(Action::Read)?;
     let mut conn = state.pool.acquire().await?;
     let row = configs::find_by_id(&mut conn, &id, false).await?;
-    let s = configs::scope(&mut conn, &caller, &row.application_id, &row.environment_id).await?;
+    let s = configs::scope(&mut conn, &caller, Action::Read, &row.application_id, &row.environment_id).await?;
     Ok(Reply(configuration(&s.application_id, configs::view(&state, &s, row)?)))
 }
 
@@ -829,13 +826,13 @@ async fn configuration_update(
     Path(id): Path<String>,
     Json(body): Json<ConfigurationUpdate>,
 ) -> Result<Reply<LegacyConfiguration>> {
-    caller.require_write()?;
+    caller.permits(Action::Write)?;
     let expected = Expected::from(&headers, body.version)?;
     if body.comments.as_ref().is_some_and(|c| c.chars().count() > 1024) {
         return Err(Error::invalid("comments", "must be at most 1024 characters"));
     }
     let mut tx = state.pool.begin().await?;
-    let (s, key) = config_by_id(&mut tx, &caller, &id).await?;
+    let (s, key) = config_by_id(&mut tx, &caller, Action::Write, &id).await?;
     if body.name.as_ref().is_some_and(|n| *n != key) {
         return Err(Error::invalid("name", "a configuration cannot be renamed; create one with the new name"));
     }

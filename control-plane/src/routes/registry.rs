@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use axum::Json as Reply;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,10 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::Routes;
 use crate::audit::{self, Entry};
-use crate::auth::Caller;
+use crate::auth::{Action, Caller};
 use crate::error::{Error, FieldError, Result};
-use crate::json::{Json, Query};
-use crate::{AppState, publish};
+use crate::json::{Json, Path, Query};
+use crate::{AppState, access, publish};
 
 pub fn router() -> Routes {
     let mut r = Routes::new("registry");
@@ -111,7 +111,7 @@ async fn list(
     caller: Caller,
     Query(f): Query<StatusFilter>,
 ) -> Result<Reply<super::List<Service>>> {
-    caller.require_read()?;
+    access::listing(&caller, Action::Read)?;
     let (limit, offset) = super::Page { limit: f.limit, offset: f.offset }.resolve()?;
     if f.status.as_deref().is_some_and(|s| !matches!(s, "unknown" | "healthy" | "unhealthy")) {
         return Err(Error::invalid("status", "must be \"unknown\", \"healthy\" or \"unhealthy\""));
@@ -134,7 +134,7 @@ async fn list(
 }
 
 async fn healthy(State(state): State<AppState>, caller: Caller) -> Result<Reply<Value>> {
-    caller.require_read()?;
+    access::listing(&caller, Action::Read)?;
     let services: Vec<Service> = sqlx::query_as(concat!(
         "SELECT ",
         service_columns!(),
@@ -146,7 +146,7 @@ async fn healthy(State(state): State<AppState>, caller: Caller) -> Result<Reply<
 }
 
 async fn read(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<Reply<Service>> {
-    caller.require_read()?;
+    access::listing(&caller, Action::Read)?;
     let mut conn = state.pool.acquire().await?;
     Ok(Reply(find(&mut conn, &name).await?))
 }
@@ -166,8 +166,7 @@ async fn register(
     caller: Caller,
     Json(body): Json<Register>,
 ) -> Result<(StatusCode, Reply<Service>)> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     let mut problems = Vec::new();
     if !is_service_name(&body.service_name) {
         problems.push(FieldError::new("service_name", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,99}"));
@@ -239,8 +238,7 @@ async fn update_health(
     caller: Caller,
     Json(body): Json<HealthUpdate>,
 ) -> Result<Reply<Service>> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     if !matches!(body.status.as_str(), "unknown" | "healthy" | "unhealthy") {
         return Err(Error::invalid("status", "must be \"unknown\", \"healthy\" or \"unhealthy\""));
     }
@@ -276,8 +274,7 @@ async fn set_status(
 }
 
 async fn deregister(State(state): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<StatusCode> {
-    caller.require_write()?;
-    caller.require_unbound()?;
+    access::everything(&caller, Action::Write)?;
     let mut tx = state.pool.begin().await?;
     let before = find(&mut tx, &name).await?;
     sqlx::query("DELETE FROM services WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;

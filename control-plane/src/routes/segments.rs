@@ -6,7 +6,7 @@
 //! segment that a flag uses cannot be deleted (409). Writes republish the application.
 
 use axum::Json as Reply;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,14 +14,14 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use vane_core::{Condition, Segment};
 
-use super::applications::{self, Application};
+use super::applications::Application;
 use super::flags::problems;
 use super::{Expected, List, Page, Routes};
-use crate::audit;
-use crate::auth::Caller;
+use crate::auth::{Action, Caller};
 use crate::error::{Error, FieldError, Result};
-use crate::json::{Json, Query};
+use crate::json::{Json, Path, Query};
 use crate::{AppState, publish};
+use crate::{access, audit};
 
 pub fn router() -> Routes {
     const ONE: &str = "/applications/{application}/segments/{segment}";
@@ -137,10 +137,8 @@ async fn list(
     Path(application): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Reply<List<SegmentRow>>> {
-    caller.require_read()?;
     let (limit, offset) = page.resolve()?;
-    let app = applications::find(&state.pool, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut *state.pool.acquire().await?, &caller, Action::Read, &application).await?;
     let items: Vec<SegmentRow> = sqlx::query_as(concat!(
         "SELECT ",
         segment_columns!(),
@@ -163,10 +161,8 @@ async fn read(
     caller: Caller,
     Path((application, segment)): Path<(String, String)>,
 ) -> Result<Reply<SegmentRow>> {
-    caller.require_read()?;
     let mut conn = state.pool.acquire().await?;
-    let app = applications::find(&mut *conn, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut conn, &caller, Action::Read, &application).await?;
     Ok(Reply(find(&mut conn, &app, &segment, false).await?))
 }
 
@@ -176,7 +172,7 @@ async fn create(
     Path(application): Path<String>,
     Json(body): Json<SegmentBody>,
 ) -> Result<(StatusCode, Reply<SegmentRow>)> {
-    caller.require_write()?;
+    caller.permits(Action::Write)?;
     let key = body.key.clone().unwrap_or_default();
     if !super::is_entity_key(&key) {
         return Err(Error::invalid("key", "must match [A-Za-z0-9][A-Za-z0-9._-]{0,199}"));
@@ -191,8 +187,7 @@ async fn create(
         hashed: false,
     };
     let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut tx, &caller, Action::Write, &application).await?;
     validate_change(&mut tx, &app, &key, Some(candidate.clone())).await?;
     let row: SegmentRow = sqlx::query_as(concat!(
         "INSERT INTO segments (id, application_id, key, description, conditions, included, excluded)
@@ -221,11 +216,9 @@ async fn update(
     Path((application, segment)): Path<(String, String)>,
     Json(body): Json<SegmentBody>,
 ) -> Result<Reply<SegmentRow>> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, body.version)?;
     let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut tx, &caller, Action::Write, &application).await?;
     let before = find(&mut tx, &app, &segment, true).await?;
     expected.check(before.version)?;
     if body.key.as_ref().is_some_and(|k| *k != before.key) {
@@ -270,11 +263,9 @@ async fn remove(
     headers: HeaderMap,
     Path((application, segment)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    caller.require_write()?;
     let expected = Expected::from(&headers, None)?;
     let mut tx = state.pool.begin().await?;
-    let app = applications::find(&mut *tx, &application).await?;
-    caller.require_binding(Some(&app.id), None)?;
+    let app = access::application(&mut tx, &caller, Action::Write, &application).await?;
     let before = find(&mut tx, &app, &segment, true).await?;
     expected.check(before.version)?;
     // Deleting it must not break a flag that targets it.

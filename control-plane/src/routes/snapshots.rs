@@ -10,7 +10,7 @@
 //! Server snapshots need an `edge` (or `admin`) key, client snapshots an `edge`, `client` or
 //! `admin` key, bound (if at all) to this application and environment.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -21,13 +21,13 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
-use vane_core::KeyScope;
+use vane_core::Audience;
 
 use super::{Routes, applications, environments};
 use crate::AppState;
-use crate::auth::{Caller, scope_str};
+use crate::auth::{Action, Caller, Reach};
 use crate::error::{Error, Result};
-use crate::json::Query;
+use crate::json::{Path, Query};
 use crate::memo::StreamTag;
 use crate::notifier::Announcement;
 
@@ -74,17 +74,11 @@ async fn authorise(
     audience: Option<&str>,
 ) -> Result<(Stream, i64, String)> {
     let audience = match audience.unwrap_or("server") {
-        "server" => "server",
-        "client" => "client",
+        "server" => Audience::Server,
+        "client" => Audience::Client,
         other => return Err(Error::BadRequest(format!("audience must be \"server\" or \"client\", got \"{other}\""))),
     };
-    let allowed = matches!(
-        (audience, caller.scope),
-        ("server", KeyScope::Edge | KeyScope::Admin) | ("client", KeyScope::Edge | KeyScope::Client | KeyScope::Admin)
-    );
-    if !allowed {
-        return Err(Error::Forbidden(format!("a {} key cannot fetch {audience} snapshots", scope_str(caller.scope))));
-    }
+    caller.permits(Action::Fetch(audience))?;
     tagged(state, caller, application, environment, audience).await
 }
 
@@ -95,8 +89,10 @@ async fn tagged(
     caller: &Caller,
     application: &str,
     environment: &str,
-    audience: &'static str,
+    audience: Audience,
 ) -> Result<(Stream, i64, String)> {
+    let action = Action::Fetch(audience);
+    let audience = crate::publish::audience_str(audience);
     let tag = match state.memo.stream(application, environment, audience) {
         Some(tag) => tag,
         None => {
@@ -123,7 +119,7 @@ async fn tagged(
             tag
         }
     };
-    caller.require_binding(Some(&tag.application_id), Some(&tag.environment_id))?;
+    caller.authorize(action, Reach::stream(&tag.application_id, &tag.environment_id))?;
     let stream = Stream {
         application_id: tag.application_id,
         application: tag.application,
