@@ -112,13 +112,7 @@ fn spawn_writer(state: AppState, application: &str, environment: &str) -> mpsc::
 
 /// The same failure for every job of a batch that could not commit.
 fn shared(e: &Error) -> Error {
-    match e {
-        Error::Unavailable => Error::Unavailable,
-        Error::Conflict(m) => Error::Conflict(m.clone()),
-        Error::NotFound(m) => Error::NotFound(m.clone()),
-        Error::Forbidden(m) => Error::Forbidden(m.clone()),
-        other => Error::Internal(other.to_string()),
-    }
+    e.clone()
 }
 
 async fn run(state: &AppState, application: &str, environment: &str, jobs: Vec<Job>) {
@@ -250,4 +244,81 @@ struct StateOf {
     flag_id: String,
     #[sqlx(flatten)]
     state: StateRow,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::flags::{CreateFlag, insert};
+    use vane_core::{FlagType, KeyScope};
+
+    /// A change PostgreSQL refuses (a NUL in its salt, which requests can no longer carry — the
+    /// extractor refuses it — but which stands for anything validation might miss) must fail
+    /// alone: the others committed with it succeed.
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn a_member_the_database_refuses_fails_alone(pool: sqlx::PgPool) {
+        let mut conn = pool.acquire().await.unwrap();
+        crate::publish::publish_missing(&mut conn).await.unwrap();
+        drop(conn);
+        let caller =
+            Caller { key_id: "test".into(), scope: KeyScope::Admin, application_id: None, environment_id: None };
+        let mut tx = pool.begin().await.unwrap();
+        let app = applications::find(&mut *tx, "default").await.unwrap();
+        for i in 0..21 {
+            let body = CreateFlag {
+                key: format!("f{i}"),
+                flag_type: FlagType::Boolean,
+                variants: Vec::new(),
+                description: String::new(),
+                tags: Vec::new(),
+                client_visible: false,
+            };
+            insert(&mut tx, &caller, &app, body).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let state = AppState::new(pool.clone());
+        // All at once, so they share batches.
+        let writes = (0..21).map(|i| {
+            let (state, caller) = (state.clone(), caller.clone());
+            async move {
+                let salt = if i == 7 { "bad\0salt".to_owned() } else { format!("salt-{i}") };
+                let change = UpdateState {
+                    enabled: Some(true),
+                    off_variant: None,
+                    rules: None,
+                    default: None,
+                    prerequisites: None,
+                    salt: Some(salt),
+                    version: None,
+                };
+                state
+                    .batcher
+                    .submit(&state, "default", "production", |reply| Job {
+                        caller,
+                        flag: format!("f{i}"),
+                        expected: Expected::Any,
+                        change,
+                        action: "update",
+                        reply,
+                    })
+                    .await
+            }
+        });
+        let results = futures_util::future::join_all(writes).await;
+        for (i, r) in results.iter().enumerate() {
+            if i == 7 {
+                assert!(matches!(r, Err(Error::Unprocessable(_))), "the bad one: {r:?}");
+            } else {
+                assert!(r.as_ref().is_ok_and(|s| s.enabled && s.salt == format!("salt-{i}")), "f{i}: {r:?}");
+            }
+        }
+        let enabled: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM flag_states s JOIN environments e ON e.id = s.environment_id
+             WHERE e.key = 'production' AND s.enabled",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(enabled, 20);
+    }
 }

@@ -22,7 +22,7 @@ impl FieldError {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// 400: the request is not well-formed (bad JSON, bad query string).
     #[error("{0}")]

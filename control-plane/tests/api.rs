@@ -3,92 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers fail loudly
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+mod common;
+
+use axum::http::{StatusCode, header};
+use common::{Api, Reply, call, call_with, key, request, setup};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tower::ServiceExt;
-use vane_control_plane::{AppState, app, publish};
+use vane_control_plane::publish;
 use vane_core::api_key_hash;
-
-/// Inserts a key with `scope` (optionally bound) and returns it.
-async fn key(pool: &PgPool, scope: &str, application: Option<&str>, environment: Option<&str>) -> String {
-    let key = format!("test_{scope}_{}", ulid::Ulid::new());
-    sqlx::query(
-        "INSERT INTO api_keys (id, hash, prefix, scope, application_id, environment_id)
-         VALUES ($1, $2, 'test', $3,
-                 (SELECT id FROM applications WHERE key = $4), (SELECT id FROM environments WHERE key = $5))",
-    )
-    .bind(ulid::Ulid::new().to_string())
-    .bind(api_key_hash(&key))
-    .bind(scope)
-    .bind(application)
-    .bind(environment)
-    .execute(pool)
-    .await
-    .unwrap();
-    key
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-}
-
-/// One simulated `vane serve` process: its router (with its own change listener) and pool.
-#[derive(Clone)]
-struct Api {
-    router: axum::Router,
-}
-
-impl Api {
-    fn new(pool: &PgPool) -> Self {
-        Api { router: app(AppState::new(pool.clone())) }
-    }
-
-    /// A server with `VANE_ENCRYPTION_KEY` set.
-    fn with_encryption(pool: &PgPool) -> Self {
-        let cipher =
-            vane_control_plane::crypto::Cipher::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
-        Api { router: app(AppState::new(pool.clone()).with_cipher(cipher)) }
-    }
-}
-
-async fn call(api: &Api, method: &str, uri: &str, key: Option<&str>, body: Option<Value>) -> Reply {
-    call_with(api, method, uri, key, body.map(|b| b.to_string()), &[]).await
-}
-
-fn request(method: &str, uri: &str, key: Option<&str>, body: Option<String>, extra: &[(&str, &str)]) -> Request<Body> {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(k) = key {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
-    }
-    if body.is_some() {
-        req = req.header(header::CONTENT_TYPE, "application/json");
-    }
-    for (k, v) in extra {
-        req = req.header(*k, *v);
-    }
-    req.body(body.map_or_else(Body::empty, Body::from)).unwrap()
-}
-
-async fn call_with(
-    api: &Api,
-    method: &str,
-    uri: &str,
-    key: Option<&str>,
-    body: Option<String>,
-    extra: &[(&str, &str)],
-) -> Reply {
-    let res = api.router.clone().oneshot(request(method, uri, key, body, extra)).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
-    Reply { status, headers, body }
-}
 
 async fn stream_version(pool: &PgPool, app: &str, env: &str, audience: &str) -> i64 {
     sqlx::query_scalar(
@@ -102,14 +26,6 @@ async fn stream_version(pool: &PgPool, app: &str, env: &str, audience: &str) -> 
     .await
     .unwrap()
     .unwrap_or(0)
-}
-
-async fn setup(pool: &PgPool) -> Api {
-    // Server logs (including internal errors) show up in the output of failing tests.
-    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-    let mut conn = pool.acquire().await.unwrap();
-    publish::publish_missing(&mut conn).await.unwrap();
-    Api::new(pool)
 }
 
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]

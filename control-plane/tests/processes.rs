@@ -3,6 +3,8 @@
 //! two server processes announcing each other's writes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,12 +43,17 @@ struct Server {
 
 impl Server {
     fn start(url: &str) -> Server {
+        Server::start_with(url, &[])
+    }
+
+    fn start_with(url: &str, env: &[(&str, &str)]) -> Server {
         let addr = format!("127.0.0.1:{}", free_port().unwrap());
         let child = Command::new(VANE)
             .arg("serve")
             .env("DATABASE_URL", url)
             .env("VANE_LISTEN", &addr)
             .env("VANE_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -200,4 +207,57 @@ fn import_unleash_writes_a_snapshot_and_reports_per_item() {
     assert!(!strict.status.success(), "--strict refuses an import with notes");
     assert!(!output.exists(), "and writes nothing");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the server closed `stream` (EOF or reset) within `within`.
+fn closed(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // an answer (e.g. 408) before the close
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn slow_and_idle_clients_are_let_go_and_connections_are_capped() {
+    let (pg, _, admin, _) = database("slow");
+    let server = Server::start_with(&pg.url, &[("VANE_HEADER_TIMEOUT_S", "2"), ("VANE_MAX_CONNECTIONS", "300")]);
+    // 250 clients that never finish their headers, and one idle after a request.
+    let mut slow: Vec<TcpStream> = (0..250)
+        .map(|_| {
+            let mut s = TcpStream::connect(&server.addr).unwrap();
+            s.write_all(b"GET /api/v1/applications HTTP/1.1\r\nHost: x\r\nAuthori").unwrap();
+            s
+        })
+        .collect();
+    let mut idle = TcpStream::connect(&server.addr).unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    idle.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let started = Instant::now();
+    let open = slow.iter_mut().map(|s| closed(s, Duration::from_secs(6))).filter(|c| !c).count();
+    assert_eq!(open, 0, "{open} of 250 slow connections still open");
+    assert!(closed(&mut idle, Duration::from_secs(1)), "an idle keep-alive connection is closed too");
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // The server is unharmed.
+    assert_eq!(server.get("/api/v1/applications", &admin).status, 200);
+
+    // At the cap, a new client waits for a slot instead of being refused or dropped.
+    let capped = Server::start_with(&pg.url, &[("VANE_HEADER_TIMEOUT_S", "2"), ("VANE_MAX_CONNECTIONS", "10")]);
+    let silent: Vec<TcpStream> = (0..10).map(|_| TcpStream::connect(&capped.addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let r = capped.get("/health", &admin);
+    assert_eq!(r.status, 200);
+    let waited = asked.elapsed();
+    assert!(waited > Duration::from_millis(1000), "answered after {waited:?}: the cap did not hold");
+    drop(silent);
 }
