@@ -50,7 +50,7 @@ async fn every_row(pool: &PgPool) -> String {
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
 async fn a_secret_never_leaves_through_errors_logs_snapshots_audit_or_storage(pool: PgPool) {
     tracing_subscriber::fmt().with_env_filter("trace").with_ansi(false).with_writer(|| Capture).try_init().unwrap();
-    publish::publish_missing(&mut *pool.acquire().await.unwrap()).await.unwrap();
+    publish::publish_missing(&mut pool.acquire().await.unwrap()).await.unwrap();
     let api = Api::with_encryption(&pool);
     let plain = Api::new(&pool); // a server without VANE_ENCRYPTION_KEY, on the same database
     let admin = key(&pool, "admin", None, None).await;
