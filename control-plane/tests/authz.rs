@@ -13,7 +13,8 @@ use sqlx::PgPool;
 
 /// The keys the matrix tries: (label, scope, bound application, bound environment). `this` is
 /// the route's own application (`shop`, or `default` for the original service's flags).
-const KINDS: &[(&str, Option<&str>, Option<&str>, Option<&str>)] = &[
+type Kind = (&'static str, Option<&'static str>, Option<&'static str>, Option<&'static str>);
+const KINDS: &[Kind] = &[
     ("no key", None, None, None),
     ("unknown key", Some("-"), None, None),
     ("client", Some("client"), None, None),
