@@ -28,6 +28,29 @@ pub async fn announce_keys(conn: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
+/// Announces, when the caller's transaction commits, that the streams of an application and/or
+/// environment are going away (called before deleting them): long-polls on them answer at once
+/// (404) and event streams end, so edges let them go instead of serving them until they ask
+/// again. The announcement has version 0, which no published snapshot has.
+pub async fn announce_deleted(
+    conn: &mut PgConnection,
+    application_id: Option<&str>,
+    environment_id: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "SELECT pg_notify($3, json_build_object('application', a.key, 'environment', e.key, 'audience', v.audience,
+                                               'version', 0, 'etag', '')::text)
+         FROM applications a, environments e, (VALUES ('server'), ('client')) v(audience)
+         WHERE ($1::text IS NULL OR a.id = $1) AND ($2::text IS NULL OR e.id = $2)",
+    )
+    .bind(application_id)
+    .bind(environment_id)
+    .bind(CHANNEL)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Snapshots kept per stream.
 pub const KEEP_PER_STREAM: i64 = 100;
 

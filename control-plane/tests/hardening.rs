@@ -176,3 +176,31 @@ async fn a_secret_is_made_public_only_with_a_new_value(pool: PgPool) {
     let snapshot = call(&api, "GET", "/api/v1/snapshots/default/production", Some(&edge), None).await.text;
     assert!(snapshot.contains("public") && !snapshot.contains("s3cret"), "{snapshot}");
 }
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn a_long_poll_on_a_deleted_application_answers_at_once(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let edge = key(&pool, "edge", None, None).await;
+    call(&api, "POST", "/api/v1/applications", Some(&admin), Some(json!({"key": "gone", "name": "Gone"}))).await;
+    let s = "/api/v1/snapshots/gone/production";
+    let etag = call(&api, "GET", s, Some(&edge), None).await.headers["etag"].to_str().unwrap().to_owned();
+    // The listener is connected (a long-poll would otherwise miss nothing but wait its full time).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let poll = {
+        let (api, edge) = (api.clone(), edge.clone());
+        tokio::spawn(async move {
+            let r =
+                common::call_with(&api, "GET", &format!("{s}?wait=30"), Some(&edge), None, &[("if-none-match", &etag)])
+                    .await;
+            (r, std::time::Instant::now())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = call(&api, "DELETE", "/api/v1/applications/gone", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let deleted = std::time::Instant::now();
+    let (r, answered) = poll.await.unwrap();
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert!(answered.duration_since(deleted) < std::time::Duration::from_secs(5));
+}

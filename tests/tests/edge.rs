@@ -347,6 +347,21 @@ fn every_route_answers_in_its_shape_and_bad_input_gets_clear_errors() -> Result 
     assert!(r.header("X-Vane-Snapshot-Age").is_some());
     let r = get(a, "/ofrep/v1/evaluate/flags", key)?;
     assert_eq!((r.status, r.header("Allow")), (405, Some("POST")));
+    // Every answer under /ofrep/ is OFREP-shaped: wrong methods and unknown paths too. (Methods
+    // outside HTTP's registry never reach the worker: workerd answers them itself.)
+    for (method, path, status) in [
+        ("GET", single, 405),
+        ("PUT", "/ofrep/v1/evaluate/flags", 405),
+        ("DELETE", single, 405),
+        ("PROPFIND", single, 405),
+        ("POST", "/ofrep/v1/configuration", 404),
+    ] {
+        let auth = format!("Bearer {}", cp.edge);
+        let r = http::send(a, method, path, &[("Authorization", &auth)], None)?;
+        let v = json_of(&r);
+        assert_eq!((r.status, v["errorCode"].as_str()), (status, Some("GENERAL")), "{method} {path}: {}", r.body);
+        assert!(v["errorDetails"].is_string() && v.get("error").is_none(), "{method} {path}: {}", r.body);
+    }
     let r =
         http::send(a, "OPTIONS", single, &[("Origin", "http://x"), ("Access-Control-Request-Method", "POST")], None)?;
     assert_eq!(r.status, 204);
@@ -569,5 +584,54 @@ fn fail_closed_environments_answer_503_once_the_snapshot_is_too_old() -> Result 
         post(&edge.addr, single, Some(&cp.edge), r#"{"context":{}}"#).ok().filter(|r| r.status == 200)
     });
     assert!(back.is_some());
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
+fn many_streams_are_served_and_deleted_ones_are_let_go() -> Result {
+    // More applications than the edge once held (64): none may be crowded out.
+    let cp = ControlPlane::start()?;
+    for i in 0..80 {
+        cp.admin("POST", "/applications", Some(&format!(r#"{{"key":"app-{i}","name":"App {i}"}}"#)))?;
+        cp.admin(
+            "POST",
+            &format!("/applications/app-{i}/flags"),
+            Some(r#"{"key":"f","type":"boolean","client_visible":true}"#),
+        )?;
+    }
+    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "app-0"))?;
+    let bulk = |app: &str, key: &str| -> Result<http::Response> {
+        let auth = format!("Bearer {key}");
+        http::send(
+            &edge.addr,
+            "POST",
+            "/ofrep/v1/evaluate/flags",
+            &[("Authorization", &auth), ("X-Vane-Application", app)],
+            Some(r#"{"context":{"targetingKey":"u"}}"#),
+        )
+    };
+    for i in 0..80 {
+        let r = bulk(&format!("app-{i}"), &cp.edge)?;
+        assert_eq!(r.status, 200, "app-{i}: {}", r.body);
+    }
+    // A browser's stream of one of them, then the application goes.
+    assert_eq!(bulk("app-5", &cp.client)?.status, 200);
+    let held = |app: &str| -> Result<usize> {
+        let health = json_of(&get(&edge.addr, "/health", None)?);
+        Ok(health["streams"].as_array().map_or(0, |s| s.iter().filter(|s| s["application"] == app).count()))
+    };
+    assert_eq!(held("app-5")?, 2, "server and client streams");
+    cp.admin("DELETE", "/applications/app-5", None)?;
+    // The long-poll hears of it (the control plane answers 404): both audiences are let go.
+    let gone = wait_for(Duration::from_secs(10), || held("app-5").ok().filter(|n| *n == 0));
+    assert!(gone.is_some(), "the deleted application's streams are still held");
+    let r = bulk("app-5", &cp.client)?;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(held("app-5")?, 0);
+    // Everything else still answers.
+    for i in [0, 6, 79] {
+        assert_eq!(bulk(&format!("app-{i}"), &cp.edge)?.status, 200);
+    }
     Ok(())
 }

@@ -207,6 +207,7 @@ async fn remove(
         return Err(Error::Conflict("the default application cannot be deleted".into()));
     }
     expected.check(before.version)?;
+    publish::announce_deleted(&mut tx, Some(&before.id), None).await?;
     sqlx::query("DELETE FROM applications WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
     // Keys bound to it go with it.
     publish::announce_keys(&mut tx).await?;

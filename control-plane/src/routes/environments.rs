@@ -230,6 +230,7 @@ async fn remove(
         return Err(Error::Conflict(format!("the built-in environment '{}' cannot be deleted", before.key)));
     }
     expected.check(before.version)?;
+    publish::announce_deleted(&mut tx, None, Some(&before.id)).await?;
     sqlx::query("DELETE FROM environments WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
     // Keys bound to it go with it.
     publish::announce_keys(&mut tx).await?;

@@ -247,15 +247,31 @@ async fn events(
         version,
         etag,
     };
-    let event = |a: &Announcement| {
-        Event::default().event("snapshot").id(a.version.to_string()).data(serde_json::to_string(a).unwrap_or_default())
-    };
     let head = futures_util::stream::once(std::future::ready(Ok(event(&first))));
-    let tail = BroadcastStream::new(announcements).filter_map(move |received| {
-        std::future::ready(match received {
-            Ok(a) if stream.is(&a) => Some(Ok(event(&a))),
-            _ => None,
+    // A version-0 announcement says the stream is being deleted: one `deleted` event, then the
+    // stream ends.
+    let tail = BroadcastStream::new(announcements)
+        .filter_map(move |received| {
+            std::future::ready(match received {
+                Ok(a) if stream.is(&a) => Some(a),
+                _ => None,
+            })
         })
-    });
+        .scan(false, |ended, a| {
+            let item = (!*ended).then(|| {
+                *ended = a.version == 0;
+                Ok(event(&a))
+            });
+            std::future::ready(item)
+        });
     Ok(Sse::new(head.chain(tail)).keep_alive(KeepAlive::default()))
+}
+
+/// An announcement as an event: `snapshot` with the version as its id, or `deleted`.
+fn event(a: &Announcement) -> Event {
+    let data = serde_json::to_string(a).unwrap_or_default();
+    if a.version == 0 {
+        return Event::default().event("deleted").data(data);
+    }
+    Event::default().event("snapshot").id(a.version.to_string()).data(data)
 }
