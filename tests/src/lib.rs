@@ -8,6 +8,7 @@
 pub mod http;
 pub mod pg;
 pub mod stack;
+pub mod unleash;
 
 /// Errors are strings that say what failed and how to fix it.
 pub type Result<T = (), E = String> = std::result::Result<T, E>;

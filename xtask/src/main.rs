@@ -538,7 +538,18 @@ fn bench_control_plane() -> Result {
     let postgres = pg::Postgres::start(&env::temp_dir().join("vane-bench-pg"), port)?;
     step(
         "build release binaries",
-        cargo().args(["build", "--release", "-p", "vane-control-plane", "--bin", "vane", "--example", "bench_publish"]),
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "vane-control-plane",
+            "--bin",
+            "vane",
+            "--example",
+            "bench_publish",
+            "--example",
+            "bench_writes",
+        ]),
     )?;
     let vane = root().join("target/release/vane");
     let db = [("DATABASE_URL", postgres.url.as_str()), ("VANE_LOG", "warn")];
@@ -585,6 +596,14 @@ fn bench_control_plane() -> Result {
                 .args(["-t2", "-c64", "-d10s", "--latency", "-H", &auth, "-H"])
                 .arg(format!("If-None-Match: {etag}"))
                 .arg(format!("http://{addr}{path}")),
+        )?;
+        step(
+            "big writes, their neighbours, flag creation as an application grows, key changes",
+            Command::new(root().join("target/release/examples/bench_writes"))
+                .envs(db)
+                .env("VANE_ADDR", &addr)
+                .env("VANE_ADMIN_KEY", &admin)
+                .env("VANE_BIN", &vane),
         )
     })();
     let _ = server.kill();
