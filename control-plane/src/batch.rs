@@ -1,20 +1,25 @@
-//! Group commit for flag-state writes.
+//! Group commit for the hot writes: flag-state changes (per stream) and flag creation (per
+//! application).
 //!
-//! Every write publishes a complete snapshot in its own transaction, under the stream's lock, so
-//! writers of one environment take turns — at ~10 ms a turn for 1,000 flags, one stream could
-//! not take more than ~100 writes/s however many clients wrote. Instead, each process runs one
-//! writer task per stream. Requests queue their change; the task takes everything queued (up to
-//! [`MAX_BATCH`]), applies the changes one after the other in one transaction — each validated
-//! (in memory) against the state the previous ones left, so an invalid or stale change fails
-//! alone, before it writes anything — publishes one snapshot version and commits. Each change
-//! runs under a savepoint, so one the database refuses all the same is undone alone; only a
-//! failure of the batch itself (the database gone, publishing) fails every member. Each request is answered with its own
-//! result only after that commit: "committed" still means "in the published snapshot".
+//! Every write publishes the snapshots it affects in its own transaction, under the streams'
+//! locks, so writers of one environment take turns — one stream could not take more than a few
+//! hundred writes/s however many clients wrote, and creating a flag, which publishes every
+//! environment, far fewer. Instead, each process runs one writer task per stream (state changes)
+//! and per application (creations). Requests queue their change; the task takes everything
+//! queued (up to [`MAX_BATCH`]), applies the changes one after the other in one transaction —
+//! each validated (in memory) against the state the previous ones left, so an invalid or stale
+//! change fails alone, before it writes anything — publishes once and commits. With others in
+//! the batch each change runs under a savepoint, so one the database refuses all the same is
+//! undone alone; only a failure of the batch itself (the database gone, publishing) fails every
+//! member. Each request is answered with its own result only after that commit: "committed"
+//! still means "in the published snapshot".
 //!
 //! Lock order is the same as everywhere else: the batch's flag-state rows (in flag id order),
-//! then the stream.
+//! then the streams.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
@@ -23,64 +28,135 @@ use crate::AppState;
 use crate::auth::{Action, Caller, Reach};
 use crate::error::{Error, Result};
 use crate::routes::Expected;
-use crate::routes::flags::{FlagRow, StateRow, UpdateState, Working};
+use crate::routes::flags::{CreateFlag, FlagRow, FlagView, StateRow, UpdateState, Working};
 use crate::routes::{applications, environments};
 
 /// Most changes committed together.
 pub const MAX_BATCH: usize = 64;
 
-/// One queued flag-state change.
+/// One queued change to a flag's state.
 #[derive(Debug)]
-pub(crate) struct Job {
+pub(crate) struct StateChange {
     pub(crate) caller: Caller,
     /// The flag's key or id, as the request named it.
     pub(crate) flag: String,
     pub(crate) expected: Expected,
     pub(crate) change: UpdateState,
     pub(crate) action: &'static str,
-    pub(crate) reply: oneshot::Sender<Result<StateRow>>,
 }
 
-type StreamKey = (String, String);
+/// One queued flag creation.
+#[derive(Debug)]
+pub(crate) struct Creation {
+    pub(crate) caller: Caller,
+    pub(crate) flag: CreateFlag,
+}
 
-/// The writer tasks of this process, one per stream written to.
+/// A change waiting for its writer task, and where its answer goes.
+#[derive(Debug)]
+struct Queued<W, T> {
+    work: W,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+/// Where a writer task takes its changes from.
+type Inbox<W, T> = mpsc::UnboundedSender<Queued<W, T>>;
+
+/// Writer tasks by key (stream or application, as the request named it).
+#[derive(Debug)]
+struct Queues<K, W, T> {
+    writers: Arc<Mutex<HashMap<K, Inbox<W, T>>>>,
+}
+
+impl<K, W, T> Default for Queues<K, W, T> {
+    fn default() -> Self {
+        Queues { writers: Arc::default() }
+    }
+}
+
+impl<K, W, T> Clone for Queues<K, W, T> {
+    fn clone(&self) -> Self {
+        Queues { writers: self.writers.clone() }
+    }
+}
+
+impl<K: Hash + Eq, W: Send + 'static, T: Send + 'static> Queues<K, W, T> {
+    /// Queues `work` for the writer of `key` (started by `start` if there is none) and waits for
+    /// its committed result.
+    async fn submit<F, Fut>(&self, key: K, work: W, start: impl FnOnce() -> F) -> Result<T>
+    where
+        F: Fn(Vec<W>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<Result<T>>>> + Send,
+    {
+        let (reply, answer) = oneshot::channel();
+        let sender = {
+            let mut writers = self.writers.lock().map_err(|_| Error::Internal("batcher lock poisoned".into()))?;
+            if writers.len() >= MAX_WRITERS && !writers.contains_key(&key) {
+                // Names that resolve to nothing must not pile up tasks: start over.
+                writers.clear();
+            }
+            writers.entry(key).or_insert_with(|| spawn_writer(start())).clone()
+        };
+        sender.send(Queued { work, reply }).map_err(|_| Error::Internal("the writer task stopped".into()))?;
+        answer.await.map_err(|_| Error::Internal("the writer task dropped a change".into()))?
+    }
+}
+
+/// The writer tasks of this process.
 #[derive(Debug, Clone, Default)]
 pub struct Batcher {
-    writers: Arc<Mutex<HashMap<StreamKey, mpsc::UnboundedSender<Job>>>>,
+    states: Queues<(String, String), StateChange, StateRow>,
+    creations: Queues<String, Creation, FlagView>,
 }
 
 impl Batcher {
     /// Queues a change to a flag's state in `application` × `environment` (keys or ids, as the
     /// request named them) and waits for its committed result.
-    pub(crate) async fn submit(
+    pub(crate) async fn change_state(
         &self,
         state: &AppState,
         application: &str,
         environment: &str,
-        job: impl FnOnce(oneshot::Sender<Result<StateRow>>) -> Job,
+        change: StateChange,
     ) -> Result<StateRow> {
-        let (reply, answer) = oneshot::channel();
-        let sender = {
-            let mut writers = self.writers.lock().map_err(|_| Error::Internal("batcher lock poisoned".into()))?;
-            let key = (application.to_owned(), environment.to_owned());
-            if writers.len() >= MAX_WRITERS && !writers.contains_key(&key) {
-                // Names that resolve to nothing must not pile up tasks: start over.
-                writers.clear();
-            }
-            writers.entry(key).or_insert_with(|| spawn_writer(state.clone(), application, environment)).clone()
-        };
-        sender.send(job(reply)).map_err(|_| Error::Internal("the stream's writer stopped".into()))?;
-        answer.await.map_err(|_| Error::Internal("the stream's writer dropped a change".into()))?
+        let key = (application.to_owned(), environment.to_owned());
+        self.states
+            .submit(key, change, || {
+                let (state, app, env) = (state.clone(), application.to_owned(), environment.to_owned());
+                move |batch| {
+                    let (state, app, env) = (state.clone(), app.clone(), env.clone());
+                    async move { apply(&state, &app, &env, batch).await }
+                }
+            })
+            .await
+    }
+
+    /// Queues a new flag for `application` and waits for its committed result.
+    pub(crate) async fn create_flag(
+        &self,
+        state: &AppState,
+        application: &str,
+        creation: Creation,
+    ) -> Result<FlagView> {
+        self.creations
+            .submit(application.to_owned(), creation, || {
+                let (state, app) = (state.clone(), application.to_owned());
+                move |batch| {
+                    let (state, app) = (state.clone(), app.clone());
+                    async move { create(&state, &app, batch).await }
+                }
+            })
+            .await
     }
 }
 
-/// Writer tasks kept at most (one per application × environment name written to).
+/// Writer tasks kept at most (one per key written to).
 const MAX_WRITERS: usize = 10_000;
 
 /// How long a batch waits for more changes when writes are arriving concurrently.
 pub const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 
-fn drain(rx: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>) {
+fn drain<W, T>(rx: &mut mpsc::UnboundedReceiver<Queued<W, T>>, jobs: &mut Vec<Queued<W, T>>) {
     while jobs.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(job) => jobs.push(job),
@@ -89,9 +165,15 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<Job>, jobs: &mut Vec<Job>) {
     }
 }
 
-fn spawn_writer(state: AppState, application: &str, environment: &str) -> mpsc::UnboundedSender<Job> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-    let (app, env) = (application.to_owned(), environment.to_owned());
+/// Starts a writer task that applies what is queued, batch by batch, with `apply`.
+fn spawn_writer<W, T, F, Fut>(apply: F) -> mpsc::UnboundedSender<Queued<W, T>>
+where
+    W: Send + 'static,
+    T: Send + 'static,
+    F: Fn(Vec<W>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Vec<Result<T>>>> + Send,
+{
+    let (tx, mut rx) = mpsc::unbounded_channel::<Queued<W, T>>();
     tokio::spawn(async move {
         let mut concurrent = false;
         while let Some(first) = rx.recv().await {
@@ -104,53 +186,93 @@ fn spawn_writer(state: AppState, application: &str, environment: &str) -> mpsc::
                 drain(&mut rx, &mut jobs);
             }
             concurrent = jobs.len() > 1;
-            run(&state, &app, &env, jobs).await;
+            let (started, size) = (std::time::Instant::now(), jobs.len());
+            let (replies, batch): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.reply, j.work)).unzip();
+            let outcome = apply(batch).await;
+            tracing::debug!(size, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "batch committed");
+            match outcome {
+                Ok(results) => {
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        let _ = reply.send(result);
+                    }
+                }
+                // The same failure for every member of a batch that could not commit.
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
         }
     });
     tx
 }
 
-/// The same failure for every job of a batch that could not commit.
-fn shared(e: &Error) -> Error {
-    e.clone()
+/// Opens one member of a batch: with company, a savepoint, so that whatever it fails with (its
+/// own fault, or the database refusing it) it is undone alone by [`settle`].
+async fn begin_member(tx: &mut sqlx::PgConnection, guarded: bool) -> Result<()> {
+    if guarded {
+        sqlx::query("SAVEPOINT batch_member").execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
-async fn run(state: &AppState, application: &str, environment: &str, jobs: Vec<Job>) {
-    let (started, size) = (std::time::Instant::now(), jobs.len());
-    let (mut replies, mut work) = (Vec::with_capacity(jobs.len()), Vec::with_capacity(jobs.len()));
-    for j in jobs {
-        replies.push(j.reply);
-        work.push((j.caller, j.flag, j.expected, j.change, j.action));
-    }
-    let outcome = apply(state, application, environment, work).await;
-    tracing::debug!(size, elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "batch committed");
-    match outcome {
-        Ok(results) => {
-            for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send(result);
-            }
+/// Settles a member's outcome: undone to its savepoint if it failed. Only the database going
+/// away, or a database failure of a member alone in its batch, fails the batch (`Err`).
+async fn settle<T>(tx: &mut sqlx::PgConnection, guarded: bool, outcome: Result<T>) -> Result<Result<T>> {
+    match &outcome {
+        Ok(_) => {}
+        Err(Error::Unavailable) => return Err(Error::Unavailable),
+        Err(_) if guarded => {
+            sqlx::query("ROLLBACK TO SAVEPOINT batch_member").execute(&mut *tx).await?;
         }
-        Err(e) => {
-            for reply in replies {
-                let _ = reply.send(Err(shared(&e)));
-            }
-        }
+        // The request's own fault, found before it wrote anything.
+        Err(
+            Error::NotFound(_)
+            | Error::Forbidden(_)
+            | Error::PreconditionFailed(_)
+            | Error::Conflict(_)
+            | Error::Unprocessable(_),
+        ) => {}
+        Err(e) => return Err(e.clone()),
     }
+    Ok(outcome)
 }
 
-type Work = (Caller, String, Expected, UpdateState, &'static str);
+/// Creates a batch of flags in one transaction: each inserted (under its savepoint), then every
+/// environment of the application published once.
+async fn create(state: &AppState, application: &str, batch: Vec<Creation>) -> Result<Vec<Result<FlagView>>> {
+    let mut tx = state.pool.begin().await?;
+    let app = applications::find(&mut *tx, application).await?;
+    let guarded = batch.len() > 1;
+    let mut results = Vec::with_capacity(batch.len());
+    for Creation { caller, flag } in batch {
+        begin_member(&mut tx, guarded).await?;
+        let outcome = match caller.authorize(Action::Write, Reach::definitions(&app.id)) {
+            Ok(()) => crate::routes::flags::insert_unpublished(&mut tx, &caller, &app, flag).await,
+            Err(e) => Err(e),
+        };
+        results.push(settle(&mut tx, guarded, outcome).await?);
+    }
+    if results.iter().any(Result::is_ok) {
+        crate::publish::publish_application(&mut tx, &app.id).await?;
+    }
+    tx.commit().await?;
+    state.memo.bump_streams();
+    Ok(results)
+}
 
 async fn apply(
     state: &AppState,
     application: &str,
     environment: &str,
-    work: Vec<Work>,
+    work: Vec<StateChange>,
 ) -> Result<Vec<Result<StateRow>>> {
     let mut tx = state.pool.begin().await?;
     let app = applications::find(&mut *tx, application).await?;
     let env = environments::find(&mut *tx, environment).await?;
     // Names PostgreSQL cannot hold would fail the lookup of every member: those fail alone.
-    let names: Vec<&str> = work.iter().map(|w| w.1.as_str()).filter(|n| !n.contains('\0')).collect();
+    let names: Vec<&str> = work.iter().map(|w| w.flag.as_str()).filter(|n| !n.contains('\0')).collect();
     let rows: Vec<FlagRow> = sqlx::query_as(
         "SELECT id, application_id, key, type, variants, description, tags, client_visible, archived, version,
                 created_at, updated_at
@@ -183,14 +305,9 @@ async fn apply(
         states: states.into_iter().map(|s| (s.flag_id, s.state)).collect(),
     };
     let mut results = Vec::with_capacity(work.len());
-    let mut applied = 0;
-    // With others in the batch, each change runs under a savepoint: should the database refuse
-    // one (whatever validation missed), it is undone alone and the others still commit.
     let guarded = work.len() > 1;
-    for (caller, name, expected, change, action) in work {
-        if guarded {
-            sqlx::query("SAVEPOINT batch_member").execute(&mut *tx).await?;
-        }
+    for StateChange { caller, flag: name, expected, change, action } in work {
+        begin_member(&mut tx, guarded).await?;
         let authorised = caller.authorize(Action::Write, Reach::stream(&app.id, &env.id));
         let outcome = match (authorised, by_name.get(name.as_str())) {
             (Err(e), _) => Err(e),
@@ -210,26 +327,9 @@ async fn apply(
                 .await
             }
         };
-        match &outcome {
-            Ok(_) => applied += 1,
-            // The database is gone: nothing of the batch can commit.
-            Err(Error::Unavailable) => return Err(Error::Unavailable),
-            // The request's own fault, usually found before it wrote anything; undone either way.
-            Err(_) if guarded => {
-                sqlx::query("ROLLBACK TO SAVEPOINT batch_member").execute(&mut *tx).await?;
-            }
-            Err(
-                Error::NotFound(_)
-                | Error::Forbidden(_)
-                | Error::PreconditionFailed(_)
-                | Error::Conflict(_)
-                | Error::Unprocessable(_),
-            ) => {}
-            // Alone in its batch, a database failure aborts the transaction.
-            Err(e) => return Err(shared(e)),
-        }
-        results.push(outcome);
+        results.push(settle(&mut tx, guarded, outcome).await?);
     }
+    let applied = results.iter().filter(|r| r.is_ok()).count();
     if applied > 0 {
         crate::publish::publish(&mut tx, &app.id, &env.id).await?;
     }
@@ -291,17 +391,9 @@ mod tests {
                     salt: Some(salt),
                     version: None,
                 };
-                state
-                    .batcher
-                    .submit(&state, "default", "production", |reply| Job {
-                        caller,
-                        flag: format!("f{i}"),
-                        expected: Expected::Any,
-                        change,
-                        action: "update",
-                        reply,
-                    })
-                    .await
+                let job =
+                    StateChange { caller, flag: format!("f{i}"), expected: Expected::Any, change, action: "update" };
+                state.batcher.change_state(&state, "default", "production", job).await
             }
         });
         let results = futures_util::future::join_all(writes).await;

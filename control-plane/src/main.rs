@@ -286,6 +286,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if args.health_interval_s > 0 {
         routes::registry::spawn_checker(pool.clone(), Duration::from_secs(args.health_interval_s));
     }
+    // Snapshot fragments no kept snapshot uses any more.
+    publish::spawn_collector(pool.clone(), Duration::from_secs(300));
     let mut state = AppState::new(pool);
     match args.encryption_key.as_deref() {
         Some(key) => state = state.with_cipher(vane_control_plane::crypto::Cipher::from_base64(key)?),

@@ -25,8 +25,36 @@ use sqlx::PgConnection;
 use vane_core::{Flag, Segment};
 
 use crate::error::{Error, Result};
-use crate::routes::flags::{FlagRow, StateRow};
 use crate::routes::segments::SegmentRow;
+
+/// The exact JSON text of one flag or segment as a snapshot carries it, and its xxh3-128: the
+/// fragment as `crate::publish` stores it (once per application and hash) and splices it in.
+#[derive(Debug)]
+pub struct Fragment {
+    pub text: Arc<str>,
+    pub hash: u128,
+}
+
+impl Fragment {
+    pub fn new(text: String) -> Fragment {
+        let hash = xxhash_rust::xxh3::xxh3_128(text.as_bytes());
+        Fragment { text: text.into(), hash }
+    }
+
+    fn of<T: serde::Serialize>(value: &T) -> Result<Fragment> {
+        Ok(Fragment::new(to_json(value)?))
+    }
+}
+
+/// A client fragment under the salt it was hashed with.
+type Salted = OnceLock<(String, Arc<Fragment>)>;
+
+/// The client fragment under `salt`, computed once (an application's salt does not change; a
+/// different one is computed afresh and not kept).
+fn salted(cell: &Salted, salt: &str, make: impl Fn() -> Fragment) -> Arc<Fragment> {
+    let (kept_salt, kept) = cell.get_or_init(|| (salt.to_owned(), Arc::new(make())));
+    if kept_salt == salt { kept.clone() } else { Arc::new(make()) }
+}
 
 /// A flag of one environment.
 #[derive(Debug)]
@@ -36,27 +64,26 @@ pub struct CachedFlag {
     pub client_visible: bool,
     pub model: Flag,
     /// The flag as it appears in server snapshots.
-    pub json: String,
-    /// As in client snapshots, under the stream's salt (computed when first needed).
-    client_json: OnceLock<String>,
+    pub server: Arc<Fragment>,
+    /// As in client snapshots, under the application's salt (computed when first needed).
+    client: Salted,
 }
 
-/// A segment of the stream's application.
+/// A segment of an application: one entry serves every environment's stream (see
+/// [`SEGMENT_POOL`]).
 #[derive(Debug)]
 pub struct CachedSegment {
     pub id: String,
+    application_id: String,
     fingerprint: String,
     pub model: Segment,
-    pub json: String,
-    client_json: OnceLock<String>,
+    pub server: Arc<Fragment>,
+    client: Salted,
 }
 
 /// A stream's flags (by key) and segments (by key), current as of the last refresh.
 #[derive(Debug)]
 pub struct StreamModel {
-    /// Salt of the hashed targeting in this process's client snapshots of the stream. Stable
-    /// for the life of the process, so hashed fragments can be reused.
-    pub salt: String,
     pub flags: Vec<Arc<CachedFlag>>,
     pub segments: Vec<Arc<CachedSegment>>,
     /// The transaction (xid) that last read every row of the stream while holding the stream
@@ -66,24 +93,60 @@ pub struct StreamModel {
 }
 
 impl CachedFlag {
-    /// The flag's client-snapshot JSON: targeting values replaced by salted hashes.
-    pub fn client_json(&self, salt: &str) -> &str {
-        self.client_json.get_or_init(|| {
+    /// The flag's client-snapshot fragment: targeting values replaced by salted hashes.
+    pub fn client(&self, salt: &str) -> Arc<Fragment> {
+        salted(&self.client, salt, || {
             let mut f = self.model.clone();
             vane_core::hash_flag(&mut f, salt);
-            serde_json::to_string(&f).unwrap_or_default()
+            Fragment::new(serde_json::to_string(&f).unwrap_or_default())
         })
     }
 }
 
 impl CachedSegment {
-    pub fn client_json(&self, salt: &str) -> &str {
-        self.client_json.get_or_init(|| {
+    /// A segment as it is stored: built once from its model (a write that has the model at hand
+    /// seeds the pool with it instead of reading 100,000 keys back, see [`remember_segment`]).
+    fn new(id: String, application_id: String, fingerprint: String, model: Segment) -> Result<CachedSegment> {
+        let server = Arc::new(Fragment::of(&model)?);
+        Ok(CachedSegment { id, application_id, fingerprint, model, server, client: OnceLock::new() })
+    }
+
+    pub fn client(&self, salt: &str) -> Arc<Fragment> {
+        salted(&self.client, salt, || {
             let mut s = self.model.clone();
             vane_core::hash_segment(&mut s, salt);
-            serde_json::to_string(&s).unwrap_or_default()
+            Fragment::new(serde_json::to_string(&s).unwrap_or_default())
         })
     }
+}
+
+/// Segments by id with the fingerprint of the row they were built from, shared by every stream
+/// (a segment is the same in every environment of its application, and its client fragment is
+/// too: the salt is the application's). Reading and hashing a 100,000-key segment once instead
+/// of once per environment is most of a big segment write.
+static SEGMENT_POOL: LazyLock<Mutex<HashMap<String, Arc<CachedSegment>>>> = LazyLock::new(Default::default);
+
+/// Segments kept in the pool at most (beyond it, it starts over).
+const MAX_POOLED_SEGMENTS: usize = 100_000;
+
+fn pooled(id: &str, fingerprint: &str) -> Option<Arc<CachedSegment>> {
+    SEGMENT_POOL.lock().ok()?.get(id).filter(|s| s.fingerprint == fingerprint).cloned()
+}
+
+fn pool(segment: Arc<CachedSegment>) {
+    if let Ok(mut p) = SEGMENT_POOL.lock() {
+        if p.len() >= MAX_POOLED_SEGMENTS {
+            p.clear();
+        }
+        p.insert(segment.id.clone(), segment);
+    }
+}
+
+/// Seeds the pool with a segment a write has just stored as `fingerprint` (the `xmin:ctid` its
+/// `RETURNING` gave), so publishing it does not read it back.
+pub fn remember_segment(id: &str, application_id: &str, fingerprint: &str, model: Segment) -> Result<()> {
+    pool(Arc::new(CachedSegment::new(id.to_owned(), application_id.to_owned(), fingerprint.to_owned(), model)?));
+    Ok(())
 }
 
 type StreamKey = (String, String);
@@ -131,6 +194,9 @@ pub fn forget(application_id: &str) {
     if let Ok(mut m) = STREAMS.lock() {
         m.retain(|(app, _), _| app != application_id);
     }
+    if let Ok(mut p) = SEGMENT_POOL.lock() {
+        p.retain(|_, s| s.application_id != application_id);
+    }
 }
 
 /// What the caller holding the stream lock knows: see [`crate::publish::lock_streams`].
@@ -143,6 +209,19 @@ pub struct Locked {
     pub etag: Option<String>,
     /// The client stream's current version.
     pub client_version: i64,
+    /// Each audience's current snapshot, as publishing the next needs it.
+    pub server: Current,
+    pub client: Current,
+}
+
+/// A stream's current snapshot: its version, the hash of its content without the version (to
+/// skip publishing the same content again), and its fragments' hashes (16 bytes each; those are
+/// stored). `None` before the first version and for rows from before fragments.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    pub version: i64,
+    pub content: Option<Vec<u8>>,
+    pub parts: Option<Vec<u8>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -163,13 +242,6 @@ macro_rules! segment_fingerprint {
     () => {
         "xmin::text || ':' || ctid::text"
     };
-}
-
-#[derive(sqlx::FromRow)]
-struct StateOf {
-    flag_id: String,
-    #[sqlx(flatten)]
-    state: StateRow,
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
@@ -268,10 +340,65 @@ pub async fn load(
         store(key, p.clone(), verified_at);
         return Ok(p.clone());
     }
-    let salt = previous.as_ref().map_or_else(|| ulid::Ulid::new().to_string(), |p| p.salt.clone());
-    let model = Arc::new(StreamModel { salt, flags, segments, verified_in: locked_in.map(str::to_owned) });
+    let model = Arc::new(StreamModel { flags, segments, verified_in: locked_in.map(str::to_owned) });
     store(key, model.clone(), verified_at);
     Ok(model)
+}
+
+/// A flag's definition and its state in one environment, as one row (with the fingerprint of
+/// the row versions it was read from, and whether it is live, i.e. not archived).
+#[derive(sqlx::FromRow)]
+struct FlagDefinition {
+    id: String,
+    key: String,
+    fingerprint: String,
+    live: bool,
+    client_visible: bool,
+    #[sqlx(rename = "type")]
+    flag_type: String,
+    variants: serde_json::Value,
+    description: String,
+    tags: serde_json::Value,
+    enabled: bool,
+    off_variant: Option<String>,
+    rules: serde_json::Value,
+    default_serve: serde_json::Value,
+    prerequisites: serde_json::Value,
+    salt: String,
+    version: i64,
+}
+
+/// The columns of a [`FlagDefinition`] (`f` = flags, `s` = flag_states).
+macro_rules! flag_definition {
+    () => {
+        concat!(
+            "f.id, f.key, ",
+            flag_fingerprint!(),
+            " AS fingerprint, NOT f.archived AS live, f.client_visible, f.type, f.variants, f.description, f.tags,
+             s.enabled, s.off_variant, s.rules, s.default_serve, s.prerequisites, s.salt, s.version"
+        )
+    };
+}
+
+impl FlagDefinition {
+    fn cached(self) -> Result<Arc<CachedFlag>> {
+        let model: Flag = serde_json::from_value(serde_json::json!({
+            "key": self.key, "type": self.flag_type, "variants": self.variants, "description": self.description,
+            "tags": self.tags, "enabled": self.enabled, "off_variant": self.off_variant, "rules": self.rules,
+            "default": self.default_serve, "prerequisites": self.prerequisites, "salt": self.salt,
+            "version": self.version,
+        }))
+        .map_err(|e| Error::Internal(format!("stored flag '{}' does not read back: {e}", self.key)))?;
+        let server = Arc::new(Fragment::of(&model)?);
+        Ok(Arc::new(CachedFlag {
+            id: self.id,
+            fingerprint: self.fingerprint,
+            client_visible: self.client_visible,
+            model,
+            server,
+            client: OnceLock::new(),
+        }))
+    }
 }
 
 /// Reads the given flags' definitions in one environment.
@@ -280,51 +407,20 @@ async fn read_flags(
     environment_id: &str,
     prints: &[&Fingerprint],
 ) -> Result<HashMap<String, Arc<CachedFlag>>> {
-    let mut out = HashMap::new();
     if prints.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
     let ids: Vec<&str> = prints.iter().map(|p| p.id.as_str()).collect();
-    let rows: Vec<FlagRow> = sqlx::query_as(
-        "SELECT id, application_id, key, type, variants, description, tags, client_visible, archived, version,
-                created_at, updated_at
-         FROM flags WHERE id = ANY($1)",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    let states: HashMap<String, StateRow> = sqlx::query_as::<_, StateOf>(
-        "SELECT s.flag_id, s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules,
-                s.default_serve, s.prerequisites, s.salt, s.version, s.updated_at
-         FROM flag_states s JOIN environments e ON e.id = s.environment_id
-         WHERE s.flag_id = ANY($1) AND s.environment_id = $2",
-    )
+    let rows: Vec<FlagDefinition> = sqlx::query_as(concat!(
+        "SELECT ",
+        flag_definition!(),
+        " FROM flags f JOIN flag_states s ON s.flag_id = f.id WHERE f.id = ANY($1) AND s.environment_id = $2"
+    ))
     .bind(&ids)
     .bind(environment_id)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|r| (r.flag_id, r.state))
-    .collect();
-    let fingerprints: HashMap<&str, &str> = prints.iter().map(|p| (p.id.as_str(), p.fingerprint.as_str())).collect();
-    for row in rows {
-        let Some(state) = states.get(&row.id) else { continue };
-        let model = crate::routes::flags::model(&row, state)?;
-        let json = to_json(&model)?;
-        let fingerprint = fingerprints.get(row.id.as_str()).copied().unwrap_or_default().to_owned();
-        out.insert(
-            row.id.clone(),
-            Arc::new(CachedFlag {
-                id: row.id,
-                fingerprint,
-                client_visible: row.client_visible,
-                model,
-                json,
-                client_json: OnceLock::new(),
-            }),
-        );
-    }
-    Ok(out)
+    .await?;
+    rows.into_iter().map(|r| Ok((r.id.clone(), r.cached()?))).collect()
 }
 
 /// Reads the given segments' definitions.
@@ -333,9 +429,17 @@ async fn read_segments(
     prints: &[&Fingerprint],
 ) -> Result<HashMap<String, Arc<CachedSegment>>> {
     let mut out = HashMap::new();
-    if prints.is_empty() {
+    let mut missing = Vec::new();
+    for p in prints {
+        match pooled(&p.id, &p.fingerprint) {
+            Some(s) => drop(out.insert(p.id.clone(), s)),
+            None => missing.push(*p),
+        }
+    }
+    if missing.is_empty() {
         return Ok(out);
     }
+    let prints = missing;
     let ids: Vec<&str> = prints.iter().map(|p| p.id.as_str()).collect();
     let rows: Vec<SegmentRow> = sqlx::query_as(
         "SELECT id, application_id, key, description, conditions, included, excluded, version, created_at,
@@ -348,12 +452,10 @@ async fn read_segments(
     let fingerprints: HashMap<&str, &str> = prints.iter().map(|p| (p.id.as_str(), p.fingerprint.as_str())).collect();
     for row in rows {
         let model = crate::routes::segments::model(&row)?;
-        let json = to_json(&model)?;
         let fingerprint = fingerprints.get(row.id.as_str()).copied().unwrap_or_default().to_owned();
-        out.insert(
-            row.id.clone(),
-            Arc::new(CachedSegment { id: row.id, fingerprint, model, json, client_json: OnceLock::new() }),
-        );
+        let segment = Arc::new(CachedSegment::new(row.id.clone(), row.application_id.clone(), fingerprint, model)?);
+        pool(segment.clone());
+        out.insert(row.id, segment);
     }
     Ok(out)
 }
@@ -363,12 +465,14 @@ struct Written {
     id: String,
     key: String,
     fingerprint: String,
-    live: bool,
 }
 
 /// Applies the rows the current transaction wrote (their `updated_at` is its start time,
 /// `now()`) to `previous`, which was verified under the stream lock. Deleted rows are not seen
 /// here: deleting a flag or segment [`forget`]s the application's models.
+///
+/// Two round trips whatever the size of the stream, and the flag list is patched in place
+/// (it is sorted by key): a write to one flag of 5,000 does not rebuild the other 4,999.
 async fn own_writes(
     conn: &mut PgConnection,
     application_id: &str,
@@ -376,62 +480,60 @@ async fn own_writes(
     xid: &str,
     previous: &StreamModel,
 ) -> Result<StreamModel> {
-    let flags_written: Vec<Written> = sqlx::query_as(concat!(
-        "SELECT f.id, f.key, ",
-        flag_fingerprint!(),
-        " AS fingerprint, NOT f.archived AS live
-         FROM flag_states s JOIN flags f ON f.id = s.flag_id
+    let written: Vec<FlagDefinition> = sqlx::query_as(concat!(
+        "SELECT ",
+        flag_definition!(),
+        " FROM flag_states s JOIN flags f ON f.id = s.flag_id
          WHERE s.environment_id = $2 AND s.updated_at = now() AND f.application_id = $1
-         UNION
-         SELECT f.id, f.key, ",
-        flag_fingerprint!(),
-        " AS fingerprint, NOT f.archived AS live
-         FROM flags f JOIN flag_states s ON s.flag_id = f.id AND s.environment_id = $2
-         WHERE f.application_id = $1 AND f.updated_at = now()"
+         UNION ALL
+         SELECT ",
+        flag_definition!(),
+        " FROM flags f JOIN flag_states s ON s.flag_id = f.id AND s.environment_id = $2
+         WHERE f.application_id = $1 AND f.updated_at = now() AND s.updated_at <> now()"
     ))
     .bind(application_id)
     .bind(environment_id)
     .fetch_all(&mut *conn)
     .await?;
+    let mut flags = previous.flags.clone();
+    for w in written {
+        let at = flags.binary_search_by(|f| f.model.key.as_str().cmp(&w.key));
+        match (at, w.live) {
+            (Ok(i), false) => drop(flags.remove(i)),
+            (Err(_), false) => {}
+            (Ok(i), true) if flags.get(i).is_some_and(|f| f.fingerprint == w.fingerprint) => {}
+            (Ok(i), true) => {
+                if let Some(slot) = flags.get_mut(i) {
+                    *slot = w.cached()?;
+                }
+            }
+            (Err(i), true) => flags.insert(i, w.cached()?),
+        }
+    }
     let segments_written: Vec<Written> = sqlx::query_as(concat!(
         "SELECT id, key, ",
         segment_fingerprint!(),
-        " AS fingerprint, true AS live FROM segments WHERE application_id = $1 AND updated_at = now()"
+        " AS fingerprint FROM segments WHERE application_id = $1 AND updated_at = now()"
     ))
     .bind(application_id)
     .fetch_all(&mut *conn)
     .await?;
-    let to_print =
-        |w: &Written| Fingerprint { id: w.id.clone(), key: w.key.clone(), fingerprint: w.fingerprint.clone() };
-    let known_flags: HashMap<&str, &Arc<CachedFlag>> = previous.flags.iter().map(|f| (f.id.as_str(), f)).collect();
-    let changed_flags: Vec<Fingerprint> = flags_written
-        .iter()
-        .filter(|w| w.live && known_flags.get(w.id.as_str()).is_none_or(|f| f.fingerprint != w.fingerprint))
-        .map(to_print)
-        .collect();
-    let fresh = read_flags(conn, environment_id, &changed_flags.iter().collect::<Vec<_>>()).await?;
-    let archived: std::collections::HashSet<&str> =
-        flags_written.iter().filter(|w| !w.live).map(|w| w.id.as_str()).collect();
-    let mut flags: Vec<Arc<CachedFlag>> = previous
-        .flags
-        .iter()
-        .filter(|f| !archived.contains(f.id.as_str()) && !fresh.contains_key(&f.id))
-        .cloned()
-        .collect();
-    flags.extend(fresh.into_values());
-    flags.sort_by(|a, b| a.model.key.cmp(&b.model.key));
-
     let known_segments: HashMap<&str, &Arc<CachedSegment>> =
         previous.segments.iter().map(|s| (s.id.as_str(), s)).collect();
     let changed_segments: Vec<Fingerprint> = segments_written
         .iter()
         .filter(|w| known_segments.get(w.id.as_str()).is_none_or(|s| s.fingerprint != w.fingerprint))
-        .map(to_print)
+        .map(|w| Fingerprint { id: w.id.clone(), key: w.key.clone(), fingerprint: w.fingerprint.clone() })
         .collect();
-    let fresh = read_segments(conn, &changed_segments.iter().collect::<Vec<_>>()).await?;
-    let mut segments: Vec<Arc<CachedSegment>> =
-        previous.segments.iter().filter(|s| !fresh.contains_key(&s.id)).cloned().collect();
-    segments.extend(fresh.into_values());
-    segments.sort_by(|a, b| a.model.key.cmp(&b.model.key));
-    Ok(StreamModel { salt: previous.salt.clone(), flags, segments, verified_in: Some(xid.to_owned()) })
+    let segments = if changed_segments.is_empty() {
+        previous.segments.clone()
+    } else {
+        let fresh = read_segments(conn, &changed_segments.iter().collect::<Vec<_>>()).await?;
+        let mut segments: Vec<Arc<CachedSegment>> =
+            previous.segments.iter().filter(|s| !fresh.contains_key(&s.id)).cloned().collect();
+        segments.extend(fresh.into_values());
+        segments.sort_by(|a, b| a.model.key.cmp(&b.model.key));
+        segments
+    };
+    Ok(StreamModel { flags, segments, verified_in: Some(xid.to_owned()) })
 }

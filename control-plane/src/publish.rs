@@ -7,6 +7,9 @@
 //! (`SELECT … FOR UPDATE`) while the next version is written. Streams are always locked in
 //! (application id, environment id) order, so concurrent publishers cannot deadlock.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
+
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -14,7 +17,7 @@ use vane_core::{AcceptedKey, Audience, EnvironmentSettings, Snapshot, StalePolic
 
 use crate::auth::parse_scope;
 use crate::error::{Error, Result};
-use crate::model_cache::{self, StreamModel};
+use crate::model_cache::{self, Fragment};
 
 /// Channel on which every published version is announced.
 pub const CHANNEL: &str = "vane_snapshots";
@@ -52,7 +55,7 @@ pub async fn announce_deleted(
 }
 
 /// Snapshots kept per stream.
-pub const KEEP_PER_STREAM: i64 = 100;
+pub const KEEP_PER_STREAM: i64 = 20;
 
 pub fn audience_str(a: Audience) -> &'static str {
     match a {
@@ -60,8 +63,6 @@ pub fn audience_str(a: Audience) -> &'static str {
         Audience::Client => "client",
     }
 }
-
-pub use vane_core::content_hash;
 
 #[derive(sqlx::FromRow)]
 struct EnvRow {
@@ -103,20 +104,19 @@ pub async fn model_segments(conn: &mut PgConnection, application_id: &str) -> Re
 /// Locks both streams of an application × environment until the transaction ends, creating
 /// them if needed: writers of one environment queue here, in (server, client) order.
 ///
-/// Returns the transaction's id and the server stream's current version and etag, for
-/// [`model_cache::load`].
+/// Returns the transaction's id and each stream's current version with what publishing the next
+/// one needs of it (its etag for [`model_cache::load`], its content and parts).
 pub async fn lock_streams(
     conn: &mut PgConnection,
     application_id: &str,
     environment_id: &str,
 ) -> Result<model_cache::Locked> {
-    const LOCK: &str = "SELECT t.audience, t.version, s.etag, pg_current_xact_id()::xid::text
-         FROM snapshot_streams t
-         LEFT JOIN snapshots s ON s.application_id = t.application_id AND s.environment_id = t.environment_id
-                              AND s.audience = t.audience AND s.version = t.version
-         WHERE t.application_id = $1 AND t.environment_id = $2
-         ORDER BY t.audience DESC FOR UPDATE OF t";
-    let mut rows: Vec<(String, i64, Option<String>, String)> =
+    // Two statements: a row locked after waiting for another writer is re-read at its newest
+    // version, but a join in the same statement still sees the snapshots as they were when it
+    // started (without that writer's new row).
+    const LOCK: &str = "SELECT audience, version, pg_current_xact_id()::xid::text FROM snapshot_streams
+         WHERE application_id = $1 AND environment_id = $2 ORDER BY audience DESC FOR UPDATE";
+    let mut rows: Vec<(String, i64, String)> =
         sqlx::query_as(LOCK).bind(application_id).bind(environment_id).fetch_all(&mut *conn).await?;
     if rows.len() < 2 {
         sqlx::query(
@@ -129,25 +129,53 @@ pub async fn lock_streams(
         .await?;
         rows = sqlx::query_as(LOCK).bind(application_id).bind(environment_id).fetch_all(&mut *conn).await?;
     }
-    let client_version = rows.iter().find(|r| r.0 == "client").map_or(0, |r| r.1);
-    let server = rows.into_iter().find(|r| r.0 == "server").ok_or(Error::Internal("stream row missing".into()))?;
-    Ok(model_cache::Locked { xid: server.3, version: server.1, etag: server.2, client_version })
+    let version_of = |audience: &str| rows.iter().find(|r| r.0 == audience).map_or(0, |r| r.1);
+    let (server_version, client_version) = (version_of("server"), version_of("client"));
+    let xid = rows.first().map(|r| r.2.clone()).ok_or(Error::Internal("stream row missing".into()))?;
+    type Row = (String, String, Option<Vec<u8>>, Option<Vec<u8>>);
+    let snapshots: Vec<Row> = sqlx::query_as(
+        "SELECT audience, etag, content, parts FROM snapshots
+         WHERE application_id = $1 AND environment_id = $2
+           AND ((audience = 'server' AND version = $3) OR (audience = 'client' AND version = $4))",
+    )
+    .bind(application_id)
+    .bind(environment_id)
+    .bind(server_version)
+    .bind(client_version)
+    .fetch_all(&mut *conn)
+    .await?;
+    let current = |audience: &str, version: i64| {
+        let row = snapshots.iter().find(|r| r.0 == audience);
+        let etag = row.map(|r| r.1.clone());
+        (
+            etag,
+            model_cache::Current {
+                version,
+                content: row.and_then(|r| r.2.clone()),
+                parts: row.and_then(|r| r.3.clone()),
+            },
+        )
+    };
+    let (etag, server) = current("server", server_version);
+    let (_, client) = current("client", client_version);
+    Ok(model_cache::Locked { xid, version: server_version, etag, client_version, server, client })
 }
 
-/// Publishes the next version of both audiences of one application × environment.
+/// Publishes the next version of each audience of one application × environment whose content
+/// changed (a flag browsers do not see leaves the client snapshot as it was).
 pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_id: &str) -> Result<()> {
-    let (app_key, env): (String, EnvRow) = {
-        let row: Option<(String, String, i64, String)> = sqlx::query_as(
-            "SELECT a.key, e.key, e.max_staleness_s, e.stale_policy FROM applications a, environments e
+    let (app_key, salt, env): (String, String, EnvRow) = {
+        let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
+            "SELECT a.key, a.hash_salt, e.key, e.max_staleness_s, e.stale_policy FROM applications a, environments e
              WHERE a.id = $1 AND e.id = $2",
         )
         .bind(application_id)
         .bind(environment_id)
         .fetch_optional(&mut *conn)
         .await?;
-        let (a, key, max_staleness_s, stale_policy) =
+        let (a, salt, key, max_staleness_s, stale_policy) =
             row.ok_or_else(|| Error::NotFound("application or environment not found".into()))?;
-        (a, EnvRow { key, max_staleness_s, stale_policy })
+        (a, salt, EnvRow { key, max_staleness_s, stale_policy })
     };
     let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT id, hash, scope FROM api_keys WHERE revoked_at IS NULL
@@ -184,15 +212,14 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         max_staleness_s: u64::try_from(env.max_staleness_s).unwrap_or(0),
         stale_policy: if env.stale_policy == "fail_closed" { StalePolicy::FailClosed } else { StalePolicy::ServeStale },
     };
+    let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     for audience in [Audience::Server, Audience::Client] {
         let aud = audience_str(audience);
-        let current = if audience == Audience::Server { locked.version } else { locked.client_version };
-        let version = current + 1;
-        let mut snapshot = Snapshot::new(app_key.clone(), env.key.clone(), u64::try_from(version).unwrap_or(0));
+        let current = if audience == Audience::Server { &locked.server } else { &locked.client };
+        let mut snapshot = Snapshot::new(app_key.clone(), env.key.clone(), 0);
         snapshot.audience = audience;
-        snapshot.created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         snapshot.settings = settings.clone();
-        if audience == Audience::Server {
+        let fragments: (Vec<Arc<Fragment>>, Vec<Arc<Fragment>>) = if audience == Audience::Server {
             snapshot.configs = configs.iter().map(|(_, c)| c.clone()).collect();
             snapshot.services.clone_from(&services);
             snapshot.keys = keys
@@ -201,15 +228,77 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
                     Some(AcceptedKey { id: k.id.clone(), hash: k.hash.clone(), scope: parse_scope(&k.scope)? })
                 })
                 .collect();
+            (
+                model.flags.iter().map(|f| f.server.clone()).collect(),
+                model.segments.iter().map(|s| s.server.clone()).collect(),
+            )
         } else {
             // Browsers get client-visible flags and configs only, and never a raw targeted key.
             snapshot.configs = configs.iter().filter(|(visible, _)| *visible).map(|(_, c)| c.clone()).collect();
-            snapshot.hash_salt.clone_from(&model.salt);
+            snapshot.hash_salt.clone_from(&salt);
+            (
+                model.flags.iter().filter(|f| f.client_visible).map(|f| f.client(&salt)).collect(),
+                model.segments.iter().map(|s| s.client(&salt)).collect(),
+            )
+        };
+        let parts: Vec<u8> =
+            fragments.0.iter().chain(&fragments.1).flat_map(|f| f.hash.to_be_bytes()).collect::<Vec<u8>>();
+        // Everything but the version and its time: unchanged content is not published again.
+        let content = {
+            let frame = serde_json::to_string(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.update(frame.as_bytes());
+            h.update(&parts);
+            h.digest128().to_be_bytes().to_vec()
+        };
+        if current.content.as_deref() == Some(content.as_slice()) {
+            continue;
         }
-        let body = assemble(&snapshot, &model)?;
-        let etag = content_hash(&body);
+        let version = current.version + 1;
+        snapshot.version = u64::try_from(version).unwrap_or(0);
+        snapshot.created_at.clone_from(&created_at);
+        let frame = serde_json::to_string(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
+        // The body is never built here: its content hash (`vane_core::content_hash`) is taken
+        // piece by piece.
+        let etag = {
+            let flags: Vec<&str> = fragments.0.iter().map(|f| &*f.text).collect();
+            let segments: Vec<&str> = fragments.1.iter().map(|f| &*f.text).collect();
+            // Copied into one buffer and hashed at once: faster than feeding thousands of small
+            // pieces to the streaming hasher.
+            let size = frame.len() + flags.iter().chain(&segments).map(|t| t.len() + 1).sum::<usize>();
+            let mut body = String::with_capacity(size + 32);
+            splice(&frame, &flags, &segments, |piece| body.push_str(piece))?;
+            vane_core::content_hash(&body)
+        };
         if audience == Audience::Server {
             model_cache::published(application_id, environment_id, &model, version, &etag);
+        }
+        // Fragments the current version does not use may not be stored (yet, or any more): those
+        // are written (or marked used again, see `collect_garbage`); the others are there.
+        let mut stored: Vec<u128> = current.parts.as_deref().map(hashes).unwrap_or_default();
+        stored.sort_unstable();
+        let mut new_hashes: Vec<Vec<u8>> = Vec::new();
+        let mut new_texts: Vec<&str> = Vec::new();
+        let mut seen: HashSet<u128> = HashSet::new();
+        for f in fragments.0.iter().chain(&fragments.1) {
+            let hash = f.hash.to_be_bytes();
+            if stored.binary_search(&f.hash).is_err() && seen.insert(f.hash) {
+                new_hashes.push(hash.to_vec());
+                new_texts.push(&f.text);
+                remember_fragment(application_id, f);
+            }
+        }
+        if !new_hashes.is_empty() {
+            sqlx::query(
+                "INSERT INTO snapshot_fragments (application_id, hash, body)
+                 SELECT $1, h, b FROM unnest($2::bytea[], $3::text[]) AS n(h, b)
+                 ON CONFLICT (application_id, hash) DO UPDATE SET touched = now()",
+            )
+            .bind(application_id)
+            .bind(&new_hashes)
+            .bind(&new_texts)
+            .execute(&mut *conn)
+            .await?;
         }
         let payload = serde_json::json!({
             "application": app_key, "environment": env.key, "audience": aud, "version": version, "etag": etag
@@ -218,22 +307,26 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         // Store, advance the stream, prune and announce in one round trip.
         sqlx::query(
             "WITH stored AS (
-                 INSERT INTO snapshots (application_id, environment_id, audience, version, etag, body)
-                 VALUES ($1, $2, $3, $4, $5, $6)),
+                 INSERT INTO snapshots (application_id, environment_id, audience, version, etag, frame, parts,
+                                        flag_parts, content)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),
              advanced AS (
                  UPDATE snapshot_streams SET version = $4
                  WHERE application_id = $1 AND environment_id = $2 AND audience = $3),
              pruned AS (
                  DELETE FROM snapshots
-                 WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version <= $4 - $7)
-             SELECT pg_notify($8, $9)",
+                 WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version <= $4 - $10)
+             SELECT pg_notify($11, $12)",
         )
         .bind(application_id)
         .bind(environment_id)
         .bind(aud)
         .bind(version)
         .bind(&etag)
-        .bind(&body)
+        .bind(&frame)
+        .bind(&parts)
+        .bind(i32::try_from(fragments.0.len()).unwrap_or(i32::MAX))
+        .bind(&content)
         .bind(KEEP_PER_STREAM)
         .bind(CHANNEL)
         .bind(payload)
@@ -243,36 +336,193 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
     Ok(())
 }
 
-/// The snapshot's JSON: its own fields, with the stream's cached flag and segment fragments
-/// spliced in (server fragments, or client fragments hashed under `snapshot.hash_salt`).
-fn assemble(snapshot: &Snapshot, model: &StreamModel) -> Result<String> {
+/// The fragment hashes of a snapshot row's `parts` (16 bytes each, big-endian).
+fn hashes(parts: &[u8]) -> Vec<u128> {
+    parts.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().unwrap_or([0; 16]))).collect()
+}
+
+/// A snapshot's bytes, piece by piece: `frame` (the document with empty `flags` and `segments`)
+/// with the fragments spliced into those arrays. What publishing hashes into the etag and what
+/// delivery serves are both this.
+pub fn splice(frame: &str, flags: &[&str], segments: &[&str], mut out: impl FnMut(&str)) -> Result<()> {
     const HOLE: &str = r#""flags":[],"segments":[]"#;
-    let client = snapshot.audience == Audience::Client;
-    let frame = serde_json::to_string(snapshot).map_err(|e| Error::Internal(e.to_string()))?;
     let at =
         frame.find(HOLE).ok_or_else(|| Error::Internal("snapshot frame lacks its flags/segments position".into()))?;
-    let flags = model.flags.iter().filter(|f| !client || f.client_visible);
-    let fragments: usize = model.flags.iter().map(|f| f.json.len() + 1).sum::<usize>()
-        + model.segments.iter().map(|s| s.json.len() + 1).sum::<usize>();
-    let mut body = String::with_capacity(frame.len() + fragments + fragments / 4);
-    body.push_str(&frame[..at]);
-    body.push_str(r#""flags":["#);
-    for (i, f) in flags.enumerate() {
+    out(frame.get(..at).unwrap_or_default());
+    out(r#""flags":["#);
+    for (i, f) in flags.iter().enumerate() {
         if i > 0 {
-            body.push(',');
+            out(",");
         }
-        body.push_str(if client { f.client_json(&snapshot.hash_salt) } else { &f.json });
+        out(f);
     }
-    body.push_str(r#"],"segments":["#);
-    for (i, s) in model.segments.iter().enumerate() {
+    out(r#"],"segments":["#);
+    for (i, s) in segments.iter().enumerate() {
         if i > 0 {
-            body.push(',');
+            out(",");
         }
-        body.push_str(if client { s.client_json(&snapshot.hash_salt) } else { &s.json });
+        out(s);
     }
-    body.push(']');
-    body.push_str(&frame[at + HOLE.len()..]);
-    Ok(body)
+    out("]");
+    out(frame.get(at + HOLE.len()..).unwrap_or_default());
+    Ok(())
+}
+
+/// Fragment texts this process knows, by application and hash (delivery assembles bodies from
+/// them; those it lacks it reads from `snapshot_fragments`). Content-addressed, so never stale.
+static FRAGMENTS: LazyLock<Mutex<FragmentTexts>> = LazyLock::new(Default::default);
+
+/// Fragment texts by (application id, hash), with their total size in bytes.
+type FragmentTexts = (usize, HashMap<(String, u128), Arc<str>>);
+
+/// Bytes of fragment text kept in memory at most (beyond it, it starts over).
+const FRAGMENT_BYTES: usize = 256 << 20;
+
+fn remember_fragment(application_id: &str, f: &Fragment) {
+    remember_text(application_id, f.hash, f.text.clone());
+}
+
+fn remember_text(application_id: &str, hash: u128, text: Arc<str>) {
+    if let Ok(mut cache) = FRAGMENTS.lock() {
+        if cache.0 + text.len() > FRAGMENT_BYTES {
+            *cache = Default::default();
+        }
+        cache.0 += text.len();
+        cache.1.insert((application_id.to_owned(), hash), text);
+    }
+}
+
+/// The last body assembled per stream, under its etag (delivery answers many requests for the
+/// same version; the etag, the body's SHA-256, tells it is the same).
+static BODIES: LazyLock<Mutex<HashMap<StreamOf, Tagged>>> = LazyLock::new(Default::default);
+
+/// (application id, environment id, audience).
+type StreamOf = (String, String, String);
+/// A body under its etag.
+type Tagged = (String, Arc<str>);
+
+/// The stored snapshot of a stream at `version`, whose etag is `etag`, as its bytes: the body of
+/// a row written before fragments (migration 0008), or its frame with its fragments spliced in.
+pub async fn stored_body(
+    conn: &mut PgConnection,
+    application_id: &str,
+    environment_id: &str,
+    audience: &str,
+    version: i64,
+    etag: &str,
+) -> Result<Option<Arc<str>>> {
+    let key = (application_id.to_owned(), environment_id.to_owned(), audience.to_owned());
+    let cached = BODIES.lock().ok().and_then(|b| b.get(&key).filter(|(e, _)| e == etag).map(|(_, b)| b.clone()));
+    if let Some(body) = cached {
+        return Ok(Some(body));
+    }
+    type Row = (Option<String>, Option<String>, Option<Vec<u8>>, Option<i32>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT body, frame, parts, flag_parts FROM snapshots
+         WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version = $4",
+    )
+    .bind(application_id)
+    .bind(environment_id)
+    .bind(audience)
+    .bind(version)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let body: Arc<str> = match row {
+        None => return Ok(None),
+        Some((Some(body), _, _, _)) => body.into(),
+        Some((None, Some(frame), Some(parts), Some(flag_parts))) => {
+            let hashes = hashes(&parts);
+            let mut texts: HashMap<u128, Arc<str>> = HashMap::with_capacity(hashes.len());
+            if let Ok(cache) = FRAGMENTS.lock() {
+                for h in &hashes {
+                    if let Some(t) = cache.1.get(&(application_id.to_owned(), *h)) {
+                        texts.insert(*h, t.clone());
+                    }
+                }
+            }
+            let missing: Vec<Vec<u8>> =
+                hashes.iter().filter(|h| !texts.contains_key(h)).map(|h| h.to_be_bytes().to_vec()).collect();
+            if !missing.is_empty() {
+                let rows: Vec<(Vec<u8>, String)> = sqlx::query_as(
+                    "SELECT hash, body FROM snapshot_fragments WHERE application_id = $1 AND hash = ANY($2)",
+                )
+                .bind(application_id)
+                .bind(&missing)
+                .fetch_all(&mut *conn)
+                .await?;
+                for (hash, text) in rows {
+                    let hash = u128::from_be_bytes(hash.as_slice().try_into().unwrap_or([0; 16]));
+                    let text: Arc<str> = text.into();
+                    remember_text(application_id, hash, text.clone());
+                    texts.insert(hash, text);
+                }
+            }
+            let pieces: Vec<&str> = hashes.iter().filter_map(|h| texts.get(h).map(|t| &**t)).collect();
+            if pieces.len() != hashes.len() {
+                return Err(Error::Internal(format!(
+                    "snapshot {application_id}/{environment_id}/{audience} v{version} lacks {} fragment(s)",
+                    hashes.len() - pieces.len()
+                )));
+            }
+            let split = usize::try_from(flag_parts).unwrap_or(0).min(pieces.len());
+            let (flags, segments) = pieces.split_at(split);
+            let mut body = String::with_capacity(frame.len() + pieces.iter().map(|p| p.len() + 1).sum::<usize>());
+            splice(&frame, flags, segments, |piece| body.push_str(piece))?;
+            body.into()
+        }
+        Some(_) => return Err(Error::Internal("a snapshot row without body or parts".into())),
+    };
+    if let Ok(mut bodies) = BODIES.lock() {
+        if bodies.len() > 10_000 {
+            bodies.clear();
+        }
+        bodies.insert(key, (etag.to_owned(), body.clone()));
+    }
+    Ok(Some(body))
+}
+
+/// Deletes the fragments no kept snapshot uses any more, application by application, and
+/// returns how many went. A fragment written or re-referenced in the last ten minutes is left
+/// alone: a publish that is about to reference a fragment it found stored has upserted it
+/// (`touched = now()`), so it cannot be collected under it.
+pub async fn collect_garbage(pool: &sqlx::PgPool) -> Result<u64> {
+    let apps: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT application_id FROM snapshot_fragments WHERE touched < now() - interval '10 minutes'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut removed = 0;
+    for app in apps {
+        removed += sqlx::query(
+            "DELETE FROM snapshot_fragments f
+             WHERE f.application_id = $1 AND f.touched < now() - interval '10 minutes'
+               AND f.hash NOT IN (
+                   SELECT substring(s.parts FROM g * 16 + 1 FOR 16)
+                   FROM snapshots s, generate_series(0, length(s.parts) / 16 - 1) g
+                   WHERE s.application_id = $1 AND s.parts IS NOT NULL)",
+        )
+        .bind(&app)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(removed)
+}
+
+/// Runs [`collect_garbage`] every `interval` until the runtime stops.
+pub fn spawn_collector(pool: sqlx::PgPool, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match collect_garbage(&pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "snapshot fragments collected"),
+                Err(e) => tracing::warn!(error = %e, "collecting snapshot fragments failed"),
+            }
+        }
+    });
 }
 
 /// Republishes every environment of one application (in lock order).

@@ -211,8 +211,18 @@ async fn snapshots_publish_with_writes_and_answer_304(pool: PgPool) {
     assert_eq!(r.body["environment"], "production");
     assert_eq!(r.body["format_version"], 1);
     // The served body is a snapshot the engine accepts, and the ETag is its SHA-256.
-    let raw: String =
-        sqlx::query_scalar("SELECT body FROM snapshots ORDER BY version DESC LIMIT 1").fetch_one(&pool).await.unwrap();
+    let (app, env, audience, version, stored_etag): (String, String, String, i64, String) = sqlx::query_as(
+        "SELECT application_id, environment_id, audience, version, etag FROM snapshots ORDER BY version DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let raw = publish::stored_body(&mut conn, &app, &env, &audience, version, &stored_etag)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_string();
     assert!(vane_core::compile_json(&raw).is_ok());
 
     let r = call_with(&api, "GET", s, Some(&edge), None, &[("if-none-match", &etag)]).await;

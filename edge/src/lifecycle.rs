@@ -35,11 +35,11 @@ pub fn bare_etag(header: &str) -> &str {
 /// Judges `body`, fetched with ETag `etag`, against the current snapshot `(version, etag)`.
 pub fn judge(stream: &StreamId, current: Option<(u64, &str)>, body: &str, etag: &str) -> Verdict {
     let etag = bare_etag(etag);
-    let hash = vane_core::content_hash(body);
-    if hash != etag {
+    if !vane_core::content_matches(body, etag) {
+        let hash = vane_core::content_hash(body);
         return Verdict::Reject(format!("content hash {hash} does not match the ETag {etag}: the body was corrupted"));
     }
-    if current.is_some_and(|(_, current_etag)| bare_etag(current_etag) == hash) {
+    if current.is_some_and(|(_, current_etag)| bare_etag(current_etag) == etag) {
         return Verdict::Confirm;
     }
     let compiled = match vane_core::compile_json(body) {

@@ -43,6 +43,6 @@ pub use compile::{
 };
 pub use context::{AttrValue, Context, ContextError, TARGETING_KEY};
 pub use eval::FlagId;
-pub use keyset::{api_key_hash, content_hash, salted_key_hash};
+pub use keyset::{api_key_hash, content_hash, content_matches, salted_key_hash};
 pub use model::*;
 pub use result::{ErrorCode, Evaluation, Reason, Resolution};

@@ -410,15 +410,28 @@ async fn create(
     Path(application): Path<String>,
     Json(body): Json<CreateFlag>,
 ) -> Result<(StatusCode, Reply<FlagView>)> {
-    let mut tx = state.pool.begin().await?;
-    let app = access::application(&mut tx, &caller, Action::Write, &application).await?;
-    let created = insert(&mut tx, &caller, &app, body).await?;
-    tx.commit().await?;
+    // Committed together with other creations queued for this application (crate::batch).
+    caller.permits(Action::Write)?;
+    let creation = crate::batch::Creation { caller, flag: body };
+    let created = state.batcher.create_flag(&state, &application, creation).await?;
     Ok((StatusCode::CREATED, Reply(created)))
 }
 
-/// Creates a flag (disabled in every environment) in the caller's transaction.
+/// Creates a flag (disabled in every environment) in the caller's transaction and publishes it.
 pub(crate) async fn insert(
+    tx: &mut PgConnection,
+    caller: &Caller,
+    app: &Application,
+    body: CreateFlag,
+) -> Result<FlagView> {
+    let created = insert_unpublished(&mut *tx, caller, app, body).await?;
+    publish::publish_application(&mut *tx, &app.id).await?;
+    Ok(created)
+}
+
+/// Creates a flag (disabled in every environment) in the caller's transaction, which publishes
+/// the application before it commits (`crate::batch` does so once for several).
+pub(crate) async fn insert_unpublished(
     tx: &mut PgConnection,
     caller: &Caller,
     app: &Application,
@@ -488,7 +501,6 @@ pub(crate) async fn insert(
     for s in created.environments.values() {
         record_history(&mut *tx, caller, &created.flag, s).await?;
     }
-    publish::publish_application(&mut *tx, &app.id).await?;
     audit::change(&mut *tx, caller, "create", None, Some(&created)).await?;
     Ok(created)
 }
@@ -700,17 +712,8 @@ async fn update_state(
     let expected = Expected::from(&headers, body.version)?;
     // Committed together with the other changes queued for this environment (crate::batch),
     // which also resolves the names and checks the key's binding.
-    let after = state
-        .batcher
-        .submit(&state, &application, &environment, |reply| crate::batch::Job {
-            caller: caller.clone(),
-            flag,
-            expected,
-            change: body,
-            action: "update",
-            reply,
-        })
-        .await?;
+    let change = crate::batch::StateChange { caller, flag, expected, change: body, action: "update" };
+    let after = state.batcher.change_state(&state, &application, &environment, change).await?;
     Ok(Reply(after))
 }
 

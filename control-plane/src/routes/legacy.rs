@@ -856,7 +856,7 @@ async fn configuration_delete(
     config_delete(State(state), caller, headers, Path(id)).await
 }
 
-/// Compiled server snapshots per stream, reused while the stream's version is unchanged.
+/// Compiled server snapshots per stream, reused while the stream's snapshot is unchanged.
 #[derive(Debug, Default, Clone)]
 pub struct CompiledCache {
     inner: Arc<std::sync::Mutex<std::collections::HashMap<StreamIds, Compiled>>>,
@@ -864,8 +864,8 @@ pub struct CompiledCache {
 
 /// `(application_id, environment_id)`.
 type StreamIds = (String, String);
-/// A stream's server snapshot version, compiled.
-type Compiled = (i64, Arc<vane_core::CompiledSnapshot>);
+/// A stream's server snapshot (by etag), compiled.
+type Compiled = (String, Arc<vane_core::CompiledSnapshot>);
 
 impl CompiledCache {
     /// The compiled latest server snapshot of a stream (one version query when cached).
@@ -875,35 +875,31 @@ impl CompiledCache {
         application_id: &str,
         environment_id: &str,
     ) -> Result<Arc<vane_core::CompiledSnapshot>> {
-        let version: i64 = sqlx::query_scalar(
-            "SELECT version FROM snapshot_streams WHERE application_id = $1 AND environment_id = $2 AND audience = 'server'",
+        let (version, etag): (i64, String) = sqlx::query_as(
+            "SELECT t.version, s.etag FROM snapshot_streams t
+             JOIN snapshots s ON s.application_id = t.application_id AND s.environment_id = t.environment_id
+                             AND s.audience = t.audience AND s.version = t.version
+             WHERE t.application_id = $1 AND t.environment_id = $2 AND t.audience = 'server'",
         )
         .bind(application_id)
         .bind(environment_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .unwrap_or(0);
-        let key = (application_id.to_owned(), environment_id.to_owned());
-        if let Ok(map) = self.inner.lock()
-            && let Some((v, c)) = map.get(&key)
-            && *v == version
-        {
-            return Ok(c.clone());
-        }
-        let body: String = sqlx::query_scalar(
-            "SELECT body FROM snapshots WHERE application_id = $1 AND environment_id = $2 AND audience = 'server'
-             AND version = $3",
-        )
-        .bind(application_id)
-        .bind(environment_id)
-        .bind(version)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(Error::Unavailable)?;
+        let key = (application_id.to_owned(), environment_id.to_owned());
+        if let Ok(map) = self.inner.lock()
+            && let Some((e, c)) = map.get(&key)
+            && *e == etag
+        {
+            return Ok(c.clone());
+        }
+        let body = crate::publish::stored_body(&mut *conn, application_id, environment_id, "server", version, &etag)
+            .await?
+            .ok_or(Error::Unavailable)?;
         let (compiled, _) = vane_core::compile_json(&body).map_err(|e| Error::Internal(e.to_string()))?;
         let compiled = Arc::new(compiled);
         if let Ok(mut map) = self.inner.lock() {
-            map.insert(key, (version, compiled.clone()));
+            map.insert(key, (etag, compiled.clone()));
         }
         Ok(compiled)
     }

@@ -150,17 +150,11 @@ async fn current_tag(state: &AppState, s: &Stream) -> Result<(i64, String)> {
 }
 
 /// The body of one stored version.
-async fn body(state: &AppState, s: &Stream, version: i64) -> Result<String> {
-    sqlx::query_scalar(
-        "SELECT body FROM snapshots WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version = $4",
-    )
-    .bind(&s.application_id)
-    .bind(&s.environment_id)
-    .bind(s.audience)
-    .bind(version)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| Error::NotFound("snapshot version pruned meanwhile; retry".into()))
+async fn body(state: &AppState, s: &Stream, version: i64, etag: &str) -> Result<std::sync::Arc<str>> {
+    let mut conn = state.pool.acquire().await?;
+    crate::publish::stored_body(&mut conn, &s.application_id, &s.environment_id, s.audience, version, etag)
+        .await?
+        .ok_or_else(|| Error::NotFound("snapshot version pruned meanwhile; retry".into()))
 }
 
 fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
@@ -212,7 +206,7 @@ async fn latest(
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, body(&state, &stream, version).await?).into_response()
+        (StatusCode::OK, body(&state, &stream, version, &etag).await?.to_string()).into_response()
     };
     let h = response.headers_mut();
     if !not_modified {
