@@ -81,78 +81,68 @@ async fn unleash(
         )));
     }
 
-    for s in &snapshot.segments {
-        sqlx::query(
-            "INSERT INTO segments (id, application_id, key, description, conditions, included, excluded)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(ulid::Ulid::new().to_string())
-        .bind(&app.id)
-        .bind(&s.key)
-        .bind(&s.description)
-        .bind(json!(s.conditions))
-        .bind(json!(s.included))
-        .bind(json!(s.excluded))
-        .execute(&mut *tx)
-        .await?;
-    }
-    for f in &snapshot.flags {
-        let id = ulid::Ulid::new().to_string();
-        sqlx::query(
-            "INSERT INTO flags (id, application_id, key, type, variants, description, tags, client_visible)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, false)",
-        )
-        .bind(&id)
-        .bind(&app.id)
-        .bind(&f.key)
-        .bind(f.flag_type.as_str())
-        .bind(json!(f.variants))
-        .bind(&f.description)
-        .bind(json!(f.tags))
-        .execute(&mut *tx)
-        .await?;
-        // Disabled everywhere (serving the off variant), then the imported state here.
-        let off = match f.flag_type {
-            FlagType::Boolean => Some("off".to_owned()),
-            _ => f.off_variant.as_deref().map(str::to_owned),
-        };
-        sqlx::query(
-            "INSERT INTO flag_states (flag_id, environment_id, enabled, off_variant, default_serve, salt)
-             SELECT $1, id, false, $2, $3, $4 FROM environments WHERE id <> $5",
-        )
-        .bind(&id)
-        .bind(&off)
-        .bind(json!(f.default))
-        .bind(&f.salt)
-        .bind(&env.id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO flag_states (flag_id, environment_id, enabled, off_variant, rules, default_serve,
+    // Everything in a handful of statements, each carrying all rows as one JSON document: a
+    // statement per flag made a 5,000-feature import 20,000 round trips.
+    let segments: Vec<Value> = snapshot
+        .segments
+        .iter()
+        .map(|s| {
+            json!({"id": ulid::Ulid::new().to_string(), "key": s.key, "description": s.description,
+                   "conditions": s.conditions, "included": s.included, "excluded": s.excluded})
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO segments (id, application_id, key, description, conditions, included, excluded)
+         SELECT r.id, $1, r.key, r.description, r.conditions, r.included, r.excluded
+         FROM jsonb_to_recordset($2) AS r(id text, key text, description text, conditions jsonb, included jsonb,
+                                          excluded jsonb)",
+    )
+    .bind(&app.id)
+    .bind(Value::Array(segments))
+    .execute(&mut *tx)
+    .await?;
+    let flags: Vec<Value> = snapshot
+        .flags
+        .iter()
+        .map(|f| {
+            // Disabled everywhere else (serving the off variant), the imported state here.
+            let off = match f.flag_type {
+                FlagType::Boolean => Some("off"),
+                _ => f.off_variant.as_deref(),
+            };
+            json!({"id": ulid::Ulid::new().to_string(), "key": f.key, "type": f.flag_type.as_str(),
+                   "variants": f.variants, "description": f.description, "tags": f.tags,
+                   "enabled": f.enabled, "off_variant": f.off_variant, "disabled_off_variant": off,
+                   "rules": f.rules, "default_serve": f.default, "prerequisites": f.prerequisites,
+                   "salt": f.salt, "definition": f})
+        })
+        .collect();
+    let flags = Value::Array(flags);
+    sqlx::query(
+        "WITH r AS (
+             SELECT * FROM jsonb_to_recordset($2) AS r(id text, key text, type text, variants jsonb, description text,
+                 tags jsonb, enabled boolean, off_variant text, disabled_off_variant text, rules jsonb,
+                 default_serve jsonb, prerequisites jsonb, salt text, definition jsonb)),
+         inserted AS (
+             INSERT INTO flags (id, application_id, key, type, variants, description, tags, client_visible)
+             SELECT id, $1, key, type, variants, description, tags, false FROM r),
+         elsewhere AS (
+             INSERT INTO flag_states (flag_id, environment_id, enabled, off_variant, default_serve, salt)
+             SELECT r.id, e.id, false, r.disabled_off_variant, r.default_serve, r.salt
+             FROM r CROSS JOIN environments e WHERE e.id <> $3),
+         here AS (
+             INSERT INTO flag_states (flag_id, environment_id, enabled, off_variant, rules, default_serve,
                                       prerequisites, salt)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(&env.id)
-        .bind(f.enabled)
-        .bind(&f.off_variant)
-        .bind(json!(f.rules))
-        .bind(json!(f.default))
-        .bind(json!(f.prerequisites))
-        .bind(&f.salt)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO flag_history (flag_id, environment_id, version, definition, actor)
-             SELECT flag_id, environment_id, version, $3, $4 FROM flag_states WHERE flag_id = $1 AND environment_id = $2",
-        )
-        .bind(&id)
-        .bind(&env.id)
-        .bind(json!(f))
-        .bind(&caller.key_id)
-        .execute(&mut *tx)
-        .await?;
-    }
+             SELECT id, $3, enabled, off_variant, rules, default_serve, prerequisites, salt FROM r)
+         INSERT INTO flag_history (flag_id, environment_id, version, definition, actor)
+         SELECT id, $3, 1, definition, $4 FROM r",
+    )
+    .bind(&app.id)
+    .bind(&flags)
+    .bind(&env.id)
+    .bind(&caller.key_id)
+    .execute(&mut *tx)
+    .await?;
     publish::publish_application(&mut tx, &app.id).await?;
     let notes: Vec<Value> = notes
         .iter()
