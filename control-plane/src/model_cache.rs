@@ -143,10 +143,26 @@ fn pool(segment: Arc<CachedSegment>) {
 }
 
 /// Seeds the pool with a segment a write has just stored as `fingerprint` (the `xmin:ctid` its
-/// `RETURNING` gave), so publishing it does not read it back.
-pub fn remember_segment(id: &str, application_id: &str, fingerprint: &str, model: Segment) -> Result<()> {
-    pool(Arc::new(CachedSegment::new(id.to_owned(), application_id.to_owned(), fingerprint.to_owned(), model)?));
-    Ok(())
+/// `RETURNING` gave), so publishing it does not read it back; returns the pooled entry.
+pub fn remember_segment(
+    id: &str,
+    application_id: &str,
+    fingerprint: &str,
+    model: Segment,
+) -> Result<Arc<CachedSegment>> {
+    let segment =
+        Arc::new(CachedSegment::new(id.to_owned(), application_id.to_owned(), fingerprint.to_owned(), model)?);
+    pool(segment.clone());
+    Ok(segment)
+}
+
+/// The segments a flag's rules name (`in_segment` / `not_in_segment`).
+pub fn segments_of(flag: &Flag) -> impl Iterator<Item = &str> {
+    flag.rules
+        .iter()
+        .flat_map(|r| &r.conditions)
+        .filter(|c| matches!(c.operator, vane_core::Operator::InSegment | vane_core::Operator::NotInSegment))
+        .flat_map(|c| c.values.iter().filter_map(serde_json::Value::as_str))
 }
 
 type StreamKey = (String, String);

@@ -236,9 +236,19 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
             // Browsers get client-visible flags and configs only, and never a raw targeted key.
             snapshot.configs = configs.iter().filter(|(visible, _)| *visible).map(|(_, c)| c.clone()).collect();
             snapshot.hash_salt.clone_from(&salt);
+            // Only the segments those flags use: a browser gets no list it does not need (and a
+            // large segment of server-side flags costs browsers nothing).
+            let visible: Vec<&model_cache::CachedFlag> =
+                model.flags.iter().filter(|f| f.client_visible).map(|f| &**f).collect();
+            let used: HashSet<&str> = visible.iter().flat_map(|f| model_cache::segments_of(&f.model)).collect();
             (
-                model.flags.iter().filter(|f| f.client_visible).map(|f| f.client(&salt)).collect(),
-                model.segments.iter().map(|s| s.client(&salt)).collect(),
+                visible.iter().map(|f| f.client(&salt)).collect(),
+                model
+                    .segments
+                    .iter()
+                    .filter(|s| used.contains(s.model.key.as_str()))
+                    .map(|s| s.client(&salt))
+                    .collect(),
             )
         };
         let parts: Vec<u8> =
@@ -277,29 +287,15 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         // are written (or marked used again, see `collect_garbage`); the others are there.
         let mut stored: Vec<u128> = current.parts.as_deref().map(hashes).unwrap_or_default();
         stored.sort_unstable();
-        let mut new_hashes: Vec<Vec<u8>> = Vec::new();
-        let mut new_texts: Vec<&str> = Vec::new();
         let mut seen: HashSet<u128> = HashSet::new();
-        for f in fragments.0.iter().chain(&fragments.1) {
-            let hash = f.hash.to_be_bytes();
-            if stored.binary_search(&f.hash).is_err() && seen.insert(f.hash) {
-                new_hashes.push(hash.to_vec());
-                new_texts.push(&f.text);
-                remember_fragment(application_id, f);
-            }
-        }
-        if !new_hashes.is_empty() {
-            sqlx::query(
-                "INSERT INTO snapshot_fragments (application_id, hash, body)
-                 SELECT $1, h, b FROM unnest($2::bytea[], $3::text[]) AS n(h, b)
-                 ON CONFLICT (application_id, hash) DO UPDATE SET touched = now()",
-            )
-            .bind(application_id)
-            .bind(&new_hashes)
-            .bind(&new_texts)
-            .execute(&mut *conn)
-            .await?;
-        }
+        let new: Vec<&Fragment> = fragments
+            .0
+            .iter()
+            .chain(&fragments.1)
+            .filter(|f| stored.binary_search(&f.hash).is_err() && seen.insert(f.hash))
+            .map(|f| &**f)
+            .collect();
+        store_fragments(&mut *conn, application_id, &new).await?;
         let payload = serde_json::json!({
             "application": app_key, "environment": env.key, "audience": aud, "version": version, "etag": etag
         })
@@ -330,6 +326,46 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         .bind(KEEP_PER_STREAM)
         .bind(CHANNEL)
         .bind(payload)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Makes sure `fragments` are stored and not collected under the caller (see
+/// [`collect_garbage`]): those already there are marked used now, the others written. In two
+/// statements, so a fragment of megabytes (a 100,000-key segment) that a write stored before it
+/// published is not sent again.
+pub async fn store_fragments(conn: &mut PgConnection, application_id: &str, fragments: &[&Fragment]) -> Result<()> {
+    if fragments.is_empty() {
+        return Ok(());
+    }
+    let hashes: Vec<Vec<u8>> = fragments.iter().map(|f| f.hash.to_be_bytes().to_vec()).collect();
+    let there: Vec<Vec<u8>> = sqlx::query_scalar(
+        "UPDATE snapshot_fragments SET touched = now() WHERE application_id = $1 AND hash = ANY($2) RETURNING hash",
+    )
+    .bind(application_id)
+    .bind(&hashes)
+    .fetch_all(&mut *conn)
+    .await?;
+    let there: HashSet<Vec<u8>> = there.into_iter().collect();
+    let (mut missing, mut texts): (Vec<&[u8]>, Vec<&str>) = (Vec::new(), Vec::new());
+    for (f, hash) in fragments.iter().zip(&hashes) {
+        remember_fragment(application_id, f);
+        if !there.contains(hash) {
+            missing.push(hash);
+            texts.push(&f.text);
+        }
+    }
+    if !missing.is_empty() {
+        sqlx::query(
+            "INSERT INTO snapshot_fragments (application_id, hash, body)
+             SELECT $1, h, b FROM unnest($2::bytea[], $3::text[]) AS n(h, b)
+             ON CONFLICT (application_id, hash) DO UPDATE SET touched = now()",
+        )
+        .bind(application_id)
+        .bind(&missing)
+        .bind(&texts)
         .execute(&mut *conn)
         .await?;
     }

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
-use vane_core::{Condition, Segment};
+use std::collections::HashSet;
+
+use vane_core::{Condition, Flag, Segment};
 
 use super::applications::Application;
 use super::flags::problems;
@@ -82,32 +84,54 @@ async fn find(conn: &mut PgConnection, app: &Application, id_or_key: &str, lock:
         .ok_or_else(|| Error::NotFound(format!("segment '{id_or_key}' not found in application '{}'", app.key)))
 }
 
-/// Rejects replacing segment `key` by `changed` (`None` = deleting it) if any environment of the
-/// application would gain a compile problem.
+/// Rejects replacing segment `key` by `changed` (`None` = deleting it) if it, or a flag that uses
+/// it in any environment, would gain a compile problem. Only those are compiled: the segment
+/// once (it is the same in every environment) and, per environment, the flags whose rules name
+/// it, with the other segments they use — not every flag with every segment.
 async fn validate_change(
     conn: &mut PgConnection,
     app: &Application,
     key: &str,
-    changed: Option<Segment>,
+    changed: Option<&Segment>,
 ) -> Result<()> {
-    let before_segments = publish::model_segments(conn, &app.id).await?;
-    let mut after_segments: Vec<Segment> = before_segments.iter().filter(|s| s.key != key).cloned().collect();
-    after_segments.extend(changed);
+    let mut found: Vec<FieldError> = Vec::new();
+    if let Some(segment) = changed {
+        for (entity, path, message) in problems(Vec::new(), vec![segment.clone()]) {
+            if entity == key {
+                found.push(FieldError::new(path, message));
+            }
+        }
+    }
     let environments: Vec<(String, String)> =
         sqlx::query_as("SELECT id, key FROM environments ORDER BY key").fetch_all(&mut *conn).await?;
-    let mut found: Vec<FieldError> = Vec::new();
     for (env_id, env_key) in environments {
-        let flags: Vec<_> = publish::model_flags(conn, &app.id, &env_id).await?.into_iter().map(|(_, f)| f).collect();
-        let before = problems(flags.clone(), before_segments.clone());
-        for (entity, path, message) in problems(flags, after_segments.clone()) {
-            if before.contains(&(entity.clone(), path.clone(), message.clone())) {
+        let stream = crate::model_cache::load(conn, &app.id, &env_id, None).await?;
+        let users: Vec<Flag> = stream
+            .flags
+            .iter()
+            .filter(|f| crate::model_cache::segments_of(&f.model).any(|s| s == key))
+            .map(|f| f.model.clone())
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        let named: HashSet<&str> = users.iter().flat_map(crate::model_cache::segments_of).collect();
+        let others: Vec<Segment> = stream
+            .segments
+            .iter()
+            .filter(|s| s.model.key != key && named.contains(s.model.key.as_str()))
+            .map(|s| s.model.clone())
+            .collect();
+        let mut before_segments = others.clone();
+        before_segments.extend(stream.segments.iter().filter(|s| s.model.key == key).map(|s| s.model.clone()));
+        let mut after_segments = others;
+        after_segments.extend(changed.cloned());
+        let before = problems(users.clone(), before_segments);
+        for (entity, path, message) in problems(users, after_segments) {
+            if entity == key || before.contains(&(entity.clone(), path.clone(), message.clone())) {
                 continue;
             }
-            let path = if entity == key {
-                path
-            } else {
-                format!("environments.{env_key}.flags.{entity}{}{path}", if path.is_empty() { "" } else { "." })
-            };
+            let path = format!("environments.{env_key}.flags.{entity}{}{path}", if path.is_empty() { "" } else { "." });
             if !found.iter().any(|f| f.path == path && f.message == message) {
                 found.push(FieldError::new(path, message));
             }
@@ -118,6 +142,27 @@ async fn validate_change(
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     Err(Error::Unprocessable(found))
+}
+
+/// A segment row as written, with the fingerprint of the row version (see `crate::model_cache`).
+#[derive(sqlx::FromRow)]
+struct Stored {
+    #[sqlx(flatten)]
+    row: SegmentRow,
+    fingerprint: String,
+}
+
+/// After a segment's row is written and audited, and before the application is published: its
+/// fragments are computed and stored now, while no stream is locked, so publishing (which locks
+/// every stream of the application) has nothing large left to do.
+async fn prepare_publish(conn: &mut PgConnection, app: &Application, stored: &Stored, model: Segment) -> Result<()> {
+    let cached = crate::model_cache::remember_segment(&stored.row.id, &app.id, &stored.fingerprint, model)?;
+    let salt: String = sqlx::query_scalar("SELECT hash_salt FROM applications WHERE id = $1")
+        .bind(&app.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let client = cached.client(&salt);
+    publish::store_fragments(conn, &app.id, &[&cached.server, &client]).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,11 +233,12 @@ async fn create(
     };
     let mut tx = state.pool.begin().await?;
     let app = access::application(&mut tx, &caller, Action::Write, &application).await?;
-    validate_change(&mut tx, &app, &key, Some(candidate.clone())).await?;
-    let row: SegmentRow = sqlx::query_as(concat!(
+    validate_change(&mut tx, &app, &key, Some(&candidate)).await?;
+    let stored: Stored = sqlx::query_as(concat!(
         "INSERT INTO segments (id, application_id, key, description, conditions, included, excluded)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
-        segment_columns!()
+        segment_columns!(),
+        ", xmin::text || ':' || ctid::text AS fingerprint"
     ))
     .bind(ulid::Ulid::new().to_string())
     .bind(&app.id)
@@ -203,10 +249,11 @@ async fn create(
     .bind(json!(candidate.excluded))
     .fetch_one(&mut *tx)
     .await?;
+    audit::change(&mut tx, &caller, "create", None, Some(&stored.row)).await?;
+    prepare_publish(&mut tx, &app, &stored, candidate).await?;
     publish::publish_application(&mut tx, &app.id).await?;
-    audit::change(&mut tx, &caller, "create", None, Some(&row)).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Reply(row)))
+    Ok((StatusCode::CREATED, Reply(stored.row)))
 }
 
 async fn update(
@@ -237,12 +284,13 @@ async fn update(
     if let Some(e) = &body.excluded {
         candidate.excluded.clone_from(e);
     }
-    validate_change(&mut tx, &app, &before.key, Some(candidate.clone())).await?;
-    let after: SegmentRow = sqlx::query_as(concat!(
+    validate_change(&mut tx, &app, &before.key, Some(&candidate)).await?;
+    let stored: Stored = sqlx::query_as(concat!(
         "UPDATE segments SET description = $2, conditions = $3, included = $4, excluded = $5,
                 version = version + 1, updated_at = now()
          WHERE id = $1 RETURNING ",
-        segment_columns!()
+        segment_columns!(),
+        ", xmin::text || ':' || ctid::text AS fingerprint"
     ))
     .bind(&before.id)
     .bind(&candidate.description)
@@ -251,10 +299,11 @@ async fn update(
     .bind(json!(candidate.excluded))
     .fetch_one(&mut *tx)
     .await?;
+    audit::change(&mut tx, &caller, "update", Some(&before), Some(&stored.row)).await?;
+    prepare_publish(&mut tx, &app, &stored, candidate).await?;
     publish::publish_application(&mut tx, &app.id).await?;
-    audit::change(&mut tx, &caller, "update", Some(&before), Some(&after)).await?;
     tx.commit().await?;
-    Ok(Reply(after))
+    Ok(Reply(stored.row))
 }
 
 async fn remove(
