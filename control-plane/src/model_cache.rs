@@ -204,6 +204,18 @@ pub fn published(application_id: &str, environment_id: &str, model: &Arc<StreamM
     }
 }
 
+/// Records that the server snapshot `(version, etag)` of a stream was republished as
+/// `(next, next_etag)` with the same flags and segments (only its frame changed): a model this
+/// process published the former from stays trusted for the latter.
+pub fn republished(application_id: &str, environment_id: &str, was: (i64, &str), next: (i64, &str)) {
+    if let Ok(mut m) = STREAMS.lock()
+        && let Some(slot) = m.get_mut(&(application_id.to_owned(), environment_id.to_owned()))
+        && slot.published.as_ref().is_some_and(|(v, e)| *v == was.0 && e == was.1)
+    {
+        slot.published = Some((next.0, next.1.to_owned()));
+    }
+}
+
 /// Forgets every stream of an application (after a flag or segment is deleted: deletions are
 /// not visible as written rows).
 pub fn forget(application_id: &str) {

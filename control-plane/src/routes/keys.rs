@@ -1,6 +1,7 @@
 //! `/api/v1/api-keys`: mint (the key is in the response once, only its hash is stored), list
-//! and revoke API keys. Key changes republish every snapshot, since server snapshots carry the
-//! hashes the edge accepts.
+//! and revoke API keys. Key changes republish the server snapshots the key is accepted by (all
+//! of them for an unbound key), since those carry the hashes the edge accepts — frames only
+//! ([`publish::republish_frames`]).
 
 use axum::Json as Reply;
 use axum::extract::State;
@@ -79,7 +80,9 @@ pub async fn mint(
     .bind(&environment_id)
     .execute(&mut *conn)
     .await?;
-    publish::publish_all(&mut *conn).await?;
+    // Only the server snapshots it is accepted by change (they carry the hashes of their keys).
+    let streams = publish::Streams::of_key(application_id.as_deref(), environment_id.as_deref());
+    publish::republish_frames(&mut *conn, streams).await?;
     publish::announce_keys(&mut *conn).await?;
     let info = find(&mut *conn, &id).await?;
     audit::record(
@@ -162,8 +165,13 @@ async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Path<St
     if before.revoked_at.is_some() {
         return Ok(StatusCode::NO_CONTENT);
     }
-    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE id = $1").bind(&id).execute(&mut *tx).await?;
-    publish::publish_all(&mut tx).await?;
+    let (application_id, environment_id): (Option<String>, Option<String>) =
+        sqlx::query_as("UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING application_id, environment_id")
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let streams = publish::Streams::of_key(application_id.as_deref(), environment_id.as_deref());
+    publish::republish_frames(&mut tx, streams).await?;
     publish::announce_keys(&mut tx).await?;
     audit::record(
         &mut tx,

@@ -202,7 +202,7 @@ async fn register(
     .bind(body.metadata.clone().unwrap_or_else(|| json!({})))
     .fetch_one(&mut *tx)
     .await?;
-    publish::publish_all(&mut tx).await?;
+    publish::republish_frames(&mut tx, publish::Streams::All).await?;
     record(&mut tx, Some(&caller), &service, "register").await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Reply(service)))
@@ -268,7 +268,7 @@ async fn set_status(
     .fetch_one(&mut *conn)
     .await?;
     if after.status != before.status {
-        publish::publish_all(&mut *conn).await?;
+        publish::republish_frames(&mut *conn, publish::Streams::All).await?;
     }
     Ok(after)
 }
@@ -279,7 +279,7 @@ async fn deregister(State(state): State<AppState>, caller: Caller, Path(name): P
     let before = find(&mut tx, &name).await?;
     sqlx::query("DELETE FROM services WHERE id = $1").bind(&before.id).execute(&mut *tx).await?;
     if before.status == "healthy" {
-        publish::publish_all(&mut tx).await?;
+        publish::republish_frames(&mut tx, publish::Streams::All).await?;
     }
     record(&mut tx, Some(&caller), &before, "deregister").await?;
     tx.commit().await?;
