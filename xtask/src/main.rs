@@ -560,7 +560,8 @@ fn bench_control_plane() -> Result {
         step("writes", Command::new(root().join("target/release/examples/bench_publish")).envs(env.clone()))?;
         let auth = format!("Authorization: Bearer {}", stack.edge);
         let path = "/api/v1/snapshots/bench/production";
-        let first = http::send(&stack.addr, "GET", path, &[("Authorization", &format!("Bearer {}", stack.edge))], None)?;
+        let first =
+            http::send(&stack.addr, "GET", path, &[("Authorization", &format!("Bearer {}", stack.edge))], None)?;
         let etag = first.header("etag").ok_or("no ETag on the snapshot")?.to_owned();
         step(
             "snapshot GET answered 304 (wrk, 2 threads, 64 connections, 10 s)",
@@ -595,8 +596,11 @@ impl BenchStack {
         let db = [("DATABASE_URL", postgres.url.as_str()), ("VANE_LOG", "warn")];
         step("migrate", Command::new(vane).arg("migrate").envs(db))?;
         let mint = |scope: &str| -> Result<String> {
-            let out =
-                Command::new(vane).args(["key", "create", "--scope", scope]).envs(db).output().map_err(|e| e.to_string())?;
+            let out = Command::new(vane)
+                .args(["key", "create", "--scope", scope])
+                .envs(db)
+                .output()
+                .map_err(|e| e.to_string())?;
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
         };
         let (admin, edge) = (mint("admin")?, mint("edge")?);
