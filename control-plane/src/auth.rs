@@ -194,33 +194,19 @@ impl Caller {
     /// through here; the model is in ARCHITECTURE.md ("Auth").
     pub fn authorize(&self, action: Action, reach: Reach<'_>) -> Result<()> {
         self.permits(action)?;
-        if let Some(bound) = &self.application_id {
-            match reach.applications {
-                Span::Neither => {}
-                Span::One(id) if id == bound => {}
-                Span::One(_) => return Err(Error::Forbidden("this key is bound to another application".into())),
-                Span::All => {
-                    return Err(Error::Forbidden(
-                        "this reaches every application; it needs a key that is not bound to an application".into(),
-                    ));
-                }
-            }
-        }
-        if let Some(bound) = &self.environment_id {
-            match reach.environments {
-                Span::Neither => {}
-                Span::One(id) if id == bound => {}
-                Span::One(_) => return Err(Error::Forbidden("this key is bound to another environment".into())),
-                Span::All => {
-                    return Err(Error::Forbidden(
-                        "this changes every environment (an application, its flags' definitions and its segments \
-                         are shared by all environments); it needs a key that is not bound to an environment"
-                            .into(),
-                    ));
-                }
-            }
-        }
-        Ok(())
+        within(
+            self.application_id.as_deref(),
+            reach.applications,
+            "this key is bound to another application",
+            "this reaches every application; it needs a key that is not bound to an application",
+        )?;
+        within(
+            self.environment_id.as_deref(),
+            reach.environments,
+            "this key is bound to another environment",
+            "this changes every environment (an application, its flags' definitions and its segments are shared \
+             by all environments); it needs a key that is not bound to an environment",
+        )
     }
 
     /// Whether this key may read `application` × `environment` (a flag's state there, a config):
@@ -238,6 +224,17 @@ impl Caller {
     /// The environment this key is bound to, likewise.
     pub fn bound_environment(&self) -> Option<&str> {
         self.environment_id.as_deref()
+    }
+}
+
+/// Whether a key bound to `bound` (if at all) may reach `span` of the same kind; the refusal
+/// says which way it does not.
+fn within(bound: Option<&str>, span: Span<'_>, elsewhere: &str, everywhere: &str) -> Result<()> {
+    match (bound, span) {
+        (None, _) | (Some(_), Span::Neither) => Ok(()),
+        (Some(b), Span::One(id)) if b == id => Ok(()),
+        (Some(_), Span::One(_)) => Err(Error::Forbidden(elsewhere.into())),
+        (Some(_), Span::All) => Err(Error::Forbidden(everywhere.into())),
     }
 }
 

@@ -254,13 +254,7 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         let parts: Vec<u8> =
             fragments.0.iter().chain(&fragments.1).flat_map(|f| f.hash.to_be_bytes()).collect::<Vec<u8>>();
         // Everything but the version and its time: unchanged content is not published again.
-        let content = {
-            let frame = serde_json::to_string(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            h.update(frame.as_bytes());
-            h.update(&parts);
-            h.digest128().to_be_bytes().to_vec()
-        };
+        let content = content_of(&snapshot, &parts)?;
         if current.content.as_deref() == Some(content.as_slice()) {
             continue;
         }
@@ -370,6 +364,16 @@ pub async fn store_fragments(conn: &mut PgConnection, application_id: &str, frag
         .await?;
     }
     Ok(())
+}
+
+/// The content of a snapshot whose frame is `unversioned` (version 0, no time) and whose
+/// fragments are `parts`: equal content, nothing to publish.
+fn content_of(unversioned: &Snapshot, parts: &[u8]) -> Result<Vec<u8>> {
+    let frame = serde_json::to_string(unversioned).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(frame.as_bytes());
+    h.update(parts);
+    Ok(h.digest128().to_be_bytes().to_vec())
 }
 
 /// The fragment hashes of a snapshot row's `parts` (16 bytes each, big-endian).
@@ -692,13 +696,7 @@ pub async fn republish_frames(conn: &mut PgConnection, streams: Streams<'_>) -> 
         snapshot.services.clone_from(&services);
         snapshot.version = 0;
         snapshot.created_at = String::new();
-        let unversioned = serde_json::to_string(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
-        let new_content = {
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            h.update(unversioned.as_bytes());
-            h.update(&parts);
-            h.digest128().to_be_bytes().to_vec()
-        };
+        let new_content = content_of(&snapshot, &parts)?;
         if content.as_deref() == Some(new_content.as_slice()) {
             continue;
         }

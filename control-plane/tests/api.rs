@@ -6,27 +6,13 @@
 mod common;
 
 use axum::http::{StatusCode, header};
-use common::{Api, Reply, call, call_with, key, request, setup};
+use common::{Api, Reply, call, call_with, key, request, setup, stream_version};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tower::ServiceExt;
 use vane_control_plane::publish;
 use vane_core::api_key_hash;
-
-async fn stream_version(pool: &PgPool, app: &str, env: &str, audience: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT t.version FROM snapshot_streams t JOIN applications a ON a.id = t.application_id
-         JOIN environments e ON e.id = t.environment_id WHERE a.key = $1 AND e.key = $2 AND t.audience = $3",
-    )
-    .bind(app)
-    .bind(env)
-    .bind(audience)
-    .fetch_optional(pool)
-    .await
-    .unwrap()
-    .unwrap_or(0)
-}
 
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
 async fn health_needs_no_key_and_everything_else_does(pool: PgPool) {

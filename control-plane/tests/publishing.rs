@@ -6,23 +6,10 @@
 
 mod common;
 
-use common::{Api, call, key, setup};
+use common::{Api, call, key, setup, stream_version as version};
 use serde_json::json;
 use sqlx::PgPool;
 use vane_control_plane::publish;
-
-async fn version(pool: &PgPool, app: &str, env: &str, audience: &str) -> i64 {
-    sqlx::query_scalar(
-        "SELECT t.version FROM snapshot_streams t JOIN applications a ON a.id = t.application_id
-         JOIN environments e ON e.id = t.environment_id WHERE a.key = $1 AND e.key = $2 AND t.audience = $3",
-    )
-    .bind(app)
-    .bind(env)
-    .bind(audience)
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
 
 /// The served snapshot's body hashes to its ETag and compiles.
 async fn served(api: &Api, key: &str, path: &str) -> String {

@@ -483,9 +483,7 @@ fn random_key_base64() -> String {
 /// Edge benchmarks: release `vane serve` and worker, workerd, wrk (`tests/examples/bench_edge.rs`).
 fn bench_edge() -> Result {
     setup()?;
-    if Command::new("wrk").arg("--version").output().is_err() {
-        step("install wrk", Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))?;
-    }
+    ensure_wrk()?;
     step(
         "build release binaries",
         cargo().args([
@@ -534,10 +532,16 @@ fn bench_web() -> Result {
 }
 
 /// Control-plane benchmarks against a release `vane serve` on a throwaway PostgreSQL.
-fn bench_control_plane() -> Result {
+/// wrk, from Debian's packages, for the HTTP load benchmarks.
+fn ensure_wrk() -> Result {
     if Command::new("wrk").arg("--version").output().is_err() {
         step("install wrk", Command::new("apt-get").args(["install", "-y", "-qq", "wrk"]))?;
     }
+    Ok(())
+}
+
+fn bench_control_plane() -> Result {
+    ensure_wrk()?;
     step(
         "build release binaries",
         cargo().args([

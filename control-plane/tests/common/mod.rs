@@ -129,6 +129,21 @@ pub async fn setup(pool: &PgPool) -> Api {
     Api::new(pool)
 }
 
+/// The current version of a stream (0 before any).
+pub async fn stream_version(pool: &PgPool, app: &str, env: &str, audience: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT t.version FROM snapshot_streams t JOIN applications a ON a.id = t.application_id
+         JOIN environments e ON e.id = t.environment_id WHERE a.key = $1 AND e.key = $2 AND t.audience = $3",
+    )
+    .bind(app)
+    .bind(env)
+    .bind(audience)
+    .fetch_optional(pool)
+    .await
+    .unwrap()
+    .unwrap_or(0)
+}
+
 /// A digest of every row of every table: equal digests, nothing changed.
 pub async fn digest(pool: &PgPool) -> String {
     let tables: Vec<String> = sqlx::query_scalar(
