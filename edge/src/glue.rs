@@ -157,8 +157,9 @@ fn settings(env: &Env) -> Rc<Settings> {
     SETTINGS.with(|s| s.borrow_mut().get_or_insert_with(|| Rc::new(Settings::from(env))).clone())
 }
 
-/// The slot of `key`, made (and room made for it) on first use; marked used now.
-fn slot(key: &StreamKey) -> Rc<Slot> {
+/// The slot of `key`, made (and room made for it) on first use; marked used now when a request
+/// needs it (`used`; the cron's refreshes do not count, or no stream would ever be idle).
+fn slot(key: &StreamKey, used: bool) -> Rc<Slot> {
     let now = now_ms();
     let found = SLOTS.with(|s| s.borrow().get(key).cloned());
     let slot = match found {
@@ -170,7 +171,9 @@ fn slot(key: &StreamKey) -> Rc<Slot> {
             new
         }
     };
-    slot.last_used.set(now);
+    if used || slot.last_used.get() == 0 {
+        slot.last_used.set(now);
+    }
     slot
 }
 
@@ -368,8 +371,13 @@ enum Unavailable {
 }
 
 /// The current snapshot of `key`, loading it on first use (control plane, else KV).
-async fn load(settings: &Settings, env: &Env, key: &StreamKey) -> Result<(Rc<Slot>, Rc<Current>), Unavailable> {
-    let slot = slot(key);
+async fn load(
+    settings: &Settings,
+    env: &Env,
+    key: &StreamKey,
+    used: bool,
+) -> Result<(Rc<Slot>, Rc<Current>), Unavailable> {
+    let slot = slot(key, used);
     if let Some(current) = slot.current() {
         return Ok((slot, current));
     }
@@ -476,7 +484,7 @@ async fn ready(
     ctx: &Context,
     key: &StreamKey,
 ) -> Result<(Rc<Slot>, Rc<Current>), Unavailable> {
-    let (slot, mut current) = load(settings, env, key).await?;
+    let (slot, mut current) = load(settings, env, key, true).await?;
     if freshness(&current.compiled, current.confirmed_at.get(), now_ms()) == Freshness::Closed
         && now_ms() - slot.attempted_at.get() >= settings.refresh_ms
     {
@@ -726,7 +734,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         keys = list.keys.iter().filter_map(|k| parse_kv_key(&k.name)).collect();
     }
     for key in keys {
-        match load(&settings, &env, &key).await {
+        match load(&settings, &env, &key, false).await {
             Ok((slot, current)) => {
                 drop(current);
                 // A replaced snapshot was just saved; a confirmed one is saved with its new
