@@ -232,22 +232,19 @@ pub fn forget(application_id: &str) {
 pub struct Locked {
     /// The transaction's id.
     pub xid: String,
-    /// The server stream's current version and its snapshot's etag.
-    pub version: i64,
-    pub etag: Option<String>,
-    /// The client stream's current version.
-    pub client_version: i64,
-    /// Each audience's current snapshot, as publishing the next needs it.
+    /// Each audience's current snapshot, as publishing the next (and trusting a model) needs it.
     pub server: Current,
     pub client: Current,
 }
 
-/// A stream's current snapshot: its version, the hash of its content without the version (to
-/// skip publishing the same content again), and its fragments' hashes (16 bytes each; those are
-/// stored). `None` before the first version and for rows from before fragments.
+/// A stream's current snapshot: its version and etag, the hash of its content without the
+/// version (to skip publishing the same content again), and its fragments' hashes (16 bytes
+/// each; those are stored). `None` before the first version; content and parts also for rows
+/// from before fragments.
 #[derive(Debug, Clone, Default)]
 pub struct Current {
     pub version: i64,
+    pub etag: Option<String>,
     pub content: Option<Vec<u8>>,
     pub parts: Option<Vec<u8>>,
 }
@@ -294,9 +291,10 @@ pub async fn load(
         let trusted = slot.model.verified_in.as_deref() == Some(lock.xid.as_str())
             || (slot.verified_at.elapsed() < REVERIFY_AFTER
                 && lock
+                    .server
                     .etag
                     .as_ref()
-                    .is_some_and(|etag| slot.published.as_ref() == Some(&(lock.version, etag.clone()))));
+                    .is_some_and(|etag| slot.published.as_ref() == Some(&(lock.server.version, etag.clone()))));
         tracing::debug!(application_id, environment_id, trusted, "stream model");
         if trusted {
             let model = Arc::new(own_writes(conn, application_id, environment_id, &lock.xid, &slot.model).await?);

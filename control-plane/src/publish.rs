@@ -78,29 +78,6 @@ struct KeyRow {
     scope: String,
 }
 
-/// The engine's view of every non-archived flag of an application in one environment, with
-/// whether browsers may see it.
-pub async fn model_flags(
-    conn: &mut PgConnection,
-    application_id: &str,
-    environment_id: &str,
-) -> Result<Vec<(bool, vane_core::Flag)>> {
-    let model = model_cache::load(conn, application_id, environment_id, None).await?;
-    Ok(model.flags.iter().map(|f| (f.client_visible, f.model.clone())).collect())
-}
-
-/// The engine's view of every segment of an application.
-pub async fn model_segments(conn: &mut PgConnection, application_id: &str) -> Result<Vec<vane_core::Segment>> {
-    let rows: Vec<crate::routes::segments::SegmentRow> = sqlx::query_as(
-        "SELECT id, application_id, key, description, conditions, included, excluded, version, created_at, updated_at
-         FROM segments WHERE application_id = $1 ORDER BY key",
-    )
-    .bind(application_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.iter().map(crate::routes::segments::model).collect()
-}
-
 /// Locks both streams of an application × environment until the transaction ends, creating
 /// them if needed: writers of one environment queue here, in (server, client) order.
 ///
@@ -146,19 +123,18 @@ pub async fn lock_streams(
     .await?;
     let current = |audience: &str, version: i64| {
         let row = snapshots.iter().find(|r| r.0 == audience);
-        let etag = row.map(|r| r.1.clone());
-        (
-            etag,
-            model_cache::Current {
-                version,
-                content: row.and_then(|r| r.2.clone()),
-                parts: row.and_then(|r| r.3.clone()),
-            },
-        )
+        model_cache::Current {
+            version,
+            etag: row.map(|r| r.1.clone()),
+            content: row.and_then(|r| r.2.clone()),
+            parts: row.and_then(|r| r.3.clone()),
+        }
     };
-    let (etag, server) = current("server", server_version);
-    let (_, client) = current("client", client_version);
-    Ok(model_cache::Locked { xid, version: server_version, etag, client_version, server, client })
+    Ok(model_cache::Locked {
+        xid,
+        server: current("server", server_version),
+        client: current("client", client_version),
+    })
 }
 
 /// Publishes the next version of each audience of one application × environment whose content
@@ -264,16 +240,9 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
         let frame = serde_json::to_string(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
         // The body is never built here: its content hash (`vane_core::content_hash`) is taken
         // piece by piece.
-        let etag = {
-            let flags: Vec<&str> = fragments.0.iter().map(|f| &*f.text).collect();
-            let segments: Vec<&str> = fragments.1.iter().map(|f| &*f.text).collect();
-            // Copied into one buffer and hashed at once: faster than feeding thousands of small
-            // pieces to the streaming hasher.
-            let size = frame.len() + flags.iter().chain(&segments).map(|t| t.len() + 1).sum::<usize>();
-            let mut body = String::with_capacity(size + 32);
-            splice(&frame, &flags, &segments, |piece| body.push_str(piece))?;
-            vane_core::content_hash(&body)
-        };
+        let flags: Vec<&str> = fragments.0.iter().map(|f| &*f.text).collect();
+        let segments: Vec<&str> = fragments.1.iter().map(|f| &*f.text).collect();
+        let etag = vane_core::content_hash(&body_of(&frame, &flags, &segments)?);
         if audience == Audience::Server {
             model_cache::published(application_id, environment_id, &model, version, &etag);
         }
@@ -381,33 +350,6 @@ fn hashes(parts: &[u8]) -> Vec<u128> {
     parts.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().unwrap_or([0; 16]))).collect()
 }
 
-/// A snapshot's bytes, piece by piece: `frame` (the document with empty `flags` and `segments`)
-/// with the fragments spliced into those arrays. What publishing hashes into the etag and what
-/// delivery serves are both this.
-pub fn splice(frame: &str, flags: &[&str], segments: &[&str], mut out: impl FnMut(&str)) -> Result<()> {
-    const HOLE: &str = r#""flags":[],"segments":[]"#;
-    let at =
-        frame.find(HOLE).ok_or_else(|| Error::Internal("snapshot frame lacks its flags/segments position".into()))?;
-    out(frame.get(..at).unwrap_or_default());
-    out(r#""flags":["#);
-    for (i, f) in flags.iter().enumerate() {
-        if i > 0 {
-            out(",");
-        }
-        out(f);
-    }
-    out(r#"],"segments":["#);
-    for (i, s) in segments.iter().enumerate() {
-        if i > 0 {
-            out(",");
-        }
-        out(s);
-    }
-    out("]");
-    out(frame.get(at + HOLE.len()..).unwrap_or_default());
-    Ok(())
-}
-
 /// Fragment texts this process knows, by application and hash (delivery assembles bodies from
 /// them; those it lacks it reads from `snapshot_fragments`). Content-addressed, so never stale.
 static FRAGMENTS: LazyLock<Mutex<FragmentTexts>> = LazyLock::new(Default::default);
@@ -482,44 +424,9 @@ pub async fn stored_body(
         None => return Ok(None),
         Some((Some(body), _, _, _)) => body.into(),
         Some((None, Some(frame), Some(parts), Some(flag_parts))) => {
-            let hashes = hashes(&parts);
-            let mut texts: HashMap<u128, Arc<str>> = HashMap::with_capacity(hashes.len());
-            if let Ok(cache) = FRAGMENTS.lock() {
-                for h in &hashes {
-                    if let Some(t) = cache.1.get(&(application_id.to_owned(), *h)) {
-                        texts.insert(*h, t.clone());
-                    }
-                }
-            }
-            let missing: Vec<Vec<u8>> =
-                hashes.iter().filter(|h| !texts.contains_key(h)).map(|h| h.to_be_bytes().to_vec()).collect();
-            if !missing.is_empty() {
-                let rows: Vec<(Vec<u8>, String)> = sqlx::query_as(
-                    "SELECT hash, body FROM snapshot_fragments WHERE application_id = $1 AND hash = ANY($2)",
-                )
-                .bind(application_id)
-                .bind(&missing)
-                .fetch_all(&mut *conn)
-                .await?;
-                for (hash, text) in rows {
-                    let hash = u128::from_be_bytes(hash.as_slice().try_into().unwrap_or([0; 16]));
-                    let text: Arc<str> = text.into();
-                    remember_text(application_id, hash, text.clone());
-                    texts.insert(hash, text);
-                }
-            }
-            let pieces: Vec<&str> = hashes.iter().filter_map(|h| texts.get(h).map(|t| &**t)).collect();
-            if pieces.len() != hashes.len() {
-                return Err(Error::Internal(format!(
-                    "snapshot {application_id}/{environment_id}/{audience} v{version} lacks {} fragment(s)",
-                    hashes.len() - pieces.len()
-                )));
-            }
-            let split = usize::try_from(flag_parts).unwrap_or(0).min(pieces.len());
-            let (flags, segments) = pieces.split_at(split);
-            let mut body = String::with_capacity(frame.len() + pieces.iter().map(|p| p.len() + 1).sum::<usize>());
-            splice(&frame, flags, segments, |piece| body.push_str(piece))?;
-            body.into()
+            let stored = Stored { application_id, frame: &frame, parts: &parts, flag_parts };
+            let mut bodies = assemble(&mut *conn, &[stored]).await?;
+            bodies.pop().ok_or_else(|| Error::Internal("no body assembled".into()))?.into()
         }
         Some(_) => return Err(Error::Internal("a snapshot row without body or parts".into())),
     };
@@ -670,7 +577,8 @@ pub async fn republish_frames(conn: &mut PgConnection, streams: Streams<'_>) -> 
     struct Next {
         application_id: String,
         environment_id: String,
-        payload: String,
+        application: String,
+        environment: String,
         version: i64,
         frame: String,
         parts: Vec<u8>,
@@ -703,13 +611,11 @@ pub async fn republish_frames(conn: &mut PgConnection, streams: Streams<'_>) -> 
         snapshot.version = u64::try_from(version + 1).unwrap_or(0);
         snapshot.created_at.clone_from(&created_at);
         let frame = serde_json::to_string(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
-        let payload = serde_json::json!({"application": app_key, "environment": env_key, "audience": "server",
-                                         "version": version + 1})
-        .to_string();
         next.push(Next {
             application_id: app_id,
             environment_id: env_id,
-            payload,
+            application: app_key,
+            environment: env_key,
             version: version + 1,
             frame,
             parts,
@@ -718,35 +624,25 @@ pub async fn republish_frames(conn: &mut PgConnection, streams: Streams<'_>) -> 
             was: (version, was_etag),
         });
     }
-    let texts =
-        fragment_texts(&mut *conn, next.iter().map(|n| (n.application_id.as_str(), n.parts.as_slice()))).await?;
-    let mut etags = Vec::with_capacity(next.len());
-    for n in &next {
-        let pieces: Vec<&str> = hashes(&n.parts)
-            .iter()
-            .filter_map(|h| texts.get(&(n.application_id.clone(), *h)).map(|t| &**t))
-            .filter(|t| !t.is_empty())
-            .collect();
-        if pieces.len() * 16 != n.parts.len() {
-            return Err(Error::Internal(format!(
-                "snapshot {}/{} lacks fragments to republish",
-                n.application_id, n.environment_id
-            )));
-        }
-        let split = usize::try_from(n.flag_parts).unwrap_or(0).min(pieces.len());
-        let (flags, segments) = pieces.split_at(split);
-        let mut body = String::new();
-        splice(&n.frame, flags, segments, |piece| body.push_str(piece))?;
-        etags.push(vane_core::content_hash(&body));
-    }
+    let stored: Vec<Stored<'_>> = next
+        .iter()
+        .map(|n| Stored {
+            application_id: &n.application_id,
+            frame: &n.frame,
+            parts: &n.parts,
+            flag_parts: n.flag_parts,
+        })
+        .collect();
+    let etags: Vec<String> = assemble(&mut *conn, &stored).await?.iter().map(|b| vane_core::content_hash(b)).collect();
+    drop(stored);
     if !next.is_empty() {
         let payloads: Vec<String> = next
             .iter()
             .zip(&etags)
             .map(|(n, etag)| {
-                let mut p: Value = serde_json::from_str(&n.payload).unwrap_or(Value::Null);
-                p["etag"] = Value::String(etag.clone());
-                p.to_string()
+                serde_json::json!({"application": n.application, "environment": n.environment,
+                                   "audience": "server", "version": n.version, "etag": etag})
+                .to_string()
             })
             .collect();
         sqlx::query(
@@ -792,28 +688,33 @@ pub async fn republish_frames(conn: &mut PgConnection, streams: Streams<'_>) -> 
     Ok(())
 }
 
-/// The texts of the fragments `parts` name, per application: from memory, the rest from
-/// `snapshot_fragments` in one query.
-async fn fragment_texts<'a>(
-    conn: &mut PgConnection,
-    wanted: impl Iterator<Item = (&'a str, &'a [u8])>,
-) -> Result<HashMap<(String, u128), Arc<str>>> {
+/// A stored snapshot's frame and fragment hashes (`flag_parts` of them flags).
+struct Stored<'a> {
+    application_id: &'a str,
+    frame: &'a str,
+    parts: &'a [u8],
+    flag_parts: i32,
+}
+
+/// The bodies of stored snapshots: each frame with its fragments spliced in. Fragment texts
+/// come from memory, the rest from `snapshot_fragments` in one query for all of them; a
+/// fragment found nowhere is an error (collection never takes one a kept snapshot uses).
+async fn assemble(conn: &mut PgConnection, stored: &[Stored<'_>]) -> Result<Vec<String>> {
     let mut texts: HashMap<(String, u128), Arc<str>> = HashMap::new();
     let mut missing: (Vec<String>, Vec<Vec<u8>>) = (Vec::new(), Vec::new());
     {
         let cache = FRAGMENTS.lock().map_err(|_| Error::Internal("fragment cache poisoned".into()))?;
-        for (app, parts) in wanted {
-            for h in hashes(parts) {
-                let key = (app.to_owned(), h);
+        for s in stored {
+            for h in hashes(s.parts) {
+                let key = (s.application_id.to_owned(), h);
                 if texts.contains_key(&key) {
                     continue;
                 }
                 match cache.1.get(&key) {
                     Some(t) => drop(texts.insert(key, t.clone())),
                     None => {
-                        missing.0.push(app.to_owned());
+                        missing.0.push(key.0);
                         missing.1.push(h.to_be_bytes().to_vec());
-                        texts.insert(key, Arc::from(""));
                     }
                 }
             }
@@ -836,7 +737,46 @@ async fn fragment_texts<'a>(
             texts.insert((app, hash), text);
         }
     }
-    Ok(texts)
+    stored
+        .iter()
+        .map(|s| {
+            let pieces: Vec<&str> = hashes(s.parts)
+                .into_iter()
+                .map(|h| {
+                    texts.get(&(s.application_id.to_owned(), h)).map(|t| &**t).ok_or_else(|| {
+                        Error::Internal(format!("fragment {h:032x} of application {} is missing", s.application_id))
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let (flags, segments) = pieces.split_at(usize::try_from(s.flag_parts).unwrap_or(0).min(pieces.len()));
+            body_of(s.frame, flags, segments)
+        })
+        .collect()
+}
+
+/// A snapshot's bytes: `frame` (the document with empty `flags` and `segments`) with the
+/// fragments spliced into those arrays. What publishing hashes into the etag and what delivery
+/// serves are both this.
+fn body_of(frame: &str, flags: &[&str], segments: &[&str]) -> Result<String> {
+    const HOLE: &str = r#""flags":[],"segments":[]"#;
+    let at =
+        frame.find(HOLE).ok_or_else(|| Error::Internal("snapshot frame lacks its flags/segments position".into()))?;
+    let size = frame.len() + flags.iter().chain(segments).map(|t| t.len() + 1).sum::<usize>();
+    let mut body = String::with_capacity(size + 32);
+    body.push_str(frame.get(..at).unwrap_or_default());
+    // Pushed piece by piece (a `join` would copy every fragment twice).
+    for (list, open) in [(flags, r#""flags":["#), (segments, r#"],"segments":["#)] {
+        body.push_str(open);
+        for (i, piece) in list.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(piece);
+        }
+    }
+    body.push(']');
+    body.push_str(frame.get(at + HOLE.len()..).unwrap_or_default());
+    Ok(body)
 }
 
 /// Republishes every stream, in lock order.
