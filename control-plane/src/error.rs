@@ -1,11 +1,8 @@
-//! The control plane's one error type. Every handler returns `Result<T, Error>`; the
-//! `IntoResponse` impl turns it into `{"error": {"code", "message", "details"}}` with the status
-//! each variant documents. Internal errors are logged and never echoed to the client.
+//! The control plane's one error type. Every layer returns `Result<T, Error>`; `crate::http`
+//! turns it into `{"error": {"code", "message", "details"}}` with the status each variant
+//! documents. Internal errors are logged and never echoed to the client.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -66,58 +63,6 @@ impl Error {
     pub fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Unprocessable(vec![FieldError::new(path, message)])
     }
-
-    fn status(&self) -> StatusCode {
-        match self {
-            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            Error::BadRequest(_) => "bad_request",
-            Error::Unauthorized => "unauthorized",
-            Error::Forbidden(_) => "forbidden",
-            Error::NotFound(_) => "not_found",
-            Error::MethodNotAllowed => "method_not_allowed",
-            Error::Conflict(_) => "conflict",
-            Error::PreconditionFailed(_) => "precondition_failed",
-            Error::Timeout(_) => "request_timeout",
-            Error::PayloadTooLarge => "payload_too_large",
-            Error::Unprocessable(_) => "validation_failed",
-            Error::Unavailable => "unavailable",
-            Error::Internal(_) => "internal",
-        }
-    }
-}
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let details: Value = match &self {
-            Error::Unprocessable(problems) => json!(problems),
-            _ => Value::Null,
-        };
-        if let Error::Internal(detail) = &self {
-            tracing::error!(%detail, "internal error");
-        }
-        let body = json!({"error": {"code": self.code(), "message": self.to_string(), "details": details}});
-        let mut response = (self.status(), axum::Json(body)).into_response();
-        if matches!(self, Error::Unavailable) {
-            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
-        }
-        response
-    }
 }
 
 impl From<sqlx::Error> for Error {
@@ -156,7 +101,7 @@ impl From<sqlx::Error> for Error {
                         Error::Conflict("a concurrent write touched the same entities; retry the request".into())
                     }
                     // data_exception (22xxx): a value PostgreSQL cannot hold. Requests are checked
-                    // before they get here (crate::json); this is the backstop, never a 500. The
+                    // before they get here (crate::http::extract); this is the backstop, never a 500. The
                     // server's message is logged, not echoed: it may quote the value.
                     Some(code) if code.starts_with("22") => {
                         tracing::warn!(sqlstate = code, error = %db.message(), "the database refused a value");

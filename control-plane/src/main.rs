@@ -12,8 +12,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use vane_control_plane::auth::parse_scope;
-use vane_control_plane::{AppState, MIGRATOR, app, publish, routes};
+use vane_control_plane::store::keys::parse_scope;
+use vane_control_plane::{AppState, MIGRATOR, app, domain, publish};
 use vane_core::{Context, Resolution, compile_json, datetime::parse_rfc3339_ms};
 
 #[global_allocator]
@@ -284,7 +284,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "vane control plane ready");
     if args.health_interval_s > 0 {
-        routes::registry::spawn_checker(pool.clone(), Duration::from_secs(args.health_interval_s));
+        domain::registry::spawn_checker(pool.clone(), Duration::from_secs(args.health_interval_s));
     }
     // Snapshot fragments no kept snapshot uses any more.
     publish::spawn_collector(pool.clone(), Duration::from_secs(300));
@@ -293,11 +293,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(key) => state = state.with_cipher(vane_control_plane::crypto::Cipher::from_base64(key)?),
         None => tracing::warn!("VANE_ENCRYPTION_KEY is not set: secret configs are refused"),
     }
-    let limits = vane_control_plane::server::Limits {
+    let limits = vane_control_plane::http::server::Limits {
         header_timeout: Duration::from_secs(args.header_timeout_s.max(1)),
         max_connections: args.max_connections,
     };
-    vane_control_plane::server::serve(listener, app(state), limits, shutdown_signal())
+    vane_control_plane::http::server::serve(listener, app(state), limits, shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))
 }
@@ -327,7 +327,7 @@ async fn create_key(args: KeyCreateArgs) -> Result<(), String> {
     let pool = connect(&args.db.database_url).await?;
     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
     let new =
-        routes::keys::mint(&mut tx, None, scope, &args.name, args.application.as_deref(), args.environment.as_deref())
+        domain::keys::mint(&mut tx, None, scope, &args.name, args.application.as_deref(), args.environment.as_deref())
             .await
             .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;

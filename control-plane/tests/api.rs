@@ -982,7 +982,7 @@ async fn registry_keeps_the_original_routes_and_checks_health_actively(pool: PgP
     // The active checker follows the endpoint; status changes republish.
     up.store(false, std::sync::atomic::Ordering::SeqCst);
     let v = stream_version(&pool, "default", "production", "server").await;
-    assert_eq!(vane_control_plane::routes::registry::check_once(&pool).await.unwrap(), 1);
+    assert_eq!(vane_control_plane::domain::registry::check_once(&pool).await.unwrap(), 1);
     let r = call(&api, "GET", "/api/v1/registry/user-service", Some(&read), None).await;
     assert_eq!(r.body["status"], "unhealthy");
     assert!(r.body["response_time_ms"].as_f64().is_some());
@@ -990,7 +990,7 @@ async fn registry_keeps_the_original_routes_and_checks_health_actively(pool: PgP
     let (_, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
     assert!(snap.services().is_empty(), "unhealthy services leave the snapshot");
     up.store(true, std::sync::atomic::Ordering::SeqCst);
-    vane_control_plane::routes::registry::check_once(&pool).await.unwrap();
+    vane_control_plane::domain::registry::check_once(&pool).await.unwrap();
     assert_eq!(call(&api, "GET", "/api/v1/registry/user-service", Some(&read), None).await.body["status"], "healthy");
 
     // Manual health updates (the original PUT /registry/health), then deregistration.
@@ -1312,7 +1312,7 @@ async fn published_snapshots_follow_committed_rows_only(pool: PgPool) {
     // once the in-memory model is due for re-verification.
     sqlx::query("UPDATE flag_states SET enabled = true, version = version + 1 WHERE flag_id = (SELECT id FROM flags WHERE key = 'a') AND environment_id = $1")
         .bind(&env_id).execute(&pool).await.unwrap();
-    tokio::time::sleep(vane_control_plane::model_cache::REVERIFY_AFTER).await;
+    tokio::time::sleep(publish::model_cache::REVERIFY_AFTER).await;
     let r = call(
         &api,
         "PATCH",

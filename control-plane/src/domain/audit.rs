@@ -1,0 +1,84 @@
+//! The audit log: every write records who (key id), what (entity, action), before, after and
+//! the resulting version, in the write's own transaction. What an entry says is decided here:
+//! callers pass what they changed, with secrets already redacted (see `configs`).
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::authz::Caller;
+use crate::error::Result;
+use crate::store::audit::{self as rows, NewEntry};
+
+/// One entry, as a write describes it.
+#[derive(Debug)]
+pub struct Entry<'a> {
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub entity_key: &'a str,
+    pub action: &'a str,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub version: Option<i64>,
+}
+
+pub async fn record(conn: &mut PgConnection, caller: Option<&Caller>, e: Entry<'_>) -> Result<()> {
+    let Entry { entity_type, entity_id, entity_key, action, before, after, version } = e;
+    let actor = caller.map(|c| c.key_id.as_str());
+    rows::insert(conn, NewEntry { actor, entity_type, entity_id, entity_key, action, before, after, version }).await
+}
+
+/// An entity whose changes are audited whole (its JSON is the before/after).
+pub trait Audited: Serialize {
+    const ENTITY: &'static str;
+    fn audit_id(&self) -> &str;
+    fn audit_key(&self) -> &str;
+    fn audit_version(&self) -> Option<i64>;
+}
+
+/// Implements [`Audited`] for a type with `id`, `key` and `version` (or one whose field `$part`
+/// has them).
+macro_rules! audited {
+    ($type:ty, $entity:literal $(, $part:ident)?) => {
+        impl $crate::domain::audit::Audited for $type {
+            const ENTITY: &'static str = $entity;
+            fn audit_id(&self) -> &str {
+                &self$(.$part)?.id
+            }
+            fn audit_key(&self) -> &str {
+                &self$(.$part)?.key
+            }
+            fn audit_version(&self) -> Option<i64> {
+                Some(self$(.$part)?.version)
+            }
+        }
+    };
+}
+pub(crate) use audited;
+
+/// Records `action` on an entity, from its state before and/or after the write.
+pub async fn change<T: Audited>(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    action: &str,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<()> {
+    let Some(subject) = after.or(before) else {
+        return Ok(());
+    };
+    record(
+        conn,
+        Some(caller),
+        Entry {
+            entity_type: T::ENTITY,
+            entity_id: subject.audit_id(),
+            entity_key: subject.audit_key(),
+            action,
+            before: before.and_then(|b| serde_json::to_value(b).ok()),
+            after: after.and_then(|a| serde_json::to_value(a).ok()),
+            version: subject.audit_version(),
+        },
+    )
+    .await
+}

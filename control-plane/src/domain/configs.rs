@@ -1,0 +1,470 @@
+//! Configs: typed JSON values per application × environment × key.
+//!
+//! Every write checks the value against its `value_type` and, when one is set, its JSON Schema
+//! (422 naming the failing path, e.g. `value/port`). Secret values are encrypted with
+//! `VANE_ENCRYPTION_KEY` (a clear 422 when no key is configured), read back only by admin/read
+//! keys, redacted in audit rows, and never published. Non-secret values are published in server
+//! snapshots, and in client snapshots when `client_visible`. Every version is kept; rollback
+//! restores one as a new version.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+
+use super::audit::{self, Entry};
+use super::authz::{self, Action, Caller};
+use super::paging::{List, Page};
+use super::vane::{Touched, Vane};
+use super::versions::Expected;
+use crate::crypto::Cipher;
+use crate::error::{Error, FieldError, Result};
+use crate::publish;
+use crate::store::configs::{self as rows, ConfigRow, Content, HistoryRow};
+use crate::store::environments::Environment;
+
+/// A config as the API shows it (secrets decrypted for the admin/read keys that may see them).
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigView {
+    pub id: String,
+    pub key: String,
+    pub application: String,
+    pub environment: String,
+    pub value: Value,
+    pub value_type: String,
+    pub schema: Option<Value>,
+    pub description: String,
+    pub secret: bool,
+    pub client_visible: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One version of a config as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ConfigVersion {
+    pub version: i64,
+    pub value: Value,
+    pub value_type: String,
+    pub schema: Option<Value>,
+    pub description: String,
+    pub actor: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// What audit rows hold: the view with a secret's value replaced.
+fn redacted(v: &ConfigView) -> Value {
+    let mut j = serde_json::to_value(v).unwrap_or(Value::Null);
+    if v.secret {
+        j["value"] = json!("***redacted***");
+    }
+    j
+}
+
+/// Records `action` on a config, secrets redacted.
+async fn record(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    action: &str,
+    before: Option<&ConfigView>,
+    after: Option<&ConfigView>,
+) -> Result<()> {
+    let Some(subject) = after.or(before) else {
+        return Ok(());
+    };
+    let entry = Entry {
+        entity_type: "config",
+        entity_id: &subject.id,
+        entity_key: &subject.key,
+        action,
+        before: before.map(redacted),
+        after: after.map(redacted),
+        version: Some(subject.version),
+    };
+    audit::record(conn, Some(caller), entry).await
+}
+
+fn is_config_key(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 255
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
+}
+
+fn infer_type(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "boolean",
+        _ => "json",
+    }
+}
+
+/// Type and schema checks, one problem per failing path.
+/// A secret's value never appears in a message: schema failures then name the schema keyword
+/// that failed instead of quoting the value.
+fn check(value: &Value, value_type: &str, schema: Option<&Value>, secret: bool) -> Result<()> {
+    let mut problems = Vec::new();
+    let type_ok = match value_type {
+        "string" => value.is_string(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "json" => true,
+        _ => {
+            problems.push(FieldError::new("value_type", "must be \"string\", \"number\", \"boolean\" or \"json\""));
+            true
+        }
+    };
+    if !type_ok {
+        problems.push(FieldError::new("value", format!("expected a {value_type} value, got {}", infer_type(value))));
+    }
+    if let Some(schema) = schema {
+        match jsonschema::validator_for(schema) {
+            Err(e) => problems.push(FieldError::new("schema", format!("invalid JSON Schema: {e}"))),
+            Ok(validator) => {
+                for e in validator.iter_errors(value) {
+                    let message = if secret {
+                        format!("the secret value does not satisfy the schema at {}", e.schema_path())
+                    } else {
+                        e.to_string()
+                    };
+                    problems.push(FieldError::new(format!("value{}", e.instance_path()), message));
+                }
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(Error::Unprocessable(problems)) }
+}
+
+/// The configs of one application × environment.
+#[derive(Debug)]
+pub(crate) struct Scope {
+    pub application_id: String,
+    pub application: String,
+    pub environment: Environment,
+}
+
+/// The configs of `application` × `environment`, authorised for `action`.
+pub(crate) async fn scope(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    action: Action,
+    application: &str,
+    environment: &str,
+) -> Result<Scope> {
+    let (app, environment) = authz::stream(conn, caller, action, application, environment).await?;
+    Ok(Scope { application_id: app.id, application: app.key, environment })
+}
+
+fn decrypt(cipher: Option<&Cipher>, sealed: &str) -> Result<Value> {
+    let cipher = cipher
+        .ok_or_else(|| Error::Internal("a secret config exists but VANE_ENCRYPTION_KEY is not configured".into()))?;
+    serde_json::from_slice(&cipher.decrypt(sealed)?).map_err(|e| Error::Internal(e.to_string()))
+}
+
+pub(crate) fn view(cipher: Option<&Cipher>, s: &Scope, row: ConfigRow) -> Result<ConfigView> {
+    let value = match (&row.value, &row.ciphertext) {
+        (Some(v), _) => v.clone(),
+        (None, Some(sealed)) => decrypt(cipher, sealed)?,
+        (None, None) => Value::Null,
+    };
+    Ok(ConfigView {
+        id: row.id,
+        key: row.key,
+        application: s.application.clone(),
+        environment: s.environment.key.clone(),
+        value,
+        value_type: row.value_type,
+        schema: row.schema,
+        description: row.description,
+        secret: row.secret,
+        client_visible: row.client_visible,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+pub(crate) async fn find(conn: &mut PgConnection, s: &Scope, key: &str, lock: bool) -> Result<ConfigRow> {
+    rows::find(conn, &s.application_id, &s.environment.id, key, lock)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("config '{key}' not found in {}/{}", s.application, s.environment.key)))
+}
+
+/// A config by its id, wherever it lives (the original service's routes address configs by id).
+pub(crate) async fn find_by_id(conn: &mut PgConnection, id: &str) -> Result<ConfigRow> {
+    rows::find_by_id(conn, id).await?.ok_or_else(|| Error::NotFound(format!("config '{id}' not found")))
+}
+
+/// `(value, ciphertext)` columns for a value, encrypting secrets.
+fn storage(cipher: Option<&Cipher>, value: &Value, secret: bool) -> Result<(Option<Value>, Option<String>)> {
+    if !secret {
+        return Ok((Some(value.clone()), None));
+    }
+    let cipher = cipher.ok_or_else(|| {
+        Error::invalid("secret", "secret configs need VANE_ENCRYPTION_KEY to be configured on the server")
+    })?;
+    let plain = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok((None, Some(cipher.encrypt(&plain)?)))
+}
+
+pub async fn list(
+    vane: &Vane,
+    caller: &Caller,
+    (application, environment): (&str, &str),
+    page: Page,
+) -> Result<List<ConfigView>> {
+    let page = page.resolve()?;
+    let mut conn = vane.pool.acquire().await?;
+    let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
+    let found = rows::list(&mut conn, &s.application_id, &s.environment.id, page.0, page.1).await?;
+    List::of(found, page).try_map(|r| view(vane.cipher.as_ref(), &s, r))
+}
+
+pub async fn read(
+    vane: &Vane,
+    caller: &Caller,
+    (application, environment, key): (&str, &str, &str),
+) -> Result<ConfigView> {
+    let mut conn = vane.pool.acquire().await?;
+    let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
+    let row = find(&mut conn, &s, key, false).await?;
+    view(vane.cipher.as_ref(), &s, row)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConfig {
+    pub key: String,
+    pub value: Value,
+    pub value_type: Option<String>,
+    pub schema: Option<Value>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub secret: bool,
+    #[serde(default)]
+    pub client_visible: bool,
+}
+
+pub async fn create(
+    vane: &Vane,
+    caller: &Caller,
+    (application, environment): (&str, &str),
+    body: CreateConfig,
+) -> Result<ConfigView> {
+    let mut tx = vane.begin().await?;
+    let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
+    let created = insert(vane.cipher.as_ref(), &mut tx, caller, &s, body).await?;
+    vane.commit(tx, Touched::Streams).await?;
+    Ok(created)
+}
+
+/// Creates a config in the caller's transaction: checks, encryption, write, history, publish, audit.
+pub(crate) async fn insert(
+    cipher: Option<&Cipher>,
+    tx: &mut PgConnection,
+    caller: &Caller,
+    s: &Scope,
+    body: CreateConfig,
+) -> Result<ConfigView> {
+    if !is_config_key(&body.key) {
+        return Err(Error::invalid("key", "must match [A-Za-z0-9][A-Za-z0-9._:-]{0,254}"));
+    }
+    if body.secret && body.client_visible {
+        return Err(Error::invalid("client_visible", "a secret can never be visible to clients"));
+    }
+    let value_type = body.value_type.clone().unwrap_or_else(|| infer_type(&body.value).to_owned());
+    check(&body.value, &value_type, body.schema.as_ref(), body.secret)?;
+    let (value, ciphertext) = storage(cipher, &body.value, body.secret)?;
+    let content = Content {
+        value: value.as_ref(),
+        ciphertext: ciphertext.as_deref(),
+        value_type: &value_type,
+        schema: body.schema.as_ref(),
+        description: &body.description,
+        secret: body.secret,
+        client_visible: body.client_visible,
+    };
+    let row = rows::insert(&mut *tx, &s.application_id, &s.environment.id, &body.key, content).await?;
+    rows::record_history(&mut *tx, &row, &caller.key_id).await?;
+    publish::publish(&mut *tx, &s.application_id, &s.environment.id).await?;
+    let created = view(cipher, s, row)?;
+    record(&mut *tx, caller, "create", None, Some(&created)).await?;
+    Ok(created)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfig {
+    pub value: Option<Value>,
+    pub value_type: Option<String>,
+    /// `null` removes the schema.
+    #[serde(default, deserialize_with = "present")]
+    pub schema: Option<Option<Value>>,
+    pub description: Option<String>,
+    pub secret: Option<bool>,
+    pub client_visible: Option<bool>,
+    pub version: Option<i64>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<Value>>, D::Error> {
+    Option::<Value>::deserialize(d).map(Some)
+}
+
+pub async fn update(
+    vane: &Vane,
+    caller: &Caller,
+    (application, environment, key): (&str, &str, &str),
+    expected: Expected,
+    change: UpdateConfig,
+) -> Result<ConfigView> {
+    let mut tx = vane.begin().await?;
+    let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
+    let after = apply(vane.cipher.as_ref(), &mut tx, caller, (&s, key), expected, change, "update").await?;
+    vane.commit(tx, Touched::Streams).await?;
+    Ok(after)
+}
+
+/// Applies a change in the caller's transaction: lock, version check, type/schema checks,
+/// (re-)encryption, write, history, publish, audit.
+pub(crate) async fn apply(
+    cipher: Option<&Cipher>,
+    tx: &mut PgConnection,
+    caller: &Caller,
+    (s, key): (&Scope, &str),
+    expected: Expected,
+    change: UpdateConfig,
+    action: &str,
+) -> Result<ConfigView> {
+    let before_row = find(&mut *tx, s, key, true).await?;
+    expected.check(before_row.version)?;
+    let before = view(cipher, s, before_row.clone())?;
+    let change_value = change.value;
+    let value = change_value.clone().unwrap_or_else(|| before.value.clone());
+    let value_type = change.value_type.unwrap_or_else(|| before.value_type.clone());
+    let schema = change.schema.unwrap_or_else(|| before.schema.clone());
+    let secret = change.secret.unwrap_or(before.secret);
+    let client_visible = change.client_visible.unwrap_or(before.client_visible && !secret);
+    if secret && client_visible {
+        return Err(Error::invalid("client_visible", "a secret can never be visible to clients"));
+    }
+    // A secret stays secret: making it a plain (published) config needs a new value, so the
+    // secret one is never published by flipping the flag.
+    if before.secret && !secret && change_value.is_none() {
+        return Err(Error::invalid(
+            "secret",
+            "turning a secret into a plain config would publish its value; send the new public value with it",
+        ));
+    }
+    check(&value, &value_type, schema.as_ref(), secret)?;
+    let (stored, ciphertext) = storage(cipher, &value, secret)?;
+    let content = Content {
+        value: stored.as_ref(),
+        ciphertext: ciphertext.as_deref(),
+        value_type: &value_type,
+        schema: schema.as_ref(),
+        description: change.description.as_ref().unwrap_or(&before.description),
+        secret,
+        client_visible,
+    };
+    let row = rows::update(&mut *tx, &before_row.id, content).await?;
+    rows::record_history(&mut *tx, &row, &caller.key_id).await?;
+    publish::publish(&mut *tx, &s.application_id, &s.environment.id).await?;
+    let after = view(cipher, s, row)?;
+    record(&mut *tx, caller, action, Some(&before), Some(&after)).await?;
+    Ok(after)
+}
+
+pub async fn delete(
+    vane: &Vane,
+    caller: &Caller,
+    (application, environment, key): (&str, &str, &str),
+    expected: Expected,
+) -> Result<()> {
+    let mut tx = vane.begin().await?;
+    let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
+    delete_in(vane.cipher.as_ref(), &mut tx, caller, (&s, key), expected).await?;
+    vane.commit(tx, Touched::Streams).await
+}
+
+/// Deletes a config in the caller's transaction: lock, version check, publish, audit.
+pub(crate) async fn delete_in(
+    cipher: Option<&Cipher>,
+    tx: &mut PgConnection,
+    caller: &Caller,
+    (s, key): (&Scope, &str),
+    expected: Expected,
+) -> Result<()> {
+    let row = find(&mut *tx, s, key, true).await?;
+    expected.check(row.version)?;
+    let before = view(cipher, s, row)?;
+    rows::delete(&mut *tx, &before.id).await?;
+    publish::publish(&mut *tx, &s.application_id, &s.environment.id).await?;
+    record(&mut *tx, caller, "delete", Some(&before), None).await
+}
+
+/// A stored version's value: decrypted when this server can, redacted otherwise.
+pub(crate) fn history_value(cipher: Option<&Cipher>, h: &HistoryRow) -> Result<Value> {
+    match (&h.value, &h.ciphertext, cipher) {
+        (Some(v), _, _) => Ok(v.clone()),
+        (None, Some(sealed), Some(_)) => decrypt(cipher, sealed),
+        _ => Ok(json!("***redacted***")),
+    }
+}
+
+/// Every version of a config, newest first.
+pub async fn history(
+    vane: &Vane,
+    caller: &Caller,
+    (application, environment, key): (&str, &str, &str),
+    page: Page,
+) -> Result<List<ConfigVersion>> {
+    let page = page.resolve()?;
+    let mut conn = vane.pool.acquire().await?;
+    let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
+    let row = find(&mut conn, &s, key, false).await?;
+    let versions = rows::history(&mut conn, &row.id, page.0, page.1).await?;
+    let total = rows::history_len(&mut conn, &row.id).await?;
+    List::of((versions, total), page).try_map(|h| {
+        Ok(ConfigVersion {
+            version: h.version,
+            value: history_value(vane.cipher.as_ref(), &h)?,
+            value_type: h.value_type,
+            schema: h.schema,
+            description: h.description,
+            actor: h.actor,
+            at: h.at,
+        })
+    })
+}
+
+/// Restores version `version` as a new version (`If-Match` honoured).
+pub async fn rollback(
+    vane: &Vane,
+    caller: &Caller,
+    (application, environment, key): (&str, &str, &str),
+    expected: Expected,
+    version: i64,
+) -> Result<ConfigView> {
+    let mut tx = vane.begin().await?;
+    let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
+    let row = find(&mut tx, &s, key, false).await?;
+    let old = rows::version(&mut tx, &row.id, version)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("config '{key}' has no version {version}")))?;
+    let cipher = vane.cipher.as_ref();
+    let change = UpdateConfig {
+        value: Some(history_value(cipher, &old)?),
+        value_type: Some(old.value_type.clone()),
+        schema: Some(old.schema.clone()),
+        description: Some(old.description.clone()),
+        secret: Some(old.ciphertext.is_some()),
+        ..UpdateConfig::default()
+    };
+    let after = apply(cipher, &mut tx, caller, (&s, key), expected, change, "rollback").await?;
+    vane.commit(tx, Touched::Streams).await?;
+    Ok(after)
+}

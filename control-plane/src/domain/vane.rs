@@ -1,0 +1,55 @@
+//! What domain operations run on: the database, this process's memory of what it read, the
+//! cipher for secret configs and the group-commit writers.
+
+use sqlx::PgPool;
+
+use super::batch::Batcher;
+use super::memo::Memo;
+use crate::crypto::Cipher;
+use crate::error::Result;
+
+/// A write's transaction.
+pub type Tx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Cheap to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Vane {
+    pub pool: PgPool,
+    /// Keys and stream tags remembered for the delivery path; every committed write tells it
+    /// what it touched.
+    pub memo: Memo,
+    /// Encrypts secret configs; `None` when `VANE_ENCRYPTION_KEY` is not set (secrets refused).
+    pub cipher: Option<Cipher>,
+    /// Per-stream group commit of flag-state writes, per-application of flag creation.
+    pub batcher: Batcher,
+}
+
+/// What a committed write may have changed of what [`Memo`] remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    /// Published snapshot versions only.
+    Streams,
+    /// API keys as well (created, revoked, or gone with their application or environment).
+    KeysAndStreams,
+}
+
+impl Vane {
+    pub fn new(pool: PgPool, memo: Memo) -> Self {
+        Vane { pool, memo, cipher: None, batcher: Batcher::default() }
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Commits a write, then tells the memo what it touched: this process reads its own writes
+    /// at once, before the announcement comes back (see [`Memo`]).
+    pub async fn commit(&self, tx: Tx, touched: Touched) -> Result<()> {
+        tx.commit().await?;
+        match touched {
+            Touched::Streams => self.memo.bump_streams(),
+            Touched::KeysAndStreams => self.memo.bump(),
+        }
+        Ok(())
+    }
+}

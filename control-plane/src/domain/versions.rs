@@ -1,0 +1,41 @@
+//! Optimistic concurrency: every versioned resource's write says which version it expects.
+
+use crate::error::{Error, Result};
+
+/// The version a write expects: `If-Match` (412 when stale), a body `version` (409 when stale),
+/// or any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    Any,
+    IfMatch(i64),
+    Body(i64),
+}
+
+impl Expected {
+    /// The error for a write whose expected version is not `current`, if any.
+    pub fn check(self, current: i64) -> Result<()> {
+        match self {
+            Expected::IfMatch(v) if v != current => {
+                Err(Error::PreconditionFailed(format!("If-Match {v} does not match the current version {current}")))
+            }
+            Expected::Body(v) if v != current => {
+                Err(Error::Conflict(format!("version {v} is stale; the current version is {current}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_versions_are_refused_as_each_form_promises() {
+        assert!(Expected::Any.check(3).is_ok());
+        assert!(Expected::IfMatch(3).check(3).is_ok());
+        assert!(Expected::Body(3).check(3).is_ok());
+        assert!(matches!(Expected::IfMatch(2).check(3), Err(Error::PreconditionFailed(_))));
+        assert!(matches!(Expected::Body(2).check(3), Err(Error::Conflict(_))));
+    }
+}

@@ -1,0 +1,45 @@
+//! `GET /api/v1/audit`: the audit log, newest first, filtered by entity type, entity id or key,
+//! action and actor (key id). Admin and read keys that are not bound to anything.
+
+use axum::Json as Reply;
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::extract::Query;
+use super::routes::Routes;
+use super::state::AppState;
+use crate::domain::audit_log;
+use crate::domain::authz::Caller;
+use crate::domain::paging::{List, Page};
+use crate::error::Result;
+use crate::store::audit::{AuditEntry, Filter};
+
+pub fn router() -> Routes {
+    Routes::new("audit").get("/audit", "Query the audit log", list)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFilter {
+    limit: Option<i64>,
+    offset: Option<i64>,
+    entity_type: Option<String>,
+    entity: Option<String>,
+    action: Option<String>,
+    actor: Option<String>,
+}
+
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(f): Query<AuditFilter>,
+) -> Result<Reply<List<AuditEntry>>> {
+    let filter = Filter {
+        entity_type: f.entity_type.as_deref(),
+        entity: f.entity.as_deref(),
+        action: f.action.as_deref(),
+        actor: f.actor.as_deref(),
+    };
+    let page = Page { limit: f.limit, offset: f.offset };
+    Ok(Reply(audit_log::list(&s.vane, &caller, &filter, page).await?))
+}

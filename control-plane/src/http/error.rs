@@ -1,0 +1,60 @@
+//! Errors as HTTP answers: `{"error": {"code", "message", "details"}}` with the status each
+//! variant of [`Error`] documents. Internal errors are logged here and never echoed.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::Error;
+
+fn status(e: &Error) -> StatusCode {
+    match e {
+        Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+        Error::Unauthorized => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+        Error::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+        Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn code(e: &Error) -> &'static str {
+    match e {
+        Error::BadRequest(_) => "bad_request",
+        Error::Unauthorized => "unauthorized",
+        Error::Forbidden(_) => "forbidden",
+        Error::NotFound(_) => "not_found",
+        Error::MethodNotAllowed => "method_not_allowed",
+        Error::Conflict(_) => "conflict",
+        Error::PreconditionFailed(_) => "precondition_failed",
+        Error::Timeout(_) => "request_timeout",
+        Error::PayloadTooLarge => "payload_too_large",
+        Error::Unprocessable(_) => "validation_failed",
+        Error::Unavailable => "unavailable",
+        Error::Internal(_) => "internal",
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let details: Value = match &self {
+            Error::Unprocessable(problems) => json!(problems),
+            _ => Value::Null,
+        };
+        if let Error::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let body = json!({"error": {"code": code(&self), "message": self.to_string(), "details": details}});
+        let mut response = (status(&self), axum::Json(body)).into_response();
+        if matches!(self, Error::Unavailable) {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+        }
+        response
+    }
+}

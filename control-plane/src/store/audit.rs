@@ -1,0 +1,96 @@
+//! `audit_log` rows.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use crate::error::Result;
+
+#[derive(Debug, Serialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor: Option<String>,
+    pub entity_type: String,
+    pub entity_id: String,
+    pub entity_key: String,
+    pub action: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub version: Option<i64>,
+}
+
+/// What a new entry says.
+#[derive(Debug)]
+pub struct NewEntry<'a> {
+    pub actor: Option<&'a str>,
+    pub entity_type: &'a str,
+    pub entity_id: &'a str,
+    pub entity_key: &'a str,
+    pub action: &'a str,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub version: Option<i64>,
+}
+
+pub async fn insert(conn: &mut PgConnection, e: NewEntry<'_>) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO audit_log (id, actor, entity_type, entity_id, entity_key, action, before, after, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        ulid::Ulid::new().to_string(),
+        e.actor,
+        e.entity_type,
+        e.entity_id,
+        e.entity_key,
+        e.action,
+        e.before,
+        e.after,
+        e.version
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Which entries a query wants (`None` = any).
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    pub entity_type: Option<&'a str>,
+    /// An entity's id or key.
+    pub entity: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub actor: Option<&'a str>,
+}
+
+/// A page of matching entries, newest first, and how many match.
+pub async fn list(conn: &mut PgConnection, f: &Filter<'_>, limit: i64, offset: i64) -> Result<(Vec<AuditEntry>, i64)> {
+    let items = sqlx::query_as!(
+        AuditEntry,
+        "SELECT id, at, actor, entity_type, entity_id, entity_key, action, before, after, version
+         FROM audit_log
+         WHERE ($1::text IS NULL OR entity_type = $1) AND ($2::text IS NULL OR entity_id = $2 OR entity_key = $2)
+           AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR actor = $4)
+         ORDER BY at DESC, id DESC LIMIT $5 OFFSET $6",
+        f.entity_type,
+        f.entity,
+        f.action,
+        f.actor,
+        limit,
+        offset
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let total = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM audit_log
+         WHERE ($1::text IS NULL OR entity_type = $1) AND ($2::text IS NULL OR entity_id = $2 OR entity_key = $2)
+           AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR actor = $4)"#,
+        f.entity_type,
+        f.entity,
+        f.action,
+        f.actor
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((items, total))
+}

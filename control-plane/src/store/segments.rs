@@ -1,0 +1,185 @@
+//! `segments` rows: reusable audiences shared by every environment of an application.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use vane_core::Segment;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentRow {
+    pub id: String,
+    #[serde(skip)]
+    pub application_id: String,
+    pub key: String,
+    pub description: String,
+    pub conditions: Value,
+    pub included: Value,
+    pub excluded: Value,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A segment row as written, with the fingerprint of its row version (see
+/// `crate::publish::model_cache`).
+#[derive(Debug)]
+pub struct Written {
+    pub row: SegmentRow,
+    pub fingerprint: String,
+}
+
+/// [`Written`] as one row.
+struct WrittenRow {
+    id: String,
+    application_id: String,
+    key: String,
+    description: String,
+    conditions: Value,
+    included: Value,
+    excluded: Value,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    fingerprint: String,
+}
+
+impl From<WrittenRow> for Written {
+    fn from(r: WrittenRow) -> Self {
+        let WrittenRow {
+            id,
+            application_id,
+            key,
+            description,
+            conditions,
+            included,
+            excluded,
+            version,
+            created_at,
+            updated_at,
+            fingerprint,
+        } = r;
+        let row = SegmentRow {
+            id,
+            application_id,
+            key,
+            description,
+            conditions,
+            included,
+            excluded,
+            version,
+            created_at,
+            updated_at,
+        };
+        Written { row, fingerprint }
+    }
+}
+
+/// The engine's view of a stored segment.
+pub fn model(row: &SegmentRow) -> Result<Segment> {
+    serde_json::from_value(json!({
+        "key": row.key, "description": row.description, "conditions": row.conditions,
+        "included": row.included, "excluded": row.excluded,
+    }))
+    .map_err(|e| Error::Internal(format!("stored segment '{}' does not read back: {e}", row.key)))
+}
+
+/// `query_as!` into [`SegmentRow`]: its columns, then the rest of the statement.
+macro_rules! select {
+    ($rest:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            SegmentRow,
+            "SELECT id, application_id, key, description, conditions, included, excluded, version, created_at,
+                    updated_at FROM segments " + $rest
+            $(, $arg)*
+        )
+    };
+}
+
+/// A segment of an application by id or key; locked until the transaction ends when `lock`.
+pub async fn find(
+    conn: &mut PgConnection,
+    application_id: &str,
+    id_or_key: &str,
+    lock: bool,
+) -> Result<Option<SegmentRow>> {
+    Ok(if lock {
+        select!("WHERE application_id = $1 AND (id = $2 OR key = $2) FOR UPDATE", application_id, id_or_key)
+            .fetch_optional(conn)
+            .await?
+    } else {
+        select!("WHERE application_id = $1 AND (id = $2 OR key = $2)", application_id, id_or_key)
+            .fetch_optional(conn)
+            .await?
+    })
+}
+
+/// Segments by id.
+pub async fn by_ids(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<SegmentRow>> {
+    Ok(select!("WHERE id = ANY($1)", ids).fetch_all(conn).await?)
+}
+
+/// A page of an application's segments by key, and how many there are.
+pub async fn list(
+    conn: &mut PgConnection,
+    application_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<SegmentRow>, i64)> {
+    let items = select!("WHERE application_id = $1 ORDER BY key LIMIT $2 OFFSET $3", application_id, limit, offset)
+        .fetch_all(&mut *conn)
+        .await?;
+    let total =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM segments WHERE application_id = $1"#, application_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok((items, total))
+}
+
+/// Inserts a segment (`segment` carries its key and content).
+pub async fn insert(conn: &mut PgConnection, application_id: &str, segment: &Segment) -> Result<Written> {
+    let r = sqlx::query_as!(
+        WrittenRow,
+        r#"INSERT INTO segments (id, application_id, key, description, conditions, included, excluded)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING id, application_id, key, description, conditions, included, excluded, version, created_at,
+                   updated_at, xmin::text || ':' || ctid::text AS "fingerprint!""#,
+        ulid::Ulid::new().to_string(),
+        application_id,
+        segment.key,
+        segment.description,
+        json!(segment.conditions),
+        json!(segment.included),
+        json!(segment.excluded)
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(r.into())
+}
+
+/// Replaces a segment's content, moving its version on.
+pub async fn update(conn: &mut PgConnection, id: &str, segment: &Segment) -> Result<Written> {
+    let r = sqlx::query_as!(
+        WrittenRow,
+        r#"UPDATE segments SET description = $2, conditions = $3, included = $4, excluded = $5,
+                version = version + 1, updated_at = now()
+         WHERE id = $1
+         RETURNING id, application_id, key, description, conditions, included, excluded, version, created_at,
+                   updated_at, xmin::text || ':' || ctid::text AS "fingerprint!""#,
+        id,
+        segment.description,
+        json!(segment.conditions),
+        json!(segment.included),
+        json!(segment.excluded)
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(r.into())
+}
+
+pub async fn delete(conn: &mut PgConnection, id: &str) -> Result<()> {
+    sqlx::query!("DELETE FROM segments WHERE id = $1", id).execute(conn).await?;
+    Ok(())
+}
