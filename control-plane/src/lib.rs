@@ -15,7 +15,6 @@
 pub mod crypto;
 pub mod domain;
 pub mod error;
-pub mod export;
 pub mod http;
 pub mod publish;
 pub mod store;
@@ -28,7 +27,7 @@ use axum::routing::get;
 
 use crate::error::Error;
 pub use crate::http::state::AppState;
-pub use crate::store::MIGRATOR;
+pub use crate::store::{MIGRATOR, export};
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {

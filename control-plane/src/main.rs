@@ -226,14 +226,7 @@ fn import_unleash(args: ImportUnleashArgs) -> Result<(), String> {
 
 async fn export(args: ExportArgs) -> Result<(), String> {
     let pool = connect(&args.db.database_url).await?;
-    let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
-    // One snapshot of the database: a repeatable-read, read-only transaction.
-    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let doc = vane_control_plane::export::export(&mut conn).await.map_err(|e| e.to_string())?;
-    sqlx::query("COMMIT").execute(&mut *conn).await.map_err(|e| e.to_string())?;
+    let doc = vane_control_plane::export::consistent(&pool).await.map_err(|e| e.to_string())?;
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     match args.output {
         Some(path) => std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display())),
@@ -259,8 +252,8 @@ async fn connect(url: &str) -> Result<PgPool, String> {
     let pool = pool(url)?;
     let mut last = String::new();
     for _ in 0..30 {
-        match sqlx::query("SELECT 1").execute(&pool).await {
-            Ok(_) => return Ok(pool),
+        match vane_control_plane::store::ready(&pool).await {
+            Ok(()) => return Ok(pool),
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -14,6 +14,8 @@
 //! * `cargo xtask bench-web` — the browser package's (size, in-page load and evaluation, Chromium).
 //! * `cargo xtask bench-unleash` — vane-core vs unleash-yggdrasil on the same Unleash flags.
 //! * `cargo xtask setup` — installs the toolchain pieces the other tasks need.
+//! * `cargo xtask sqlx-prepare` — rewrites the offline SQL data (`.sqlx/`) after a statement or a
+//!   migration changed.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -37,9 +39,10 @@ fn main() -> ExitCode {
         "bench-web" => bench_web(),
         "bench-unleash" => bench_unleash(rest),
         "setup" => setup(),
+        "sqlx-prepare" => sqlx_prepare(),
         "help" | "-h" | "--help" => {
             eprintln!(
-                "usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|bench-unleash|setup>"
+                "usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|bench-unleash|setup|sqlx-prepare>"
             );
             Ok(())
         }
@@ -73,6 +76,8 @@ fn cargo() -> Command {
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
 /// worker-build builds the edge worker (`edge/build.sh`).
 const WORKER_BUILD_VERSION: &str = "0.8.7";
+/// sqlx-cli checks (and writes) the offline query data in `.sqlx/`: the `sqlx` crate's version.
+const SQLX_CLI_VERSION: &str = "0.9.0";
 
 /// The output of `program args`, if it runs.
 fn output_of(program: &str, args: &[&str]) -> Option<String> {
@@ -105,6 +110,21 @@ fn setup() -> Result {
         step(
             "install worker-build (a few minutes, once)",
             cargo().args(["install", "worker-build", "--version", WORKER_BUILD_VERSION, "--locked"]),
+        )?;
+    }
+    if output_of("cargo", &["sqlx", "--version"]).is_none_or(|v| !v.ends_with(SQLX_CLI_VERSION)) {
+        step(
+            "install sqlx-cli (a few minutes, once)",
+            cargo().args([
+                "install",
+                "sqlx-cli",
+                "--version",
+                SQLX_CLI_VERSION,
+                "--no-default-features",
+                "--features",
+                "postgres,rustls",
+                "--locked",
+            ]),
         )?;
     }
     setup_node()?;
@@ -260,6 +280,9 @@ fn test() -> Result {
     // The control plane's tests each get a fresh database on this throwaway cluster.
     let data = env::temp_dir().join(format!("vane-test-pg-{}", std::process::id()));
     let postgres = pg::Postgres::start(&data, pg::free_port()?)?;
+    // Builds read the statements' types from `.sqlx/` (`SQLX_OFFLINE`, .cargo/config.toml); this
+    // fails when that data no longer matches the statements or the migrated schema.
+    let checked = sqlx_against(&postgres.url, "--check");
     // vane-core's tests record the snapshots and contexts they evaluate here: the parity
     // harness (tests/tests/parity.rs) replays them in the wasm32 builds.
     let vectors = target_dir().join("parity-vectors");
@@ -271,6 +294,7 @@ fn test() -> Result {
     );
     drop(postgres);
     let _ = std::fs::remove_dir_all(&data);
+    checked?;
     tests?;
     step(
         "the parity probe for wasm32 (vane-core behind a C ABI, run under wasmtime)",
@@ -293,6 +317,35 @@ fn test() -> Result {
     )?;
     eprintln!("\nAll checks passed.");
     Ok(())
+}
+
+/// Migrates the database at `url` with sqlx-cli (no build of Vane needed, so it works while the
+/// offline data is stale) and runs `cargo sqlx prepare` against it, with `flag` (`--check`).
+fn sqlx_against(url: &str, flag: &str) -> Result {
+    step(
+        "migrate a database for the SQL checks",
+        cargo().args(["sqlx", "migrate", "run", "--source", "migrations"]).env("DATABASE_URL", url),
+    )?;
+    let what = if flag.is_empty() { "write" } else { "check" };
+    step(
+        &format!("{what} the offline SQL data (.sqlx/) against the schema"),
+        cargo()
+            .args(["sqlx", "prepare", "--workspace"])
+            .args((!flag.is_empty()).then_some(flag))
+            .env("DATABASE_URL", url),
+    )
+}
+
+/// `cargo xtask sqlx-prepare`: rewrites `.sqlx/` after a statement or a migration changed, against
+/// a throwaway database.
+fn sqlx_prepare() -> Result {
+    setup()?;
+    let data = env::temp_dir().join(format!("vane-sqlx-pg-{}", std::process::id()));
+    let postgres = pg::Postgres::start(&data, pg::free_port()?)?;
+    let prepared = sqlx_against(&postgres.url, "");
+    drop(postgres);
+    let _ = std::fs::remove_dir_all(&data);
+    prepared
 }
 
 fn demo(rest: &[String]) -> Result {

@@ -34,7 +34,7 @@ use super::versions::Expected;
 use crate::error::{Error, Result};
 use crate::publish::{self, model_cache};
 use crate::store::flags::{self as rows, FlagRow, StateRow};
-use crate::store::{applications, environments};
+use crate::store::{self, applications, environments};
 
 /// Most changes committed together.
 pub const MAX_BATCH: usize = 64;
@@ -220,7 +220,7 @@ where
 /// own fault, or the database refusing it) it is undone alone by [`settle`].
 async fn begin_member(tx: &mut sqlx::PgConnection, guarded: bool) -> Result<()> {
     if guarded {
-        sqlx::query("SAVEPOINT batch_member").execute(&mut *tx).await?;
+        store::savepoint(&mut *tx).await?;
     }
     Ok(())
 }
@@ -232,7 +232,7 @@ async fn settle<T>(tx: &mut sqlx::PgConnection, guarded: bool, outcome: Result<T
         Ok(_) => {}
         Err(Error::Unavailable) => return Err(Error::Unavailable),
         Err(_) if guarded => {
-            sqlx::query("ROLLBACK TO SAVEPOINT batch_member").execute(&mut *tx).await?;
+            store::back_to_savepoint(&mut *tx).await?;
         }
         // The request's own fault, found before it wrote anything.
         Err(
@@ -327,7 +327,7 @@ mod tests {
     /// A change PostgreSQL refuses (a NUL in its salt, which requests can no longer carry — the
     /// extractor refuses it — but which stands for anything validation might miss) must fail
     /// alone: the others committed with it succeed.
-    #[sqlx::test(migrator = "crate::store::MIGRATOR")]
+    #[sqlx::test(migrator = "store::MIGRATOR")]
     async fn a_member_the_database_refuses_fails_alone(pool: PgPool) {
         let mut conn = pool.acquire().await.unwrap();
         publish::publish_missing(&mut conn).await.unwrap();

@@ -21,7 +21,7 @@ use vane_core::{AcceptedKey, Audience, EnvironmentSettings, Snapshot, StalePolic
 
 use crate::error::{Error, Result};
 use crate::store::keys::parse_scope;
-use crate::store::{keys, services};
+use crate::store::{applications, environments, keys, services, snapshots};
 use model_cache::Fragment;
 
 /// Channel on which every published version is announced.
@@ -32,8 +32,7 @@ pub const KEYS_CHANNEL: &str = "vane_keys";
 
 /// Announces a key change when the caller's transaction commits.
 pub async fn announce_keys(conn: &mut PgConnection) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, '')").bind(KEYS_CHANNEL).execute(conn).await?;
-    Ok(())
+    snapshots::notify(conn, KEYS_CHANNEL, "").await
 }
 
 /// Announces, when the caller's transaction commits, that the streams of an application and/or
@@ -45,18 +44,7 @@ pub async fn announce_deleted(
     application_id: Option<&str>,
     environment_id: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
-        "SELECT pg_notify($3, json_build_object('application', a.key, 'environment', e.key, 'audience', v.audience,
-                                               'version', 0, 'etag', '')::text)
-         FROM applications a, environments e, (VALUES ('server'), ('client')) v(audience)
-         WHERE ($1::text IS NULL OR a.id = $1) AND ($2::text IS NULL OR e.id = $2)",
-    )
-    .bind(application_id)
-    .bind(environment_id)
-    .bind(CHANNEL)
-    .execute(conn)
-    .await?;
-    Ok(())
+    snapshots::announce_deleted(conn, CHANNEL, application_id, environment_id).await
 }
 
 /// `(version, etag)` of a stream's current snapshot: what a conditional request needs, without
@@ -67,17 +55,7 @@ pub async fn current(
     environment_id: &str,
     audience: &str,
 ) -> Result<Option<(i64, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT s.version, s.etag FROM snapshot_streams t
-         JOIN snapshots s ON s.application_id = t.application_id AND s.environment_id = t.environment_id
-                         AND s.audience = t.audience AND s.version = t.version
-         WHERE t.application_id = $1 AND t.environment_id = $2 AND t.audience = $3",
-    )
-    .bind(application_id)
-    .bind(environment_id)
-    .bind(audience)
-    .fetch_optional(conn)
-    .await?)
+    snapshots::current(conn, application_id, environment_id, audience).await
 }
 
 /// Snapshots kept per stream.
@@ -88,13 +66,6 @@ pub fn audience_str(a: Audience) -> &'static str {
         Audience::Server => "server",
         Audience::Client => "client",
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct EnvRow {
-    key: String,
-    max_staleness_s: i64,
-    stale_policy: String,
 }
 
 /// Locks both streams of an application × environment until the transaction ends, creating
@@ -110,43 +81,22 @@ pub async fn lock_streams(
     // Two statements: a row locked after waiting for another writer is re-read at its newest
     // version, but a join in the same statement still sees the snapshots as they were when it
     // started (without that writer's new row).
-    const LOCK: &str = "SELECT audience, version, pg_current_xact_id()::xid::text FROM snapshot_streams
-         WHERE application_id = $1 AND environment_id = $2 ORDER BY audience DESC FOR UPDATE";
-    let mut rows: Vec<(String, i64, String)> =
-        sqlx::query_as(LOCK).bind(application_id).bind(environment_id).fetch_all(&mut *conn).await?;
+    let mut rows = snapshots::lock(&mut *conn, application_id, environment_id).await?;
     if rows.len() < 2 {
-        sqlx::query(
-            "INSERT INTO snapshot_streams (application_id, environment_id, audience)
-             VALUES ($1, $2, 'server'), ($1, $2, 'client') ON CONFLICT DO NOTHING",
-        )
-        .bind(application_id)
-        .bind(environment_id)
-        .execute(&mut *conn)
-        .await?;
-        rows = sqlx::query_as(LOCK).bind(application_id).bind(environment_id).fetch_all(&mut *conn).await?;
+        snapshots::create(&mut *conn, application_id, environment_id).await?;
+        rows = snapshots::lock(&mut *conn, application_id, environment_id).await?;
     }
-    let version_of = |audience: &str| rows.iter().find(|r| r.0 == audience).map_or(0, |r| r.1);
+    let version_of = |audience: &str| rows.iter().find(|r| r.audience == audience).map_or(0, |r| r.version);
     let (server_version, client_version) = (version_of("server"), version_of("client"));
-    let xid = rows.first().map(|r| r.2.clone()).ok_or(Error::Internal("stream row missing".into()))?;
-    type Row = (String, String, Option<Vec<u8>>, Option<Vec<u8>>);
-    let snapshots: Vec<Row> = sqlx::query_as(
-        "SELECT audience, etag, content, parts FROM snapshots
-         WHERE application_id = $1 AND environment_id = $2
-           AND ((audience = 'server' AND version = $3) OR (audience = 'client' AND version = $4))",
-    )
-    .bind(application_id)
-    .bind(environment_id)
-    .bind(server_version)
-    .bind(client_version)
-    .fetch_all(&mut *conn)
-    .await?;
+    let xid = rows.first().map(|r| r.xid.clone()).ok_or(Error::Internal("stream row missing".into()))?;
+    let heads = snapshots::heads(&mut *conn, application_id, environment_id, (server_version, client_version)).await?;
     let current = |audience: &str, version: i64| {
-        let row = snapshots.iter().find(|r| r.0 == audience);
+        let row = heads.iter().find(|r| r.audience == audience);
         model_cache::Current {
             version,
-            etag: row.map(|r| r.1.clone()),
-            content: row.and_then(|r| r.2.clone()),
-            parts: row.and_then(|r| r.3.clone()),
+            etag: row.map(|r| r.etag.clone()),
+            content: row.and_then(|r| r.content.clone()),
+            parts: row.and_then(|r| r.parts.clone()),
         }
     };
     Ok(model_cache::Locked {
@@ -159,50 +109,39 @@ pub async fn lock_streams(
 /// Publishes the next version of each audience of one application × environment whose content
 /// changed (a flag browsers do not see leaves the client snapshot as it was).
 pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_id: &str) -> Result<()> {
-    let (app_key, salt, env): (String, String, EnvRow) = {
-        let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
-            "SELECT a.key, a.hash_salt, e.key, e.max_staleness_s, e.stale_policy FROM applications a, environments e
-             WHERE a.id = $1 AND e.id = $2",
-        )
-        .bind(application_id)
-        .bind(environment_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let (a, salt, key, max_staleness_s, stale_policy) =
-            row.ok_or_else(|| Error::NotFound("application or environment not found".into()))?;
-        (a, salt, EnvRow { key, max_staleness_s, stale_policy })
-    };
+    let stream = snapshots::settings(&mut *conn, application_id, environment_id)
+        .await?
+        .ok_or_else(|| Error::NotFound("application or environment not found".into()))?;
+    let (app_key, salt) = (stream.application.clone(), stream.hash_salt.clone());
     let keys = keys::accepted_by(conn, application_id, environment_id).await?;
     let locked = lock_streams(conn, application_id, environment_id).await?;
     let model = model_cache::load(conn, application_id, environment_id, Some(&locked)).await?;
     let services = services::published(conn).await?;
     // Secrets are never published; `client_visible` decides what browsers get.
-    let configs: Vec<(bool, vane_core::Config)> = sqlx::query_as::<_, (String, Value, String, i64, String, bool)>(
-        "SELECT key, value, value_type, version, description, client_visible FROM configs
-         WHERE application_id = $1 AND environment_id = $2 AND NOT secret ORDER BY key",
-    )
-    .bind(application_id)
-    .bind(environment_id)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .filter_map(|(key, value, value_type, version, description, visible)| {
-        let value_type = serde_json::from_value(Value::String(value_type)).ok()?;
-        Some((
-            visible,
-            vane_core::Config { key, value, value_type, version: u64::try_from(version).ok()?, description },
-        ))
-    })
-    .collect();
+    let configs: Vec<(bool, vane_core::Config)> = snapshots::configs(&mut *conn, application_id, environment_id)
+        .await?
+        .into_iter()
+        .filter_map(|c| {
+            let value_type = serde_json::from_value(Value::String(c.value_type)).ok()?;
+            let version = u64::try_from(c.version).ok()?;
+            let config =
+                vane_core::Config { key: c.key, value: c.value?, value_type, version, description: c.description };
+            Some((c.client_visible, config))
+        })
+        .collect();
     let settings = EnvironmentSettings {
-        max_staleness_s: u64::try_from(env.max_staleness_s).unwrap_or(0),
-        stale_policy: if env.stale_policy == "fail_closed" { StalePolicy::FailClosed } else { StalePolicy::ServeStale },
+        max_staleness_s: u64::try_from(stream.max_staleness_s).unwrap_or(0),
+        stale_policy: if stream.stale_policy == "fail_closed" {
+            StalePolicy::FailClosed
+        } else {
+            StalePolicy::ServeStale
+        },
     };
     let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     for audience in [Audience::Server, Audience::Client] {
         let aud = audience_str(audience);
         let current = if audience == Audience::Server { &locked.server } else { &locked.client };
-        let mut snapshot = Snapshot::new(app_key.clone(), env.key.clone(), 0);
+        let mut snapshot = Snapshot::new(app_key.clone(), stream.environment.clone(), 0);
         snapshot.audience = audience;
         snapshot.settings = settings.clone();
         let fragments: (Vec<Arc<Fragment>>, Vec<Arc<Fragment>>) = if audience == Audience::Server {
@@ -270,37 +209,22 @@ pub async fn publish(conn: &mut PgConnection, application_id: &str, environment_
             .collect();
         store_fragments(&mut *conn, application_id, &new).await?;
         let payload = serde_json::json!({
-            "application": app_key, "environment": env.key, "audience": aud, "version": version, "etag": etag
+            "application": app_key, "environment": stream.environment, "audience": aud, "version": version, "etag": etag
         })
         .to_string();
         // Store, advance the stream, prune and announce in one round trip.
-        sqlx::query(
-            "WITH stored AS (
-                 INSERT INTO snapshots (application_id, environment_id, audience, version, etag, frame, parts,
-                                        flag_parts, content)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),
-             advanced AS (
-                 UPDATE snapshot_streams SET version = $4
-                 WHERE application_id = $1 AND environment_id = $2 AND audience = $3),
-             pruned AS (
-                 DELETE FROM snapshots
-                 WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version <= $4 - $10)
-             SELECT pg_notify($11, $12)",
-        )
-        .bind(application_id)
-        .bind(environment_id)
-        .bind(aud)
-        .bind(version)
-        .bind(&etag)
-        .bind(&frame)
-        .bind(&parts)
-        .bind(i32::try_from(fragments.0.len()).unwrap_or(i32::MAX))
-        .bind(&content)
-        .bind(KEEP_PER_STREAM)
-        .bind(CHANNEL)
-        .bind(payload)
-        .execute(&mut *conn)
-        .await?;
+        let new = snapshots::NewVersion {
+            application_id,
+            environment_id,
+            audience: aud,
+            version,
+            etag: &etag,
+            frame: &frame,
+            parts: &parts,
+            flag_parts: i32::try_from(fragments.0.len()).unwrap_or(i32::MAX),
+            content: &content,
+        };
+        snapshots::insert(&mut *conn, new, KEEP_PER_STREAM, (CHANNEL, &payload)).await?;
     }
     Ok(())
 }
@@ -314,14 +238,8 @@ pub async fn store_fragments(conn: &mut PgConnection, application_id: &str, frag
         return Ok(());
     }
     let hashes: Vec<Vec<u8>> = fragments.iter().map(|f| f.hash.to_be_bytes().to_vec()).collect();
-    let there: Vec<Vec<u8>> = sqlx::query_scalar(
-        "UPDATE snapshot_fragments SET touched = now() WHERE application_id = $1 AND hash = ANY($2) RETURNING hash",
-    )
-    .bind(application_id)
-    .bind(&hashes)
-    .fetch_all(&mut *conn)
-    .await?;
-    let there: HashSet<Vec<u8>> = there.into_iter().collect();
+    let there: HashSet<Vec<u8>> =
+        snapshots::touch_fragments(&mut *conn, application_id, &hashes).await?.into_iter().collect();
     let (mut missing, mut texts): (Vec<&[u8]>, Vec<&str>) = (Vec::new(), Vec::new());
     for (f, hash) in fragments.iter().zip(&hashes) {
         remember_fragment(application_id, f);
@@ -331,16 +249,7 @@ pub async fn store_fragments(conn: &mut PgConnection, application_id: &str, frag
         }
     }
     if !missing.is_empty() {
-        sqlx::query(
-            "INSERT INTO snapshot_fragments (application_id, hash, body)
-             SELECT $1, h, b FROM unnest($2::bytea[], $3::text[]) AS n(h, b)
-             ON CONFLICT (application_id, hash) DO UPDATE SET touched = now()",
-        )
-        .bind(application_id)
-        .bind(&missing)
-        .bind(&texts)
-        .execute(&mut *conn)
-        .await?;
+        snapshots::insert_fragments(&mut *conn, application_id, &missing, &texts).await?;
     }
     Ok(())
 }
@@ -419,21 +328,16 @@ pub async fn stored_body(
     if let Some(body) = cached {
         return Ok(Some(body));
     }
-    type Row = (Option<String>, Option<String>, Option<Vec<u8>>, Option<i32>);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT body, frame, parts, flag_parts FROM snapshots
-         WHERE application_id = $1 AND environment_id = $2 AND audience = $3 AND version = $4",
-    )
-    .bind(application_id)
-    .bind(environment_id)
-    .bind(audience)
-    .bind(version)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row = snapshots::stored(&mut *conn, (application_id, environment_id, audience), version).await?;
     let body: Arc<str> = match row {
         None => return Ok(None),
-        Some((Some(body), _, _, _)) => body.into(),
-        Some((None, Some(frame), Some(parts), Some(flag_parts))) => {
+        Some(snapshots::StoredVersion { body: Some(body), .. }) => body.into(),
+        Some(snapshots::StoredVersion {
+            body: None,
+            frame: Some(frame),
+            parts: Some(parts),
+            flag_parts: Some(flag_parts),
+        }) => {
             let stored = Stored { application_id, frame: &frame, parts: &parts, flag_parts };
             let mut bodies = assemble(&mut *conn, &[stored]).await?;
             bodies.pop().ok_or_else(|| Error::Internal("no body assembled".into()))?.into()
@@ -454,25 +358,9 @@ pub async fn stored_body(
 /// alone: a publish that is about to reference a fragment it found stored has upserted it
 /// (`touched = now()`), so it cannot be collected under it.
 pub async fn collect_garbage(pool: &sqlx::PgPool) -> Result<u64> {
-    let apps: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT application_id FROM snapshot_fragments WHERE touched < now() - interval '10 minutes'",
-    )
-    .fetch_all(pool)
-    .await?;
     let mut removed = 0;
-    for app in apps {
-        removed += sqlx::query(
-            "DELETE FROM snapshot_fragments f
-             WHERE f.application_id = $1 AND f.touched < now() - interval '10 minutes'
-               AND f.hash NOT IN (
-                   SELECT substring(s.parts FROM g * 16 + 1 FOR 16)
-                   FROM snapshots s, generate_series(0, length(s.parts) / 16 - 1) g
-                   WHERE s.application_id = $1 AND s.parts IS NOT NULL)",
-        )
-        .bind(&app)
-        .execute(pool)
-        .await?
-        .rows_affected();
+    for app in snapshots::applications_with_old_fragments(pool).await? {
+        removed += snapshots::delete_unused_fragments(pool, &app).await?;
     }
     Ok(removed)
 }
@@ -495,8 +383,7 @@ pub fn spawn_collector(pool: sqlx::PgPool, interval: std::time::Duration) {
 
 /// Republishes every environment of one application (in lock order).
 pub async fn publish_application(conn: &mut PgConnection, application_id: &str) -> Result<()> {
-    let envs: Vec<String> = sqlx::query_scalar("SELECT id FROM environments ORDER BY id").fetch_all(&mut *conn).await?;
-    for env in envs {
+    for env in environments::ids(&mut *conn).await? {
         publish(conn, application_id, &env).await?;
     }
     Ok(())
@@ -504,8 +391,7 @@ pub async fn publish_application(conn: &mut PgConnection, application_id: &str) 
 
 /// Republishes every application of one environment (in lock order).
 pub async fn publish_environment(conn: &mut PgConnection, environment_id: &str) -> Result<()> {
-    let apps: Vec<String> = sqlx::query_scalar("SELECT id FROM applications ORDER BY id").fetch_all(&mut *conn).await?;
-    for app in apps {
+    for app in applications::ids(&mut *conn).await? {
         publish(conn, &app, environment_id).await?;
     }
     Ok(())
@@ -547,33 +433,12 @@ pub async fn republish_frames(conn: &mut PgConnection, streams: Streams<'_>) -> 
         Streams::One(a, e) => (Some(a), Some(e)),
     };
     // Lock order as everywhere: (application id, environment id).
-    let locked: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT application_id, environment_id, version FROM snapshot_streams
-         WHERE audience = 'server' AND ($1::text IS NULL OR application_id = $1)
-           AND ($2::text IS NULL OR environment_id = $2)
-         ORDER BY application_id, environment_id FOR UPDATE",
-    )
-    .bind(app)
-    .bind(env)
-    .fetch_all(&mut *conn)
-    .await?;
-    type Current =
-        (String, String, String, String, Option<String>, Option<Vec<u8>>, Option<i32>, Option<Vec<u8>>, String);
-    let current: Vec<Current> = sqlx::query_as(
-        "SELECT s.application_id, s.environment_id, a.key, e.key, s.frame, s.parts, s.flag_parts, s.content, s.etag
-         FROM snapshot_streams t
-         JOIN snapshots s ON s.application_id = t.application_id AND s.environment_id = t.environment_id
-                         AND s.audience = t.audience AND s.version = t.version
-         JOIN applications a ON a.id = t.application_id JOIN environments e ON e.id = t.environment_id
-         WHERE t.audience = 'server' AND ($1::text IS NULL OR t.application_id = $1)
-           AND ($2::text IS NULL OR t.environment_id = $2)",
-    )
-    .bind(app)
-    .bind(env)
-    .fetch_all(&mut *conn)
-    .await?;
-    let current: HashMap<(String, String), Current> =
-        current.into_iter().map(|c| ((c.0.clone(), c.1.clone()), c)).collect();
+    let locked = snapshots::lock_server(&mut *conn, app, env).await?;
+    let current: HashMap<(String, String), snapshots::ServerHead> = snapshots::server_heads(&mut *conn, app, env)
+        .await?
+        .into_iter()
+        .map(|c| ((c.application_id.clone(), c.environment_id.clone()), c))
+        .collect();
     let keys = keys::accepted(&mut *conn).await?;
     let services = services::published(conn).await?;
     let created_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -593,9 +458,17 @@ pub async fn republish_frames(conn: &mut PgConnection, streams: Streams<'_>) -> 
     }
     let mut next: Vec<Next> = Vec::new();
     let mut full: Vec<(String, String)> = Vec::new();
-    for (app_id, env_id, version) in locked {
-        let Some((_, _, app_key, env_key, Some(frame), Some(parts), Some(flag_parts), content, was_etag)) =
-            current.get(&(app_id.clone(), env_id.clone())).cloned()
+    for snapshots::ServerStream { application_id: app_id, environment_id: env_id, version } in locked {
+        let Some(snapshots::ServerHead {
+            application: app_key,
+            environment: env_key,
+            frame: Some(frame),
+            parts: Some(parts),
+            flag_parts: Some(flag_parts),
+            content,
+            etag: was_etag,
+            ..
+        }) = current.get(&(app_id.clone(), env_id.clone())).cloned()
         else {
             full.push((app_id, env_id));
             continue;
@@ -641,50 +514,27 @@ pub async fn republish_frames(conn: &mut PgConnection, streams: Streams<'_>) -> 
     let etags: Vec<String> = assemble(&mut *conn, &stored).await?.iter().map(|b| vane_core::content_hash(b)).collect();
     drop(stored);
     if !next.is_empty() {
-        let payloads: Vec<String> = next
-            .iter()
-            .zip(&etags)
-            .map(|(n, etag)| {
+        let mut rows = snapshots::NewServerVersions::default();
+        let mut republished = Vec::with_capacity(next.len());
+        for (n, etag) in next.into_iter().zip(etags) {
+            rows.payloads.push(
                 serde_json::json!({"application": n.application, "environment": n.environment,
                                    "audience": "server", "version": n.version, "etag": etag})
-                .to_string()
-            })
-            .collect();
-        sqlx::query(
-            "WITH n AS (
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[],
-                                      $7::int[], $8::bytea[], $9::text[])
-                     AS n(application_id, environment_id, version, etag, frame, parts, flag_parts, content, payload)),
-             stored AS (
-                 INSERT INTO snapshots (application_id, environment_id, audience, version, etag, frame, parts,
-                                        flag_parts, content)
-                 SELECT application_id, environment_id, 'server', version, etag, frame, parts, flag_parts, content
-                 FROM n),
-             advanced AS (
-                 UPDATE snapshot_streams t SET version = n.version FROM n
-                 WHERE t.application_id = n.application_id AND t.environment_id = n.environment_id
-                   AND t.audience = 'server'),
-             pruned AS (
-                 DELETE FROM snapshots s USING n
-                 WHERE s.application_id = n.application_id AND s.environment_id = n.environment_id
-                   AND s.audience = 'server' AND s.version <= n.version - $10)
-             SELECT pg_notify($11, payload) FROM n",
-        )
-        .bind(next.iter().map(|n| n.application_id.as_str()).collect::<Vec<_>>())
-        .bind(next.iter().map(|n| n.environment_id.as_str()).collect::<Vec<_>>())
-        .bind(next.iter().map(|n| n.version).collect::<Vec<_>>())
-        .bind(&etags)
-        .bind(next.iter().map(|n| n.frame.as_str()).collect::<Vec<_>>())
-        .bind(next.iter().map(|n| n.parts.as_slice()).collect::<Vec<_>>())
-        .bind(next.iter().map(|n| n.flag_parts).collect::<Vec<_>>())
-        .bind(next.iter().map(|n| n.content.as_slice()).collect::<Vec<_>>())
-        .bind(&payloads)
-        .bind(KEEP_PER_STREAM)
-        .bind(CHANNEL)
-        .execute(&mut *conn)
-        .await?;
-        for (n, etag) in next.iter().zip(&etags) {
-            model_cache::republished(&n.application_id, &n.environment_id, (n.was.0, &n.was.1), (n.version, etag));
+                .to_string(),
+            );
+            republished.push((n.application_id.clone(), n.environment_id.clone(), n.was, n.version, etag.clone()));
+            rows.application_ids.push(n.application_id);
+            rows.environment_ids.push(n.environment_id);
+            rows.versions.push(n.version);
+            rows.etags.push(etag);
+            rows.frames.push(n.frame);
+            rows.parts.push(n.parts);
+            rows.flag_parts.push(n.flag_parts);
+            rows.contents.push(n.content);
+        }
+        snapshots::insert_server_versions(&mut *conn, &rows, KEEP_PER_STREAM, CHANNEL).await?;
+        for (app_id, env_id, was, version, etag) in republished {
+            model_cache::republished(&app_id, &env_id, (was.0, &was.1), (version, &etag));
         }
     }
     for (app_id, env_id) in full {
@@ -726,16 +576,8 @@ async fn assemble(conn: &mut PgConnection, stored: &[Stored<'_>]) -> Result<Vec<
         }
     }
     if !missing.0.is_empty() {
-        let rows: Vec<(String, Vec<u8>, String)> = sqlx::query_as(
-            "SELECT f.application_id, f.hash, f.body FROM snapshot_fragments f
-             JOIN unnest($1::text[], $2::bytea[]) AS w(application_id, hash)
-               ON f.application_id = w.application_id AND f.hash = w.hash",
-        )
-        .bind(&missing.0)
-        .bind(&missing.1)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (app, hash, text) in rows {
+        let rows = snapshots::fragment_texts(&mut *conn, &missing.0, &missing.1).await?;
+        for snapshots::FragmentText { application_id: app, hash, body: text } in rows {
             let hash = u128::from_be_bytes(hash.as_slice().try_into().unwrap_or([0; 16]));
             let text: Arc<str> = text.into();
             remember_text(&app, hash, text.clone());
@@ -786,27 +628,16 @@ fn body_of(frame: &str, flags: &[&str], segments: &[&str]) -> Result<String> {
 
 /// Republishes every stream, in lock order.
 pub async fn publish_all(conn: &mut PgConnection) -> Result<()> {
-    let pairs: Vec<(String, String)> =
-        sqlx::query_as("SELECT a.id, e.id FROM applications a CROSS JOIN environments e ORDER BY a.id, e.id")
-            .fetch_all(&mut *conn)
-            .await?;
-    for (app, env) in pairs {
-        publish(conn, &app, &env).await?;
-    }
-    Ok(())
+    publish_pairs(conn, false).await
 }
 
 /// Publishes version 1 of every stream that has none yet (after migrations and at start-up).
 pub async fn publish_missing(conn: &mut PgConnection) -> Result<()> {
-    let pairs: Vec<(String, String)> = sqlx::query_as(
-        "SELECT a.id, e.id FROM applications a CROSS JOIN environments e
-         WHERE NOT EXISTS (SELECT 1 FROM snapshot_streams s
-                           WHERE s.application_id = a.id AND s.environment_id = e.id AND s.version > 0)
-         ORDER BY a.id, e.id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    for (app, env) in pairs {
+    publish_pairs(conn, true).await
+}
+
+async fn publish_pairs(conn: &mut PgConnection, missing_only: bool) -> Result<()> {
+    for (app, env) in snapshots::pairs(&mut *conn, missing_only).await? {
         publish(conn, &app, &env).await?;
     }
     Ok(())

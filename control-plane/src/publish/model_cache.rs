@@ -25,6 +25,8 @@ use sqlx::PgConnection;
 use vane_core::{Flag, Segment};
 
 use crate::error::{Error, Result};
+use crate::store::Fingerprint;
+use crate::store::flags::{self, StreamFlag};
 use crate::store::segments::{self, SegmentRow};
 
 /// The exact JSON text of one flag or segment as a snapshot carries it, and its xxh3-128: the
@@ -249,26 +251,6 @@ pub struct Current {
     pub parts: Option<Vec<u8>>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Fingerprint {
-    id: String,
-    key: String,
-    fingerprint: String,
-}
-
-/// SQL for a flag's fingerprint in one environment (`f` = flags, `s` = flag_states).
-macro_rules! flag_fingerprint {
-    () => {
-        "f.xmin::text || ':' || f.ctid::text || '/' || s.xmin::text || ':' || s.ctid::text"
-    };
-}
-
-macro_rules! segment_fingerprint {
-    () => {
-        "xmin::text || ':' || ctid::text"
-    };
-}
-
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
 }
@@ -308,25 +290,8 @@ pub async fn load(
     let previous = slot.map(|s| s.model);
     let locked_in = locked.map(|l| l.xid.as_str());
     let verified_at = Instant::now();
-    let flag_prints: Vec<Fingerprint> = sqlx::query_as(concat!(
-        "SELECT f.id, f.key, ",
-        flag_fingerprint!(),
-        " AS fingerprint
-         FROM flags f JOIN flag_states s ON s.flag_id = f.id
-         WHERE f.application_id = $1 AND s.environment_id = $2 AND NOT f.archived"
-    ))
-    .bind(application_id)
-    .bind(environment_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let segment_prints: Vec<Fingerprint> = sqlx::query_as(concat!(
-        "SELECT id, key, ",
-        segment_fingerprint!(),
-        " AS fingerprint FROM segments WHERE application_id = $1"
-    ))
-    .bind(application_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let flag_prints = flags::fingerprints(&mut *conn, application_id, environment_id).await?;
+    let segment_prints = segments::fingerprints(&mut *conn, application_id, false).await?;
     let (mut flag_prints, mut segment_prints) = (flag_prints, segment_prints);
     flag_prints.sort_by(|a, b| a.key.cmp(&b.key));
     segment_prints.sort_by(|a, b| a.key.cmp(&b.key));
@@ -371,60 +336,24 @@ pub async fn load(
     Ok(model)
 }
 
-/// A flag's definition and its state in one environment, as one row (with the fingerprint of
-/// the row versions it was read from, and whether it is live, i.e. not archived).
-#[derive(sqlx::FromRow)]
-struct FlagDefinition {
-    id: String,
-    key: String,
-    fingerprint: String,
-    live: bool,
-    client_visible: bool,
-    #[sqlx(rename = "type")]
-    flag_type: String,
-    variants: serde_json::Value,
-    description: String,
-    tags: serde_json::Value,
-    enabled: bool,
-    off_variant: Option<String>,
-    rules: serde_json::Value,
-    default_serve: serde_json::Value,
-    prerequisites: serde_json::Value,
-    salt: String,
-    version: i64,
-}
-
-/// The columns of a [`FlagDefinition`] (`f` = flags, `s` = flag_states).
-macro_rules! flag_definition {
-    () => {
-        concat!(
-            "f.id, f.key, ",
-            flag_fingerprint!(),
-            " AS fingerprint, NOT f.archived AS live, f.client_visible, f.type, f.variants, f.description, f.tags,
-             s.enabled, s.off_variant, s.rules, s.default_serve, s.prerequisites, s.salt, s.version"
-        )
-    };
-}
-
-impl FlagDefinition {
-    fn cached(self) -> Result<Arc<CachedFlag>> {
-        let model: Flag = serde_json::from_value(serde_json::json!({
-            "key": self.key, "type": self.flag_type, "variants": self.variants, "description": self.description,
-            "tags": self.tags, "enabled": self.enabled, "off_variant": self.off_variant, "rules": self.rules,
-            "default": self.default_serve, "prerequisites": self.prerequisites, "salt": self.salt,
-            "version": self.version,
-        }))
-        .map_err(|e| Error::Internal(format!("stored flag '{}' does not read back: {e}", self.key)))?;
-        let server = Arc::new(Fragment::of(&model)?);
-        Ok(Arc::new(CachedFlag {
-            id: self.id,
-            fingerprint: self.fingerprint,
-            client_visible: self.client_visible,
-            model,
-            server,
-            client: OnceLock::new(),
-        }))
-    }
+/// A flag read for a stream, ready to publish.
+fn cached_flag(f: StreamFlag) -> Result<Arc<CachedFlag>> {
+    let model: Flag = serde_json::from_value(serde_json::json!({
+        "key": f.key, "type": f.flag_type, "variants": f.variants, "description": f.description,
+        "tags": f.tags, "enabled": f.enabled, "off_variant": f.off_variant, "rules": f.rules,
+        "default": f.default_serve, "prerequisites": f.prerequisites, "salt": f.salt,
+        "version": f.version,
+    }))
+    .map_err(|e| Error::Internal(format!("stored flag '{}' does not read back: {e}", f.key)))?;
+    let server = Arc::new(Fragment::of(&model)?);
+    Ok(Arc::new(CachedFlag {
+        id: f.id,
+        fingerprint: f.fingerprint,
+        client_visible: f.client_visible,
+        model,
+        server,
+        client: OnceLock::new(),
+    }))
 }
 
 /// Reads the given flags' definitions in one environment.
@@ -436,17 +365,9 @@ async fn read_flags(
     if prints.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids: Vec<&str> = prints.iter().map(|p| p.id.as_str()).collect();
-    let rows: Vec<FlagDefinition> = sqlx::query_as(concat!(
-        "SELECT ",
-        flag_definition!(),
-        " FROM flags f JOIN flag_states s ON s.flag_id = f.id WHERE f.id = ANY($1) AND s.environment_id = $2"
-    ))
-    .bind(&ids)
-    .bind(environment_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter().map(|r| Ok((r.id.clone(), r.cached()?))).collect()
+    let ids: Vec<String> = prints.iter().map(|p| p.id.clone()).collect();
+    let rows = flags::stream_flags(&mut *conn, environment_id, &ids).await?;
+    rows.into_iter().map(|r| Ok((r.id.clone(), cached_flag(r)?))).collect()
 }
 
 /// Reads the given segments' definitions.
@@ -479,13 +400,6 @@ async fn read_segments(
     Ok(out)
 }
 
-#[derive(sqlx::FromRow)]
-struct Written {
-    id: String,
-    key: String,
-    fingerprint: String,
-}
-
 /// Applies the rows the current transaction wrote (their `updated_at` is its start time,
 /// `now()`) to `previous`, which was verified under the stream lock. Deleted rows are not seen
 /// here: deleting a flag or segment [`forget`]s the application's models.
@@ -499,50 +413,29 @@ async fn own_writes(
     xid: &str,
     previous: &StreamModel,
 ) -> Result<StreamModel> {
-    let written: Vec<FlagDefinition> = sqlx::query_as(concat!(
-        "SELECT ",
-        flag_definition!(),
-        " FROM flag_states s JOIN flags f ON f.id = s.flag_id
-         WHERE s.environment_id = $2 AND s.updated_at = now() AND f.application_id = $1
-         UNION ALL
-         SELECT ",
-        flag_definition!(),
-        " FROM flags f JOIN flag_states s ON s.flag_id = f.id AND s.environment_id = $2
-         WHERE f.application_id = $1 AND f.updated_at = now() AND s.updated_at <> now()"
-    ))
-    .bind(application_id)
-    .bind(environment_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut flags = previous.flags.clone();
+    let written = flags::written_now(&mut *conn, application_id, environment_id).await?;
+    let mut cached = previous.flags.clone();
     for w in written {
-        let at = flags.binary_search_by(|f| f.model.key.as_str().cmp(&w.key));
+        let at = cached.binary_search_by(|f| f.model.key.as_str().cmp(&w.key));
         match (at, w.live) {
-            (Ok(i), false) => drop(flags.remove(i)),
+            (Ok(i), false) => drop(cached.remove(i)),
             (Err(_), false) => {}
-            (Ok(i), true) if flags.get(i).is_some_and(|f| f.fingerprint == w.fingerprint) => {}
+            (Ok(i), true) if cached.get(i).is_some_and(|f| f.fingerprint == w.fingerprint) => {}
             (Ok(i), true) => {
-                if let Some(slot) = flags.get_mut(i) {
-                    *slot = w.cached()?;
+                if let Some(slot) = cached.get_mut(i) {
+                    *slot = cached_flag(w)?;
                 }
             }
-            (Err(i), true) => flags.insert(i, w.cached()?),
+            (Err(i), true) => cached.insert(i, cached_flag(w)?),
         }
     }
-    let segments_written: Vec<Written> = sqlx::query_as(concat!(
-        "SELECT id, key, ",
-        segment_fingerprint!(),
-        " AS fingerprint FROM segments WHERE application_id = $1 AND updated_at = now()"
-    ))
-    .bind(application_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let segments_written = segments::fingerprints(&mut *conn, application_id, true).await?;
     let known_segments: HashMap<&str, &Arc<CachedSegment>> =
         previous.segments.iter().map(|s| (s.id.as_str(), s)).collect();
     let changed_segments: Vec<Fingerprint> = segments_written
         .iter()
         .filter(|w| known_segments.get(w.id.as_str()).is_none_or(|s| s.fingerprint != w.fingerprint))
-        .map(|w| Fingerprint { id: w.id.clone(), key: w.key.clone(), fingerprint: w.fingerprint.clone() })
+        .cloned()
         .collect();
     let segments = if changed_segments.is_empty() {
         previous.segments.clone()
@@ -554,5 +447,5 @@ async fn own_writes(
         segments.sort_by(|a, b| a.model.key.cmp(&b.model.key));
         segments
     };
-    Ok(StreamModel { flags, segments, verified_in: Some(xid.to_owned()) })
+    Ok(StreamModel { flags: cached, segments, verified_in: Some(xid.to_owned()) })
 }

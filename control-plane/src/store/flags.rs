@@ -438,3 +438,101 @@ pub async fn definition_at(
     .fetch_optional(conn)
     .await?)
 }
+
+/// A live flag's definition and its state in one environment, as one row, with the fingerprint
+/// of the row versions it was read from (`crate::publish::model_cache`).
+#[derive(Debug)]
+pub struct StreamFlag {
+    pub id: String,
+    pub key: String,
+    pub fingerprint: String,
+    /// Not archived.
+    pub live: bool,
+    pub client_visible: bool,
+    pub flag_type: String,
+    pub variants: Value,
+    pub description: String,
+    pub tags: Value,
+    pub enabled: bool,
+    pub off_variant: Option<String>,
+    pub rules: Value,
+    pub default_serve: Value,
+    pub prerequisites: Value,
+    pub salt: String,
+    pub version: i64,
+}
+
+/// `query_as!` into [`StreamFlag`] (`f` = flags, `s` = flag_states): its columns, then the
+/// rest of the statement.
+macro_rules! select_stream_flag {
+    ($rest:literal $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            StreamFlag,
+            r#"SELECT f.id, f.key, f.xmin::text || ':' || f.ctid::text || '/' || s.xmin::text || ':' || s.ctid::text
+                      AS "fingerprint!", NOT f.archived AS "live!", f.client_visible, f.type AS flag_type, f.variants,
+                      f.description, f.tags, s.enabled, s.off_variant, s.rules, s.default_serve, s.prerequisites,
+                      s.salt, s.version "# + $rest
+            $(, $arg)*
+        )
+    };
+}
+
+/// Fingerprints of an application's live flags in one environment.
+pub async fn fingerprints(
+    conn: &mut PgConnection,
+    application_id: &str,
+    environment_id: &str,
+) -> Result<Vec<crate::store::Fingerprint>> {
+    Ok(sqlx::query_as!(
+        crate::store::Fingerprint,
+        r#"SELECT f.id, f.key,
+                  f.xmin::text || ':' || f.ctid::text || '/' || s.xmin::text || ':' || s.ctid::text AS "fingerprint!"
+           FROM flags f JOIN flag_states s ON s.flag_id = f.id
+           WHERE f.application_id = $1 AND s.environment_id = $2 AND NOT f.archived"#,
+        application_id,
+        environment_id
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The given flags with their state in one environment.
+pub async fn stream_flags(conn: &mut PgConnection, environment_id: &str, ids: &[String]) -> Result<Vec<StreamFlag>> {
+    Ok(select_stream_flag!(
+        "FROM flags f JOIN flag_states s ON s.flag_id = f.id WHERE f.id = ANY($1) AND s.environment_id = $2",
+        ids,
+        environment_id
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// The application's flags whose definition or state in one environment the current transaction
+/// wrote (their `updated_at` is its start time, `now()`), archived ones included; one round trip.
+pub async fn written_now(
+    conn: &mut PgConnection,
+    application_id: &str,
+    environment_id: &str,
+) -> Result<Vec<StreamFlag>> {
+    Ok(sqlx::query_as!(
+        StreamFlag,
+        r#"SELECT f.id AS "id!", f.key AS "key!",
+                  f.xmin::text || ':' || f.ctid::text || '/' || s.xmin::text || ':' || s.ctid::text AS "fingerprint!",
+                  NOT f.archived AS "live!", f.client_visible AS "client_visible!", f.type AS "flag_type!",
+                  f.variants AS "variants!", f.description AS "description!", f.tags AS "tags!",
+                  s.enabled AS "enabled!", s.off_variant, s.rules AS "rules!", s.default_serve AS "default_serve!",
+                  s.prerequisites AS "prerequisites!", s.salt AS "salt!", s.version AS "version!"
+           FROM flag_states s JOIN flags f ON f.id = s.flag_id
+           WHERE s.environment_id = $2 AND s.updated_at = now() AND f.application_id = $1
+           UNION ALL
+           SELECT f.id, f.key, f.xmin::text || ':' || f.ctid::text || '/' || s.xmin::text || ':' || s.ctid::text,
+                  NOT f.archived, f.client_visible, f.type, f.variants, f.description, f.tags, s.enabled,
+                  s.off_variant, s.rules, s.default_serve, s.prerequisites, s.salt, s.version
+           FROM flags f JOIN flag_states s ON s.flag_id = f.id AND s.environment_id = $2
+           WHERE f.application_id = $1 AND f.updated_at = now() AND s.updated_at <> now()"#,
+        application_id,
+        environment_id
+    )
+    .fetch_all(conn)
+    .await?)
+}

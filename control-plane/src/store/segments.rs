@@ -183,3 +183,21 @@ pub async fn delete(conn: &mut PgConnection, id: &str) -> Result<()> {
     sqlx::query!("DELETE FROM segments WHERE id = $1", id).execute(conn).await?;
     Ok(())
 }
+
+/// Fingerprints of an application's segments; only those the current transaction wrote (their
+/// `updated_at` is its start time, `now()`) when `written_now`.
+pub async fn fingerprints(
+    conn: &mut PgConnection,
+    application_id: &str,
+    written_now: bool,
+) -> Result<Vec<crate::store::Fingerprint>> {
+    Ok(sqlx::query_as!(
+        crate::store::Fingerprint,
+        r#"SELECT id, key, xmin::text || ':' || ctid::text AS "fingerprint!" FROM segments
+           WHERE application_id = $1 AND (NOT $2 OR updated_at = now())"#,
+        application_id,
+        written_now
+    )
+    .fetch_all(conn)
+    .await?)
+}

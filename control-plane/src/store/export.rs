@@ -17,53 +17,58 @@ use crate::error::Result;
 /// Format version of the export document.
 pub const EXPORT_FORMAT: u32 = 1;
 
-async fn rows(conn: &mut PgConnection, sql: &'static str) -> Result<Value> {
-    let v: Option<Value> = sqlx::query_scalar(sql).fetch_one(conn).await?;
-    Ok(v.unwrap_or_else(|| json!([])))
+/// One list of the document: `jsonb_agg` of a statement (`NULL`, no rows: an empty list).
+macro_rules! list {
+    ($conn:expr, $sql:literal) => {
+        sqlx::query_scalar!($sql).fetch_one(&mut *$conn).await?.unwrap_or_else(|| json!([]))
+    };
 }
 
-/// The whole document.
+/// The whole document, read in one repeatable-read, read-only transaction (one snapshot of the
+/// database).
+pub async fn consistent(pool: &sqlx::PgPool) -> Result<Value> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+    let doc = export(&mut tx).await?;
+    tx.commit().await?;
+    Ok(doc)
+}
+
+/// The whole document, as `conn` sees the database.
 pub async fn export(conn: &mut PgConnection) -> Result<Value> {
-    let applications = rows(conn, "SELECT jsonb_agg(to_jsonb(a) ORDER BY a.key) FROM applications a").await?;
-    let environments = rows(conn, "SELECT jsonb_agg(to_jsonb(e) ORDER BY e.key) FROM environments e").await?;
-    let flags = rows(
-        conn,
-        "SELECT jsonb_agg(to_jsonb(f) - 'application_id' || jsonb_build_object(
+    let applications = list!(conn, "SELECT jsonb_agg(to_jsonb(a) ORDER BY a.key) FROM applications a");
+    let environments = list!(conn, "SELECT jsonb_agg(to_jsonb(e) ORDER BY e.key) FROM environments e");
+    let flags = list!(conn, "SELECT jsonb_agg(to_jsonb(f) - 'application_id' || jsonb_build_object(
                     'application', a.key,
                     'environments', (SELECT coalesce(jsonb_object_agg(e.key, to_jsonb(s) - 'flag_id' - 'environment_id'), '{}')
                                      FROM flag_states s JOIN environments e ON e.id = s.environment_id
                                      WHERE s.flag_id = f.id))
                 ORDER BY a.key, f.key)
-         FROM flags f JOIN applications a ON a.id = f.application_id",
-    )
-    .await?;
-    let segments = rows(
+         FROM flags f JOIN applications a ON a.id = f.application_id");
+    let segments = list!(
         conn,
         "SELECT jsonb_agg(to_jsonb(s) - 'application_id' || jsonb_build_object('application', a.key)
                 ORDER BY a.key, s.key)
-         FROM segments s JOIN applications a ON a.id = s.application_id",
-    )
-    .await?;
-    let configs = rows(
+         FROM segments s JOIN applications a ON a.id = s.application_id"
+    );
+    let configs = list!(
         conn,
         "SELECT jsonb_agg(to_jsonb(c) - 'application_id' - 'environment_id'
                     || jsonb_build_object('application', a.key, 'environment', e.key)
                 ORDER BY a.key, e.key, c.key)
-         FROM configs c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id",
-    )
-    .await?;
-    let services = rows(conn, "SELECT jsonb_agg(to_jsonb(s) ORDER BY s.service_name) FROM services s").await?;
-    let api_keys = rows(
+         FROM configs c JOIN applications a ON a.id = c.application_id JOIN environments e ON e.id = c.environment_id"
+    );
+    let services = list!(conn, "SELECT jsonb_agg(to_jsonb(s) ORDER BY s.service_name) FROM services s");
+    let api_keys = list!(
         conn,
         "SELECT jsonb_agg(to_jsonb(k) - 'hash' - 'application_id' - 'environment_id'
                     || jsonb_build_object('application', a.key, 'environment', e.key)
                 ORDER BY k.id)
          FROM api_keys k LEFT JOIN applications a ON a.id = k.application_id
-                         LEFT JOIN environments e ON e.id = k.environment_id",
-    )
-    .await?;
-    let exported_at: String =
-        sqlx::query_scalar("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
+                         LEFT JOIN environments e ON e.id = k.environment_id"
+    );
+    let exported_at =
+        sqlx::query_scalar!(r#"SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "at!""#)
             .fetch_one(&mut *conn)
             .await?;
     Ok(json!({
