@@ -3,29 +3,17 @@
 //! callers pass what they changed, with secrets already redacted (see `configs`).
 
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::authz::Caller;
 use crate::error::Result;
-use crate::store::audit::{self as rows, NewEntry};
+use crate::store::audit as rows;
 
-/// One entry, as a write describes it.
-#[derive(Debug)]
-pub struct Entry<'a> {
-    pub entity_type: &'a str,
-    pub entity_id: &'a str,
-    pub entity_key: &'a str,
-    pub action: &'a str,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-    pub version: Option<i64>,
-}
+pub use crate::store::audit::Entry;
 
+/// Records an entry of `caller`'s (`None`: the CLI, as the server's operator).
 pub async fn record(conn: &mut PgConnection, caller: Option<&Caller>, e: Entry<'_>) -> Result<()> {
-    let Entry { entity_type, entity_id, entity_key, action, before, after, version } = e;
-    let actor = caller.map(|c| c.key_id.as_str());
-    rows::insert(conn, NewEntry { actor, entity_type, entity_id, entity_key, action, before, after, version }).await
+    rows::insert(conn, caller.map(|c| c.key_id.as_str()), e).await
 }
 
 /// An entity whose changes are audited whole (its JSON is the before/after).

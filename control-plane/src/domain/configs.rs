@@ -16,7 +16,7 @@ use super::audit::{self, Entry};
 use super::authz::{self, Action, Caller};
 use super::paging::{List, Page};
 use super::vane::{Touched, Vane};
-use super::versions::Expected;
+use super::versions::{Expected, versioned};
 use crate::crypto::Cipher;
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
@@ -52,6 +52,8 @@ pub struct ConfigVersion {
     pub actor: Option<String>,
     pub at: DateTime<Utc>,
 }
+
+versioned!(UpdateConfig);
 
 /// What audit rows hold: the view with a secret's value replaced.
 fn redacted(v: &ConfigView) -> Value {

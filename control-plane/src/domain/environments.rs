@@ -3,19 +3,21 @@
 //! `staging` and `production` always exist.
 
 use serde::Deserialize;
+use sqlx::PgConnection;
 
 use super::audit::{self, audited};
 use super::authz::{self, Action, Caller};
 use super::names::{check_text, is_slug, slugify};
-use super::paging::{List, Page};
+use super::top_level::TopLevel;
 use super::vane::{Touched, Vane};
-use super::versions::Expected;
+use super::versions::{Expected, versioned};
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
 use crate::store::environments as rows;
 pub use crate::store::environments::Environment;
 
 audited!(Environment, "environment");
+versioned!(EnvironmentChange);
 
 /// Environments that always exist.
 pub const BUILT_IN: [&str; 3] = ["development", "staging", "production"];
@@ -53,81 +55,87 @@ fn check_settings(problems: &mut Vec<FieldError>, max_staleness_s: Option<i64>, 
     }
 }
 
-/// Environments the caller may see (a key bound to one sees that one).
-pub async fn list(vane: &Vane, caller: &Caller, page: Page) -> Result<List<Environment>> {
-    authz::listing(caller, Action::Read)?;
-    let page = page.resolve()?;
-    let mut conn = vane.pool.acquire().await?;
-    Ok(List::of(rows::list(&mut conn, caller.bound_environment(), page.0, page.1).await?, page))
-}
+impl TopLevel for Environment {
+    type New = NewEnvironment;
+    type Change = EnvironmentChange;
 
-pub async fn read(vane: &Vane, caller: &Caller, name: &str) -> Result<Environment> {
-    authz::environment(&mut *vane.pool.acquire().await?, caller, Action::Read, name).await
-}
+    async fn resolve(conn: &mut PgConnection, caller: &Caller, action: Action, name: &str) -> Result<Self> {
+        authz::environment(conn, caller, action, name).await
+    }
 
-/// Creates an environment; every flag gets a (disabled) state in it, as at the flag's creation.
-pub async fn create(vane: &Vane, caller: &Caller, new: NewEnvironment) -> Result<Environment> {
-    authz::everything(caller, Action::Write)?;
-    let key = new.key.clone().unwrap_or_else(|| slugify(&new.name));
-    let mut problems = Vec::new();
-    if !is_slug(&key) {
-        problems.push(FieldError::new("key", "must match [a-z0-9][a-z0-9._-]{0,99}"));
+    fn bound(caller: &Caller) -> Option<&str> {
+        caller.bound_environment()
     }
-    check_text(&mut problems, "name", &new.name, 1, 256);
-    check_settings(&mut problems, Some(new.max_staleness_s), Some(&new.stale_policy));
-    if !problems.is_empty() {
-        return Err(Error::Unprocessable(problems));
-    }
-    let mut tx = vane.begin().await?;
-    let env = rows::insert(&mut tx, &key, &new.name, new.max_staleness_s, &new.stale_policy).await?;
-    publish::publish_environment(&mut tx, &env.id).await?;
-    audit::change(&mut tx, caller, "create", None, Some(&env)).await?;
-    vane.commit(tx, Touched::Streams).await?;
-    Ok(env)
-}
 
-pub async fn update(
-    vane: &Vane,
-    caller: &Caller,
-    name: &str,
-    expected: Expected,
-    change: EnvironmentChange,
-) -> Result<Environment> {
-    let mut problems = Vec::new();
-    if let Some(name) = &change.name {
-        check_text(&mut problems, "name", name, 1, 256);
+    async fn rows(conn: &mut PgConnection, only: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Self>, i64)> {
+        rows::list(conn, only, limit, offset).await
     }
-    check_settings(&mut problems, change.max_staleness_s, change.stale_policy.as_deref());
-    if !problems.is_empty() {
-        return Err(Error::Unprocessable(problems));
-    }
-    let mut tx = vane.begin().await?;
-    let env = authz::environment(&mut tx, caller, Action::Write, name).await?;
-    let before = rows::lock(&mut tx, &env.id).await?;
-    expected.check(before.version)?;
-    let (name, policy) = (change.name.as_deref(), change.stale_policy.as_deref());
-    let after = rows::update(&mut tx, &before.id, name, change.max_staleness_s, policy).await?;
-    if after.max_staleness_s != before.max_staleness_s || after.stale_policy != before.stale_policy {
-        publish::publish_environment(&mut tx, &after.id).await?;
-    }
-    audit::change(&mut tx, caller, "update", Some(&before), Some(&after)).await?;
-    vane.commit(tx, Touched::Streams).await?;
-    Ok(after)
-}
 
-/// Deletes an environment with everything in it (states, configs, keys bound to it).
-pub async fn delete(vane: &Vane, caller: &Caller, name: &str, expected: Expected) -> Result<()> {
-    authz::everything(caller, Action::Write)?;
-    let mut tx = vane.begin().await?;
-    let before = rows::lock(&mut tx, name).await?;
-    if BUILT_IN.contains(&before.key.as_str()) {
-        return Err(Error::Conflict(format!("the built-in environment '{}' cannot be deleted", before.key)));
+    /// Creates an environment; every flag gets a (disabled) state in it, as at the flag's creation.
+    async fn create(vane: &Vane, caller: &Caller, new: NewEnvironment) -> Result<Self> {
+        authz::everything(caller, Action::Write)?;
+        let key = new.key.clone().unwrap_or_else(|| slugify(&new.name));
+        let mut problems = Vec::new();
+        if !is_slug(&key) {
+            problems.push(FieldError::new("key", "must match [a-z0-9][a-z0-9._-]{0,99}"));
+        }
+        check_text(&mut problems, "name", &new.name, 1, 256);
+        check_settings(&mut problems, Some(new.max_staleness_s), Some(&new.stale_policy));
+        if !problems.is_empty() {
+            return Err(Error::Unprocessable(problems));
+        }
+        let mut tx = vane.begin().await?;
+        let env = rows::insert(&mut tx, &key, &new.name, new.max_staleness_s, &new.stale_policy).await?;
+        publish::publish_environment(&mut tx, &env.id).await?;
+        audit::change(&mut tx, caller, "create", None, Some(&env)).await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(env)
     }
-    expected.check(before.version)?;
-    publish::announce_deleted(&mut tx, None, Some(&before.id)).await?;
-    rows::delete(&mut tx, &before.id).await?;
-    // Keys bound to it go with it.
-    publish::announce_keys(&mut tx).await?;
-    audit::change(&mut tx, caller, "delete", Some(&before), None).await?;
-    vane.commit(tx, Touched::KeysAndStreams).await
+
+    /// Changes its name or staleness settings (the latter republish its snapshots).
+    async fn update(
+        vane: &Vane,
+        caller: &Caller,
+        name: &str,
+        expected: Expected,
+        change: EnvironmentChange,
+    ) -> Result<Self> {
+        let mut problems = Vec::new();
+        if let Some(name) = &change.name {
+            check_text(&mut problems, "name", name, 1, 256);
+        }
+        check_settings(&mut problems, change.max_staleness_s, change.stale_policy.as_deref());
+        if !problems.is_empty() {
+            return Err(Error::Unprocessable(problems));
+        }
+        let mut tx = vane.begin().await?;
+        let env = authz::environment(&mut tx, caller, Action::Write, name).await?;
+        let before = rows::lock(&mut tx, &env.id).await?;
+        expected.check(before.version)?;
+        let (name, policy) = (change.name.as_deref(), change.stale_policy.as_deref());
+        let after = rows::update(&mut tx, &before.id, name, change.max_staleness_s, policy).await?;
+        if after.max_staleness_s != before.max_staleness_s || after.stale_policy != before.stale_policy {
+            publish::publish_environment(&mut tx, &after.id).await?;
+        }
+        audit::change(&mut tx, caller, "update", Some(&before), Some(&after)).await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(after)
+    }
+
+    /// Deletes an environment with everything in it (states, configs, keys bound to it).
+    async fn delete(vane: &Vane, caller: &Caller, name: &str, expected: Expected) -> Result<()> {
+        authz::everything(caller, Action::Write)?;
+        let mut tx = vane.begin().await?;
+        let before = rows::lock(&mut tx, name).await?;
+        if BUILT_IN.contains(&before.key.as_str()) {
+            return Err(Error::Conflict(format!("the built-in environment '{}' cannot be deleted", before.key)));
+        }
+        expected.check(before.version)?;
+        publish::announce_deleted(&mut tx, None, Some(&before.id)).await?;
+        rows::delete(&mut tx, &before.id).await?;
+        // Keys bound to it go with it.
+        publish::announce_keys(&mut tx).await?;
+        audit::change(&mut tx, caller, "delete", Some(&before), None).await?;
+        vane.commit(tx, Touched::KeysAndStreams).await
+    }
 }

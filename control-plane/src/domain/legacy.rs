@@ -32,7 +32,7 @@ use super::flags::write::{self as flags, CreateFlag, StateChange};
 use super::names::{is_slug, slugify};
 use super::paging::Page;
 use super::vane::{Touched, Vane};
-use super::versions::Expected;
+use super::versions::{Expected, versioned};
 use crate::error::{Error, Result};
 use crate::publish;
 use crate::publish::compiled::CompiledCache;
@@ -40,6 +40,8 @@ use crate::store::applications::{self as application_rows, Application};
 use crate::store::configs::{self as config_rows, Within};
 use crate::store::environments;
 use crate::store::flags::{self as flag_rows, FlagRow, StateRow};
+
+versioned!(ConfigUpdate, FlagUpdate, ConfigurationUpdate);
 
 /// The application a `service_name` stands for; created on first write when `create`.
 async fn service_application(
@@ -229,7 +231,7 @@ pub struct ConfigUpdate {
     value: Option<Value>,
     description: Option<String>,
     is_encrypted: Option<bool>,
-    pub version: Option<i64>,
+    version: Option<i64>,
 }
 
 pub async fn config_update(
@@ -480,7 +482,7 @@ pub struct FlagUpdate {
     rollout_percentage: Option<f64>,
     target_users: Option<Vec<String>>,
     environment: Option<String>,
-    pub version: Option<i64>,
+    version: Option<i64>,
 }
 
 pub async fn flag_update(
@@ -674,7 +676,7 @@ pub struct ConfigurationUpdate {
     name: Option<String>,
     comments: Option<String>,
     config: Option<Value>,
-    pub version: Option<i64>,
+    version: Option<i64>,
 }
 
 pub async fn configuration_update(

@@ -24,5 +24,6 @@ pub mod paging;
 pub mod registry;
 pub mod segments;
 pub mod snapshots;
+pub mod top_level;
 pub mod vane;
 pub mod versions;

@@ -17,7 +17,7 @@ use super::flags::validate::{problems, refuse};
 use super::names::{ENTITY_KEY, is_entity_key};
 use super::paging::{List, Page};
 use super::vane::{Touched, Vane};
-use super::versions::Expected;
+use super::versions::{Expected, versioned};
 use crate::error::{Error, FieldError, Result};
 use crate::publish::{self, model_cache};
 use crate::store::applications::{self as applications, Application};
@@ -25,6 +25,7 @@ pub use crate::store::segments::SegmentRow;
 use crate::store::segments::{self as rows, Written};
 
 audited!(SegmentRow, "segment");
+versioned!(SegmentBody);
 
 /// A segment as written: all of it to create one, what changes to update one.
 #[derive(Debug, Deserialize)]
@@ -51,7 +52,7 @@ pub async fn list(vane: &Vane, caller: &Caller, application: &str, page: Page) -
     Ok(List::of(rows::list(&mut conn, &app.id, page.0, page.1).await?, page))
 }
 
-pub async fn read(vane: &Vane, caller: &Caller, application: &str, segment: &str) -> Result<SegmentRow> {
+pub async fn read(vane: &Vane, caller: &Caller, (application, segment): (&str, &str)) -> Result<SegmentRow> {
     let mut conn = vane.pool.acquire().await?;
     let app = authz::application(&mut conn, caller, Action::Read, application).await?;
     find(&mut conn, &app, segment, false).await

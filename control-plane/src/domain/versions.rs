@@ -26,6 +26,23 @@ impl Expected {
     }
 }
 
+/// A change whose body may say which version it expects (`version`).
+pub trait Versioned {
+    fn version(&self) -> Option<i64>;
+}
+
+/// Implements [`Versioned`] for changes with a `version: Option<i64>` field.
+macro_rules! versioned {
+    ($($change:ty),+ $(,)?) => {
+        $(impl $crate::domain::versions::Versioned for $change {
+            fn version(&self) -> Option<i64> {
+                self.version
+            }
+        })+
+    };
+}
+pub(crate) use versioned;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,14 +2,11 @@
 //! action and actor (key id). Admin and read keys that are not bound to anything.
 
 use axum::Json as Reply;
-use axum::extract::State;
 use serde::Deserialize;
 
-use super::extract::Query;
+use super::extract::{Ctx, Query};
 use super::routes::Routes;
-use super::state::AppState;
 use crate::domain::audit_log;
-use crate::domain::authz::Caller;
 use crate::domain::paging::{List, Page};
 use crate::error::Result;
 use crate::store::audit::{AuditEntry, Filter};
@@ -29,11 +26,7 @@ struct AuditFilter {
     actor: Option<String>,
 }
 
-async fn list(
-    State(s): State<AppState>,
-    caller: Caller,
-    Query(f): Query<AuditFilter>,
-) -> Result<Reply<List<AuditEntry>>> {
+async fn list(c: Ctx, Query(f): Query<AuditFilter>) -> Result<Reply<List<AuditEntry>>> {
     let filter = Filter {
         entity_type: f.entity_type.as_deref(),
         entity: f.entity.as_deref(),
@@ -41,5 +34,5 @@ async fn list(
         actor: f.actor.as_deref(),
     };
     let page = Page { limit: f.limit, offset: f.offset };
-    Ok(Reply(audit_log::list(&s.vane, &caller, &filter, page).await?))
+    Ok(Reply(audit_log::list(&c.vane, &c.caller, &filter, page).await?))
 }

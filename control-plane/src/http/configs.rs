@@ -2,13 +2,10 @@
 //! [`crate::domain::configs`]).
 
 use axum::Json as Reply;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 
-use super::extract::{Json, Path, Query, Rollback, expected};
+use super::extract::{Change, Ctx, IfMatch, Json, Path, Query, Rollback};
 use super::routes::Routes;
-use super::state::AppState;
-use crate::domain::authz::Caller;
 use crate::domain::configs::{self, ConfigVersion, ConfigView, CreateConfig, UpdateConfig};
 use crate::domain::paging::{List, Page};
 use crate::error::Result;
@@ -31,65 +28,40 @@ pub fn router() -> Routes {
 type Base = Path<(String, String)>;
 type One = Path<(String, String, String)>;
 
-async fn list(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((a, e)): Base,
-    Query(page): Query<Page>,
-) -> Result<Reply<List<ConfigView>>> {
-    Ok(Reply(configs::list(&s.vane, &caller, (&a, &e), page).await?))
+async fn list(c: Ctx, Path((a, e)): Base, Query(page): Query<Page>) -> Result<Reply<List<ConfigView>>> {
+    Ok(Reply(configs::list(&c.vane, &c.caller, (&a, &e), page).await?))
 }
 
-async fn read(State(s): State<AppState>, caller: Caller, Path((a, e, key)): One) -> Result<Reply<ConfigView>> {
-    Ok(Reply(configs::read(&s.vane, &caller, (&a, &e, &key)).await?))
+async fn read(c: Ctx, Path((a, e, key)): One) -> Result<Reply<ConfigView>> {
+    Ok(Reply(configs::read(&c.vane, &c.caller, (&a, &e, &key)).await?))
 }
 
-async fn create(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((a, e)): Base,
-    Json(body): Json<CreateConfig>,
-) -> Result<(StatusCode, Reply<ConfigView>)> {
-    Ok((StatusCode::CREATED, Reply(configs::create(&s.vane, &caller, (&a, &e), body).await?)))
+async fn create(c: Ctx, Path((a, e)): Base, Json(new): Json<CreateConfig>) -> Result<(StatusCode, Reply<ConfigView>)> {
+    Ok((StatusCode::CREATED, Reply(configs::create(&c.vane, &c.caller, (&a, &e), new).await?)))
 }
 
 async fn update(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
+    c: Ctx,
     Path((a, e, key)): One,
-    Json(body): Json<UpdateConfig>,
+    Change(expected, change): Change<UpdateConfig>,
 ) -> Result<Reply<ConfigView>> {
-    let expected = expected(&headers, body.version)?;
-    Ok(Reply(configs::update(&s.vane, &caller, (&a, &e, &key), expected, body).await?))
+    Ok(Reply(configs::update(&c.vane, &c.caller, (&a, &e, &key), expected, change).await?))
 }
 
-async fn remove(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((a, e, key)): One,
-) -> Result<StatusCode> {
-    configs::delete(&s.vane, &caller, (&a, &e, &key), expected(&headers, None)?).await?;
+async fn remove(c: Ctx, IfMatch(expected): IfMatch, Path((a, e, key)): One) -> Result<StatusCode> {
+    configs::delete(&c.vane, &c.caller, (&a, &e, &key), expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn history(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((a, e, key)): One,
-    Query(page): Query<Page>,
-) -> Result<Reply<List<ConfigVersion>>> {
-    Ok(Reply(configs::history(&s.vane, &caller, (&a, &e, &key), page).await?))
+async fn history(c: Ctx, Path((a, e, key)): One, Query(page): Query<Page>) -> Result<Reply<List<ConfigVersion>>> {
+    Ok(Reply(configs::history(&c.vane, &c.caller, (&a, &e, &key), page).await?))
 }
 
 async fn rollback(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
+    c: Ctx,
+    IfMatch(expected): IfMatch,
     Path((a, e, key)): One,
-    Json(body): Json<Rollback>,
+    Json(to): Json<Rollback>,
 ) -> Result<Reply<ConfigView>> {
-    let expected = expected(&headers, None)?;
-    Ok(Reply(configs::rollback(&s.vane, &caller, (&a, &e, &key), expected, body.version).await?))
+    Ok(Reply(configs::rollback(&c.vane, &c.caller, (&a, &e, &key), expected, to.version).await?))
 }

@@ -9,11 +9,16 @@
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
+use axum::http::header::IF_MATCH;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::state::AppState;
+use crate::domain::authz::Caller;
+use crate::domain::vane::Vane;
+use crate::domain::versions::{Expected, Versioned};
 use crate::error::{Error, FieldError};
 
 /// Longest string accepted anywhere in a JSON body (a key in a segment list, a rule value, a
@@ -297,13 +302,10 @@ mod tests {
     }
 }
 
-/// The version a write expects: `If-Match` (412 when stale) or a body `version` (409 when stale).
-pub fn expected(
-    headers: &axum::http::HeaderMap,
-    body_version: Option<i64>,
-) -> Result<crate::domain::versions::Expected, Error> {
-    use crate::domain::versions::Expected;
-    if let Some(v) = headers.get(axum::http::header::IF_MATCH) {
+/// The version a write expects: `If-Match` (412 when stale), else the body's `version` (409 when
+/// stale), else any.
+fn expected(if_match: Option<&HeaderValue>, body_version: Option<i64>) -> Result<Expected, Error> {
+    if let Some(v) = if_match {
         let text = v.to_str().map_err(|_| Error::BadRequest("If-Match is not valid text".into()))?;
         let trimmed = text.trim().trim_start_matches("W/").trim_matches('"');
         let version =
@@ -318,4 +320,50 @@ pub fn expected(
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
     pub version: i64,
+}
+
+/// What most handlers work with: the running Vane and the authenticated caller.
+#[derive(Debug)]
+pub struct Ctx {
+    pub vane: Vane,
+    pub caller: Caller,
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        Ok(Ctx { vane: state.vane.clone(), caller })
+    }
+}
+
+/// A write's body and the version it expects: `If-Match`, else the body's `version`.
+#[derive(Debug)]
+pub struct Change<B>(pub Expected, pub B);
+
+impl<S, B> FromRequest<S> for Change<B>
+where
+    S: Send + Sync,
+    B: DeserializeOwned + Versioned,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let if_match = req.headers().get(IF_MATCH).cloned();
+        let Json(body) = Json::<B>::from_request(req, state).await?;
+        Ok(Change(expected(if_match.as_ref(), body.version())?, body))
+    }
+}
+
+/// The version a write without a body expects: `If-Match`, else any.
+#[derive(Debug)]
+pub struct IfMatch(pub Expected);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        Ok(IfMatch(expected(parts.headers.get(IF_MATCH), None)?))
+    }
 }

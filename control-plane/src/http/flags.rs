@@ -3,13 +3,10 @@
 //! [`crate::domain::flags`]).
 
 use axum::Json as Reply;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 
-use super::extract::{Json, Path, Query, Rollback, expected};
+use super::extract::{Change, Ctx, IfMatch, Json, Path, Query, Rollback};
 use super::routes::Routes;
-use super::state::AppState;
-use crate::domain::authz::Caller;
 use crate::domain::flags::{self, CreateFlag, FlagChange, FlagFilter, FlagView, StateChange};
 use crate::domain::paging::{List, Page};
 use crate::error::Result;
@@ -32,91 +29,60 @@ pub fn router() -> Routes {
         .post(&format!("{STATE}/rollback"), "Restore an earlier version as a new version", rollback)
 }
 
-/// `{application}/flags/{flag}/environments/{environment}`.
-type StatePath = Path<(String, String, String)>;
+/// `{application}/flags/{flag}`, and `…/environments/{environment}`.
+type One = Path<(String, String)>;
+type InEnvironment = Path<(String, String, String)>;
 
-async fn list(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(application): Path<String>,
-    Query(filter): Query<FlagFilter>,
-) -> Result<Reply<List<FlagView>>> {
-    Ok(Reply(flags::list(&s.vane, &caller, &application, filter).await?))
+async fn list(c: Ctx, Path(app): Path<String>, Query(filter): Query<FlagFilter>) -> Result<Reply<List<FlagView>>> {
+    Ok(Reply(flags::list(&c.vane, &c.caller, &app, filter).await?))
 }
 
-async fn read(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((app, flag)): Path<(String, String)>,
-) -> Result<Reply<FlagView>> {
-    Ok(Reply(flags::read(&s.vane, &caller, &app, &flag).await?))
+async fn read(c: Ctx, Path((app, flag)): One) -> Result<Reply<FlagView>> {
+    Ok(Reply(flags::read(&c.vane, &c.caller, &app, &flag).await?))
 }
 
-async fn create(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(application): Path<String>,
-    Json(body): Json<CreateFlag>,
-) -> Result<(StatusCode, Reply<FlagView>)> {
-    Ok((StatusCode::CREATED, Reply(flags::create(&s.vane, &caller, &application, body).await?)))
+async fn create(c: Ctx, Path(app): Path<String>, Json(new): Json<CreateFlag>) -> Result<(StatusCode, Reply<FlagView>)> {
+    Ok((StatusCode::CREATED, Reply(flags::create(&c.vane, &c.caller, &app, new).await?)))
 }
 
 async fn update(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((app, flag)): Path<(String, String)>,
-    Json(body): Json<FlagChange>,
+    c: Ctx,
+    Path((app, flag)): One,
+    Change(expected, change): Change<FlagChange>,
 ) -> Result<Reply<FlagView>> {
-    let expected = expected(&headers, body.version)?;
-    Ok(Reply(flags::update(&s.vane, &caller, &app, &flag, expected, body).await?))
+    Ok(Reply(flags::update(&c.vane, &c.caller, (&app, &flag), expected, change).await?))
 }
 
-async fn remove(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((app, flag)): Path<(String, String)>,
-) -> Result<StatusCode> {
-    flags::delete(&s.vane, &caller, &app, &flag, expected(&headers, None)?).await?;
+async fn remove(c: Ctx, IfMatch(expected): IfMatch, Path((app, flag)): One) -> Result<StatusCode> {
+    flags::delete(&c.vane, &c.caller, (&app, &flag), expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn read_state(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((app, flag, env)): StatePath,
-) -> Result<Reply<StateRow>> {
-    Ok(Reply(flags::read_state(&s.vane, &caller, &app, &flag, &env).await?))
+async fn read_state(c: Ctx, Path((app, flag, env)): InEnvironment) -> Result<Reply<StateRow>> {
+    Ok(Reply(flags::read_state(&c.vane, &c.caller, (&app, &flag, &env)).await?))
 }
 
 async fn update_state(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((app, flag, env)): StatePath,
-    Json(body): Json<StateChange>,
+    c: Ctx,
+    Path((app, flag, env)): InEnvironment,
+    Change(expected, change): Change<StateChange>,
 ) -> Result<Reply<StateRow>> {
-    let expected = expected(&headers, body.version)?;
-    Ok(Reply(flags::update_state(&s.vane, &caller, &app, &env, &flag, expected, body).await?))
+    Ok(Reply(flags::update_state(&c.vane, &c.caller, (&app, &flag, &env), expected, change).await?))
 }
 
 async fn history(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((app, flag, env)): StatePath,
+    c: Ctx,
+    Path((app, flag, env)): InEnvironment,
     Query(page): Query<Page>,
 ) -> Result<Reply<List<HistoryEntry>>> {
-    Ok(Reply(flags::history(&s.vane, &caller, &app, &flag, &env, page).await?))
+    Ok(Reply(flags::history(&c.vane, &c.caller, (&app, &flag, &env), page).await?))
 }
 
 async fn rollback(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((app, flag, env)): StatePath,
-    Json(body): Json<Rollback>,
+    c: Ctx,
+    IfMatch(expected): IfMatch,
+    Path((app, flag, env)): InEnvironment,
+    Json(to): Json<Rollback>,
 ) -> Result<Reply<StateRow>> {
-    let expected = expected(&headers, None)?;
-    Ok(Reply(flags::rollback(&s.vane, &caller, (&app, &flag, &env), expected, body.version).await?))
+    Ok(Reply(flags::rollback(&c.vane, &c.caller, (&app, &flag, &env), expected, to.version).await?))
 }

@@ -2,13 +2,10 @@
 //! (rules in [`crate::domain::imports`]).
 
 use axum::Json as Reply;
-use axum::extract::State;
 use serde_json::Value;
 
-use super::extract::{Json, Path};
+use super::extract::{Ctx, Json, Path};
 use super::routes::Routes;
-use super::state::AppState;
-use crate::domain::authz::Caller;
 use crate::domain::imports;
 use crate::error::Result;
 
@@ -21,10 +18,9 @@ pub fn router() -> Routes {
 }
 
 async fn unleash(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((application, environment)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    c: Ctx,
+    Path((app, env)): Path<(String, String)>,
+    Json(document): Json<Value>,
 ) -> Result<Reply<Value>> {
-    Ok(Reply(imports::unleash(&s.vane, &caller, (&application, &environment), &body).await?))
+    Ok(Reply(imports::unleash(&c.vane, &c.caller, (&app, &env), &document).await?))
 }

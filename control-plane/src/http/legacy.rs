@@ -4,9 +4,9 @@
 
 use axum::Json as Reply;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 
-use super::extract::{Json, Path, Query, expected};
+use super::extract::{Change, Ctx, IfMatch, Json, Path, Query};
 use super::routes::Routes;
 use super::state::AppState;
 use crate::domain::authz::Caller;
@@ -40,109 +40,68 @@ pub fn router() -> Routes {
         .post("/configurations", "Create a JSON configuration", configuration_create)
         .get("/configurations/{id}", "Read a JSON configuration", configuration_read)
         .put("/configurations/{id}", "Update a JSON configuration", configuration_update)
-        .delete("/configurations/{id}", "Delete a JSON configuration", configuration_delete)
+        .delete("/configurations/{id}", "Delete a JSON configuration", config_delete)
 }
 
 type Answer<T> = Result<Reply<T>>;
 type Created<T> = Result<(StatusCode, Reply<T>)>;
 
-async fn config_create(
-    State(s): State<AppState>,
-    caller: Caller,
-    Json(body): Json<ConfigCreate>,
-) -> Created<LegacyConfig> {
-    Ok((StatusCode::CREATED, Reply(legacy::config_create(&s.vane, &caller, body).await?)))
+async fn config_create(c: Ctx, Json(new): Json<ConfigCreate>) -> Created<LegacyConfig> {
+    Ok((StatusCode::CREATED, Reply(legacy::config_create(&c.vane, &c.caller, new).await?)))
 }
 
-async fn config_list(
-    State(s): State<AppState>,
-    caller: Caller,
-    Query(f): Query<ConfigFilter>,
-) -> Answer<Vec<LegacyConfig>> {
-    Ok(Reply(legacy::config_list(&s.vane, &caller, f).await?))
+async fn config_list(c: Ctx, Query(filter): Query<ConfigFilter>) -> Answer<Vec<LegacyConfig>> {
+    Ok(Reply(legacy::config_list(&c.vane, &c.caller, filter).await?))
 }
 
-async fn config_read(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(key): Path<String>,
-    Query(q): Query<ConfigLookup>,
-) -> Answer<LegacyConfig> {
-    Ok(Reply(legacy::config_read(&s.vane, &caller, &key, q).await?))
+async fn config_read(c: Ctx, Path(key): Path<String>, Query(lookup): Query<ConfigLookup>) -> Answer<LegacyConfig> {
+    Ok(Reply(legacy::config_read(&c.vane, &c.caller, &key, lookup).await?))
 }
 
 async fn config_update(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
+    c: Ctx,
     Path(id): Path<String>,
-    Json(body): Json<ConfigUpdate>,
+    Change(expected, change): Change<ConfigUpdate>,
 ) -> Answer<LegacyConfig> {
-    caller.permits(crate::domain::authz::Action::Write)?;
-    let expected = expected(&headers, body.version)?;
-    Ok(Reply(legacy::config_update(&s.vane, &caller, &id, expected, body).await?))
+    Ok(Reply(legacy::config_update(&c.vane, &c.caller, &id, expected, change).await?))
 }
 
-async fn config_delete(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    caller.permits(crate::domain::authz::Action::Write)?;
-    legacy::config_delete(&s.vane, &caller, &id, expected(&headers, None)?).await?;
+async fn config_delete(c: Ctx, IfMatch(expected): IfMatch, Path(id): Path<String>) -> Result<StatusCode> {
+    legacy::config_delete(&c.vane, &c.caller, &id, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn config_history(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Query(page): Query<Page>,
-) -> Answer<Vec<LegacyChange>> {
-    Ok(Reply(legacy::config_history(&s.vane, &caller, &id, page).await?))
+async fn config_history(c: Ctx, Path(id): Path<String>, Query(page): Query<Page>) -> Answer<Vec<LegacyChange>> {
+    Ok(Reply(legacy::config_history(&c.vane, &c.caller, &id, page).await?))
 }
 
-async fn flag_list(State(s): State<AppState>, caller: Caller, Query(f): Query<FlagFilter>) -> Answer<Vec<LegacyFlag>> {
-    Ok(Reply(legacy::flag_list(&s.vane, &caller, f).await?))
+async fn flag_list(c: Ctx, Query(filter): Query<FlagFilter>) -> Answer<Vec<LegacyFlag>> {
+    Ok(Reply(legacy::flag_list(&c.vane, &c.caller, filter).await?))
 }
 
-async fn flag_create(State(s): State<AppState>, caller: Caller, Json(body): Json<FlagCreate>) -> Created<LegacyFlag> {
-    Ok((StatusCode::CREATED, Reply(legacy::flag_create(&s.vane, &caller, body).await?)))
+async fn flag_create(c: Ctx, Json(new): Json<FlagCreate>) -> Created<LegacyFlag> {
+    Ok((StatusCode::CREATED, Reply(legacy::flag_create(&c.vane, &c.caller, new).await?)))
 }
 
-async fn flag_read(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-    Query(q): Query<EnvQuery>,
-) -> Answer<LegacyFlag> {
-    Ok(Reply(legacy::flag_read(&s.vane, &caller, &name, q).await?))
+async fn flag_read(c: Ctx, Path(name): Path<String>, Query(q): Query<EnvQuery>) -> Answer<LegacyFlag> {
+    Ok(Reply(legacy::flag_read(&c.vane, &c.caller, &name, q).await?))
 }
 
 async fn flag_update(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
+    c: Ctx,
     Path(id): Path<String>,
     Query(q): Query<EnvQuery>,
-    Json(body): Json<FlagUpdate>,
+    Change(expected, change): Change<FlagUpdate>,
 ) -> Answer<LegacyFlag> {
-    caller.permits(crate::domain::authz::Action::Write)?;
-    let expected = expected(&headers, body.version)?;
-    Ok(Reply(legacy::flag_update(&s.vane, &caller, (&id, q), expected, body).await?))
+    Ok(Reply(legacy::flag_update(&c.vane, &c.caller, (&id, q), expected, change).await?))
 }
 
-async fn flag_delete(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    legacy::flag_delete(&s.vane, &caller, &id, expected(&headers, None)?).await?;
+async fn flag_delete(c: Ctx, IfMatch(expected): IfMatch, Path(id): Path<String>) -> Result<StatusCode> {
+    legacy::flag_delete(&c.vane, &c.caller, &id, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Evaluation reads compiled snapshots, which the state keeps beside the domain.
 async fn flag_evaluate(
     State(s): State<AppState>,
     caller: Caller,
@@ -152,47 +111,25 @@ async fn flag_evaluate(
 }
 
 async fn configuration_create(
-    State(s): State<AppState>,
-    caller: Caller,
+    c: Ctx,
     Query(q): Query<EnvQuery>,
-    Json(body): Json<ConfigurationCreate>,
+    Json(new): Json<ConfigurationCreate>,
 ) -> Created<LegacyConfiguration> {
-    Ok((StatusCode::CREATED, Reply(legacy::configuration_create(&s.vane, &caller, q, body).await?)))
+    Ok((StatusCode::CREATED, Reply(legacy::configuration_create(&c.vane, &c.caller, q, new).await?)))
 }
 
-async fn configuration_list(
-    State(s): State<AppState>,
-    caller: Caller,
-    Query(f): Query<ConfigurationFilter>,
-) -> Answer<Vec<LegacyConfiguration>> {
-    Ok(Reply(legacy::configuration_list(&s.vane, &caller, f).await?))
+async fn configuration_list(c: Ctx, Query(filter): Query<ConfigurationFilter>) -> Answer<Vec<LegacyConfiguration>> {
+    Ok(Reply(legacy::configuration_list(&c.vane, &c.caller, filter).await?))
 }
 
-async fn configuration_read(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Answer<LegacyConfiguration> {
-    Ok(Reply(legacy::configuration_read(&s.vane, &caller, &id).await?))
+async fn configuration_read(c: Ctx, Path(id): Path<String>) -> Answer<LegacyConfiguration> {
+    Ok(Reply(legacy::configuration_read(&c.vane, &c.caller, &id).await?))
 }
 
 async fn configuration_update(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
+    c: Ctx,
     Path(id): Path<String>,
-    Json(body): Json<ConfigurationUpdate>,
+    Change(expected, change): Change<ConfigurationUpdate>,
 ) -> Answer<LegacyConfiguration> {
-    caller.permits(crate::domain::authz::Action::Write)?;
-    let expected = expected(&headers, body.version)?;
-    Ok(Reply(legacy::configuration_update(&s.vane, &caller, &id, expected, body).await?))
-}
-
-async fn configuration_delete(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<StatusCode> {
-    config_delete(State(s), caller, headers, Path(id)).await
+    Ok(Reply(legacy::configuration_update(&c.vane, &c.caller, &id, expected, change).await?))
 }

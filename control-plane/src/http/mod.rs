@@ -21,6 +21,7 @@ pub mod segments;
 pub mod server;
 pub mod snapshots;
 pub mod state;
+pub mod top_level;
 
 /// Largest accepted request body: room for a segment of 100k+ keys in one write.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;

@@ -2,14 +2,11 @@
 //! config service's routes and shapes (rules in [`crate::domain::registry`]).
 
 use axum::Json as Reply;
-use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::extract::{Json, Path, Query};
+use super::extract::{Ctx, Json, Path, Query};
 use super::routes::Routes;
-use super::state::AppState;
-use crate::domain::authz::Caller;
 use crate::domain::paging::List;
 use crate::domain::registry::{self, HealthUpdate, Register, Service, StatusFilter};
 use crate::error::Result;
@@ -28,41 +25,29 @@ pub fn router() -> Routes {
     r
 }
 
-async fn list(
-    State(s): State<AppState>,
-    caller: Caller,
-    Query(f): Query<StatusFilter>,
-) -> Result<Reply<List<Service>>> {
-    Ok(Reply(registry::list(&s.vane, &caller, f).await?))
+async fn list(c: Ctx, Query(filter): Query<StatusFilter>) -> Result<Reply<List<Service>>> {
+    Ok(Reply(registry::list(&c.vane, &c.caller, filter).await?))
 }
 
 /// The original's shape: `{services, total}`.
-async fn healthy(State(s): State<AppState>, caller: Caller) -> Result<Reply<Value>> {
-    let services = registry::healthy(&s.vane, &caller).await?;
+async fn healthy(c: Ctx) -> Result<Reply<Value>> {
+    let services = registry::healthy(&c.vane, &c.caller).await?;
     Ok(Reply(json!({"services": services, "total": services.len()})))
 }
 
-async fn read(State(s): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<Reply<Service>> {
-    Ok(Reply(registry::read(&s.vane, &caller, &name).await?))
+async fn read(c: Ctx, Path(name): Path<String>) -> Result<Reply<Service>> {
+    Ok(Reply(registry::read(&c.vane, &c.caller, &name).await?))
 }
 
-async fn register(
-    State(s): State<AppState>,
-    caller: Caller,
-    Json(body): Json<Register>,
-) -> Result<(StatusCode, Reply<Service>)> {
-    Ok((StatusCode::CREATED, Reply(registry::register(&s.vane, &caller, body).await?)))
+async fn register(c: Ctx, Json(service): Json<Register>) -> Result<(StatusCode, Reply<Service>)> {
+    Ok((StatusCode::CREATED, Reply(registry::register(&c.vane, &c.caller, service).await?)))
 }
 
-async fn update_health(
-    State(s): State<AppState>,
-    caller: Caller,
-    Json(body): Json<HealthUpdate>,
-) -> Result<Reply<Service>> {
-    Ok(Reply(registry::update_health(&s.vane, &caller, body).await?))
+async fn update_health(c: Ctx, Json(report): Json<HealthUpdate>) -> Result<Reply<Service>> {
+    Ok(Reply(registry::update_health(&c.vane, &c.caller, report).await?))
 }
 
-async fn deregister(State(s): State<AppState>, caller: Caller, Path(name): Path<String>) -> Result<StatusCode> {
-    registry::deregister(&s.vane, &caller, &name).await?;
+async fn deregister(c: Ctx, Path(name): Path<String>) -> Result<StatusCode> {
+    registry::deregister(&c.vane, &c.caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,13 +1,10 @@
 //! `/api/v1/applications/{application}/segments` (rules in [`crate::domain::segments`]).
 
 use axum::Json as Reply;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 
-use super::extract::{Json, Path, Query, expected};
+use super::extract::{Change, Ctx, IfMatch, Json, Path, Query};
 use super::routes::Routes;
-use super::state::AppState;
-use crate::domain::authz::Caller;
 use crate::domain::paging::{List, Page};
 use crate::domain::segments::{self, SegmentBody, SegmentRow};
 use crate::error::Result;
@@ -23,49 +20,34 @@ pub fn router() -> Routes {
         .delete(ONE, "Delete a segment (refused while a flag uses it)", remove)
 }
 
-async fn list(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(application): Path<String>,
-    Query(page): Query<Page>,
-) -> Result<Reply<List<SegmentRow>>> {
-    Ok(Reply(segments::list(&s.vane, &caller, &application, page).await?))
+/// `{application}/segments/{segment}`.
+type One = Path<(String, String)>;
+
+async fn list(c: Ctx, Path(app): Path<String>, Query(page): Query<Page>) -> Result<Reply<List<SegmentRow>>> {
+    Ok(Reply(segments::list(&c.vane, &c.caller, &app, page).await?))
 }
 
-async fn read(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((app, seg)): Path<(String, String)>,
-) -> Result<Reply<SegmentRow>> {
-    Ok(Reply(segments::read(&s.vane, &caller, &app, &seg).await?))
+async fn read(c: Ctx, Path((app, segment)): One) -> Result<Reply<SegmentRow>> {
+    Ok(Reply(segments::read(&c.vane, &c.caller, (&app, &segment)).await?))
 }
 
 async fn create(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(application): Path<String>,
+    c: Ctx,
+    Path(app): Path<String>,
     Json(body): Json<SegmentBody>,
 ) -> Result<(StatusCode, Reply<SegmentRow>)> {
-    Ok((StatusCode::CREATED, Reply(segments::create(&s.vane, &caller, &application, body).await?)))
+    Ok((StatusCode::CREATED, Reply(segments::create(&c.vane, &c.caller, &app, body).await?)))
 }
 
 async fn update(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((app, seg)): Path<(String, String)>,
-    Json(body): Json<SegmentBody>,
+    c: Ctx,
+    Path((app, segment)): One,
+    Change(expected, body): Change<SegmentBody>,
 ) -> Result<Reply<SegmentRow>> {
-    let expected = expected(&headers, body.version)?;
-    Ok(Reply(segments::update(&s.vane, &caller, (&app, &seg), expected, body).await?))
+    Ok(Reply(segments::update(&c.vane, &c.caller, (&app, &segment), expected, body).await?))
 }
 
-async fn remove(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Path((app, seg)): Path<(String, String)>,
-) -> Result<StatusCode> {
-    segments::delete(&s.vane, &caller, (&app, &seg), expected(&headers, None)?).await?;
+async fn remove(c: Ctx, IfMatch(expected): IfMatch, Path((app, segment)): One) -> Result<StatusCode> {
+    segments::delete(&c.vane, &c.caller, (&app, &segment), expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -21,10 +21,9 @@ pub struct AuditEntry {
     pub version: Option<i64>,
 }
 
-/// What a new entry says.
+/// What a new entry says (besides who: the key id of its actor).
 #[derive(Debug)]
-pub struct NewEntry<'a> {
-    pub actor: Option<&'a str>,
+pub struct Entry<'a> {
     pub entity_type: &'a str,
     pub entity_id: &'a str,
     pub entity_key: &'a str,
@@ -34,12 +33,12 @@ pub struct NewEntry<'a> {
     pub version: Option<i64>,
 }
 
-pub async fn insert(conn: &mut PgConnection, e: NewEntry<'_>) -> Result<()> {
+pub async fn insert(conn: &mut PgConnection, actor: Option<&str>, e: Entry<'_>) -> Result<()> {
     sqlx::query!(
         "INSERT INTO audit_log (id, actor, entity_type, entity_id, entity_key, action, before, after, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         ulid::Ulid::new().to_string(),
-        e.actor,
+        actor,
         e.entity_type,
         e.entity_id,
         e.entity_key,

@@ -20,12 +20,14 @@ use super::authz::{self, Action, Caller};
 use super::batch::{Creation, QueuedChange};
 use super::paging::{List, Page};
 use super::vane::{Touched, Vane};
-use super::versions::Expected;
+use super::versions::{Expected, versioned};
 use crate::error::{Error, Result};
 use crate::publish;
 use crate::store::flags::{self as rows, HistoryEntry, StateRow};
 pub use write::{CreateFlag, FlagView, StateChange};
 use write::{apply_state, find, refuse_if_required, view, visible};
+
+versioned!(FlagChange, StateChange);
 
 /// Which flags a list wants.
 #[derive(Debug, Deserialize)]
@@ -79,8 +81,7 @@ pub struct FlagChange {
 pub async fn update(
     vane: &Vane,
     caller: &Caller,
-    application: &str,
-    flag: &str,
+    (application, flag): (&str, &str),
     expected: Expected,
     change: FlagChange,
 ) -> Result<FlagView> {
@@ -139,7 +140,7 @@ pub async fn update(
 }
 
 /// Deletes a flag (refused while another flag depends on it).
-pub async fn delete(vane: &Vane, caller: &Caller, application: &str, flag: &str, expected: Expected) -> Result<()> {
+pub async fn delete(vane: &Vane, caller: &Caller, (application, flag): (&str, &str), expected: Expected) -> Result<()> {
     let mut tx = vane.begin().await?;
     let app = authz::application(&mut tx, caller, Action::Write, application).await?;
     write::delete(&mut tx, caller, &app, flag, expected).await?;
@@ -149,9 +150,7 @@ pub async fn delete(vane: &Vane, caller: &Caller, application: &str, flag: &str,
 pub async fn read_state(
     vane: &Vane,
     caller: &Caller,
-    application: &str,
-    flag: &str,
-    environment: &str,
+    (application, flag, environment): (&str, &str, &str),
 ) -> Result<StateRow> {
     let mut conn = vane.pool.acquire().await?;
     let (app, env) = authz::stream(&mut conn, caller, Action::Read, application, environment).await?;
@@ -164,9 +163,7 @@ pub async fn read_state(
 pub async fn update_state(
     vane: &Vane,
     caller: &Caller,
-    application: &str,
-    environment: &str,
-    flag: &str,
+    (application, flag, environment): (&str, &str, &str),
     expected: Expected,
     change: StateChange,
 ) -> Result<StateRow> {
@@ -178,9 +175,7 @@ pub async fn update_state(
 pub async fn history(
     vane: &Vane,
     caller: &Caller,
-    application: &str,
-    flag: &str,
-    environment: &str,
+    (application, flag, environment): (&str, &str, &str),
     page: Page,
 ) -> Result<List<HistoryEntry>> {
     let page = page.resolve()?;
