@@ -8,8 +8,8 @@ use super::audit::{self, audited};
 use super::authz::{self, Action, Caller};
 use super::names::{check_text, is_slug, slugify};
 use super::top_level::TopLevel;
-use super::vane::{Touched, Vane};
-use super::versions::{Expected, versioned};
+use super::vane::{Actor, Touched};
+use super::versions::versioned;
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
 use crate::store::applications as rows;
@@ -53,7 +53,8 @@ impl TopLevel for Application {
         rows::list(conn, only, limit, offset).await
     }
 
-    async fn create(vane: &Vane, caller: &Caller, new: NewApplication) -> Result<Self> {
+    async fn create(actor: &Actor, new: NewApplication) -> Result<Self> {
+        let Actor { vane, caller } = actor;
         authz::everything(caller, Action::Write)?;
         let key = new.key.clone().unwrap_or_else(|| slugify(&new.name));
         let mut problems = Vec::new();
@@ -74,13 +75,20 @@ impl TopLevel for Application {
         Ok(app)
     }
 
-    async fn update(
-        vane: &Vane,
-        caller: &Caller,
-        name: &str,
-        expected: Expected,
-        change: ApplicationChange,
-    ) -> Result<Self> {
+    async fn lock(conn: &mut PgConnection, id_or_key: &str) -> Result<Self> {
+        rows::lock(conn, id_or_key).await
+    }
+
+    async fn write(conn: &mut PgConnection, id: &str, change: &ApplicationChange) -> Result<Self> {
+        rows::update(conn, id, change.name.as_deref(), change.comments.as_deref()).await
+    }
+
+    async fn remove(conn: &mut PgConnection, id: &str) -> Result<()> {
+        publish::announce_deleted(conn, Some(id), None).await?;
+        rows::delete(conn, id).await
+    }
+
+    fn check(change: &ApplicationChange) -> Vec<FieldError> {
         let mut problems = Vec::new();
         if let Some(name) = &change.name {
             check_text(&mut problems, "name", name, 1, 256);
@@ -88,34 +96,11 @@ impl TopLevel for Application {
         if let Some(comments) = &change.comments {
             check_text(&mut problems, "comments", comments, 0, 1024);
         }
-        if !problems.is_empty() {
-            return Err(Error::Unprocessable(problems));
-        }
-        let mut tx = vane.begin().await?;
-        let app = authz::application(&mut tx, caller, Action::Write, name).await?;
-        let before = rows::lock(&mut tx, &app.id).await?;
-        expected.check(before.version)?;
-        let after = rows::update(&mut tx, &before.id, change.name.as_deref(), change.comments.as_deref()).await?;
-        audit::change(&mut tx, caller, "update", Some(&before), Some(&after)).await?;
-        vane.commit(tx, Touched::Streams).await?;
-        Ok(after)
+        problems
     }
 
-    /// Deletes an application with everything in it (flags, segments, configs, keys bound to it).
-    async fn delete(vane: &Vane, caller: &Caller, name: &str, expected: Expected) -> Result<()> {
-        authz::everything(caller, Action::Write)?;
-        let mut tx = vane.begin().await?;
-        let before = rows::lock(&mut tx, name).await?;
-        if before.key == "default" {
-            return Err(Error::Conflict("the default application cannot be deleted".into()));
-        }
-        expected.check(before.version)?;
-        publish::announce_deleted(&mut tx, Some(&before.id), None).await?;
-        rows::delete(&mut tx, &before.id).await?;
-        // Keys bound to it go with it.
-        publish::announce_keys(&mut tx).await?;
-        audit::change(&mut tx, caller, "delete", Some(&before), None).await?;
-        vane.commit(tx, Touched::KeysAndStreams).await
+    fn undeletable(&self) -> Option<Error> {
+        (self.key == "default").then(|| Error::Conflict("the default application cannot be deleted".into()))
     }
 }
 

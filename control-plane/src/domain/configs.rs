@@ -15,7 +15,7 @@ use sqlx::PgConnection;
 use super::audit::{self, Entry};
 use super::authz::{self, Action, Caller};
 use super::paging::{List, Page};
-use super::vane::{Touched, Vane};
+use super::vane::{Actor, Touched};
 use super::versions::{Expected, versioned};
 use crate::crypto::Cipher;
 use crate::error::{Error, FieldError, Result};
@@ -190,7 +190,7 @@ pub(crate) fn view(cipher: Option<&Cipher>, s: &Scope, row: ConfigRow) -> Result
 }
 
 pub(crate) async fn find(conn: &mut PgConnection, s: &Scope, key: &str, lock: bool) -> Result<ConfigRow> {
-    rows::find(conn, &s.application_id, &s.environment.id, key, lock)
+    rows::find(conn, (&s.application_id, &s.environment.id), key, lock)
         .await?
         .ok_or_else(|| Error::NotFound(format!("config '{key}' not found in {}/{}", s.application, s.environment.key)))
 }
@@ -212,12 +212,8 @@ fn storage(cipher: Option<&Cipher>, value: &Value, secret: bool) -> Result<(Opti
     Ok((None, Some(cipher.encrypt(&plain)?)))
 }
 
-pub async fn list(
-    vane: &Vane,
-    caller: &Caller,
-    (application, environment): (&str, &str),
-    page: Page,
-) -> Result<List<ConfigView>> {
+pub async fn list(actor: &Actor, (application, environment): (&str, &str), page: Page) -> Result<List<ConfigView>> {
+    let Actor { vane, caller } = actor;
     let page = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
@@ -225,11 +221,8 @@ pub async fn list(
     List::of(found, page).try_map(|r| view(vane.cipher.as_ref(), &s, r))
 }
 
-pub async fn read(
-    vane: &Vane,
-    caller: &Caller,
-    (application, environment, key): (&str, &str, &str),
-) -> Result<ConfigView> {
+pub async fn read(actor: &Actor, (application, environment, key): (&str, &str, &str)) -> Result<ConfigView> {
+    let Actor { vane, caller } = actor;
     let mut conn = vane.pool.acquire().await?;
     let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
     let row = find(&mut conn, &s, key, false).await?;
@@ -251,12 +244,8 @@ pub struct CreateConfig {
     pub client_visible: bool,
 }
 
-pub async fn create(
-    vane: &Vane,
-    caller: &Caller,
-    (application, environment): (&str, &str),
-    body: CreateConfig,
-) -> Result<ConfigView> {
+pub async fn create(actor: &Actor, (application, environment): (&str, &str), body: CreateConfig) -> Result<ConfigView> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
     let created = insert(vane.cipher.as_ref(), &mut tx, caller, &s, body).await?;
@@ -317,12 +306,12 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option
 }
 
 pub async fn update(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, environment, key): (&str, &str, &str),
     expected: Expected,
     change: UpdateConfig,
 ) -> Result<ConfigView> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
     let after = apply(vane.cipher.as_ref(), &mut tx, caller, (&s, key), expected, change, "update").await?;
@@ -381,11 +370,11 @@ pub(crate) async fn apply(
 }
 
 pub async fn delete(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, environment, key): (&str, &str, &str),
     expected: Expected,
 ) -> Result<()> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
     delete_in(vane.cipher.as_ref(), &mut tx, caller, (&s, key), expected).await?;
@@ -419,11 +408,11 @@ pub(crate) fn history_value(cipher: Option<&Cipher>, h: &HistoryRow) -> Result<V
 
 /// Every version of a config, newest first.
 pub async fn history(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, environment, key): (&str, &str, &str),
     page: Page,
 ) -> Result<List<ConfigVersion>> {
+    let Actor { vane, caller } = actor;
     let page = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
@@ -445,12 +434,12 @@ pub async fn history(
 
 /// Restores version `version` as a new version (`If-Match` honoured).
 pub async fn rollback(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, environment, key): (&str, &str, &str),
     expected: Expected,
     version: i64,
 ) -> Result<ConfigView> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
     let row = find(&mut tx, &s, key, false).await?;

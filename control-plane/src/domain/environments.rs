@@ -9,8 +9,8 @@ use super::audit::{self, audited};
 use super::authz::{self, Action, Caller};
 use super::names::{check_text, is_slug, slugify};
 use super::top_level::TopLevel;
-use super::vane::{Touched, Vane};
-use super::versions::{Expected, versioned};
+use super::vane::{Actor, Touched};
+use super::versions::versioned;
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
 use crate::store::environments as rows;
@@ -72,7 +72,8 @@ impl TopLevel for Environment {
     }
 
     /// Creates an environment; every flag gets a (disabled) state in it, as at the flag's creation.
-    async fn create(vane: &Vane, caller: &Caller, new: NewEnvironment) -> Result<Self> {
+    async fn create(actor: &Actor, new: NewEnvironment) -> Result<Self> {
+        let Actor { vane, caller } = actor;
         authz::everything(caller, Action::Write)?;
         let key = new.key.clone().unwrap_or_else(|| slugify(&new.name));
         let mut problems = Vec::new();
@@ -93,49 +94,40 @@ impl TopLevel for Environment {
     }
 
     /// Changes its name or staleness settings (the latter republish its snapshots).
-    async fn update(
-        vane: &Vane,
-        caller: &Caller,
-        name: &str,
-        expected: Expected,
-        change: EnvironmentChange,
-    ) -> Result<Self> {
+    async fn lock(conn: &mut PgConnection, id_or_key: &str) -> Result<Self> {
+        rows::lock(conn, id_or_key).await
+    }
+
+    async fn write(conn: &mut PgConnection, id: &str, change: &EnvironmentChange) -> Result<Self> {
+        let (name, policy) = (change.name.as_deref(), change.stale_policy.as_deref());
+        rows::update(conn, id, name, change.max_staleness_s, policy).await
+    }
+
+    async fn remove(conn: &mut PgConnection, id: &str) -> Result<()> {
+        publish::announce_deleted(conn, None, Some(id)).await?;
+        rows::delete(conn, id).await
+    }
+
+    fn check(change: &EnvironmentChange) -> Vec<FieldError> {
         let mut problems = Vec::new();
         if let Some(name) = &change.name {
             check_text(&mut problems, "name", name, 1, 256);
         }
         check_settings(&mut problems, change.max_staleness_s, change.stale_policy.as_deref());
-        if !problems.is_empty() {
-            return Err(Error::Unprocessable(problems));
-        }
-        let mut tx = vane.begin().await?;
-        let env = authz::environment(&mut tx, caller, Action::Write, name).await?;
-        let before = rows::lock(&mut tx, &env.id).await?;
-        expected.check(before.version)?;
-        let (name, policy) = (change.name.as_deref(), change.stale_policy.as_deref());
-        let after = rows::update(&mut tx, &before.id, name, change.max_staleness_s, policy).await?;
-        if after.max_staleness_s != before.max_staleness_s || after.stale_policy != before.stale_policy {
-            publish::publish_environment(&mut tx, &after.id).await?;
-        }
-        audit::change(&mut tx, caller, "update", Some(&before), Some(&after)).await?;
-        vane.commit(tx, Touched::Streams).await?;
-        Ok(after)
+        problems
     }
 
-    /// Deletes an environment with everything in it (states, configs, keys bound to it).
-    async fn delete(vane: &Vane, caller: &Caller, name: &str, expected: Expected) -> Result<()> {
-        authz::everything(caller, Action::Write)?;
-        let mut tx = vane.begin().await?;
-        let before = rows::lock(&mut tx, name).await?;
-        if BUILT_IN.contains(&before.key.as_str()) {
-            return Err(Error::Conflict(format!("the built-in environment '{}' cannot be deleted", before.key)));
+    fn undeletable(&self) -> Option<Error> {
+        BUILT_IN
+            .contains(&self.key.as_str())
+            .then(|| Error::Conflict(format!("the built-in environment '{}' cannot be deleted", self.key)))
+    }
+
+    /// New staleness settings republish the environment's snapshots.
+    async fn publish_change(conn: &mut PgConnection, before: &Self, after: &Self) -> Result<()> {
+        if after.max_staleness_s != before.max_staleness_s || after.stale_policy != before.stale_policy {
+            publish::publish_environment(conn, &after.id).await?;
         }
-        expected.check(before.version)?;
-        publish::announce_deleted(&mut tx, None, Some(&before.id)).await?;
-        rows::delete(&mut tx, &before.id).await?;
-        // Keys bound to it go with it.
-        publish::announce_keys(&mut tx).await?;
-        audit::change(&mut tx, caller, "delete", Some(&before), None).await?;
-        vane.commit(tx, Touched::KeysAndStreams).await
+        Ok(())
     }
 }

@@ -12,20 +12,16 @@ use serde_json::{Value, json};
 use vane_core::FlagType;
 
 use super::audit::{self, Entry};
-use super::authz::{self, Action, Caller};
+use super::authz::{self, Action};
 use super::names::{ENTITY_KEY, is_entity_key};
-use super::vane::{Touched, Vane};
+use super::vane::{Actor, Touched};
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
 use crate::store::{environments, imports as rows};
 
 /// Imports Unleash's client API state (or a delta `{events}` document); the answer summarises it.
-pub async fn unleash(
-    vane: &Vane,
-    caller: &Caller,
-    (application, environment): (&str, &str),
-    document: &Value,
-) -> Result<Value> {
+pub async fn unleash(actor: &Actor, (application, environment): (&str, &str), document: &Value) -> Result<Value> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     // New flags appear (disabled) in every environment: a change to the application's definitions.
     let app = authz::application(&mut tx, caller, Action::Write, application).await?;

@@ -12,7 +12,7 @@ use super::audit::{self, Entry};
 use super::authz::{self, Action, Caller};
 use super::memo::Memo;
 use super::paging::{List, Page};
-use super::vane::{Touched, Vane};
+use super::vane::{Actor, Touched};
 use crate::error::{Error, Result};
 use crate::publish;
 use crate::store::keys::{self as rows, KeyInfo, parse_scope, scope_str};
@@ -65,14 +65,16 @@ pub async fn authenticate(pool: &sqlx::PgPool, memo: &Memo, key: &str) -> Result
 }
 
 /// Every key (never the keys themselves): keys not bound to anything only.
-pub async fn list(vane: &Vane, caller: &Caller, page: Page) -> Result<List<KeyInfo>> {
+pub async fn list(actor: &Actor, page: Page) -> Result<List<KeyInfo>> {
+    let Actor { vane, caller } = actor;
     authz::everything(caller, Action::Write)?;
     let page = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     Ok(List::of(rows::list(&mut conn, page.0, page.1).await?, page))
 }
 
-pub async fn create(vane: &Vane, caller: &Caller, body: CreateKey) -> Result<NewKey> {
+pub async fn create(actor: &Actor, body: CreateKey) -> Result<NewKey> {
+    let Actor { vane, caller } = actor;
     authz::everything(caller, Action::Write)?;
     let scope = parse_scope(&body.scope)
         .ok_or_else(|| Error::invalid("scope", "must be \"admin\", \"read\", \"edge\" or \"client\""))?;
@@ -136,7 +138,8 @@ pub async fn mint(
 }
 
 /// Revokes a key (revoking a revoked key changes nothing).
-pub async fn revoke(vane: &Vane, caller: &Caller, id: &str) -> Result<()> {
+pub async fn revoke(actor: &Actor, id: &str) -> Result<()> {
+    let Actor { vane, caller } = actor;
     authz::everything(caller, Action::Write)?;
     let mut tx = vane.begin().await?;
     let before = rows::find(&mut tx, id).await?;

@@ -31,7 +31,7 @@ use super::configs::{self, ConfigView, CreateConfig, Scope, UpdateConfig};
 use super::flags::write::{self as flags, CreateFlag, StateChange};
 use super::names::{is_slug, slugify};
 use super::paging::Page;
-use super::vane::{Touched, Vane};
+use super::vane::{Actor, Touched, Vane};
 use super::versions::{Expected, versioned};
 use crate::error::{Error, Result};
 use crate::publish;
@@ -119,7 +119,8 @@ pub struct ConfigCreate {
     is_encrypted: bool,
 }
 
-pub async fn config_create(vane: &Vane, caller: &Caller, body: ConfigCreate) -> Result<LegacyConfig> {
+pub async fn config_create(actor: &Actor, body: ConfigCreate) -> Result<LegacyConfig> {
+    let Actor { vane, caller } = actor;
     caller.permits(Action::Write)?;
     let mut tx = vane.begin().await?;
     let app = service_application(&mut tx, caller, body.service_name.as_deref(), true).await?;
@@ -165,7 +166,8 @@ async fn located<T>(
     Ok(out)
 }
 
-pub async fn config_list(vane: &Vane, caller: &Caller, f: ConfigFilter) -> Result<Vec<LegacyConfig>> {
+pub async fn config_list(actor: &Actor, f: ConfigFilter) -> Result<Vec<LegacyConfig>> {
+    let Actor { vane, caller } = actor;
     authz::listing(caller, Action::Read)?;
     let page = Page { limit: f.limit, offset: f.offset }.resolve()?;
     let mut conn = vane.pool.acquire().await?;
@@ -192,7 +194,8 @@ pub struct ConfigLookup {
     service_name: Option<String>,
 }
 
-pub async fn config_read(vane: &Vane, caller: &Caller, key: &str, q: ConfigLookup) -> Result<LegacyConfig> {
+pub async fn config_read(actor: &Actor, key: &str, q: ConfigLookup) -> Result<LegacyConfig> {
+    let Actor { vane, caller } = actor;
     caller.permits(Action::Read)?;
     let mut conn = vane.pool.acquire().await?;
     let (s, row) = match q.environment.as_deref() {
@@ -234,13 +237,8 @@ pub struct ConfigUpdate {
     version: Option<i64>,
 }
 
-pub async fn config_update(
-    vane: &Vane,
-    caller: &Caller,
-    id: &str,
-    expected: Expected,
-    body: ConfigUpdate,
-) -> Result<LegacyConfig> {
+pub async fn config_update(actor: &Actor, id: &str, expected: Expected, body: ConfigUpdate) -> Result<LegacyConfig> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let (s, key) = config_by_id(&mut tx, caller, Action::Write, id).await?;
     let change = UpdateConfig {
@@ -255,7 +253,8 @@ pub async fn config_update(
 }
 
 /// Deletes a config by id (`/config/{id}` and `/configurations/{id}`).
-pub async fn config_delete(vane: &Vane, caller: &Caller, id: &str, expected: Expected) -> Result<()> {
+pub async fn config_delete(actor: &Actor, id: &str, expected: Expected) -> Result<()> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let (s, key) = config_by_id(&mut tx, caller, Action::Write, id).await?;
     configs::delete_in(vane.cipher.as_ref(), &mut tx, caller, (&s, &key), expected).await?;
@@ -274,7 +273,8 @@ pub struct LegacyChange {
     changed_at: DateTime<Utc>,
 }
 
-pub async fn config_history(vane: &Vane, caller: &Caller, id: &str, page: Page) -> Result<Vec<LegacyChange>> {
+pub async fn config_history(actor: &Actor, id: &str, page: Page) -> Result<Vec<LegacyChange>> {
+    let Actor { vane, caller } = actor;
     let (limit, offset) = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     config_by_id(&mut conn, caller, Action::Read, id).await?;
@@ -406,7 +406,8 @@ pub struct FlagCreate {
     environment: String,
 }
 
-pub async fn flag_create(vane: &Vane, caller: &Caller, body: FlagCreate) -> Result<LegacyFlag> {
+pub async fn flag_create(actor: &Actor, body: FlagCreate) -> Result<LegacyFlag> {
+    let Actor { vane, caller } = actor;
     caller.permits(Action::Write)?;
     percentage(Some(body.rollout_percentage))?;
     let mut tx = vane.begin().await?;
@@ -437,7 +438,8 @@ pub struct FlagFilter {
     offset: Option<i64>,
 }
 
-pub async fn flag_list(vane: &Vane, caller: &Caller, f: FlagFilter) -> Result<Vec<LegacyFlag>> {
+pub async fn flag_list(actor: &Actor, f: FlagFilter) -> Result<Vec<LegacyFlag>> {
+    let Actor { vane, caller } = actor;
     let (limit, offset) = Page { limit: f.limit, offset: f.offset }.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     let app = default_app(&mut conn, caller, Action::Read).await?;
@@ -465,7 +467,8 @@ pub struct EnvQuery {
     pub environment: Option<String>,
 }
 
-pub async fn flag_read(vane: &Vane, caller: &Caller, name: &str, q: EnvQuery) -> Result<LegacyFlag> {
+pub async fn flag_read(actor: &Actor, name: &str, q: EnvQuery) -> Result<LegacyFlag> {
+    let Actor { vane, caller } = actor;
     let mut conn = vane.pool.acquire().await?;
     let app = default_app(&mut conn, caller, Action::Read).await?;
     let flag = flags::find(&mut conn, &app, name, false).await?;
@@ -486,12 +489,12 @@ pub struct FlagUpdate {
 }
 
 pub async fn flag_update(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (id, q): (&str, EnvQuery),
     expected: Expected,
     body: FlagUpdate,
 ) -> Result<LegacyFlag> {
+    let Actor { vane, caller } = actor;
     caller.permits(Action::Write)?;
     let mut tx = vane.begin().await?;
     // The state of one environment; the description (below) is the definition's.
@@ -516,7 +519,8 @@ pub async fn flag_update(
     Ok(out)
 }
 
-pub async fn flag_delete(vane: &Vane, caller: &Caller, id: &str, expected: Expected) -> Result<()> {
+pub async fn flag_delete(actor: &Actor, id: &str, expected: Expected) -> Result<()> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let app = default_app(&mut tx, caller, Action::Write).await?;
     flags::delete(&mut tx, caller, &app, id, expected).await?;
@@ -607,11 +611,11 @@ pub struct ConfigurationCreate {
 }
 
 pub async fn configuration_create(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     q: EnvQuery,
     body: ConfigurationCreate,
 ) -> Result<LegacyConfiguration> {
+    let Actor { vane, caller } = actor;
     caller.permits(Action::Write)?;
     if body.comments.as_ref().is_some_and(|c| c.chars().count() > 1024) {
         return Err(Error::invalid("comments", "must be at most 1024 characters"));
@@ -641,11 +645,8 @@ pub struct ConfigurationFilter {
     offset: Option<i64>,
 }
 
-pub async fn configuration_list(
-    vane: &Vane,
-    caller: &Caller,
-    f: ConfigurationFilter,
-) -> Result<Vec<LegacyConfiguration>> {
+pub async fn configuration_list(actor: &Actor, f: ConfigurationFilter) -> Result<Vec<LegacyConfiguration>> {
+    let Actor { vane, caller } = actor;
     authz::listing(caller, Action::Read)?;
     let page = Page { limit: f.limit, offset: f.offset }.resolve()?;
     let mut conn = vane.pool.acquire().await?;
@@ -663,7 +664,8 @@ pub async fn configuration_list(
     located(vane, &mut conn, caller, (within, false, page), |s, v| configuration(&s.application_id, v)).await
 }
 
-pub async fn configuration_read(vane: &Vane, caller: &Caller, id: &str) -> Result<LegacyConfiguration> {
+pub async fn configuration_read(actor: &Actor, id: &str) -> Result<LegacyConfiguration> {
+    let Actor { vane, caller } = actor;
     caller.permits(Action::Read)?;
     let mut conn = vane.pool.acquire().await?;
     let row = configs::find_by_id(&mut conn, id).await?;
@@ -680,12 +682,12 @@ pub struct ConfigurationUpdate {
 }
 
 pub async fn configuration_update(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     id: &str,
     expected: Expected,
     body: ConfigurationUpdate,
 ) -> Result<LegacyConfiguration> {
+    let Actor { vane, caller } = actor;
     caller.permits(Action::Write)?;
     if body.comments.as_ref().is_some_and(|c| c.chars().count() > 1024) {
         return Err(Error::invalid("comments", "must be at most 1024 characters"));

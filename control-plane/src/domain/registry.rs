@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::audit::{self, Entry};
 use super::authz::{self, Action, Caller};
 use super::paging::{List, Page};
-use super::vane::{Touched, Vane};
+use super::vane::{Actor, Touched};
 use crate::error::{Error, FieldError, Result};
 use crate::publish::{self, Streams};
 use crate::store::services as rows;
@@ -49,7 +49,8 @@ pub struct StatusFilter {
     pub offset: Option<i64>,
 }
 
-pub async fn list(vane: &Vane, caller: &Caller, f: StatusFilter) -> Result<List<Service>> {
+pub async fn list(actor: &Actor, f: StatusFilter) -> Result<List<Service>> {
+    let Actor { vane, caller } = actor;
     authz::listing(caller, Action::Read)?;
     let page = Page { limit: f.limit, offset: f.offset }.resolve()?;
     if f.status.as_deref().is_some_and(|s| !is_status(s)) {
@@ -59,12 +60,14 @@ pub async fn list(vane: &Vane, caller: &Caller, f: StatusFilter) -> Result<List<
     Ok(List::of(rows::list(&mut conn, f.status.as_deref(), page.0, page.1).await?, page))
 }
 
-pub async fn healthy(vane: &Vane, caller: &Caller) -> Result<Vec<Service>> {
+pub async fn healthy(actor: &Actor) -> Result<Vec<Service>> {
+    let Actor { vane, caller } = actor;
     authz::listing(caller, Action::Read)?;
     rows::healthy(&vane.pool).await
 }
 
-pub async fn read(vane: &Vane, caller: &Caller, name: &str) -> Result<Service> {
+pub async fn read(actor: &Actor, name: &str) -> Result<Service> {
+    let Actor { vane, caller } = actor;
     authz::listing(caller, Action::Read)?;
     find(&mut *vane.pool.acquire().await?, name).await
 }
@@ -79,7 +82,8 @@ pub struct Register {
     pub metadata: Option<serde_json::Value>,
 }
 
-pub async fn register(vane: &Vane, caller: &Caller, body: Register) -> Result<Service> {
+pub async fn register(actor: &Actor, body: Register) -> Result<Service> {
+    let Actor { vane, caller } = actor;
     authz::everything(caller, Action::Write)?;
     const URL: &str = "must be an http:// or https:// URL of at most 255 characters";
     let mut problems = Vec::new();
@@ -130,7 +134,8 @@ pub struct HealthUpdate {
 }
 
 /// A service's health, as reported by someone else.
-pub async fn update_health(vane: &Vane, caller: &Caller, body: HealthUpdate) -> Result<Service> {
+pub async fn update_health(actor: &Actor, body: HealthUpdate) -> Result<Service> {
+    let Actor { vane, caller } = actor;
     authz::everything(caller, Action::Write)?;
     if !is_status(&body.status) {
         return Err(Error::invalid("status", STATUSES));
@@ -157,7 +162,8 @@ async fn set_status(
     Ok(after)
 }
 
-pub async fn deregister(vane: &Vane, caller: &Caller, name: &str) -> Result<()> {
+pub async fn deregister(actor: &Actor, name: &str) -> Result<()> {
+    let Actor { vane, caller } = actor;
     authz::everything(caller, Action::Write)?;
     let mut tx = vane.begin().await?;
     let before = find(&mut tx, name).await?;

@@ -12,11 +12,11 @@ use sqlx::PgConnection;
 use vane_core::{Condition, Flag, Segment};
 
 use super::audit::{self, audited};
-use super::authz::{self, Action, Caller};
+use super::authz::{self, Action};
 use super::flags::validate::{problems, refuse};
 use super::names::{ENTITY_KEY, is_entity_key};
 use super::paging::{List, Page};
-use super::vane::{Touched, Vane};
+use super::vane::{Actor, Touched};
 use super::versions::{Expected, versioned};
 use crate::error::{Error, FieldError, Result};
 use crate::publish::{self, model_cache};
@@ -45,20 +45,23 @@ async fn find(conn: &mut PgConnection, app: &Application, id_or_key: &str, lock:
         .ok_or_else(|| Error::NotFound(format!("segment '{id_or_key}' not found in application '{}'", app.key)))
 }
 
-pub async fn list(vane: &Vane, caller: &Caller, application: &str, page: Page) -> Result<List<SegmentRow>> {
+pub async fn list(actor: &Actor, application: &str, page: Page) -> Result<List<SegmentRow>> {
+    let Actor { vane, caller } = actor;
     let page = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     let app = authz::application(&mut conn, caller, Action::Read, application).await?;
     Ok(List::of(rows::list(&mut conn, &app.id, page.0, page.1).await?, page))
 }
 
-pub async fn read(vane: &Vane, caller: &Caller, (application, segment): (&str, &str)) -> Result<SegmentRow> {
+pub async fn read(actor: &Actor, (application, segment): (&str, &str)) -> Result<SegmentRow> {
+    let Actor { vane, caller } = actor;
     let mut conn = vane.pool.acquire().await?;
     let app = authz::application(&mut conn, caller, Action::Read, application).await?;
     find(&mut conn, &app, segment, false).await
 }
 
-pub async fn create(vane: &Vane, caller: &Caller, application: &str, body: SegmentBody) -> Result<SegmentRow> {
+pub async fn create(actor: &Actor, application: &str, body: SegmentBody) -> Result<SegmentRow> {
+    let Actor { vane, caller } = actor;
     caller.permits(Action::Write)?;
     let key = body.key.clone().unwrap_or_default();
     if !is_entity_key(&key) {
@@ -83,12 +86,12 @@ pub async fn create(vane: &Vane, caller: &Caller, application: &str, body: Segme
 }
 
 pub async fn update(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, segment): (&str, &str),
     expected: Expected,
     body: SegmentBody,
 ) -> Result<SegmentRow> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let app = authz::application(&mut tx, caller, Action::Write, application).await?;
     let before = find(&mut tx, &app, segment, true).await?;
@@ -118,12 +121,8 @@ pub async fn update(
 }
 
 /// Deletes a segment (refused while a flag uses it).
-pub async fn delete(
-    vane: &Vane,
-    caller: &Caller,
-    (application, segment): (&str, &str),
-    expected: Expected,
-) -> Result<()> {
+pub async fn delete(actor: &Actor, (application, segment): (&str, &str), expected: Expected) -> Result<()> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let app = authz::application(&mut tx, caller, Action::Write, application).await?;
     let before = find(&mut tx, &app, segment, true).await?;

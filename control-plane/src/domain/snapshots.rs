@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use vane_core::Audience;
 
-use super::authz::{Action, Caller, Reach};
+use super::authz::{Action, Reach};
 use super::memo::{Memo, StreamTag};
-use super::vane::Vane;
+use super::vane::{Actor, Vane};
 use crate::error::{Error, Result};
 use crate::publish::{self, notifier::Announcement};
 use crate::store::{applications, environments};
@@ -36,11 +36,11 @@ impl Stream {
 /// The stream `application` × `environment` × `audience` (`server` when absent) names, with its
 /// current `(version, etag)`, if the caller may fetch it.
 pub async fn fetch(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, environment): (&str, &str),
     audience: Option<&str>,
 ) -> Result<(Stream, i64, String)> {
+    let Actor { vane, caller } = actor;
     let audience = match audience.unwrap_or("server") {
         "server" => Audience::Server,
         "client" => Audience::Client,

@@ -1,25 +1,27 @@
 //! Applications and environments: named by key (or id) at the top level, created and deleted
 //! by keys bound to nothing, read and changed within a key's binding — the same five operations,
-//! so `crate::http` serves both with one set of handlers. Each says only what differs; listing
-//! and reading are written once, here.
+//! so `crate::http` serves both with one set of handlers. Each says only what differs (its rows,
+//! its checks, what else a write publishes); listing, reading, the versioned update and the
+//! audited delete are written once, here.
 
 use std::future::Future;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
 
+use super::audit::{self, Audited};
 use super::authz::{self, Action, Caller};
 use super::paging::{List, Page};
-use super::vane::Vane;
+use super::vane::{Actor, Touched};
 use super::versions::{Expected, Versioned};
-use crate::error::Result;
+use crate::error::{Error, FieldError, Result};
+use crate::publish;
 
-pub trait TopLevel: Serialize + Send + Sized + 'static {
+pub trait TopLevel: Audited + Send + Sync + Sized + 'static {
     /// What creating one takes.
     type New: DeserializeOwned + Send;
     /// What changing one takes.
-    type Change: DeserializeOwned + Versioned + Send;
+    type Change: DeserializeOwned + Versioned + Send + Sync;
 
     /// The one named `name`, for `action` on it (see [`authz`]).
     fn resolve(
@@ -37,19 +39,31 @@ pub trait TopLevel: Serialize + Send + Sized + 'static {
         limit: i64,
         offset: i64,
     ) -> impl Future<Output = Result<(Vec<Self>, i64)>> + Send;
+    /// The row by id or key, locked until the transaction ends.
+    fn lock(conn: &mut PgConnection, id_or_key: &str) -> impl Future<Output = Result<Self>> + Send;
+    /// Writes `change` to the row `id` (moving its version on).
+    fn write(conn: &mut PgConnection, id: &str, change: &Self::Change) -> impl Future<Output = Result<Self>> + Send;
+    /// Deletes the row `id`, announcing its streams' end first.
+    fn remove(conn: &mut PgConnection, id: &str) -> impl Future<Output = Result<()>> + Send;
 
-    fn create(vane: &Vane, caller: &Caller, new: Self::New) -> impl Future<Output = Result<Self>> + Send;
-    fn update(
-        vane: &Vane,
-        caller: &Caller,
-        name: &str,
-        expected: Expected,
-        change: Self::Change,
-    ) -> impl Future<Output = Result<Self>> + Send;
-    fn delete(vane: &Vane, caller: &Caller, name: &str, expected: Expected) -> impl Future<Output = Result<()>> + Send;
+    /// What is wrong with `change`, field by field.
+    fn check(change: &Self::Change) -> Vec<FieldError>;
+    /// Why this one cannot be deleted, if it cannot.
+    fn undeletable(&self) -> Option<Error>;
+    /// What else a change publishes (after `write`, in its transaction).
+    fn publish_change(
+        _conn: &mut PgConnection,
+        _before: &Self,
+        _after: &Self,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    fn create(actor: &Actor, new: Self::New) -> impl Future<Output = Result<Self>> + Send;
 
     /// Those the caller may see (a key bound to one sees that one).
-    fn list(vane: &Vane, caller: &Caller, page: Page) -> impl Future<Output = Result<List<Self>>> + Send {
+    fn list(actor: &Actor, page: Page) -> impl Future<Output = Result<List<Self>>> + Send {
+        let Actor { vane, caller } = actor;
         async move {
             authz::listing(caller, Action::Read)?;
             let page = page.resolve()?;
@@ -58,7 +72,53 @@ pub trait TopLevel: Serialize + Send + Sized + 'static {
         }
     }
 
-    fn read(vane: &Vane, caller: &Caller, name: &str) -> impl Future<Output = Result<Self>> + Send {
+    fn read(actor: &Actor, name: &str) -> impl Future<Output = Result<Self>> + Send {
+        let Actor { vane, caller } = actor;
         async move { Self::resolve(&mut *vane.pool.acquire().await?, caller, Action::Read, name).await }
+    }
+
+    /// Checks `change`, then — in one transaction — locks the row, checks the version the caller
+    /// expects, writes, publishes what it affects and audits.
+    fn update(
+        actor: &Actor,
+        name: &str,
+        expected: Expected,
+        change: Self::Change,
+    ) -> impl Future<Output = Result<Self>> + Send {
+        let Actor { vane, caller } = actor;
+        async move {
+            let problems = Self::check(&change);
+            if !problems.is_empty() {
+                return Err(Error::Unprocessable(problems));
+            }
+            let mut tx = vane.begin().await?;
+            let found = Self::resolve(&mut tx, caller, Action::Write, name).await?;
+            let before = Self::lock(&mut tx, found.audit_id()).await?;
+            expected.check(before.audit_version().unwrap_or_default())?;
+            let after = Self::write(&mut tx, before.audit_id(), &change).await?;
+            Self::publish_change(&mut tx, &before, &after).await?;
+            audit::change(&mut tx, caller, "update", Some(&before), Some(&after)).await?;
+            vane.commit(tx, Touched::Streams).await?;
+            Ok(after)
+        }
+    }
+
+    /// Deletes one with everything in it (keys bound to it included): keys bound to nothing only.
+    fn delete(actor: &Actor, name: &str, expected: Expected) -> impl Future<Output = Result<()>> + Send {
+        let Actor { vane, caller } = actor;
+        async move {
+            authz::everything(caller, Action::Write)?;
+            let mut tx = vane.begin().await?;
+            let before = Self::lock(&mut tx, name).await?;
+            if let Some(refused) = before.undeletable() {
+                return Err(refused);
+            }
+            expected.check(before.audit_version().unwrap_or_default())?;
+            Self::remove(&mut tx, before.audit_id()).await?;
+            // Keys bound to it go with it.
+            publish::announce_keys(&mut tx).await?;
+            audit::change(&mut tx, caller, "delete", Some(&before), None).await?;
+            vane.commit(tx, Touched::KeysAndStreams).await
+        }
     }
 }

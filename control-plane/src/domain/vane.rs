@@ -3,6 +3,7 @@
 
 use sqlx::PgPool;
 
+use super::authz::Caller;
 use super::batch::Batcher;
 use super::memo::Memo;
 use crate::crypto::Cipher;
@@ -52,4 +53,11 @@ impl Vane {
         }
         Ok(())
     }
+}
+
+/// Who acts, on which Vane: what every domain operation is given.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub vane: Vane,
+    pub caller: Caller,
 }

@@ -4,10 +4,11 @@
 use axum::Json as Reply;
 use serde::Deserialize;
 
-use super::extract::{Ctx, Query};
+use super::extract::Query;
 use super::routes::Routes;
 use crate::domain::audit_log;
 use crate::domain::paging::{List, Page};
+use crate::domain::vane::Actor;
 use crate::error::Result;
 use crate::store::audit::{AuditEntry, Filter};
 
@@ -26,7 +27,7 @@ struct AuditFilter {
     actor: Option<String>,
 }
 
-async fn list(c: Ctx, Query(f): Query<AuditFilter>) -> Result<Reply<List<AuditEntry>>> {
+async fn list(actor: Actor, Query(f): Query<AuditFilter>) -> Result<Reply<List<AuditEntry>>> {
     let filter = Filter {
         entity_type: f.entity_type.as_deref(),
         entity: f.entity.as_deref(),
@@ -34,5 +35,5 @@ async fn list(c: Ctx, Query(f): Query<AuditFilter>) -> Result<Reply<List<AuditEn
         actor: f.actor.as_deref(),
     };
     let page = Page { limit: f.limit, offset: f.offset };
-    Ok(Reply(audit_log::list(&c.vane, &c.caller, &filter, page).await?))
+    Ok(Reply(audit_log::list(&actor, &filter, page).await?))
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::state::AppState;
 use crate::domain::authz::Caller;
-use crate::domain::vane::Vane;
+use crate::domain::vane::Actor;
 use crate::domain::versions::{Expected, Versioned};
 use crate::error::{Error, FieldError};
 
@@ -323,18 +323,12 @@ pub struct Rollback {
 }
 
 /// What most handlers work with: the running Vane and the authenticated caller.
-#[derive(Debug)]
-pub struct Ctx {
-    pub vane: Vane,
-    pub caller: Caller,
-}
-
-impl FromRequestParts<AppState> for Ctx {
+impl FromRequestParts<AppState> for Actor {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        Ok(Ctx { vane: state.vane.clone(), caller })
+        Ok(Actor { vane: state.vane.clone(), caller })
     }
 }
 

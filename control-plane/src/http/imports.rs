@@ -4,9 +4,10 @@
 use axum::Json as Reply;
 use serde_json::Value;
 
-use super::extract::{Ctx, Json, Path};
+use super::extract::{Json, Path};
 use super::routes::Routes;
 use crate::domain::imports;
+use crate::domain::vane::Actor;
 use crate::error::Result;
 
 pub fn router() -> Routes {
@@ -18,9 +19,9 @@ pub fn router() -> Routes {
 }
 
 async fn unleash(
-    c: Ctx,
+    actor: Actor,
     Path((app, env)): Path<(String, String)>,
     Json(document): Json<Value>,
 ) -> Result<Reply<Value>> {
-    Ok(Reply(imports::unleash(&c.vane, &c.caller, (&app, &env), &document).await?))
+    Ok(Reply(imports::unleash(&actor, (&app, &env), &document).await?))
 }

@@ -3,10 +3,11 @@
 use axum::Json as Reply;
 use axum::http::StatusCode;
 
-use super::extract::{Ctx, Json, Path, Query};
+use super::extract::{Json, Path, Query};
 use super::routes::Routes;
 use crate::domain::keys::{self, CreateKey, NewKey};
 use crate::domain::paging::{List, Page};
+use crate::domain::vane::Actor;
 use crate::error::Result;
 use crate::store::keys::KeyInfo;
 
@@ -17,15 +18,15 @@ pub fn router() -> Routes {
         .delete("/api-keys/{id}", "Revoke an API key", revoke)
 }
 
-async fn list(c: Ctx, Query(page): Query<Page>) -> Result<Reply<List<KeyInfo>>> {
-    Ok(Reply(keys::list(&c.vane, &c.caller, page).await?))
+async fn list(actor: Actor, Query(page): Query<Page>) -> Result<Reply<List<KeyInfo>>> {
+    Ok(Reply(keys::list(&actor, page).await?))
 }
 
-async fn create(c: Ctx, Json(new): Json<CreateKey>) -> Result<(StatusCode, Reply<NewKey>)> {
-    Ok((StatusCode::CREATED, Reply(keys::create(&c.vane, &c.caller, new).await?)))
+async fn create(actor: Actor, Json(new): Json<CreateKey>) -> Result<(StatusCode, Reply<NewKey>)> {
+    Ok((StatusCode::CREATED, Reply(keys::create(&actor, new).await?)))
 }
 
-async fn revoke(c: Ctx, Path(id): Path<String>) -> Result<StatusCode> {
-    keys::revoke(&c.vane, &c.caller, &id).await?;
+async fn revoke(actor: Actor, Path(id): Path<String>) -> Result<StatusCode> {
+    keys::revoke(&actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

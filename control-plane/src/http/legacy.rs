@@ -6,8 +6,8 @@ use axum::Json as Reply;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::extract::{Change, Ctx, IfMatch, Json, Path, Query};
-use super::routes::Routes;
+use super::extract::{Change, IfMatch, Json, Path, Query};
+use super::routes::{Resource, Routes, Update};
 use super::state::AppState;
 use crate::domain::authz::Caller;
 use crate::domain::legacy::{
@@ -16,88 +16,132 @@ use crate::domain::legacy::{
     LegacyConfig, LegacyConfiguration, LegacyFlag,
 };
 use crate::domain::paging::Page;
+use crate::domain::vane::Actor;
 use crate::error::Result;
 
 pub fn router() -> Routes {
+    let configs = Resource {
+        list: config_list,
+        create: config_create,
+        read: config_read,
+        update: Update::Put(config_update),
+        delete: config_delete,
+    };
+    let flags = Resource {
+        list: flag_list,
+        create: flag_create,
+        read: flag_read,
+        update: Update::Put(flag_update),
+        delete: flag_delete,
+    };
+    let configurations = Resource {
+        list: configuration_list,
+        create: configuration_create,
+        read: configuration_read,
+        update: Update::Put(configuration_update),
+        delete: config_delete,
+    };
     Routes::new("original config service")
-        .get("/config", "List configs (original shape; filters: environment, service_name)", config_list)
-        .post("/config", "Create a config (original shape)", config_create)
-        .get("/config/{key}", "Read a config by key (?environment=&service_name=)", config_read)
-        .put("/config/{key}", "Update a config by id (original shape)", config_update)
-        .delete("/config/{key}", "Delete a config by id", config_delete)
+        .resource(
+            ("/config", "/config/{key}"),
+            [
+                "List configs (original shape; filters: environment, service_name)",
+                "Create a config (original shape)",
+                "Read a config by key (?environment=&service_name=)",
+                "Update a config by id (original shape)",
+                "Delete a config by id",
+            ],
+            configs,
+        )
         .get("/config/{id}/history", "A config's changes (original shape)", config_history)
-        .get("/feature-flags", "List feature flags (original shape; filter: environment)", flag_list)
-        .post("/feature-flags", "Create a feature flag (original shape)", flag_create)
+        .resource(
+            ("/feature-flags", "/feature-flags/{name}"),
+            [
+                "List feature flags (original shape; filter: environment)",
+                "Create a feature flag (original shape)",
+                "Read a feature flag (?environment=)",
+                "Update a feature flag by id or name",
+                "Delete a feature flag by id or name",
+            ],
+            flags,
+        )
         .post(
             "/feature-flags/evaluate",
             "Evaluate a feature flag: {enabled, reason, flag_name, environment}",
             flag_evaluate,
         )
-        .get("/feature-flags/{name}", "Read a feature flag (?environment=)", flag_read)
-        .put("/feature-flags/{name}", "Update a feature flag by id or name", flag_update)
-        .delete("/feature-flags/{name}", "Delete a feature flag by id or name", flag_delete)
-        .get("/configurations", "List JSON configurations (seed 001 shape)", configuration_list)
-        .post("/configurations", "Create a JSON configuration", configuration_create)
-        .get("/configurations/{id}", "Read a JSON configuration", configuration_read)
-        .put("/configurations/{id}", "Update a JSON configuration", configuration_update)
-        .delete("/configurations/{id}", "Delete a JSON configuration", config_delete)
+        .resource(
+            ("/configurations", "/configurations/{id}"),
+            [
+                "List JSON configurations (seed 001 shape)",
+                "Create a JSON configuration",
+                "Read a JSON configuration",
+                "Update a JSON configuration",
+                "Delete a JSON configuration",
+            ],
+            configurations,
+        )
 }
 
 type Answer<T> = Result<Reply<T>>;
 type Created<T> = Result<(StatusCode, Reply<T>)>;
 
-async fn config_create(c: Ctx, Json(new): Json<ConfigCreate>) -> Created<LegacyConfig> {
-    Ok((StatusCode::CREATED, Reply(legacy::config_create(&c.vane, &c.caller, new).await?)))
+async fn config_create(actor: Actor, Json(new): Json<ConfigCreate>) -> Created<LegacyConfig> {
+    Ok((StatusCode::CREATED, Reply(legacy::config_create(&actor, new).await?)))
 }
 
-async fn config_list(c: Ctx, Query(filter): Query<ConfigFilter>) -> Answer<Vec<LegacyConfig>> {
-    Ok(Reply(legacy::config_list(&c.vane, &c.caller, filter).await?))
+async fn config_list(actor: Actor, Query(filter): Query<ConfigFilter>) -> Answer<Vec<LegacyConfig>> {
+    Ok(Reply(legacy::config_list(&actor, filter).await?))
 }
 
-async fn config_read(c: Ctx, Path(key): Path<String>, Query(lookup): Query<ConfigLookup>) -> Answer<LegacyConfig> {
-    Ok(Reply(legacy::config_read(&c.vane, &c.caller, &key, lookup).await?))
+async fn config_read(
+    actor: Actor,
+    Path(key): Path<String>,
+    Query(lookup): Query<ConfigLookup>,
+) -> Answer<LegacyConfig> {
+    Ok(Reply(legacy::config_read(&actor, &key, lookup).await?))
 }
 
 async fn config_update(
-    c: Ctx,
+    actor: Actor,
     Path(id): Path<String>,
     Change(expected, change): Change<ConfigUpdate>,
 ) -> Answer<LegacyConfig> {
-    Ok(Reply(legacy::config_update(&c.vane, &c.caller, &id, expected, change).await?))
+    Ok(Reply(legacy::config_update(&actor, &id, expected, change).await?))
 }
 
-async fn config_delete(c: Ctx, IfMatch(expected): IfMatch, Path(id): Path<String>) -> Result<StatusCode> {
-    legacy::config_delete(&c.vane, &c.caller, &id, expected).await?;
+async fn config_delete(actor: Actor, IfMatch(expected): IfMatch, Path(id): Path<String>) -> Result<StatusCode> {
+    legacy::config_delete(&actor, &id, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn config_history(c: Ctx, Path(id): Path<String>, Query(page): Query<Page>) -> Answer<Vec<LegacyChange>> {
-    Ok(Reply(legacy::config_history(&c.vane, &c.caller, &id, page).await?))
+async fn config_history(actor: Actor, Path(id): Path<String>, Query(page): Query<Page>) -> Answer<Vec<LegacyChange>> {
+    Ok(Reply(legacy::config_history(&actor, &id, page).await?))
 }
 
-async fn flag_list(c: Ctx, Query(filter): Query<FlagFilter>) -> Answer<Vec<LegacyFlag>> {
-    Ok(Reply(legacy::flag_list(&c.vane, &c.caller, filter).await?))
+async fn flag_list(actor: Actor, Query(filter): Query<FlagFilter>) -> Answer<Vec<LegacyFlag>> {
+    Ok(Reply(legacy::flag_list(&actor, filter).await?))
 }
 
-async fn flag_create(c: Ctx, Json(new): Json<FlagCreate>) -> Created<LegacyFlag> {
-    Ok((StatusCode::CREATED, Reply(legacy::flag_create(&c.vane, &c.caller, new).await?)))
+async fn flag_create(actor: Actor, Json(new): Json<FlagCreate>) -> Created<LegacyFlag> {
+    Ok((StatusCode::CREATED, Reply(legacy::flag_create(&actor, new).await?)))
 }
 
-async fn flag_read(c: Ctx, Path(name): Path<String>, Query(q): Query<EnvQuery>) -> Answer<LegacyFlag> {
-    Ok(Reply(legacy::flag_read(&c.vane, &c.caller, &name, q).await?))
+async fn flag_read(actor: Actor, Path(name): Path<String>, Query(q): Query<EnvQuery>) -> Answer<LegacyFlag> {
+    Ok(Reply(legacy::flag_read(&actor, &name, q).await?))
 }
 
 async fn flag_update(
-    c: Ctx,
+    actor: Actor,
     Path(id): Path<String>,
     Query(q): Query<EnvQuery>,
     Change(expected, change): Change<FlagUpdate>,
 ) -> Answer<LegacyFlag> {
-    Ok(Reply(legacy::flag_update(&c.vane, &c.caller, (&id, q), expected, change).await?))
+    Ok(Reply(legacy::flag_update(&actor, (&id, q), expected, change).await?))
 }
 
-async fn flag_delete(c: Ctx, IfMatch(expected): IfMatch, Path(id): Path<String>) -> Result<StatusCode> {
-    legacy::flag_delete(&c.vane, &c.caller, &id, expected).await?;
+async fn flag_delete(actor: Actor, IfMatch(expected): IfMatch, Path(id): Path<String>) -> Result<StatusCode> {
+    legacy::flag_delete(&actor, &id, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -111,25 +155,28 @@ async fn flag_evaluate(
 }
 
 async fn configuration_create(
-    c: Ctx,
+    actor: Actor,
     Query(q): Query<EnvQuery>,
     Json(new): Json<ConfigurationCreate>,
 ) -> Created<LegacyConfiguration> {
-    Ok((StatusCode::CREATED, Reply(legacy::configuration_create(&c.vane, &c.caller, q, new).await?)))
+    Ok((StatusCode::CREATED, Reply(legacy::configuration_create(&actor, q, new).await?)))
 }
 
-async fn configuration_list(c: Ctx, Query(filter): Query<ConfigurationFilter>) -> Answer<Vec<LegacyConfiguration>> {
-    Ok(Reply(legacy::configuration_list(&c.vane, &c.caller, filter).await?))
+async fn configuration_list(
+    actor: Actor,
+    Query(filter): Query<ConfigurationFilter>,
+) -> Answer<Vec<LegacyConfiguration>> {
+    Ok(Reply(legacy::configuration_list(&actor, filter).await?))
 }
 
-async fn configuration_read(c: Ctx, Path(id): Path<String>) -> Answer<LegacyConfiguration> {
-    Ok(Reply(legacy::configuration_read(&c.vane, &c.caller, &id).await?))
+async fn configuration_read(actor: Actor, Path(id): Path<String>) -> Answer<LegacyConfiguration> {
+    Ok(Reply(legacy::configuration_read(&actor, &id).await?))
 }
 
 async fn configuration_update(
-    c: Ctx,
+    actor: Actor,
     Path(id): Path<String>,
     Change(expected, change): Change<ConfigurationUpdate>,
 ) -> Answer<LegacyConfiguration> {
-    Ok(Reply(legacy::configuration_update(&c.vane, &c.caller, &id, expected, change).await?))
+    Ok(Reply(legacy::configuration_update(&actor, &id, expected, change).await?))
 }

@@ -5,10 +5,11 @@ use axum::Json as Reply;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::extract::{Ctx, Json, Path, Query};
+use super::extract::{Json, Path, Query};
 use super::routes::Routes;
 use crate::domain::paging::List;
 use crate::domain::registry::{self, HealthUpdate, Register, Service, StatusFilter};
+use crate::domain::vane::Actor;
 use crate::error::Result;
 
 pub fn router() -> Routes {
@@ -25,29 +26,29 @@ pub fn router() -> Routes {
     r
 }
 
-async fn list(c: Ctx, Query(filter): Query<StatusFilter>) -> Result<Reply<List<Service>>> {
-    Ok(Reply(registry::list(&c.vane, &c.caller, filter).await?))
+async fn list(actor: Actor, Query(filter): Query<StatusFilter>) -> Result<Reply<List<Service>>> {
+    Ok(Reply(registry::list(&actor, filter).await?))
 }
 
 /// The original's shape: `{services, total}`.
-async fn healthy(c: Ctx) -> Result<Reply<Value>> {
-    let services = registry::healthy(&c.vane, &c.caller).await?;
+async fn healthy(actor: Actor) -> Result<Reply<Value>> {
+    let services = registry::healthy(&actor).await?;
     Ok(Reply(json!({"services": services, "total": services.len()})))
 }
 
-async fn read(c: Ctx, Path(name): Path<String>) -> Result<Reply<Service>> {
-    Ok(Reply(registry::read(&c.vane, &c.caller, &name).await?))
+async fn read(actor: Actor, Path(name): Path<String>) -> Result<Reply<Service>> {
+    Ok(Reply(registry::read(&actor, &name).await?))
 }
 
-async fn register(c: Ctx, Json(service): Json<Register>) -> Result<(StatusCode, Reply<Service>)> {
-    Ok((StatusCode::CREATED, Reply(registry::register(&c.vane, &c.caller, service).await?)))
+async fn register(actor: Actor, Json(service): Json<Register>) -> Result<(StatusCode, Reply<Service>)> {
+    Ok((StatusCode::CREATED, Reply(registry::register(&actor, service).await?)))
 }
 
-async fn update_health(c: Ctx, Json(report): Json<HealthUpdate>) -> Result<Reply<Service>> {
-    Ok(Reply(registry::update_health(&c.vane, &c.caller, report).await?))
+async fn update_health(actor: Actor, Json(report): Json<HealthUpdate>) -> Result<Reply<Service>> {
+    Ok(Reply(registry::update_health(&actor, report).await?))
 }
 
-async fn deregister(c: Ctx, Path(name): Path<String>) -> Result<StatusCode> {
-    registry::deregister(&c.vane, &c.caller, &name).await?;
+async fn deregister(actor: Actor, Path(name): Path<String>) -> Result<StatusCode> {
+    registry::deregister(&actor, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,8 @@
 //! A router that records what it routes, so `GET /api/v1/openapi.json` is generated from the
 //! same calls that register the handlers and cannot miss one.
 
+use axum::handler::Handler;
+
 use super::state::AppState;
 
 /// One documented operation of the HTTP API.
@@ -21,11 +23,29 @@ pub struct Routes {
     pub operations: Vec<Operation>,
 }
 
+/// The five handlers of a resource (see [`Routes::resource`]).
+#[derive(Debug)]
+pub struct Resource<L, C, R, U, D> {
+    pub list: L,
+    pub create: C,
+    pub read: R,
+    pub update: Update<U>,
+    pub delete: D,
+}
+
+/// How a resource is updated: `PUT` and `PATCH` alike (Vane's routes), or `PUT` only (the
+/// original service's).
+#[derive(Debug)]
+pub enum Update<U> {
+    PutAndPatch(U),
+    Put(U),
+}
+
 macro_rules! verb {
     ($name:ident, $filter:ident, $method:literal) => {
         pub fn $name<H, T>(self, path: &str, summary: &'static str, handler: H) -> Self
         where
-            H: axum::handler::Handler<T, AppState>,
+            H: Handler<T, AppState>,
             T: 'static,
         {
             self.on(axum::routing::MethodFilter::$filter, $method, path, summary, handler)
@@ -47,7 +67,7 @@ impl Routes {
         handler: H,
     ) -> Self
     where
-        H: axum::handler::Handler<T, AppState>,
+        H: Handler<T, AppState>,
         T: 'static,
     {
         self.router = self.router.route(path, axum::routing::on(filter, handler));
@@ -60,6 +80,32 @@ impl Routes {
     verb!(put, PUT, "put");
     verb!(patch, PATCH, "patch");
     verb!(delete, DELETE, "delete");
+
+    /// The routes of a resource: list and create on its collection `base`; read, update and
+    /// delete on one of it, `one`. `summaries` says what each does, in that order.
+    pub fn resource<L, C, R, U, D, Tl, Tc, Tr, Tu, Td>(
+        self,
+        (base, one): (&str, &str),
+        summaries: [&'static str; 5],
+        handlers: Resource<L, C, R, U, D>,
+    ) -> Self
+    where
+        L: Handler<Tl, AppState>,
+        C: Handler<Tc, AppState>,
+        R: Handler<Tr, AppState>,
+        U: Handler<Tu, AppState>,
+        D: Handler<Td, AppState>,
+        (Tl, Tc, Tr, Tu, Td): 'static,
+    {
+        let [list, create, read, update, delete] = summaries;
+        let routes =
+            self.get(base, list, handlers.list).post(base, create, handlers.create).get(one, read, handlers.read);
+        let routes = match handlers.update {
+            Update::PutAndPatch(h) => routes.put(one, update, h.clone()).patch(one, update, h),
+            Update::Put(h) => routes.put(one, update, h),
+        };
+        routes.delete(one, delete, handlers.delete)
+    }
 
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);

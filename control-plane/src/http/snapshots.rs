@@ -24,8 +24,8 @@ use tokio_stream::wrappers::BroadcastStream;
 use super::extract::{Path, Query};
 use super::routes::Routes;
 use super::state::AppState;
-use crate::domain::authz::Caller;
 use crate::domain::snapshots::{self, fetch};
+use crate::domain::vane::Actor;
 use crate::error::{Error, Result};
 use crate::publish::notifier::Announcement;
 
@@ -62,7 +62,7 @@ pub const VERSION_HEADER: &str = "x-vane-snapshot-version";
 
 async fn latest(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     headers: HeaderMap,
     Path((application, environment)): Path<(String, String)>,
     Query(q): Query<SnapshotQuery>,
@@ -73,8 +73,7 @@ async fn latest(
     }
     // Subscribe before reading, so a version committed in between is not missed.
     let mut announcements = state.notifier.subscribe();
-    let (stream, mut version, mut etag) =
-        fetch(&state.vane, &caller, (&application, &environment), q.audience.as_deref()).await?;
+    let (stream, mut version, mut etag) = fetch(&actor, (&application, &environment), q.audience.as_deref()).await?;
     if wait > 0 && etag_matches(&headers, &etag) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         loop {
@@ -120,13 +119,12 @@ struct EventsQuery {
 
 async fn events(
     State(state): State<AppState>,
-    caller: Caller,
+    actor: Actor,
     Path((application, environment)): Path<(String, String)>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>> {
     let announcements = state.notifier.subscribe();
-    let (stream, version, etag) =
-        fetch(&state.vane, &caller, (&application, &environment), q.audience.as_deref()).await?;
+    let (stream, version, etag) = fetch(&actor, (&application, &environment), q.audience.as_deref()).await?;
     let first = Announcement {
         application: stream.application.clone(),
         environment: stream.environment.clone(),

@@ -52,11 +52,11 @@ pub struct Content<'a> {
 
 /// `query_as!` into [`ConfigRow`]: its columns, then the rest of the statement.
 macro_rules! select {
-    ($rest:literal $(, $arg:expr)* $(,)?) => {
+    ($rest:literal $(+ $more:literal)* $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             ConfigRow,
             "SELECT id, application_id, environment_id, key, value, ciphertext, value_type, schema, description, secret,
-                    client_visible, version, created_at, updated_at FROM configs " + $rest
+                    client_visible, version, created_at, updated_at FROM configs " + $rest $(+ $more)*
             $(, $arg)*
         )
     };
@@ -66,21 +66,19 @@ macro_rules! select {
 /// `lock`.
 pub async fn find(
     conn: &mut PgConnection,
-    application_id: &str,
-    environment_id: &str,
+    (application_id, environment_id): (&str, &str),
     key: &str,
     lock: bool,
 ) -> Result<Option<ConfigRow>> {
-    let (a, e) = (application_id, environment_id);
-    Ok(if lock {
-        select!("WHERE application_id = $1 AND environment_id = $2 AND key = $3 FOR UPDATE", a, e, key)
-            .fetch_optional(conn)
-            .await?
-    } else {
-        select!("WHERE application_id = $1 AND environment_id = $2 AND key = $3", a, e, key)
-            .fetch_optional(conn)
-            .await?
-    })
+    Ok(find_one!(
+        select,
+        conn,
+        lock,
+        "WHERE application_id = $1 AND environment_id = $2 AND key = $3",
+        application_id,
+        environment_id,
+        key
+    ))
 }
 
 /// A config by its id, wherever it lives.

@@ -58,11 +58,11 @@ pub fn model(flag: &FlagRow, state: &StateRow) -> Result<Flag> {
 
 /// `query_as!` into [`FlagRow`]: its columns, then the rest of the statement.
 macro_rules! select {
-    ($rest:literal $(, $arg:expr)* $(,)?) => {
+    ($rest:literal $(+ $more:literal)* $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             FlagRow,
             "SELECT id, application_id, key, type AS flag_type, variants, description, tags, client_visible,
-                    archived, version, created_at, updated_at FROM flags " + $rest
+                    archived, version, created_at, updated_at FROM flags " + $rest $(+ $more)*
             $(, $arg)*
         )
     };
@@ -71,12 +71,12 @@ macro_rules! select {
 /// `query_as!` into [`StateRow`] (`s` = flag_states, `e` = environments): its columns, then the
 /// rest of the statement.
 macro_rules! select_state {
-    ($rest:literal $(, $arg:expr)* $(,)?) => {
+    ($rest:literal $(+ $more:literal)* $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             StateRow,
             "SELECT s.environment_id, e.key AS environment, s.enabled, s.off_variant, s.rules, s.default_serve,
                     s.prerequisites, s.salt, s.version, s.updated_at
-             FROM flag_states s JOIN environments e ON e.id = s.environment_id " + $rest
+             FROM flag_states s JOIN environments e ON e.id = s.environment_id " + $rest $(+ $more)*
             $(, $arg)*
         )
     };
@@ -89,15 +89,7 @@ pub async fn find(
     id_or_key: &str,
     lock: bool,
 ) -> Result<Option<FlagRow>> {
-    Ok(if lock {
-        select!("WHERE application_id = $1 AND (id = $2 OR key = $2) FOR UPDATE", application_id, id_or_key)
-            .fetch_optional(conn)
-            .await?
-    } else {
-        select!("WHERE application_id = $1 AND (id = $2 OR key = $2)", application_id, id_or_key)
-            .fetch_optional(conn)
-            .await?
-    })
+    Ok(find_one!(select, conn, lock, "WHERE application_id = $1 AND (id = $2 OR key = $2)", application_id, id_or_key))
 }
 
 /// The flags of an application named (by id or key) in `names`.
@@ -465,13 +457,13 @@ pub struct StreamFlag {
 /// `query_as!` into [`StreamFlag`] (`f` = flags, `s` = flag_states): its columns, then the
 /// rest of the statement.
 macro_rules! select_stream_flag {
-    ($rest:literal $(, $arg:expr)* $(,)?) => {
+    ($rest:literal $(+ $more:literal)* $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             StreamFlag,
             r#"SELECT f.id, f.key, f.xmin::text || ':' || f.ctid::text || '/' || s.xmin::text || ':' || s.ctid::text
                       AS "fingerprint!", NOT f.archived AS "live!", f.client_visible, f.type AS flag_type, f.variants,
                       f.description, f.tags, s.enabled, s.off_variant, s.rules, s.default_serve, s.prerequisites,
-                      s.salt, s.version "# + $rest
+                      s.salt, s.version "# + $rest $(+ $more)*
             $(, $arg)*
         )
     };

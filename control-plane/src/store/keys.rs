@@ -66,13 +66,13 @@ pub struct KeyInfo {
 
 /// `query_as!` into [`KeyInfo`]: its columns, then the rest of the statement.
 macro_rules! select_info {
-    ($rest:literal $(, $arg:expr)* $(,)?) => {
+    ($rest:literal $(+ $more:literal)* $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             KeyInfo,
             r#"SELECT k.id, k.name, k.prefix, k.scope, a.key AS "application?", e.key AS "environment?", k.created_at,
                       k.revoked_at
                FROM api_keys k LEFT JOIN applications a ON a.id = k.application_id
-               LEFT JOIN environments e ON e.id = k.environment_id "# + $rest
+               LEFT JOIN environments e ON e.id = k.environment_id "# + $rest $(+ $more)*
             $(, $arg)*
         )
     };

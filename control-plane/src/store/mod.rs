@@ -6,6 +6,80 @@
 //! Row types are named for what they hold; each module's `select!` macro writes its column list
 //! once, so finding, locking and listing differ only in the statement's tail.
 
+/// The statements of a table whose rows are named by id or key (applications, environments):
+/// `find` and `lock` by either, `list` (a page by key; only `only` when given) and `delete` by
+/// id. `$select` is `SELECT <the row's columns> FROM <table>`.
+macro_rules! named_rows {
+    ($row:ident, $what:literal, $table:literal, $select:literal) => {
+        fn not_found(name: &str) -> Error {
+            Error::NotFound(format!(concat!($what, " '{}' not found"), name))
+        }
+
+        /// A row by id or key.
+        pub async fn find(conn: impl sqlx::PgExecutor<'_>, id_or_key: &str) -> Result<$row> {
+            sqlx::query_as!($row, $select + " WHERE id = $1 OR key = $1", id_or_key)
+                .fetch_optional(conn)
+                .await?
+                .ok_or_else(|| not_found(id_or_key))
+        }
+
+        /// The same, locked until the transaction ends.
+        pub async fn lock(conn: &mut PgConnection, id_or_key: &str) -> Result<$row> {
+            sqlx::query_as!($row, $select + " WHERE id = $1 OR key = $1 FOR UPDATE", id_or_key)
+                .fetch_optional(conn)
+                .await?
+                .ok_or_else(|| not_found(id_or_key))
+        }
+
+        /// A page by key (only `only` when given), and how many there are.
+        pub async fn list(
+            conn: &mut PgConnection,
+            only: Option<&str>,
+            limit: i64,
+            offset: i64,
+        ) -> Result<(Vec<$row>, i64)> {
+            let items = sqlx::query_as!(
+                $row,
+                $select + " WHERE ($1::text IS NULL OR id = $1) ORDER BY key LIMIT $2 OFFSET $3",
+                only,
+                limit,
+                offset
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            let total = sqlx::query_scalar!(
+                "SELECT count(*) AS \"n!\" FROM " + $table + " WHERE ($1::text IS NULL OR id = $1)",
+                only
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok((items, total))
+        }
+
+        pub async fn delete(conn: &mut PgConnection, id: &str) -> Result<()> {
+            sqlx::query!("DELETE FROM " + $table + " WHERE id = $1", id).execute(conn).await?;
+            Ok(())
+        }
+
+        /// Every row's id, in lock order.
+        pub async fn ids(conn: &mut PgConnection) -> Result<Vec<String>> {
+            Ok(sqlx::query_scalar!("SELECT id FROM " + $table + " ORDER BY id").fetch_all(conn).await?)
+        }
+    };
+}
+
+/// One row or none from a module's `select!` (its row type's query, then `$rest`), locked until
+/// the transaction ends when `$lock`.
+macro_rules! find_one {
+    ($select:ident, $conn:expr, $lock:expr, $rest:literal $(, $arg:expr)* $(,)?) => {
+        if $lock {
+            $select!($rest + " FOR UPDATE" $(, $arg)*).fetch_optional($conn).await?
+        } else {
+            $select!($rest $(, $arg)*).fetch_optional($conn).await?
+        }
+    };
+}
+
 pub mod applications;
 pub mod audit;
 pub mod configs;

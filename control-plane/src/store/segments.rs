@@ -88,11 +88,11 @@ pub fn model(row: &SegmentRow) -> Result<Segment> {
 
 /// `query_as!` into [`SegmentRow`]: its columns, then the rest of the statement.
 macro_rules! select {
-    ($rest:literal $(, $arg:expr)* $(,)?) => {
+    ($rest:literal $(+ $more:literal)* $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             SegmentRow,
             "SELECT id, application_id, key, description, conditions, included, excluded, version, created_at,
-                    updated_at FROM segments " + $rest
+                    updated_at FROM segments " + $rest $(+ $more)*
             $(, $arg)*
         )
     };
@@ -105,15 +105,7 @@ pub async fn find(
     id_or_key: &str,
     lock: bool,
 ) -> Result<Option<SegmentRow>> {
-    Ok(if lock {
-        select!("WHERE application_id = $1 AND (id = $2 OR key = $2) FOR UPDATE", application_id, id_or_key)
-            .fetch_optional(conn)
-            .await?
-    } else {
-        select!("WHERE application_id = $1 AND (id = $2 OR key = $2)", application_id, id_or_key)
-            .fetch_optional(conn)
-            .await?
-    })
+    Ok(find_one!(select, conn, lock, "WHERE application_id = $1 AND (id = $2 OR key = $2)", application_id, id_or_key))
 }
 
 /// Segments by id.

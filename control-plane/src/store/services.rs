@@ -24,11 +24,11 @@ pub struct Service {
 
 /// `query_as!` into [`Service`]: its columns, then the rest of the statement.
 macro_rules! select {
-    ($rest:literal $(, $arg:expr)* $(,)?) => {
+    ($rest:literal $(+ $more:literal)* $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             Service,
             "SELECT id, service_name, service_url, health_check_url, status, response_time_ms, last_health_check,
-                    metadata, registered_at, updated_at FROM services " + $rest
+                    metadata, registered_at, updated_at FROM services " + $rest $(+ $more)*
             $(, $arg)*
         )
     };

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 use vane_core::{Flag, Variant};
 
 use super::audit;
-use super::authz::{self, Action, Caller};
+use super::authz::{self, Action};
 use super::batch::{Creation, QueuedChange};
 use super::paging::{List, Page};
-use super::vane::{Touched, Vane};
+use super::vane::{Actor, Touched};
 use super::versions::{Expected, versioned};
 use crate::error::{Error, Result};
 use crate::publish;
@@ -39,7 +39,8 @@ pub struct FlagFilter {
     pub archived: Option<bool>,
 }
 
-pub async fn list(vane: &Vane, caller: &Caller, application: &str, filter: FlagFilter) -> Result<List<FlagView>> {
+pub async fn list(actor: &Actor, application: &str, filter: FlagFilter) -> Result<List<FlagView>> {
+    let Actor { vane, caller } = actor;
     let page = Page { limit: filter.limit, offset: filter.offset }.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     let app = authz::application(&mut conn, caller, Action::Read, application).await?;
@@ -51,7 +52,8 @@ pub async fn list(vane: &Vane, caller: &Caller, application: &str, filter: FlagF
     Ok(List::of((items, total), page))
 }
 
-pub async fn read(vane: &Vane, caller: &Caller, application: &str, flag: &str) -> Result<FlagView> {
+pub async fn read(actor: &Actor, application: &str, flag: &str) -> Result<FlagView> {
+    let Actor { vane, caller } = actor;
     let mut conn = vane.pool.acquire().await?;
     let app = authz::application(&mut conn, caller, Action::Read, application).await?;
     let row = find(&mut conn, &app, flag, false).await?;
@@ -60,7 +62,8 @@ pub async fn read(vane: &Vane, caller: &Caller, application: &str, flag: &str) -
 
 /// Creates a flag, disabled in every environment; committed together with other creations
 /// queued for this application.
-pub async fn create(vane: &Vane, caller: &Caller, application: &str, flag: CreateFlag) -> Result<FlagView> {
+pub async fn create(actor: &Actor, application: &str, flag: CreateFlag) -> Result<FlagView> {
+    let Actor { vane, caller } = actor;
     caller.permits(Action::Write)?;
     let creation = Creation { caller: caller.clone(), flag };
     vane.batcher.create_flag(&vane.pool, &vane.memo, application, creation).await
@@ -79,12 +82,12 @@ pub struct FlagChange {
 
 /// Changes a flag's definition: validated, and its state versioned, in every environment.
 pub async fn update(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, flag): (&str, &str),
     expected: Expected,
     change: FlagChange,
 ) -> Result<FlagView> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let app = authz::application(&mut tx, caller, Action::Write, application).await?;
     let locked = find(&mut tx, &app, flag, true).await?;
@@ -140,18 +143,16 @@ pub async fn update(
 }
 
 /// Deletes a flag (refused while another flag depends on it).
-pub async fn delete(vane: &Vane, caller: &Caller, (application, flag): (&str, &str), expected: Expected) -> Result<()> {
+pub async fn delete(actor: &Actor, (application, flag): (&str, &str), expected: Expected) -> Result<()> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let app = authz::application(&mut tx, caller, Action::Write, application).await?;
     write::delete(&mut tx, caller, &app, flag, expected).await?;
     vane.commit(tx, Touched::Streams).await
 }
 
-pub async fn read_state(
-    vane: &Vane,
-    caller: &Caller,
-    (application, flag, environment): (&str, &str, &str),
-) -> Result<StateRow> {
+pub async fn read_state(actor: &Actor, (application, flag, environment): (&str, &str, &str)) -> Result<StateRow> {
+    let Actor { vane, caller } = actor;
     let mut conn = vane.pool.acquire().await?;
     let (app, env) = authz::stream(&mut conn, caller, Action::Read, application, environment).await?;
     let row = find(&mut conn, &app, flag, false).await?;
@@ -161,23 +162,23 @@ pub async fn read_state(
 /// Changes a flag's state in one environment; committed together with the other changes queued
 /// for this environment, which also resolves the names and checks the key's binding.
 pub async fn update_state(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, flag, environment): (&str, &str, &str),
     expected: Expected,
     change: StateChange,
 ) -> Result<StateRow> {
+    let Actor { vane, caller } = actor;
     let queued = QueuedChange { caller: caller.clone(), flag: flag.to_owned(), expected, change, action: "update" };
     vane.batcher.change_state(&vane.pool, &vane.memo, application, environment, queued).await
 }
 
 /// Every version of the flag's state in one environment, newest first.
 pub async fn history(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, flag, environment): (&str, &str, &str),
     page: Page,
 ) -> Result<List<HistoryEntry>> {
+    let Actor { vane, caller } = actor;
     let page = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     let (app, env) = authz::stream(&mut conn, caller, Action::Read, application, environment).await?;
@@ -187,12 +188,12 @@ pub async fn history(
 
 /// Restores the state of `version` as a new version (validated like any write).
 pub async fn rollback(
-    vane: &Vane,
-    caller: &Caller,
+    actor: &Actor,
     (application, flag, environment): (&str, &str, &str),
     expected: Expected,
     version: i64,
 ) -> Result<StateRow> {
+    let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let (app, env) = authz::stream(&mut tx, caller, Action::Write, application, environment).await?;
     let row = find(&mut tx, &app, flag, false).await?;
