@@ -6,9 +6,9 @@ use sqlx::PgConnection;
 
 use super::audit::{self, audited};
 use super::authz::{self, Action, Caller};
-use super::names::{check_text, is_slug, slugify};
+use super::names::check_text;
 use super::top_level::TopLevel;
-use super::vane::{Actor, Touched};
+
 use super::versions::versioned;
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
@@ -53,26 +53,18 @@ impl TopLevel for Application {
         rows::list(conn, only, limit, offset).await
     }
 
-    async fn create(actor: &Actor, new: NewApplication) -> Result<Self> {
-        let Actor { vane, caller } = actor;
-        authz::everything(caller, Action::Write)?;
-        let key = new.key.clone().unwrap_or_else(|| slugify(&new.name));
-        let mut problems = Vec::new();
-        if !is_slug(&key) {
-            problems.push(FieldError::new(
-                "key",
-                "must match [a-z0-9][a-z0-9._-]{0,99} (lowercase letters, digits, '.', '_', '-')",
-            ));
-        }
-        check_text(&mut problems, "name", &new.name, 1, 256);
-        check_text(&mut problems, "comments", &new.comments, 0, 1024);
-        if !problems.is_empty() {
-            return Err(Error::Unprocessable(problems));
-        }
-        let mut tx = vane.begin().await?;
-        let app = insert(&mut tx, caller, &key, &new.name, &new.comments).await?;
-        vane.commit(tx, Touched::Streams).await?;
-        Ok(app)
+    const KEY_RULE: &'static str = "must match [a-z0-9][a-z0-9._-]{0,99} (lowercase letters, digits, '.', '_', '-')";
+
+    fn naming(new: &NewApplication) -> (Option<&str>, &str) {
+        (new.key.as_deref(), &new.name)
+    }
+
+    fn check_new(new: &NewApplication, problems: &mut Vec<FieldError>) {
+        check_text(problems, "comments", &new.comments, 0, 1024);
+    }
+
+    async fn insert(conn: &mut PgConnection, caller: &Caller, key: &str, new: &NewApplication) -> Result<Self> {
+        insert(conn, caller, key, &new.name, &new.comments).await
     }
 
     async fn lock(conn: &mut PgConnection, id_or_key: &str) -> Result<Self> {

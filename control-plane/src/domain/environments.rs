@@ -7,9 +7,9 @@ use sqlx::PgConnection;
 
 use super::audit::{self, audited};
 use super::authz::{self, Action, Caller};
-use super::names::{check_text, is_slug, slugify};
+use super::names::check_text;
 use super::top_level::TopLevel;
-use super::vane::{Actor, Touched};
+
 use super::versions::versioned;
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
@@ -71,29 +71,24 @@ impl TopLevel for Environment {
         rows::list(conn, only, limit, offset).await
     }
 
-    /// Creates an environment; every flag gets a (disabled) state in it, as at the flag's creation.
-    async fn create(actor: &Actor, new: NewEnvironment) -> Result<Self> {
-        let Actor { vane, caller } = actor;
-        authz::everything(caller, Action::Write)?;
-        let key = new.key.clone().unwrap_or_else(|| slugify(&new.name));
-        let mut problems = Vec::new();
-        if !is_slug(&key) {
-            problems.push(FieldError::new("key", "must match [a-z0-9][a-z0-9._-]{0,99}"));
-        }
-        check_text(&mut problems, "name", &new.name, 1, 256);
-        check_settings(&mut problems, Some(new.max_staleness_s), Some(&new.stale_policy));
-        if !problems.is_empty() {
-            return Err(Error::Unprocessable(problems));
-        }
-        let mut tx = vane.begin().await?;
-        let env = rows::insert(&mut tx, &key, &new.name, new.max_staleness_s, &new.stale_policy).await?;
-        publish::publish_environment(&mut tx, &env.id).await?;
-        audit::change(&mut tx, caller, "create", None, Some(&env)).await?;
-        vane.commit(tx, Touched::Streams).await?;
+    const KEY_RULE: &'static str = "must match [a-z0-9][a-z0-9._-]{0,99}";
+
+    fn naming(new: &NewEnvironment) -> (Option<&str>, &str) {
+        (new.key.as_deref(), &new.name)
+    }
+
+    fn check_new(new: &NewEnvironment, problems: &mut Vec<FieldError>) {
+        check_settings(problems, Some(new.max_staleness_s), Some(&new.stale_policy));
+    }
+
+    /// Every flag gets a (disabled) state in the new environment, as at the flag's creation.
+    async fn insert(conn: &mut PgConnection, caller: &Caller, key: &str, new: &NewEnvironment) -> Result<Self> {
+        let env = rows::insert(&mut *conn, key, &new.name, new.max_staleness_s, &new.stale_policy).await?;
+        publish::publish_environment(&mut *conn, &env.id).await?;
+        audit::change(&mut *conn, caller, "create", None, Some(&env)).await?;
         Ok(env)
     }
 
-    /// Changes its name or staleness settings (the latter republish its snapshots).
     async fn lock(conn: &mut PgConnection, id_or_key: &str) -> Result<Self> {
         rows::lock(conn, id_or_key).await
     }

@@ -11,6 +11,7 @@ use sqlx::PgConnection;
 
 use super::audit::{self, Audited};
 use super::authz::{self, Action, Caller};
+use super::names::{check_text, is_slug, slugify};
 use super::paging::{List, Page};
 use super::vane::{Actor, Touched};
 use super::versions::{Expected, Versioned};
@@ -59,7 +60,42 @@ pub trait TopLevel: Audited + Send + Sync + Sized + 'static {
         async { Ok(()) }
     }
 
-    fn create(actor: &Actor, new: Self::New) -> impl Future<Output = Result<Self>> + Send;
+    /// What a new key must look like, as the refusal says it.
+    const KEY_RULE: &'static str;
+    /// A new one's key (absent: derived from the name) and name.
+    fn naming(new: &Self::New) -> (Option<&str>, &str);
+    /// What is wrong with a new one besides its key and name.
+    fn check_new(new: &Self::New, problems: &mut Vec<FieldError>);
+    /// Inserts a new one (checked) in the caller's transaction, publishes and audits it.
+    fn insert(
+        conn: &mut PgConnection,
+        caller: &Caller,
+        key: &str,
+        new: &Self::New,
+    ) -> impl Future<Output = Result<Self>> + Send;
+
+    /// Creates one: keys bound to nothing only.
+    fn create(actor: &Actor, new: Self::New) -> impl Future<Output = Result<Self>> + Send {
+        let Actor { vane, caller } = actor;
+        async move {
+            authz::everything(caller, Action::Write)?;
+            let (key, name) = Self::naming(&new);
+            let key = key.map_or_else(|| slugify(name), str::to_owned);
+            let mut problems = Vec::new();
+            if !is_slug(&key) {
+                problems.push(FieldError::new("key", Self::KEY_RULE));
+            }
+            check_text(&mut problems, "name", name, 1, 256);
+            Self::check_new(&new, &mut problems);
+            if !problems.is_empty() {
+                return Err(Error::Unprocessable(problems));
+            }
+            let mut tx = vane.begin().await?;
+            let created = Self::insert(&mut tx, caller, &key, &new).await?;
+            vane.commit(tx, Touched::Streams).await?;
+            Ok(created)
+        }
+    }
 
     /// Those the caller may see (a key bound to one sees that one).
     fn list(actor: &Actor, page: Page) -> impl Future<Output = Result<List<Self>>> + Send {

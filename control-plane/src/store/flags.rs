@@ -82,15 +82,7 @@ macro_rules! select_state {
     };
 }
 
-/// A flag of an application by id or key; locked until the transaction ends when `lock`.
-pub async fn find(
-    conn: &mut PgConnection,
-    application_id: &str,
-    id_or_key: &str,
-    lock: bool,
-) -> Result<Option<FlagRow>> {
-    Ok(find_one!(select, conn, lock, "WHERE application_id = $1 AND (id = $2 OR key = $2)", application_id, id_or_key))
-}
+find_in_application!(FlagRow);
 
 /// The flags of an application named (by id or key) in `names`.
 pub async fn find_many(conn: &mut PgConnection, application_id: &str, names: &[String]) -> Result<Vec<FlagRow>> {

@@ -80,6 +80,22 @@ macro_rules! find_one {
     };
 }
 
+/// `find`: a row of an application by id or key (with the module's `select!`), locked until
+/// the transaction ends when `lock`.
+macro_rules! find_in_application {
+    ($row:ident) => {
+        pub async fn find(
+            conn: &mut PgConnection,
+            application_id: &str,
+            id_or_key: &str,
+            lock: bool,
+        ) -> Result<Option<$row>> {
+            let (app, name) = (application_id, id_or_key);
+            Ok(find_one!(select, conn, lock, "WHERE application_id = $1 AND (id = $2 OR key = $2)", app, name))
+        }
+    };
+}
+
 pub mod applications;
 pub mod audit;
 pub mod configs;

@@ -98,15 +98,7 @@ macro_rules! select {
     };
 }
 
-/// A segment of an application by id or key; locked until the transaction ends when `lock`.
-pub async fn find(
-    conn: &mut PgConnection,
-    application_id: &str,
-    id_or_key: &str,
-    lock: bool,
-) -> Result<Option<SegmentRow>> {
-    Ok(find_one!(select, conn, lock, "WHERE application_id = $1 AND (id = $2 OR key = $2)", application_id, id_or_key))
-}
+find_in_application!(SegmentRow);
 
 /// Segments by id.
 pub async fn by_ids(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<SegmentRow>> {
