@@ -7,7 +7,7 @@
 //! * a circle of imports between files, anywhere in the crate.
 //!
 //! `mod` declarations are not imports (a parent declares its children; children may use it).
-//! Unit tests at the end of a file (`#[cfg(test)]`) are not read.
+//! Unit test modules (`#[cfg(test)]`) are not read.
 
 #![allow(clippy::expect_used, clippy::panic)] // test code fails loudly
 
@@ -61,11 +61,43 @@ fn file_of(files: &BTreeSet<String>, path: &[String], root: &str) -> String {
     best
 }
 
-/// Code without comments (doc comments mention paths that are not imports) and without the
-/// unit tests at the end of a file (their `super` is the file itself).
+/// Code without comments (doc comments mention paths that are not imports) and without unit
+/// test modules (their `super` is the file itself).
 fn code(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or_default();
-    text.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n")
+    let text: String = text.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let Some(open) = rest.find('{') else { break };
+        rest = &rest[skip_block(rest, open)..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the block opening at byte `open` of `text` ends (after its `}`), strings skipped.
+fn skip_block(text: &str, open: usize) -> usize {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, c) in text.char_indices().skip_while(|(i, _)| *i < open) {
+        match (in_string, escaped, c) {
+            (true, true, _) => escaped = false,
+            (true, false, '\\') => escaped = true,
+            (true, false, '"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, '"') => in_string = true,
+            (false, _, '{') => depth += 1,
+            (false, _, '}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    text.len()
 }
 
 /// Every `crate::…` and `super::…` path in `text`, with `use` trees (`a::{b, c::d}`) expanded.
@@ -226,9 +258,11 @@ fn no_file_imports_itself_through_others() {
 
 #[test]
 fn the_checker_sees_imports_and_circles() {
-    // The parser itself: use trees, nested groups, `self`, inline paths; comments ignored.
+    // The parser itself: use trees, nested groups, `self`, inline paths; comments and test
+    // modules ignored, code after a test module read.
     let found = paths(&code(
-        "use super::{audit::{self, audited}, authz};\n// crate::http::x\nlet x = crate::publish::publish(a);",
+        "use super::{audit::{self, audited}, authz};\n// crate::http::x\n#[cfg(test)]\nmod tests { use \"}\"; \
+         use crate::domain::x; }\nlet x = crate::publish::publish(a);",
     ));
     let as_text: Vec<String> = found.iter().map(|p| p.join("::")).collect();
     assert_eq!(as_text, ["super::audit::self", "super::audit::audited", "super::authz", "crate::publish::publish"]);

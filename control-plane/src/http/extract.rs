@@ -266,42 +266,6 @@ pub fn check_uri(uri: &axum::http::Uri) -> Result<(), Error> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_nul_and_long_strings_and_names_their_path() {
-        assert_eq!(scan(br#"{"a":"b\\u0000"}"#), None, "an escaped backslash then u0000 is text");
-        assert_eq!(scan(br#"{"a":["x","b\u0000"]}"#), Some(Flaw::Nul));
-        assert_eq!(scan(br#"{"a\u0000":1}"#), Some(Flaw::Nul));
-        let Some(Error::Unprocessable(p)) = unstorable(br#"{"rules":[{"conditions":[{"values":["ok","b\u0000"]}]}]}"#)
-        else {
-            panic!("not refused")
-        };
-        assert_eq!(p[0].path, "rules[0].conditions[0].values[1]");
-        let Some(Error::Unprocessable(p)) = unstorable(br#"{"weights":{"o\u0000n":1}}"#) else { panic!("not refused") };
-        assert_eq!(p[0].path, "weights.o\\0n");
-        let long = format!(r#"{{"description":"{}"}}"#, "x".repeat(MAX_STRING_BYTES + 1));
-        assert_eq!(scan(long.as_bytes()), Some(Flaw::TooLong));
-        let Some(Error::Unprocessable(p)) = unstorable(long.as_bytes()) else { panic!("not refused") };
-        assert_eq!(p[0].path, "description");
-        let fine = format!(r#"{{"description":"{}"}}"#, "x".repeat(MAX_STRING_BYTES));
-        assert!(unstorable(fine.as_bytes()).is_none());
-        assert!(unstorable(b"{\"a\": \"unterminated").is_none());
-    }
-
-    #[test]
-    fn uris_with_nul_or_bad_utf8_are_refused() {
-        let ok: axum::http::Uri = "/api/v1/applications/shop?limit=1&tag=a%20b".parse().unwrap_or_default();
-        assert!(check_uri(&ok).is_ok());
-        for bad in ["/api/v1/applications/%00", "/api/v1/applications/%FF%FE", "/x?environment=%00", "/x?e=%C3"] {
-            let uri: axum::http::Uri = bad.parse().unwrap_or_default();
-            assert!(matches!(check_uri(&uri), Err(Error::BadRequest(_))), "{bad}");
-        }
-    }
-}
-
 /// The version a write expects: `If-Match` (412 when stale), else the body's `version` (409 when
 /// stale), else any.
 fn expected(if_match: Option<&HeaderValue>, body_version: Option<i64>) -> Result<Expected, Error> {
@@ -359,5 +323,86 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
         Ok(IfMatch(expected(parts.headers.get(IF_MATCH), None)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nul_and_long_strings_and_names_their_path() {
+        assert_eq!(scan(br#"{"a":"b\\u0000"}"#), None, "an escaped backslash then u0000 is text");
+        assert_eq!(scan(br#"{"a":["x","b\u0000"]}"#), Some(Flaw::Nul));
+        assert_eq!(scan(br#"{"a\u0000":1}"#), Some(Flaw::Nul));
+        let Some(Error::Unprocessable(p)) = unstorable(br#"{"rules":[{"conditions":[{"values":["ok","b\u0000"]}]}]}"#)
+        else {
+            panic!("not refused")
+        };
+        assert_eq!(p[0].path, "rules[0].conditions[0].values[1]");
+        let Some(Error::Unprocessable(p)) = unstorable(br#"{"weights":{"o\u0000n":1}}"#) else { panic!("not refused") };
+        assert_eq!(p[0].path, "weights.o\\0n");
+        let long = format!(r#"{{"description":"{}"}}"#, "x".repeat(MAX_STRING_BYTES + 1));
+        assert_eq!(scan(long.as_bytes()), Some(Flaw::TooLong));
+        let Some(Error::Unprocessable(p)) = unstorable(long.as_bytes()) else { panic!("not refused") };
+        assert_eq!(p[0].path, "description");
+        let fine = format!(r#"{{"description":"{}"}}"#, "x".repeat(MAX_STRING_BYTES));
+        assert!(unstorable(fine.as_bytes()).is_none());
+        assert!(unstorable(b"{\"a\": \"unterminated").is_none());
+    }
+
+    #[test]
+    fn uris_with_nul_or_bad_utf8_are_refused() {
+        let ok: axum::http::Uri = "/api/v1/applications/shop?limit=1&tag=a%20b".parse().unwrap_or_default();
+        assert!(check_uri(&ok).is_ok());
+        for bad in ["/api/v1/applications/%00", "/api/v1/applications/%FF%FE", "/x?environment=%00", "/x?e=%C3"] {
+            let uri: axum::http::Uri = bad.parse().unwrap_or_default();
+            assert!(matches!(check_uri(&uri), Err(Error::BadRequest(_))), "{bad}");
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Body {
+        name: String,
+        version: Option<i64>,
+    }
+    crate::domain::versions::versioned!(Body);
+
+    fn request(if_match: Option<&str>, body: &str) -> Request {
+        let mut builder =
+            axum::http::Request::builder().method("PUT").uri("/x").header("content-type", "application/json");
+        if let Some(v) = if_match {
+            builder = builder.header(IF_MATCH, v);
+        }
+        builder.body(axum::body::Body::from(body.to_owned())).unwrap_or_default()
+    }
+
+    async fn change(if_match: Option<&str>, body: &str) -> Result<(Expected, String), Error> {
+        let Change(expected, b) = Change::<Body>::from_request(request(if_match, body), &()).await?;
+        Ok((expected, b.name))
+    }
+
+    #[tokio::test]
+    async fn a_change_expects_if_match_else_its_body_version_else_any() {
+        let any = change(None, r#"{"name":"a"}"#).await.ok();
+        assert_eq!(any, Some((Expected::Any, "a".to_owned())));
+        let body = change(None, r#"{"name":"a","version":3}"#).await.ok();
+        assert_eq!(body.map(|c| c.0), Some(Expected::Body(3)));
+        // If-Match wins over the body, weak or quoted alike.
+        for header in ["4", "\"4\"", "W/\"4\""] {
+            let both = change(Some(header), r#"{"name":"a","version":3}"#).await.ok();
+            assert_eq!(both.map(|c| c.0), Some(Expected::IfMatch(4)), "{header}");
+        }
+        assert!(matches!(change(Some("four"), r#"{"name":"a"}"#).await, Err(Error::BadRequest(_))));
+        // The body is read (and refused) before the header is looked at.
+        assert!(matches!(change(Some("four"), r#"{"name":1}"#).await, Err(Error::Unprocessable(_))));
+    }
+
+    #[tokio::test]
+    async fn a_delete_expects_if_match_else_any() {
+        let (mut parts, _) = request(Some("7"), "").into_parts();
+        assert!(matches!(IfMatch::from_request_parts(&mut parts, &()).await, Ok(IfMatch(Expected::IfMatch(7)))));
+        let (mut parts, _) = request(None, "").into_parts();
+        assert!(matches!(IfMatch::from_request_parts(&mut parts, &()).await, Ok(IfMatch(Expected::Any))));
     }
 }
