@@ -21,8 +21,8 @@ use super::versions::{Expected, versioned};
 use crate::error::{Error, FieldError, Result};
 use crate::publish::{self, model_cache};
 use crate::store::applications::{self as applications, Application};
+use crate::store::segments as rows;
 pub use crate::store::segments::SegmentRow;
-use crate::store::segments::{self as rows, Written};
 
 audited!(SegmentRow, "segment");
 versioned!(SegmentBody);
@@ -79,10 +79,10 @@ pub async fn create(actor: &Actor, application: &str, body: SegmentBody) -> Resu
     let app = authz::application(&mut tx, caller, Action::Write, application).await?;
     validate_change(&mut tx, &app, &key, Some(&candidate)).await?;
     let stored = rows::insert(&mut tx, &app.id, &candidate).await?;
-    audit::change(&mut tx, caller, "create", None, Some(&stored.row)).await?;
+    audit::change(&mut tx, caller, "create", None, Some(&stored)).await?;
     publish_written(&mut tx, &app, &stored, candidate).await?;
     vane.commit(tx, Touched::Streams).await?;
-    Ok(stored.row)
+    Ok(stored)
 }
 
 pub async fn update(
@@ -114,10 +114,10 @@ pub async fn update(
     }
     validate_change(&mut tx, &app, &before.key, Some(&candidate)).await?;
     let stored = rows::update(&mut tx, &before.id, &candidate).await?;
-    audit::change(&mut tx, caller, "update", Some(&before), Some(&stored.row)).await?;
+    audit::change(&mut tx, caller, "update", Some(&before), Some(&stored)).await?;
     publish_written(&mut tx, &app, &stored, candidate).await?;
     vane.commit(tx, Touched::Streams).await?;
-    Ok(stored.row)
+    Ok(stored)
 }
 
 /// Deletes a segment (refused while a flag uses it).
@@ -200,8 +200,13 @@ async fn validate_change(
 /// Publishes the application after a segment's row is written and audited. Its fragments are
 /// computed and stored first, while no stream is locked, so publishing (which locks every
 /// stream of the application) has nothing large left to do.
-async fn publish_written(conn: &mut PgConnection, app: &Application, stored: &Written, model: Segment) -> Result<()> {
-    let cached = model_cache::remember_segment(&stored.row.id, &app.id, &stored.fingerprint, model)?;
+async fn publish_written(
+    conn: &mut PgConnection,
+    app: &Application,
+    stored: &SegmentRow,
+    model: Segment,
+) -> Result<()> {
+    let cached = model_cache::remember_segment(&stored.id, &app.id, &stored.fingerprint, model)?;
     let salt = applications::hash_salt(&mut *conn, &app.id).await?;
     let client = cached.client(&salt);
     publish::store_fragments(&mut *conn, &app.id, &[&cached.server, &client]).await?;

@@ -237,6 +237,12 @@ pub async fn store_fragments(conn: &mut PgConnection, application_id: &str, frag
     if fragments.is_empty() {
         return Ok(());
     }
+    // Rows in hash order, whoever writes them: publishers of several environments of one
+    // application share fragments (the same flag in each), and must not wait on each other in a
+    // circle. (Big-endian bytes sort as the numbers do, and as PostgreSQL orders `bytea`.)
+    let mut fragments: Vec<&Fragment> = fragments.to_vec();
+    fragments.sort_unstable_by_key(|f| f.hash);
+    fragments.dedup_by_key(|f| f.hash);
     let hashes: Vec<Vec<u8>> = fragments.iter().map(|f| f.hash.to_be_bytes().to_vec()).collect();
     let there: HashSet<Vec<u8>> =
         snapshots::touch_fragments(&mut *conn, application_id, &hashes).await?.into_iter().collect();

@@ -21,60 +21,9 @@ pub struct SegmentRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// A segment row as written, with the fingerprint of its row version (see
-/// `crate::publish::model_cache`).
-#[derive(Debug)]
-pub struct Written {
-    pub row: SegmentRow,
+    /// The row version it was read from (`xmin:ctid`; see `crate::publish::model_cache`).
+    #[serde(skip)]
     pub fingerprint: String,
-}
-
-/// [`Written`] as one row.
-struct WrittenRow {
-    id: String,
-    application_id: String,
-    key: String,
-    description: String,
-    conditions: Value,
-    included: Value,
-    excluded: Value,
-    version: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    fingerprint: String,
-}
-
-impl From<WrittenRow> for Written {
-    fn from(r: WrittenRow) -> Self {
-        let WrittenRow {
-            id,
-            application_id,
-            key,
-            description,
-            conditions,
-            included,
-            excluded,
-            version,
-            created_at,
-            updated_at,
-            fingerprint,
-        } = r;
-        let row = SegmentRow {
-            id,
-            application_id,
-            key,
-            description,
-            conditions,
-            included,
-            excluded,
-            version,
-            created_at,
-            updated_at,
-        };
-        Written { row, fingerprint }
-    }
 }
 
 /// The engine's view of a stored segment.
@@ -91,8 +40,8 @@ macro_rules! select {
     ($rest:literal $(+ $more:literal)* $(, $arg:expr)* $(,)?) => {
         sqlx::query_as!(
             SegmentRow,
-            "SELECT id, application_id, key, description, conditions, included, excluded, version, created_at,
-                    updated_at FROM segments " + $rest $(+ $more)*
+            r#"SELECT id, application_id, key, description, conditions, included, excluded, version, created_at,
+                      updated_at, xmin::text || ':' || ctid::text AS "fingerprint!" FROM segments "# + $rest $(+ $more)*
             $(, $arg)*
         )
     };
@@ -123,9 +72,9 @@ pub async fn list(
 }
 
 /// Inserts a segment (`segment` carries its key and content).
-pub async fn insert(conn: &mut PgConnection, application_id: &str, segment: &Segment) -> Result<Written> {
-    let r = sqlx::query_as!(
-        WrittenRow,
+pub async fn insert(conn: &mut PgConnection, application_id: &str, segment: &Segment) -> Result<SegmentRow> {
+    Ok(sqlx::query_as!(
+        SegmentRow,
         r#"INSERT INTO segments (id, application_id, key, description, conditions, included, excluded)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          RETURNING id, application_id, key, description, conditions, included, excluded, version, created_at,
@@ -139,14 +88,13 @@ pub async fn insert(conn: &mut PgConnection, application_id: &str, segment: &Seg
         json!(segment.excluded)
     )
     .fetch_one(conn)
-    .await?;
-    Ok(r.into())
+    .await?)
 }
 
 /// Replaces a segment's content, moving its version on.
-pub async fn update(conn: &mut PgConnection, id: &str, segment: &Segment) -> Result<Written> {
-    let r = sqlx::query_as!(
-        WrittenRow,
+pub async fn update(conn: &mut PgConnection, id: &str, segment: &Segment) -> Result<SegmentRow> {
+    Ok(sqlx::query_as!(
+        SegmentRow,
         r#"UPDATE segments SET description = $2, conditions = $3, included = $4, excluded = $5,
                 version = version + 1, updated_at = now()
          WHERE id = $1
@@ -159,8 +107,7 @@ pub async fn update(conn: &mut PgConnection, id: &str, segment: &Segment) -> Res
         json!(segment.excluded)
     )
     .fetch_one(conn)
-    .await?;
-    Ok(r.into())
+    .await?)
 }
 
 pub async fn delete(conn: &mut PgConnection, id: &str) -> Result<()> {
