@@ -109,15 +109,8 @@ pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Whether `s` can name an application or environment: the control plane's slug rule,
-/// `[a-z0-9][a-z0-9._-]{0,99}` (so it is also safe in the upstream URL and the KV key).
-pub fn is_slug(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 100
-        && b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
-}
+/// Whether `s` can name an application or environment (the control plane's rule).
+pub use vane_core::is_slug;
 
 /// The request facts that choose a stream.
 #[derive(Debug, Default, Clone, Copy)]

@@ -14,6 +14,17 @@ use serde_json::Value;
 /// The only snapshot format this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Whether `s` can name an application or environment: `[a-z0-9][a-z0-9._-]{0,99}`, safe in a
+/// URL path, a KV key and a file name. The control plane accepts only such keys; the edge
+/// refuses any other before it asks upstream.
+pub fn is_slug(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 100
+        && b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+}
+
 /// Everything an evaluator needs for one application × environment × audience.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -532,4 +543,19 @@ pub enum KeyScope {
     Read,
     Edge,
     Client,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_slug;
+
+    #[test]
+    fn slugs_are_lowercase_keys_safe_in_a_path() {
+        for ok in ["default", "shop-web", "a", "0.9_x-y", &"a".repeat(100)] {
+            assert!(is_slug(ok), "{ok}");
+        }
+        for bad in ["", "Shop", "-shop", ".x", "a/b", "a b", "ä", &"a".repeat(101)] {
+            assert!(!is_slug(bad), "{bad}");
+        }
+    }
 }

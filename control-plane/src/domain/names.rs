@@ -2,14 +2,9 @@
 
 use crate::error::FieldError;
 
-/// Application and environment keys: `[a-z0-9][a-z0-9._-]{0,99}`.
-pub fn is_slug(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 100
-        && b.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
-}
+/// Application and environment keys: `[a-z0-9][a-z0-9._-]{0,99}` (the engine's rule, which the
+/// edge applies too).
+pub use vane_core::is_slug;
 
 /// Flag and segment keys: `[A-Za-z0-9][A-Za-z0-9._-]{0,199}`, case-sensitive, safe in a URL path.
 pub fn is_entity_key(s: &str) -> bool {
