@@ -8,9 +8,9 @@
 //!   announcements (keys created or revoked, applications or environments deleted) the key
 //!   epoch — whichever process made the change;
 //! * every (re)connection of the listener (both), since announcements may have been missed;
-//! * every write request this process has finished (its transaction has committed), so a
-//!   client reads its own writes even before the announcement comes back: both, except for
-//!   flag-state writes, which cannot change a key (streams only).
+//! * every write this process commits, so a client reads its own writes even before the
+//!   announcement comes back: the write says what it touched (`Vane::commit` with
+//!   `Touched::Streams` or `Touched::KeysAndStreams`; the batcher moves the stream epoch).
 //!
 //! An entry read before a change and stored after it carries the old epoch and is never used.
 
