@@ -282,7 +282,7 @@ fn test() -> Result {
     let postgres = pg::Postgres::start(&data, pg::free_port()?)?;
     // Builds read the statements' types from `.sqlx/` (`SQLX_OFFLINE`, .cargo/config.toml); this
     // fails when that data no longer matches the statements or the migrated schema.
-    let checked = sqlx_against(&postgres.url, "--check");
+    let checked = sqlx_against(&postgres.url, true);
     // vane-core's tests record the snapshots and contexts they evaluate here: the parity
     // harness (tests/tests/parity.rs) replays them in the wasm32 builds.
     let vectors = target_dir().join("parity-vectors");
@@ -320,18 +320,20 @@ fn test() -> Result {
 }
 
 /// Migrates the database at `url` with sqlx-cli (no build of Vane needed, so it works while the
-/// offline data is stale) and runs `cargo sqlx prepare` against it, with `flag` (`--check`).
-fn sqlx_against(url: &str, flag: &str) -> Result {
+/// offline data is stale), then checks the offline data against it (`check`) or rewrites it.
+/// Every target counts: unit tests use checked statements too.
+fn sqlx_against(url: &str, check: bool) -> Result {
     step(
         "migrate a database for the SQL checks",
         cargo().args(["sqlx", "migrate", "run", "--source", "migrations"]).env("DATABASE_URL", url),
     )?;
-    let what = if flag.is_empty() { "write" } else { "check" };
+    let (what, flag) = if check { ("check", Some("--check")) } else { ("write", None) };
     step(
         &format!("{what} the offline SQL data (.sqlx/) against the schema"),
         cargo()
             .args(["sqlx", "prepare", "--workspace"])
-            .args((!flag.is_empty()).then_some(flag))
+            .args(flag)
+            .args(["--", "--all-targets"])
             .env("DATABASE_URL", url),
     )
 }
@@ -342,7 +344,7 @@ fn sqlx_prepare() -> Result {
     setup()?;
     let data = env::temp_dir().join(format!("vane-sqlx-pg-{}", std::process::id()));
     let postgres = pg::Postgres::start(&data, pg::free_port()?)?;
-    let prepared = sqlx_against(&postgres.url, "");
+    let prepared = sqlx_against(&postgres.url, false);
     drop(postgres);
     let _ = std::fs::remove_dir_all(&data);
     prepared
@@ -561,7 +563,6 @@ fn bench_edge() -> Result {
     )
 }
 
-/// Browser package benchmarks in Chromium (`tests/web/bench.mjs`).
 /// vane-core on imported Unleash flags vs unleash-yggdrasil on the same definitions (criterion;
 /// extra arguments go to criterion, e.g. a filter), then the ingest with both engines alternating
 /// round by round (`benches/paired.rs`, ~30 s).
@@ -575,6 +576,7 @@ fn bench_unleash(rest: &[String]) -> Result {
     step("ingest, both engines alternating", cargo().args(["bench", "-p", "vane-unleash-bench", "--bench", "paired"]))
 }
 
+/// Browser package benchmarks in Chromium (`tests/web/bench.mjs`).
 fn bench_web() -> Result {
     setup()?;
     build_web()?;
@@ -584,7 +586,6 @@ fn bench_web() -> Result {
     )
 }
 
-/// Control-plane benchmarks against a release `vane serve` on a throwaway PostgreSQL.
 /// wrk, from Debian's packages, for the HTTP load benchmarks.
 fn ensure_wrk() -> Result {
     if Command::new("wrk").arg("--version").output().is_err() {
@@ -593,6 +594,7 @@ fn ensure_wrk() -> Result {
     Ok(())
 }
 
+/// Control-plane benchmarks against a release `vane serve` on a throwaway PostgreSQL.
 fn bench_control_plane() -> Result {
     ensure_wrk()?;
     step(

@@ -29,7 +29,7 @@ use sqlx::PgPool;
 use super::authz::{Action, Caller, Reach};
 use super::flags::validate::Working;
 use super::flags::write::{self, CreateFlag, FlagView, StateChange};
-use super::memo::Memo;
+use super::memo::{Memo, Touched};
 use super::versions::Expected;
 use crate::error::{Error, Result};
 use crate::publish::{self, model_cache};
@@ -267,7 +267,7 @@ async fn create(pool: &PgPool, memo: &Memo, application: &str, batch: Vec<Creati
     }
     tx.commit().await?;
     // This process finished writes: forget what it remembered (see `Memo`).
-    memo.bump_streams();
+    memo.written(Touched::Streams);
     Ok(results)
 }
 
@@ -314,7 +314,7 @@ async fn apply(
     }
     tx.commit().await?;
     // This process finished writes: forget what it remembered (see `Memo`).
-    memo.bump_streams();
+    memo.written(Touched::Streams);
     Ok(results)
 }
 
@@ -368,9 +368,9 @@ mod tests {
                 assert!(r.as_ref().is_ok_and(|s| s.enabled && s.salt == format!("salt-{i}")), "f{i}: {r:?}");
             }
         }
-        let enabled: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM flag_states s JOIN environments e ON e.id = s.environment_id
-             WHERE e.key = 'production' AND s.enabled",
+        let enabled = sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM flag_states s JOIN environments e ON e.id = s.environment_id
+               WHERE e.key = 'production' AND s.enabled"#
         )
         .fetch_one(&pool)
         .await

@@ -55,6 +55,15 @@ struct Inner {
     streams: RwLock<HashMap<StreamKey, Entry<StreamTag>>>,
 }
 
+/// What a committed write may have changed of what [`Memo`] remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    /// Published snapshot versions only.
+    Streams,
+    /// API keys as well (created, revoked, or gone with their application or environment).
+    KeysAndStreams,
+}
+
 /// Cheap to clone; clones share the memory.
 #[derive(Debug, Clone, Default)]
 pub struct Memo {
@@ -97,6 +106,14 @@ impl Memo {
         self.bump();
         self.inner.listening.store(listening, Ordering::Release);
         self.bump();
+    }
+
+    /// A write this process committed touched `touched`.
+    pub fn written(&self, touched: Touched) {
+        match touched {
+            Touched::Streams => self.bump_streams(),
+            Touched::KeysAndStreams => self.bump(),
+        }
     }
 
     /// What the change listener heard.

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use super::authz::Caller;
 use super::batch::Batcher;
 use super::memo::Memo;
+pub use super::memo::Touched;
 use crate::crypto::Cipher;
 use crate::error::Result;
 
@@ -25,15 +26,6 @@ pub struct Vane {
     pub batcher: Batcher,
 }
 
-/// What a committed write may have changed of what [`Memo`] remembers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Touched {
-    /// Published snapshot versions only.
-    Streams,
-    /// API keys as well (created, revoked, or gone with their application or environment).
-    KeysAndStreams,
-}
-
 impl Vane {
     pub fn new(pool: PgPool, memo: Memo) -> Self {
         Vane { pool, memo, cipher: None, batcher: Batcher::default() }
@@ -47,10 +39,7 @@ impl Vane {
     /// at once, before the announcement comes back (see [`Memo`]).
     pub async fn commit(&self, tx: Tx, touched: Touched) -> Result<()> {
         tx.commit().await?;
-        match touched {
-            Touched::Streams => self.memo.bump_streams(),
-            Touched::KeysAndStreams => self.memo.bump(),
-        }
+        self.memo.written(touched);
         Ok(())
     }
 }
