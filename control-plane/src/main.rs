@@ -276,15 +276,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!(listen = %args.listen, "vane control plane ready");
-    if args.health_interval_s > 0 {
-        domain::registry::spawn_checker(pool.clone(), Duration::from_secs(args.health_interval_s));
-    }
     // Snapshot fragments no kept snapshot uses any more.
     publish::spawn_collector(pool.clone(), Duration::from_secs(300));
     let mut state = AppState::new(pool);
     match args.encryption_key.as_deref() {
         Some(key) => state = state.with_cipher(vane_control_plane::crypto::Cipher::from_base64(key)?),
         None => tracing::warn!("VANE_ENCRYPTION_KEY is not set: secret configs are refused"),
+    }
+    if args.health_interval_s > 0 {
+        domain::registry::spawn_checker(state.vane.clone(), Duration::from_secs(args.health_interval_s));
     }
     let limits = vane_control_plane::http::server::Limits {
         header_timeout: Duration::from_secs(args.header_timeout_s.max(1)),

@@ -982,7 +982,7 @@ async fn registry_keeps_the_original_routes_and_checks_health_actively(pool: PgP
     // The active checker follows the endpoint; status changes republish.
     up.store(false, std::sync::atomic::Ordering::SeqCst);
     let v = stream_version(&pool, "default", "production", "server").await;
-    assert_eq!(vane_control_plane::domain::registry::check_once(&pool).await.unwrap(), 1);
+    assert_eq!(vane_control_plane::domain::registry::check_once(&api.vane).await.unwrap(), 1);
     let r = call(&api, "GET", "/api/v1/registry/user-service", Some(&read), None).await;
     assert_eq!(r.body["status"], "unhealthy");
     assert!(r.body["response_time_ms"].as_f64().is_some());
@@ -990,7 +990,7 @@ async fn registry_keeps_the_original_routes_and_checks_health_actively(pool: PgP
     let (_, snap) = served(&api, &edge, "/api/v1/snapshots/default/production").await;
     assert!(snap.services().is_empty(), "unhealthy services leave the snapshot");
     up.store(true, std::sync::atomic::Ordering::SeqCst);
-    vane_control_plane::domain::registry::check_once(&pool).await.unwrap();
+    vane_control_plane::domain::registry::check_once(&api.vane).await.unwrap();
     assert_eq!(call(&api, "GET", "/api/v1/registry/user-service", Some(&read), None).await.body["status"], "healthy");
 
     // Manual health updates (the original PUT /registry/health), then deregistration.

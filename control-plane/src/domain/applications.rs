@@ -12,6 +12,7 @@ use super::top_level::TopLevel;
 use super::versions::versioned;
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
+use crate::store::Paged;
 use crate::store::applications as rows;
 pub use crate::store::applications::Application;
 
@@ -49,8 +50,8 @@ impl TopLevel for Application {
         caller.bound_application()
     }
 
-    async fn rows(conn: &mut PgConnection, only: Option<&str>, limit: i64, offset: i64) -> Result<(Vec<Self>, i64)> {
-        rows::list(conn, only, limit, offset).await
+    async fn rows(conn: &mut PgConnection, only: Option<&str>, page: (i64, i64)) -> Paged<Self> {
+        rows::list(conn, only, page).await
     }
 
     const KEY_RULE: &'static str = "must match [a-z0-9][a-z0-9._-]{0,99} (lowercase letters, digits, '.', '_', '-')";

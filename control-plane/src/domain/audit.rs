@@ -22,13 +22,18 @@ pub trait Audited: Serialize {
     fn audit_id(&self) -> &str;
     fn audit_key(&self) -> &str;
     fn audit_version(&self) -> Option<i64>;
+    /// What the entry holds of it: all of it, unless it keeps secrets.
+    fn audit_json(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
 }
 
 /// Implements [`Audited`] for a type with `id`, `key` and `version` (or one whose field `$part`
-/// has them).
+/// has them); items after `;` go into the impl too (an `audit_json` that redacts).
 macro_rules! audited {
-    ($type:ty, $entity:literal $(, $part:ident)?) => {
+    ($type:ty, $entity:literal $(, $part:ident)? $(; $($more:item)*)?) => {
         impl $crate::domain::audit::Audited for $type {
+            $($($more)*)?
             const ENTITY: &'static str = $entity;
             fn audit_id(&self) -> &str {
                 &self$(.$part)?.id
@@ -63,8 +68,8 @@ pub async fn change<T: Audited>(
             entity_id: subject.audit_id(),
             entity_key: subject.audit_key(),
             action,
-            before: before.and_then(|b| serde_json::to_value(b).ok()),
-            after: after.and_then(|a| serde_json::to_value(a).ok()),
+            before: before.and_then(Audited::audit_json),
+            after: after.and_then(Audited::audit_json),
             version: subject.audit_version(),
         },
     )

@@ -13,5 +13,5 @@ pub async fn list(actor: &Actor, filter: &Filter<'_>, page: Page) -> Result<List
     authz::everything(caller, Action::Read)?;
     let page = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
-    Ok(List::of(rows::list(&mut conn, filter, page.0, page.1).await?, page))
+    Ok(List::of(rows::list(&mut conn, filter, page).await?, page))
 }

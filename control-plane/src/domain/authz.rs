@@ -27,14 +27,8 @@ use crate::store::applications::{self, Application};
 use crate::store::environments::{self, Environment};
 use crate::store::keys::scope_str;
 
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub key_id: String,
-    pub scope: KeyScope,
-    pub application_id: Option<String>,
-    pub environment_id: Option<String>,
-}
+/// The authenticated caller of a request: what its key grants (its id, scope and binding).
+pub type Caller = crate::store::keys::Grant;
 
 /// What a request wants to do, as far as a key's scope is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

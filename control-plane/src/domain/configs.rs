@@ -12,33 +12,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use super::audit::{self, Entry};
+use super::audit::{self, audited};
 use super::authz::{self, Action, Caller};
+use super::collection::Collection;
 use super::paging::{List, Page};
 use super::vane::{Actor, Touched};
-use super::versions::{Expected, versioned};
+use super::versions::{Change, Expected, versioned};
 use crate::crypto::Cipher;
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
 use crate::store::configs::{self as rows, ConfigRow, Content, HistoryRow};
 use crate::store::environments::Environment;
 
-/// A config as the API shows it (secrets decrypted for the admin/read keys that may see them).
+/// A config as the API shows it: its row, where it lives by name, and its value (secrets
+/// decrypted for the admin/read keys that may see them).
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigView {
-    pub id: String,
-    pub key: String,
+    #[serde(flatten)]
+    pub row: ConfigRow,
     pub application: String,
     pub environment: String,
     pub value: Value,
-    pub value_type: String,
-    pub schema: Option<Value>,
-    pub description: String,
-    pub secret: bool,
-    pub client_visible: bool,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }
 
 /// One version of a config as the API shows it.
@@ -55,37 +49,16 @@ pub struct ConfigVersion {
 
 versioned!(UpdateConfig);
 
-/// What audit rows hold: the view with a secret's value replaced.
-fn redacted(v: &ConfigView) -> Value {
-    let mut j = serde_json::to_value(v).unwrap_or(Value::Null);
-    if v.secret {
-        j["value"] = json!("***redacted***");
+audited!(ConfigView, "config", row;
+    /// The view with a secret's value replaced.
+    fn audit_json(&self) -> Option<Value> {
+        let mut j = serde_json::to_value(self).ok()?;
+        if self.row.secret {
+            j["value"] = json!("***redacted***");
+        }
+        Some(j)
     }
-    j
-}
-
-/// Records `action` on a config, secrets redacted.
-async fn record(
-    conn: &mut PgConnection,
-    caller: &Caller,
-    action: &str,
-    before: Option<&ConfigView>,
-    after: Option<&ConfigView>,
-) -> Result<()> {
-    let Some(subject) = after.or(before) else {
-        return Ok(());
-    };
-    let entry = Entry {
-        entity_type: "config",
-        entity_id: &subject.id,
-        entity_key: &subject.key,
-        action,
-        before: before.map(redacted),
-        after: after.map(redacted),
-        version: Some(subject.version),
-    };
-    audit::record(conn, Some(caller), entry).await
-}
+);
 
 fn is_config_key(s: &str) -> bool {
     let b = s.as_bytes();
@@ -172,21 +145,7 @@ pub(crate) fn view(cipher: Option<&Cipher>, s: &Scope, row: ConfigRow) -> Result
         (None, Some(sealed)) => decrypt(cipher, sealed)?,
         (None, None) => Value::Null,
     };
-    Ok(ConfigView {
-        id: row.id,
-        key: row.key,
-        application: s.application.clone(),
-        environment: s.environment.key.clone(),
-        value,
-        value_type: row.value_type,
-        schema: row.schema,
-        description: row.description,
-        secret: row.secret,
-        client_visible: row.client_visible,
-        version: row.version,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    })
+    Ok(ConfigView { row, application: s.application.clone(), environment: s.environment.key.clone(), value })
 }
 
 pub(crate) async fn find(conn: &mut PgConnection, s: &Scope, key: &str, lock: bool) -> Result<ConfigRow> {
@@ -212,23 +171,6 @@ fn storage(cipher: Option<&Cipher>, value: &Value, secret: bool) -> Result<(Opti
     Ok((None, Some(cipher.encrypt(&plain)?)))
 }
 
-pub async fn list(actor: &Actor, (application, environment): (&str, &str), page: Page) -> Result<List<ConfigView>> {
-    let Actor { vane, caller } = actor;
-    let page = page.resolve()?;
-    let mut conn = vane.pool.acquire().await?;
-    let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
-    let found = rows::list(&mut conn, &s.application_id, &s.environment.id, page.0, page.1).await?;
-    List::of(found, page).try_map(|r| view(vane.cipher.as_ref(), &s, r))
-}
-
-pub async fn read(actor: &Actor, (application, environment, key): (&str, &str, &str)) -> Result<ConfigView> {
-    let Actor { vane, caller } = actor;
-    let mut conn = vane.pool.acquire().await?;
-    let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
-    let row = find(&mut conn, &s, key, false).await?;
-    view(vane.cipher.as_ref(), &s, row)
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConfig {
@@ -244,23 +186,74 @@ pub struct CreateConfig {
     pub client_visible: bool,
 }
 
-pub async fn create(actor: &Actor, (application, environment): (&str, &str), body: CreateConfig) -> Result<ConfigView> {
-    let Actor { vane, caller } = actor;
-    let mut tx = vane.begin().await?;
-    let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
-    let created = insert(vane.cipher.as_ref(), &mut tx, caller, &s, body).await?;
-    vane.commit(tx, Touched::Streams).await?;
-    Ok(created)
+/// The configs of an application in an environment.
+#[derive(Debug)]
+pub struct Configs;
+
+impl Collection for Configs {
+    type Scope = (String, String);
+    type Item = ConfigView;
+    type Filter = Page;
+    type New = CreateConfig;
+    type Change = UpdateConfig;
+
+    async fn list(actor: &Actor, stream: &(String, String), page: Page) -> Result<List<ConfigView>> {
+        let (application, environment) = stream;
+        let Actor { vane, caller } = actor;
+        let page = page.resolve()?;
+        let mut conn = vane.pool.acquire().await?;
+        let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
+        let found = rows::list(&mut conn, &s.application_id, &s.environment.id, page).await?;
+        List::of(found, page).try_map(|r| view(vane.cipher.as_ref(), &s, r))
+    }
+
+    async fn read(actor: &Actor, stream: &(String, String), key: &str) -> Result<ConfigView> {
+        let (application, environment) = stream;
+        let Actor { vane, caller } = actor;
+        let mut conn = vane.pool.acquire().await?;
+        let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
+        let row = find(&mut conn, &s, key, false).await?;
+        view(vane.cipher.as_ref(), &s, row)
+    }
+
+    async fn create(actor: &Actor, stream: &(String, String), body: CreateConfig) -> Result<ConfigView> {
+        let (application, environment) = stream;
+        let Actor { vane, caller } = actor;
+        let mut tx = vane.begin().await?;
+        let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
+        let created = insert(actor, &mut tx, &s, body).await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(created)
+    }
+
+    async fn update(
+        actor: &Actor,
+        stream: &(String, String),
+        key: &str,
+        change: Change<UpdateConfig>,
+    ) -> Result<ConfigView> {
+        let ((application, environment), Change(expected, change)) = (stream, change);
+        let Actor { vane, caller } = actor;
+        let mut tx = vane.begin().await?;
+        let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
+        let after = apply(actor, &mut tx, (&s, key), Change(expected, change), "update").await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(after)
+    }
+
+    async fn delete(actor: &Actor, stream: &(String, String), key: &str, expected: Expected) -> Result<()> {
+        let (application, environment) = stream;
+        let Actor { vane, caller } = actor;
+        let mut tx = vane.begin().await?;
+        let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
+        delete_in(actor, &mut tx, (&s, key), expected).await?;
+        vane.commit(tx, Touched::Streams).await
+    }
 }
 
 /// Creates a config in the caller's transaction: checks, encryption, write, history, publish, audit.
-pub(crate) async fn insert(
-    cipher: Option<&Cipher>,
-    tx: &mut PgConnection,
-    caller: &Caller,
-    s: &Scope,
-    body: CreateConfig,
-) -> Result<ConfigView> {
+pub(crate) async fn insert(actor: &Actor, tx: &mut PgConnection, s: &Scope, body: CreateConfig) -> Result<ConfigView> {
+    let (cipher, caller) = (actor.vane.cipher.as_ref(), &actor.caller);
     if !is_config_key(&body.key) {
         return Err(Error::invalid("key", "must match [A-Za-z0-9][A-Za-z0-9._:-]{0,254}"));
     }
@@ -279,11 +272,11 @@ pub(crate) async fn insert(
         secret: body.secret,
         client_visible: body.client_visible,
     };
-    let row = rows::insert(&mut *tx, &s.application_id, &s.environment.id, &body.key, content).await?;
+    let row = rows::save(&mut *tx, None, (&s.application_id, &s.environment.id, &body.key), content).await?;
     rows::record_history(&mut *tx, &row, &caller.key_id).await?;
     publish::publish(&mut *tx, &s.application_id, &s.environment.id).await?;
     let created = view(cipher, s, row)?;
-    record(&mut *tx, caller, "create", None, Some(&created)).await?;
+    audit::change(&mut *tx, caller, "create", None, Some(&created)).await?;
     Ok(created)
 }
 
@@ -305,46 +298,31 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option
     Option::<Value>::deserialize(d).map(Some)
 }
 
-pub async fn update(
-    actor: &Actor,
-    (application, environment, key): (&str, &str, &str),
-    expected: Expected,
-    change: UpdateConfig,
-) -> Result<ConfigView> {
-    let Actor { vane, caller } = actor;
-    let mut tx = vane.begin().await?;
-    let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
-    let after = apply(vane.cipher.as_ref(), &mut tx, caller, (&s, key), expected, change, "update").await?;
-    vane.commit(tx, Touched::Streams).await?;
-    Ok(after)
-}
-
 /// Applies a change in the caller's transaction: lock, version check, type/schema checks,
 /// (re-)encryption, write, history, publish, audit.
 pub(crate) async fn apply(
-    cipher: Option<&Cipher>,
+    actor: &Actor,
     tx: &mut PgConnection,
-    caller: &Caller,
     (s, key): (&Scope, &str),
-    expected: Expected,
-    change: UpdateConfig,
+    Change(expected, change): Change<UpdateConfig>,
     action: &str,
 ) -> Result<ConfigView> {
+    let (cipher, caller) = (actor.vane.cipher.as_ref(), &actor.caller);
     let before_row = find(&mut *tx, s, key, true).await?;
     expected.check(before_row.version)?;
     let before = view(cipher, s, before_row.clone())?;
     let change_value = change.value;
     let value = change_value.clone().unwrap_or_else(|| before.value.clone());
-    let value_type = change.value_type.unwrap_or_else(|| before.value_type.clone());
-    let schema = change.schema.unwrap_or_else(|| before.schema.clone());
-    let secret = change.secret.unwrap_or(before.secret);
-    let client_visible = change.client_visible.unwrap_or(before.client_visible && !secret);
+    let value_type = change.value_type.unwrap_or_else(|| before.row.value_type.clone());
+    let schema = change.schema.unwrap_or_else(|| before.row.schema.clone());
+    let secret = change.secret.unwrap_or(before.row.secret);
+    let client_visible = change.client_visible.unwrap_or(before.row.client_visible && !secret);
     if secret && client_visible {
         return Err(Error::invalid("client_visible", "a secret can never be visible to clients"));
     }
     // A secret stays secret: making it a plain (published) config needs a new value, so the
     // secret one is never published by flipping the flag.
-    if before.secret && !secret && change_value.is_none() {
+    if before.row.secret && !secret && change_value.is_none() {
         return Err(Error::invalid(
             "secret",
             "turning a secret into a plain config would publish its value; send the new public value with it",
@@ -357,44 +335,33 @@ pub(crate) async fn apply(
         ciphertext: ciphertext.as_deref(),
         value_type: &value_type,
         schema: schema.as_ref(),
-        description: change.description.as_ref().unwrap_or(&before.description),
+        description: change.description.as_ref().unwrap_or(&before.row.description),
         secret,
         client_visible,
     };
-    let row = rows::update(&mut *tx, &before_row.id, content).await?;
+    let at = (before_row.application_id.as_str(), before_row.environment_id.as_str(), before_row.key.as_str());
+    let row = rows::save(&mut *tx, Some(&before_row.id), at, content).await?;
     rows::record_history(&mut *tx, &row, &caller.key_id).await?;
     publish::publish(&mut *tx, &s.application_id, &s.environment.id).await?;
     let after = view(cipher, s, row)?;
-    record(&mut *tx, caller, action, Some(&before), Some(&after)).await?;
+    audit::change(&mut *tx, caller, action, Some(&before), Some(&after)).await?;
     Ok(after)
-}
-
-pub async fn delete(
-    actor: &Actor,
-    (application, environment, key): (&str, &str, &str),
-    expected: Expected,
-) -> Result<()> {
-    let Actor { vane, caller } = actor;
-    let mut tx = vane.begin().await?;
-    let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
-    delete_in(vane.cipher.as_ref(), &mut tx, caller, (&s, key), expected).await?;
-    vane.commit(tx, Touched::Streams).await
 }
 
 /// Deletes a config in the caller's transaction: lock, version check, publish, audit.
 pub(crate) async fn delete_in(
-    cipher: Option<&Cipher>,
+    actor: &Actor,
     tx: &mut PgConnection,
-    caller: &Caller,
-    (s, key): (&Scope, &str),
+    at: (&Scope, &str),
     expected: Expected,
 ) -> Result<()> {
+    let ((s, key), cipher, caller) = (at, actor.vane.cipher.as_ref(), &actor.caller);
     let row = find(&mut *tx, s, key, true).await?;
     expected.check(row.version)?;
     let before = view(cipher, s, row)?;
-    rows::delete(&mut *tx, &before.id).await?;
+    rows::delete(&mut *tx, &before.row.id).await?;
     publish::publish(&mut *tx, &s.application_id, &s.environment.id).await?;
-    record(&mut *tx, caller, "delete", Some(&before), None).await
+    audit::change(&mut *tx, caller, "delete", Some(&before), None).await
 }
 
 /// A stored version's value: decrypted when this server can, redacted otherwise.
@@ -407,17 +374,14 @@ pub(crate) fn history_value(cipher: Option<&Cipher>, h: &HistoryRow) -> Result<V
 }
 
 /// Every version of a config, newest first.
-pub async fn history(
-    actor: &Actor,
-    (application, environment, key): (&str, &str, &str),
-    page: Page,
-) -> Result<List<ConfigVersion>> {
+pub async fn history(actor: &Actor, at: (&str, &str, &str), page: Page) -> Result<List<ConfigVersion>> {
+    let (application, environment, key) = at;
     let Actor { vane, caller } = actor;
     let page = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
     let row = find(&mut conn, &s, key, false).await?;
-    let versions = rows::history(&mut conn, &row.id, page.0, page.1).await?;
+    let versions = rows::history(&mut conn, &row.id, page).await?;
     let total = rows::history_len(&mut conn, &row.id).await?;
     List::of((versions, total), page).try_map(|h| {
         Ok(ConfigVersion {
@@ -433,12 +397,8 @@ pub async fn history(
 }
 
 /// Restores version `version` as a new version (`If-Match` honoured).
-pub async fn rollback(
-    actor: &Actor,
-    (application, environment, key): (&str, &str, &str),
-    expected: Expected,
-    version: i64,
-) -> Result<ConfigView> {
+pub async fn rollback(actor: &Actor, at: (&str, &str, &str), expected: Expected, version: i64) -> Result<ConfigView> {
+    let (application, environment, key) = at;
     let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
@@ -455,7 +415,7 @@ pub async fn rollback(
         secret: Some(old.ciphertext.is_some()),
         ..UpdateConfig::default()
     };
-    let after = apply(cipher, &mut tx, caller, (&s, key), expected, change, "rollback").await?;
+    let after = apply(actor, &mut tx, (&s, key), Change(expected, change), "rollback").await?;
     vane.commit(tx, Touched::Streams).await?;
     Ok(after)
 }

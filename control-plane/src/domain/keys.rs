@@ -53,13 +53,7 @@ pub async fn authenticate(pool: &sqlx::PgPool, memo: &Memo, key: &str) -> Result
         return Ok(caller);
     }
     let epoch = memo.key_epoch();
-    let grant = rows::grant(pool, &hash).await?.ok_or(Error::Unauthorized)?;
-    let caller = Caller {
-        key_id: grant.id,
-        scope: grant.scope,
-        application_id: grant.application_id,
-        environment_id: grant.environment_id,
-    };
+    let caller = rows::grant(pool, &hash).await?.ok_or(Error::Unauthorized)?;
     memo.put_key(hash, caller.clone(), epoch);
     Ok(caller)
 }
@@ -70,7 +64,7 @@ pub async fn list(actor: &Actor, page: Page) -> Result<List<KeyInfo>> {
     authz::everything(caller, Action::Write)?;
     let page = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
-    Ok(List::of(rows::list(&mut conn, page.0, page.1).await?, page))
+    Ok(List::of(rows::list(&mut conn, page).await?, page))
 }
 
 pub async fn create(actor: &Actor, body: CreateKey) -> Result<NewKey> {

@@ -32,7 +32,7 @@ use super::flags::write::{self as flags, CreateFlag, StateChange};
 use super::names::{is_slug, slugify};
 use super::paging::Page;
 use super::vane::{Actor, Touched, Vane};
-use super::versions::{Expected, versioned};
+use super::versions::{Change, Expected, versioned};
 use crate::error::{Error, Result};
 use crate::publish;
 use crate::publish::compiled::CompiledCache;
@@ -93,16 +93,16 @@ pub struct LegacyConfig {
 impl From<ConfigView> for LegacyConfig {
     fn from(v: ConfigView) -> Self {
         LegacyConfig {
-            id: v.id,
-            key: v.key,
+            id: v.row.id,
+            key: v.row.key,
             value: v.value,
             environment: v.environment,
             service_name: v.application,
-            description: v.description,
-            is_encrypted: v.secret,
-            version: v.version,
-            created_at: v.created_at,
-            updated_at: v.updated_at,
+            description: v.row.description,
+            is_encrypted: v.row.secret,
+            version: v.row.version,
+            created_at: v.row.created_at,
+            updated_at: v.row.updated_at,
         }
     }
 }
@@ -135,7 +135,7 @@ pub async fn config_create(actor: &Actor, body: ConfigCreate) -> Result<LegacyCo
         secret: body.is_encrypted,
         client_visible: false,
     };
-    let created = configs::insert(vane.cipher.as_ref(), &mut tx, caller, &s, new).await?;
+    let created = configs::insert(actor, &mut tx, &s, new).await?;
     vane.commit(tx, Touched::Streams).await?;
     Ok(created.into())
 }
@@ -156,7 +156,7 @@ async fn located<T>(
     (within, by_application_key, page): (Within<'_>, bool, (i64, i64)),
     shape: impl Fn(&Scope, ConfigView) -> T,
 ) -> Result<Vec<T>> {
-    let rows = config_rows::locate(&mut *conn, &within, by_application_key, page.0, page.1).await?;
+    let rows = config_rows::locate(&mut *conn, &within, by_application_key, page).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let s = configs::scope(&mut *conn, caller, Action::Read, &r.application_id, &r.environment_id).await?;
@@ -237,8 +237,8 @@ pub struct ConfigUpdate {
     version: Option<i64>,
 }
 
-pub async fn config_update(actor: &Actor, id: &str, expected: Expected, body: ConfigUpdate) -> Result<LegacyConfig> {
-    let Actor { vane, caller } = actor;
+pub async fn config_update(actor: &Actor, id: &str, change: Change<ConfigUpdate>) -> Result<LegacyConfig> {
+    let (Actor { vane, caller }, Change(expected, body)) = (actor, change);
     let mut tx = vane.begin().await?;
     let (s, key) = config_by_id(&mut tx, caller, Action::Write, id).await?;
     let change = UpdateConfig {
@@ -247,7 +247,7 @@ pub async fn config_update(actor: &Actor, id: &str, expected: Expected, body: Co
         secret: body.is_encrypted,
         ..UpdateConfig::default()
     };
-    let after = configs::apply(vane.cipher.as_ref(), &mut tx, caller, (&s, &key), expected, change, "update").await?;
+    let after = configs::apply(actor, &mut tx, (&s, &key), Change(expected, change), "update").await?;
     vane.commit(tx, Touched::Streams).await?;
     Ok(after.into())
 }
@@ -257,7 +257,7 @@ pub async fn config_delete(actor: &Actor, id: &str, expected: Expected) -> Resul
     let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let (s, key) = config_by_id(&mut tx, caller, Action::Write, id).await?;
-    configs::delete_in(vane.cipher.as_ref(), &mut tx, caller, (&s, &key), expected).await?;
+    configs::delete_in(actor, &mut tx, (&s, &key), expected).await?;
     vane.commit(tx, Touched::Streams).await
 }
 
@@ -279,7 +279,7 @@ pub async fn config_history(actor: &Actor, id: &str, page: Page) -> Result<Vec<L
     let mut conn = vane.pool.acquire().await?;
     config_by_id(&mut conn, caller, Action::Read, id).await?;
     // One extra (older) row gives the last entry its old value.
-    let rows = config_rows::history(&mut conn, id, limit + 1, offset).await?;
+    let rows = config_rows::history(&mut conn, id, (limit + 1, offset)).await?;
     let cipher = vane.cipher.as_ref();
     let mut out = Vec::with_capacity(rows.len());
     for (i, h) in rows.iter().enumerate().take(usize::try_from(limit).unwrap_or(0)) {
@@ -447,7 +447,7 @@ pub async fn flag_list(actor: &Actor, f: FlagFilter) -> Result<Vec<LegacyFlag>> 
         Some(e) => Some(environments::find(&mut *conn, e).await?),
         None => None,
     };
-    let rows = flag_rows::list_live(&mut conn, &app.id, limit, offset).await?;
+    let rows = flag_rows::list_live(&mut conn, &app.id, (limit, offset)).await?;
     let mut out = Vec::new();
     for flag in rows {
         for s in flag_rows::states(&mut conn, &flag.id).await? {
@@ -488,13 +488,8 @@ pub struct FlagUpdate {
     version: Option<i64>,
 }
 
-pub async fn flag_update(
-    actor: &Actor,
-    (id, q): (&str, EnvQuery),
-    expected: Expected,
-    body: FlagUpdate,
-) -> Result<LegacyFlag> {
-    let Actor { vane, caller } = actor;
+pub async fn flag_update(actor: &Actor, (id, q): (&str, EnvQuery), change: Change<FlagUpdate>) -> Result<LegacyFlag> {
+    let (Actor { vane, caller }, Change(expected, body)) = (actor, change);
     caller.permits(Action::Write)?;
     let mut tx = vane.begin().await?;
     // The state of one environment; the description (below) is the definition's.
@@ -586,15 +581,15 @@ pub struct LegacyConfiguration {
 
 fn configuration(application_id: &str, v: ConfigView) -> LegacyConfiguration {
     LegacyConfiguration {
-        id: v.id,
+        id: v.row.id,
         application_id: application_id.to_owned(),
-        name: v.key,
-        comments: v.description,
+        name: v.row.key,
+        comments: v.row.description,
         config: v.value,
         environment: v.environment,
-        version: v.version,
-        created_at: v.created_at,
-        updated_at: v.updated_at,
+        version: v.row.version,
+        created_at: v.row.created_at,
+        updated_at: v.row.updated_at,
     }
 }
 
@@ -617,9 +612,7 @@ pub async fn configuration_create(
 ) -> Result<LegacyConfiguration> {
     let Actor { vane, caller } = actor;
     caller.permits(Action::Write)?;
-    if body.comments.as_ref().is_some_and(|c| c.chars().count() > 1024) {
-        return Err(Error::invalid("comments", "must be at most 1024 characters"));
-    }
+    check_comments(body.comments.as_deref())?;
     let env = body.environment.or(q.environment).unwrap_or_else(|| CONFIGURATIONS_ENVIRONMENT.to_owned());
     let mut tx = vane.begin().await?;
     let s = configs::scope(&mut tx, caller, Action::Write, &body.application_id, &env).await?;
@@ -632,9 +625,17 @@ pub async fn configuration_create(
         secret: false,
         client_visible: false,
     };
-    let created = configs::insert(vane.cipher.as_ref(), &mut tx, caller, &s, new).await?;
+    let created = configs::insert(actor, &mut tx, &s, new).await?;
     vane.commit(tx, Touched::Streams).await?;
     Ok(configuration(&s.application_id, created))
+}
+
+/// A configuration's comments: at most 1024 characters, as the original service allowed.
+fn check_comments(comments: Option<&str>) -> Result<()> {
+    match comments {
+        Some(c) if c.chars().count() > 1024 => Err(Error::invalid("comments", "must be at most 1024 characters")),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -684,14 +685,11 @@ pub struct ConfigurationUpdate {
 pub async fn configuration_update(
     actor: &Actor,
     id: &str,
-    expected: Expected,
-    body: ConfigurationUpdate,
+    change: Change<ConfigurationUpdate>,
 ) -> Result<LegacyConfiguration> {
-    let Actor { vane, caller } = actor;
+    let (Actor { vane, caller }, Change(expected, body)) = (actor, change);
     caller.permits(Action::Write)?;
-    if body.comments.as_ref().is_some_and(|c| c.chars().count() > 1024) {
-        return Err(Error::invalid("comments", "must be at most 1024 characters"));
-    }
+    check_comments(body.comments.as_deref())?;
     let mut tx = vane.begin().await?;
     let (s, key) = config_by_id(&mut tx, caller, Action::Write, id).await?;
     if body.name.as_ref().is_some_and(|n| *n != key) {
@@ -703,7 +701,7 @@ pub async fn configuration_update(
         description: body.comments,
         ..UpdateConfig::default()
     };
-    let after = configs::apply(vane.cipher.as_ref(), &mut tx, caller, (&s, &key), expected, change, "update").await?;
+    let after = configs::apply(actor, &mut tx, (&s, &key), Change(expected, change), "update").await?;
     vane.commit(tx, Touched::Streams).await?;
     Ok(configuration(&s.application_id, after))
 }

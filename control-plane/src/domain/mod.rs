@@ -12,6 +12,7 @@ pub mod audit;
 pub mod audit_log;
 pub mod authz;
 pub mod batch;
+pub mod collection;
 pub mod configs;
 pub mod environments;
 pub mod flags;

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::audit::{self, Entry};
 use super::authz::{self, Action, Caller};
 use super::paging::{List, Page};
-use super::vane::{Actor, Touched};
+use super::vane::{Actor, Touched, Vane};
 use crate::error::{Error, FieldError, Result};
 use crate::publish::{self, Streams};
 use crate::store::services as rows;
@@ -57,7 +57,7 @@ pub async fn list(actor: &Actor, f: StatusFilter) -> Result<List<Service>> {
         return Err(Error::invalid("status", STATUSES));
     }
     let mut conn = vane.pool.acquire().await?;
-    Ok(List::of(rows::list(&mut conn, f.status.as_deref(), page.0, page.1).await?, page))
+    Ok(List::of(rows::list(&mut conn, f.status.as_deref(), page).await?, page))
 }
 
 pub async fn healthy(actor: &Actor) -> Result<Vec<Service>> {
@@ -183,23 +183,23 @@ const CHECKER_LOCK: i64 = 0x7661_6e65_6865_616c; // "vaneheal" in ASCII
 /// several servers on one database do not multiply the traffic. Probes run outside any
 /// transaction; each result is stored (and, if the status changed, published) in its own short
 /// transaction. Returns how many services were probed.
-pub async fn check_once(pool: &PgPool) -> Result<usize> {
-    let mut lock = pool.acquire().await?;
+pub async fn check_once(vane: &Vane) -> Result<usize> {
+    let mut lock = vane.pool.acquire().await?;
     if !rows::try_advisory_lock(&mut lock, CHECKER_LOCK).await? {
         return Ok(0);
     }
     let round = async {
-        let services = rows::checked(pool).await?;
+        let services = rows::checked(&vane.pool).await?;
         for s in &services {
             let started = Instant::now();
             let ok = probe(s.health_check_url.as_deref().unwrap_or_default()).await;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
-            let mut tx = pool.begin().await?;
+            let mut tx = vane.begin().await?;
             // The service may have been deregistered meanwhile: nothing to store then.
             if let Ok(current) = find(&mut tx, &s.id).await {
                 set_status(&mut tx, &current, if ok { "healthy" } else { "unhealthy" }, Some(ms)).await?;
             }
-            tx.commit().await?;
+            vane.commit(tx, Touched::Streams).await?;
         }
         Ok::<usize, Error>(services.len())
     }
@@ -231,13 +231,13 @@ async fn probe(url: &str) -> bool {
 }
 
 /// Runs [`check_once`] every `interval` until the runtime stops.
-pub fn spawn_checker(pool: PgPool, interval: Duration) {
+pub fn spawn_checker(vane: Vane, interval: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = check_once(&pool).await {
+            if let Err(e) = check_once(&vane).await {
                 tracing::warn!(error = %e, "health check round failed");
             }
         }

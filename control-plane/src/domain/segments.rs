@@ -13,11 +13,12 @@ use vane_core::{Condition, Flag, Segment};
 
 use super::audit::{self, audited};
 use super::authz::{self, Action};
+use super::collection::Collection;
 use super::flags::validate::{problems, refuse};
 use super::names::{ENTITY_KEY, is_entity_key};
 use super::paging::{List, Page};
 use super::vane::{Actor, Touched};
-use super::versions::{Expected, versioned};
+use super::versions::{Change, Expected, versioned};
 use crate::error::{Error, FieldError, Result};
 use crate::publish::{self, model_cache};
 use crate::store::applications::{self as applications, Application};
@@ -45,102 +46,115 @@ async fn find(conn: &mut PgConnection, app: &Application, id_or_key: &str, lock:
         .ok_or_else(|| Error::NotFound(format!("segment '{id_or_key}' not found in application '{}'", app.key)))
 }
 
-pub async fn list(actor: &Actor, application: &str, page: Page) -> Result<List<SegmentRow>> {
-    let Actor { vane, caller } = actor;
-    let page = page.resolve()?;
-    let mut conn = vane.pool.acquire().await?;
-    let app = authz::application(&mut conn, caller, Action::Read, application).await?;
-    Ok(List::of(rows::list(&mut conn, &app.id, page.0, page.1).await?, page))
-}
+/// An application's segments.
+#[derive(Debug)]
+pub struct Segments;
 
-pub async fn read(actor: &Actor, (application, segment): (&str, &str)) -> Result<SegmentRow> {
-    let Actor { vane, caller } = actor;
-    let mut conn = vane.pool.acquire().await?;
-    let app = authz::application(&mut conn, caller, Action::Read, application).await?;
-    find(&mut conn, &app, segment, false).await
-}
+impl Collection for Segments {
+    type Scope = String;
+    type Item = SegmentRow;
+    type Filter = Page;
+    type New = SegmentBody;
+    type Change = SegmentBody;
 
-pub async fn create(actor: &Actor, application: &str, body: SegmentBody) -> Result<SegmentRow> {
-    let Actor { vane, caller } = actor;
-    caller.permits(Action::Write)?;
-    let key = body.key.clone().unwrap_or_default();
-    if !is_entity_key(&key) {
-        return Err(Error::invalid("key", ENTITY_KEY));
+    async fn list(actor: &Actor, application: &String, page: Page) -> Result<List<SegmentRow>> {
+        let Actor { vane, caller } = actor;
+        let page = page.resolve()?;
+        let mut conn = vane.pool.acquire().await?;
+        let app = authz::application(&mut conn, caller, Action::Read, application).await?;
+        Ok(List::of(rows::list(&mut conn, &app.id, page).await?, page))
     }
-    let candidate = Segment {
-        key: key.clone(),
-        description: body.description.unwrap_or_default(),
-        conditions: body.conditions.unwrap_or_default(),
-        included: body.included.unwrap_or_default(),
-        excluded: body.excluded.unwrap_or_default(),
-        hashed: false,
-    };
-    let mut tx = vane.begin().await?;
-    let app = authz::application(&mut tx, caller, Action::Write, application).await?;
-    validate_change(&mut tx, &app, &key, Some(&candidate)).await?;
-    let stored = rows::insert(&mut tx, &app.id, &candidate).await?;
-    audit::change(&mut tx, caller, "create", None, Some(&stored)).await?;
-    publish_written(&mut tx, &app, &stored, candidate).await?;
-    vane.commit(tx, Touched::Streams).await?;
-    Ok(stored)
-}
 
-pub async fn update(
-    actor: &Actor,
-    (application, segment): (&str, &str),
-    expected: Expected,
-    body: SegmentBody,
-) -> Result<SegmentRow> {
-    let Actor { vane, caller } = actor;
-    let mut tx = vane.begin().await?;
-    let app = authz::application(&mut tx, caller, Action::Write, application).await?;
-    let before = find(&mut tx, &app, segment, true).await?;
-    expected.check(before.version)?;
-    if body.key.as_ref().is_some_and(|k| *k != before.key) {
-        return Err(Error::invalid("key", "a segment's key cannot change; create a new segment instead"));
+    async fn read(actor: &Actor, application: &String, segment: &str) -> Result<SegmentRow> {
+        let Actor { vane, caller } = actor;
+        let mut conn = vane.pool.acquire().await?;
+        let app = authz::application(&mut conn, caller, Action::Read, application).await?;
+        find(&mut conn, &app, segment, false).await
     }
-    let mut candidate = rows::model(&before)?;
-    if let Some(d) = body.description {
-        candidate.description = d;
-    }
-    if let Some(c) = body.conditions {
-        candidate.conditions = c;
-    }
-    if let Some(i) = body.included {
-        candidate.included = i;
-    }
-    if let Some(e) = body.excluded {
-        candidate.excluded = e;
-    }
-    validate_change(&mut tx, &app, &before.key, Some(&candidate)).await?;
-    let stored = rows::update(&mut tx, &before.id, &candidate).await?;
-    audit::change(&mut tx, caller, "update", Some(&before), Some(&stored)).await?;
-    publish_written(&mut tx, &app, &stored, candidate).await?;
-    vane.commit(tx, Touched::Streams).await?;
-    Ok(stored)
-}
 
-/// Deletes a segment (refused while a flag uses it).
-pub async fn delete(actor: &Actor, (application, segment): (&str, &str), expected: Expected) -> Result<()> {
-    let Actor { vane, caller } = actor;
-    let mut tx = vane.begin().await?;
-    let app = authz::application(&mut tx, caller, Action::Write, application).await?;
-    let before = find(&mut tx, &app, segment, true).await?;
-    expected.check(before.version)?;
-    // Deleting it must not break a flag that targets it.
-    if let Err(Error::Unprocessable(found)) = validate_change(&mut tx, &app, &before.key, None).await {
-        let users: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
-        return Err(Error::Conflict(format!(
-            "segment '{}' is in use ({}); remove it from those rules first",
-            before.key,
-            users.join(", ")
-        )));
+    async fn create(actor: &Actor, application: &String, body: SegmentBody) -> Result<SegmentRow> {
+        let Actor { vane, caller } = actor;
+        caller.permits(Action::Write)?;
+        let key = body.key.clone().unwrap_or_default();
+        if !is_entity_key(&key) {
+            return Err(Error::invalid("key", ENTITY_KEY));
+        }
+        let candidate = Segment {
+            key: key.clone(),
+            description: body.description.unwrap_or_default(),
+            conditions: body.conditions.unwrap_or_default(),
+            included: body.included.unwrap_or_default(),
+            excluded: body.excluded.unwrap_or_default(),
+            hashed: false,
+        };
+        let mut tx = vane.begin().await?;
+        let app = authz::application(&mut tx, caller, Action::Write, application).await?;
+        validate_change(&mut tx, &app, &key, Some(&candidate)).await?;
+        let stored = rows::save(&mut tx, None, &app.id, &candidate).await?;
+        audit::change(&mut tx, caller, "create", None, Some(&stored)).await?;
+        publish_written(&mut tx, &app, &stored, candidate).await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(stored)
     }
-    rows::delete(&mut tx, &before.id).await?;
-    model_cache::forget(&app.id);
-    publish::publish_application(&mut tx, &app.id).await?;
-    audit::change(&mut tx, caller, "delete", Some(&before), None).await?;
-    vane.commit(tx, Touched::Streams).await
+
+    async fn update(
+        actor: &Actor,
+        application: &String,
+        segment: &str,
+        change: Change<SegmentBody>,
+    ) -> Result<SegmentRow> {
+        let Change(expected, body) = change;
+        let Actor { vane, caller } = actor;
+        let mut tx = vane.begin().await?;
+        let app = authz::application(&mut tx, caller, Action::Write, application).await?;
+        let before = find(&mut tx, &app, segment, true).await?;
+        expected.check(before.version)?;
+        if body.key.as_ref().is_some_and(|k| *k != before.key) {
+            return Err(Error::invalid("key", "a segment's key cannot change; create a new segment instead"));
+        }
+        let mut candidate = rows::model(&before)?;
+        if let Some(d) = body.description {
+            candidate.description = d;
+        }
+        if let Some(c) = body.conditions {
+            candidate.conditions = c;
+        }
+        if let Some(i) = body.included {
+            candidate.included = i;
+        }
+        if let Some(e) = body.excluded {
+            candidate.excluded = e;
+        }
+        validate_change(&mut tx, &app, &before.key, Some(&candidate)).await?;
+        let stored = rows::save(&mut tx, Some(&before.id), &app.id, &candidate).await?;
+        audit::change(&mut tx, caller, "update", Some(&before), Some(&stored)).await?;
+        publish_written(&mut tx, &app, &stored, candidate).await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(stored)
+    }
+
+    /// Deletes a segment (refused while a flag uses it).
+    async fn delete(actor: &Actor, application: &String, segment: &str, expected: Expected) -> Result<()> {
+        let Actor { vane, caller } = actor;
+        let mut tx = vane.begin().await?;
+        let app = authz::application(&mut tx, caller, Action::Write, application).await?;
+        let before = find(&mut tx, &app, segment, true).await?;
+        expected.check(before.version)?;
+        // Deleting it must not break a flag that targets it.
+        if let Err(Error::Unprocessable(found)) = validate_change(&mut tx, &app, &before.key, None).await {
+            let users: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+            return Err(Error::Conflict(format!(
+                "segment '{}' is in use ({}); remove it from those rules first",
+                before.key,
+                users.join(", ")
+            )));
+        }
+        rows::delete(&mut tx, &before.id).await?;
+        model_cache::forget(&app.id);
+        publish::publish_application(&mut tx, &app.id).await?;
+        audit::change(&mut tx, caller, "delete", Some(&before), None).await?;
+        vane.commit(tx, Touched::Streams).await
+    }
 }
 
 /// Rejects replacing segment `key` by `changed` (`None` = deleting it) if it, or a flag that uses

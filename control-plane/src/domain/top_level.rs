@@ -1,8 +1,8 @@
 //! Applications and environments: named by key (or id) at the top level, created and deleted
-//! by keys bound to nothing, read and changed within a key's binding — the same five operations,
-//! so `crate::http` serves both with one set of handlers. Each says only what differs (its rows,
-//! its checks, what else a write publishes); listing, reading, the versioned update and the
-//! audited delete are written once, here.
+//! by keys bound to nothing, read and changed within a key's binding. Each says only what
+//! differs (its rows, its checks, what else a write publishes); their [`Collection`]
+//! operations — listing, reading, the versioned update and the audited delete — are written
+//! once, here.
 
 use std::future::Future;
 
@@ -11,12 +11,14 @@ use sqlx::PgConnection;
 
 use super::audit::{self, Audited};
 use super::authz::{self, Action, Caller};
+use super::collection::Collection;
 use super::names::{check_text, is_slug, slugify};
 use super::paging::{List, Page};
 use super::vane::{Actor, Touched};
-use super::versions::{Expected, Versioned};
+use super::versions::{Change, Expected, Versioned};
 use crate::error::{Error, FieldError, Result};
 use crate::publish;
+use crate::store::Paged;
 
 pub trait TopLevel: Audited + Send + Sync + Sized + 'static {
     /// What creating one takes.
@@ -34,12 +36,7 @@ pub trait TopLevel: Audited + Send + Sync + Sized + 'static {
     /// The one a key is bound to, if it is.
     fn bound(caller: &Caller) -> Option<&str>;
     /// A page of them by key (`only` that one when given), and how many there are.
-    fn rows(
-        conn: &mut PgConnection,
-        only: Option<&str>,
-        limit: i64,
-        offset: i64,
-    ) -> impl Future<Output = Result<(Vec<Self>, i64)>> + Send;
+    fn rows(conn: &mut PgConnection, only: Option<&str>, page: (i64, i64)) -> impl Future<Output = Paged<Self>> + Send;
     /// The row by id or key, locked until the transaction ends.
     fn lock(conn: &mut PgConnection, id_or_key: &str) -> impl Future<Output = Result<Self>> + Send;
     /// Writes `change` to the row `id` (moving its version on).
@@ -73,88 +70,84 @@ pub trait TopLevel: Audited + Send + Sync + Sized + 'static {
         key: &str,
         new: &Self::New,
     ) -> impl Future<Output = Result<Self>> + Send;
+}
 
-    /// Creates one: keys bound to nothing only.
-    fn create(actor: &Actor, new: Self::New) -> impl Future<Output = Result<Self>> + Send {
-        let Actor { vane, caller } = actor;
-        async move {
-            authz::everything(caller, Action::Write)?;
-            let (key, name) = Self::naming(&new);
-            let key = key.map_or_else(|| slugify(name), str::to_owned);
-            let mut problems = Vec::new();
-            if !is_slug(&key) {
-                problems.push(FieldError::new("key", Self::KEY_RULE));
-            }
-            check_text(&mut problems, "name", name, 1, 256);
-            Self::check_new(&new, &mut problems);
-            if !problems.is_empty() {
-                return Err(Error::Unprocessable(problems));
-            }
-            let mut tx = vane.begin().await?;
-            let created = Self::insert(&mut tx, caller, &key, &new).await?;
-            vane.commit(tx, Touched::Streams).await?;
-            Ok(created)
-        }
-    }
+/// Applications and environments are collections at the top level.
+impl<T: TopLevel> Collection for T {
+    type Scope = ();
+    type Item = T;
+    type Filter = Page;
+    type New = T::New;
+    type Change = T::Change;
 
     /// Those the caller may see (a key bound to one sees that one).
-    fn list(actor: &Actor, page: Page) -> impl Future<Output = Result<List<Self>>> + Send {
+    async fn list(actor: &Actor, _: &(), page: Page) -> Result<List<T>> {
         let Actor { vane, caller } = actor;
-        async move {
-            authz::listing(caller, Action::Read)?;
-            let page = page.resolve()?;
-            let mut conn = vane.pool.acquire().await?;
-            Ok(List::of(Self::rows(&mut conn, Self::bound(caller), page.0, page.1).await?, page))
-        }
+        authz::listing(caller, Action::Read)?;
+        let page = page.resolve()?;
+        let mut conn = vane.pool.acquire().await?;
+        Ok(List::of(T::rows(&mut conn, T::bound(caller), page).await?, page))
     }
 
-    fn read(actor: &Actor, name: &str) -> impl Future<Output = Result<Self>> + Send {
+    /// Creates one: keys bound to nothing only.
+    async fn create(actor: &Actor, _: &(), new: T::New) -> Result<T> {
         let Actor { vane, caller } = actor;
-        async move { Self::resolve(&mut *vane.pool.acquire().await?, caller, Action::Read, name).await }
+        authz::everything(caller, Action::Write)?;
+        let (key, name) = T::naming(&new);
+        let key = key.map_or_else(|| slugify(name), str::to_owned);
+        let mut problems = Vec::new();
+        if !is_slug(&key) {
+            problems.push(FieldError::new("key", T::KEY_RULE));
+        }
+        check_text(&mut problems, "name", name, 1, 256);
+        T::check_new(&new, &mut problems);
+        if !problems.is_empty() {
+            return Err(Error::Unprocessable(problems));
+        }
+        let mut tx = vane.begin().await?;
+        let created = T::insert(&mut tx, caller, &key, &new).await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(created)
     }
 
-    /// Checks `change`, then — in one transaction — locks the row, checks the version the caller
-    /// expects, writes, publishes what it affects and audits.
-    fn update(
-        actor: &Actor,
-        name: &str,
-        expected: Expected,
-        change: Self::Change,
-    ) -> impl Future<Output = Result<Self>> + Send {
+    async fn read(actor: &Actor, _: &(), name: &str) -> Result<T> {
         let Actor { vane, caller } = actor;
-        async move {
-            let problems = Self::check(&change);
-            if !problems.is_empty() {
-                return Err(Error::Unprocessable(problems));
-            }
-            let mut tx = vane.begin().await?;
-            let found = Self::resolve(&mut tx, caller, Action::Write, name).await?;
-            let before = Self::lock(&mut tx, found.audit_id()).await?;
-            expected.check(before.audit_version().unwrap_or_default())?;
-            let after = Self::write(&mut tx, before.audit_id(), &change).await?;
-            Self::publish_change(&mut tx, &before, &after).await?;
-            audit::change(&mut tx, caller, "update", Some(&before), Some(&after)).await?;
-            vane.commit(tx, Touched::Streams).await?;
-            Ok(after)
+        T::resolve(&mut *vane.pool.acquire().await?, caller, Action::Read, name).await
+    }
+
+    /// Checks the change, then — in one transaction — locks the row, checks the version the
+    /// caller expects, writes, publishes what it affects and audits.
+    async fn update(actor: &Actor, _: &(), name: &str, Change(expected, change): Change<T::Change>) -> Result<T> {
+        let Actor { vane, caller } = actor;
+        let problems = T::check(&change);
+        if !problems.is_empty() {
+            return Err(Error::Unprocessable(problems));
         }
+        let mut tx = vane.begin().await?;
+        let found = T::resolve(&mut tx, caller, Action::Write, name).await?;
+        let before = T::lock(&mut tx, found.audit_id()).await?;
+        expected.check(before.audit_version().unwrap_or_default())?;
+        let after = T::write(&mut tx, before.audit_id(), &change).await?;
+        T::publish_change(&mut tx, &before, &after).await?;
+        audit::change(&mut tx, caller, "update", Some(&before), Some(&after)).await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(after)
     }
 
     /// Deletes one with everything in it (keys bound to it included): keys bound to nothing only.
-    fn delete(actor: &Actor, name: &str, expected: Expected) -> impl Future<Output = Result<()>> + Send {
+    async fn delete(actor: &Actor, _: &(), name: &str, expected: Expected) -> Result<()> {
         let Actor { vane, caller } = actor;
-        async move {
-            authz::everything(caller, Action::Write)?;
-            let mut tx = vane.begin().await?;
-            let before = Self::lock(&mut tx, name).await?;
-            if let Some(refused) = before.undeletable() {
-                return Err(refused);
-            }
-            expected.check(before.audit_version().unwrap_or_default())?;
-            Self::remove(&mut tx, before.audit_id()).await?;
-            // Keys bound to it go with it.
-            publish::announce_keys(&mut tx).await?;
-            audit::change(&mut tx, caller, "delete", Some(&before), None).await?;
-            vane.commit(tx, Touched::KeysAndStreams).await
+        authz::everything(caller, Action::Write)?;
+        let mut tx = vane.begin().await?;
+        let before = T::lock(&mut tx, name).await?;
+        if let Some(refused) = before.undeletable() {
+            return Err(refused);
         }
+        expected.check(before.audit_version().unwrap_or_default())?;
+        T::remove(&mut tx, before.audit_id()).await?;
+        // Keys bound to it go with it.
+        publish::announce_keys(&mut tx).await?;
+        audit::change(&mut tx, caller, "delete", Some(&before), None).await?;
+        vane.commit(tx, Touched::KeysAndStreams).await
     }
 }

@@ -26,6 +26,10 @@ impl Expected {
     }
 }
 
+/// A change and the version it expects (`If-Match`, else the change's own `version`).
+#[derive(Debug)]
+pub struct Change<B>(pub Expected, pub B);
+
 /// A change whose body may say which version it expects (`version`).
 pub trait Versioned {
     fn version(&self) -> Option<i64>;

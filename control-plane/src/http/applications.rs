@@ -1,11 +1,11 @@
 //! `/api/v1/applications` (rules in [`crate::domain::applications`]).
 
+use super::collection::{Described, router as collection};
 use super::routes::Routes;
-use super::top_level::{Described, router as top_level};
 use crate::domain::applications::Application;
 
 pub fn router() -> Routes {
-    top_level::<Application>(Described {
+    collection::<Application>(Described {
         tag: "applications",
         base: "/applications",
         param: "application",

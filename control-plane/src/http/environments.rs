@@ -1,11 +1,11 @@
 //! `/api/v1/environments` (rules in [`crate::domain::environments`]).
 
+use super::collection::{Described, router as collection};
 use super::routes::Routes;
-use super::top_level::{Described, router as top_level};
 use crate::domain::environments::Environment;
 
 pub fn router() -> Routes {
-    top_level::<Environment>(Described {
+    collection::<Environment>(Described {
         tag: "environments",
         base: "/environments",
         param: "environment",

@@ -7,7 +7,7 @@
 //! [`MAX_STRING_BYTES`]. A refusal names the field (`rules[0].conditions[0].values[0]`).
 
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::IF_MATCH;
 use axum::http::request::Parts;
@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::state::AppState;
 use crate::domain::authz::Caller;
 use crate::domain::vane::Actor;
-use crate::domain::versions::{Expected, Versioned};
+use crate::domain::versions::{Change, Expected, Versioned};
 use crate::error::{Error, FieldError};
 
 /// Longest string accepted anywhere in a JSON body (a key in a segment list, a rule value, a
@@ -168,42 +168,26 @@ fn walk(value: &Value, path: &mut String, problems: &mut Vec<FieldError>) {
 }
 
 /// A query-string extractor with the same error shape (400 with what to fix).
-#[derive(Debug)]
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Error))]
 pub struct Query<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for Query<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(v)| Query(v))
-            .map_err(|e| Error::BadRequest(e.body_text()))
-    }
-}
-
 /// A path-parameter extractor with the same error shape.
-#[derive(Debug)]
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Error))]
 pub struct Path<T>(pub T);
 
-impl<S, T> FromRequestParts<S> for Path<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = Error;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|e| Error::BadRequest(e.body_text()))
-    }
+/// A query or a path that does not parse is the caller's to fix: 400 with axum's explanation.
+macro_rules! bad_request_from {
+    ($($rejection:ty),+) => {
+        $(impl From<$rejection> for Error {
+            fn from(e: $rejection) -> Self {
+                Error::BadRequest(e.body_text())
+            }
+        })+
+    };
 }
+bad_request_from!(QueryRejection, PathRejection);
 
 /// Percent-decodes `text` (`+` as a space when `form`), or `None` for a malformed escape.
 fn percent_decode(text: &str, form: bool) -> Option<Vec<u8>> {
@@ -297,9 +281,6 @@ impl FromRequestParts<AppState> for Actor {
 }
 
 /// A write's body and the version it expects: `If-Match`, else the body's `version`.
-#[derive(Debug)]
-pub struct Change<B>(pub Expected, pub B);
-
 impl<S, B> FromRequest<S> for Change<B>
 where
     S: Send + Sync,

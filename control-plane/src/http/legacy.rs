@@ -6,7 +6,7 @@ use axum::Json as Reply;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::extract::{Change, IfMatch, Json, Path, Query};
+use super::extract::{IfMatch, Json, Path, Query};
 use super::routes::{Resource, Routes, Update};
 use super::state::AppState;
 use crate::domain::authz::Caller;
@@ -17,6 +17,7 @@ use crate::domain::legacy::{
 };
 use crate::domain::paging::Page;
 use crate::domain::vane::Actor;
+use crate::domain::versions::Change;
 use crate::error::Result;
 
 pub fn router() -> Routes {
@@ -102,12 +103,8 @@ async fn config_read(
     Ok(Reply(legacy::config_read(&actor, &key, lookup).await?))
 }
 
-async fn config_update(
-    actor: Actor,
-    Path(id): Path<String>,
-    Change(expected, change): Change<ConfigUpdate>,
-) -> Answer<LegacyConfig> {
-    Ok(Reply(legacy::config_update(&actor, &id, expected, change).await?))
+async fn config_update(actor: Actor, Path(id): Path<String>, change: Change<ConfigUpdate>) -> Answer<LegacyConfig> {
+    Ok(Reply(legacy::config_update(&actor, &id, change).await?))
 }
 
 async fn config_delete(actor: Actor, IfMatch(expected): IfMatch, Path(id): Path<String>) -> Result<StatusCode> {
@@ -135,9 +132,9 @@ async fn flag_update(
     actor: Actor,
     Path(id): Path<String>,
     Query(q): Query<EnvQuery>,
-    Change(expected, change): Change<FlagUpdate>,
+    change: Change<FlagUpdate>,
 ) -> Answer<LegacyFlag> {
-    Ok(Reply(legacy::flag_update(&actor, (&id, q), expected, change).await?))
+    Ok(Reply(legacy::flag_update(&actor, (&id, q), change).await?))
 }
 
 async fn flag_delete(actor: Actor, IfMatch(expected): IfMatch, Path(id): Path<String>) -> Result<StatusCode> {
@@ -176,7 +173,7 @@ async fn configuration_read(actor: Actor, Path(id): Path<String>) -> Answer<Lega
 async fn configuration_update(
     actor: Actor,
     Path(id): Path<String>,
-    Change(expected, change): Change<ConfigurationUpdate>,
+    change: Change<ConfigurationUpdate>,
 ) -> Answer<LegacyConfiguration> {
-    Ok(Reply(legacy::configuration_update(&actor, &id, expected, change).await?))
+    Ok(Reply(legacy::configuration_update(&actor, &id, change).await?))
 }

@@ -5,6 +5,7 @@
 pub mod applications;
 pub mod audit;
 pub mod auth;
+pub mod collection;
 pub mod configs;
 pub mod environments;
 pub mod error;
@@ -21,7 +22,6 @@ pub mod segments;
 pub mod server;
 pub mod snapshots;
 pub mod state;
-pub mod top_level;
 
 /// Largest accepted request body: room for a segment of 100k+ keys in one write.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;

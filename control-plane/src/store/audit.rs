@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use super::Paged;
 use crate::error::Result;
 
 #[derive(Debug, Serialize)]
@@ -63,33 +64,31 @@ pub struct Filter<'a> {
 }
 
 /// A page of matching entries, newest first, and how many match.
-pub async fn list(conn: &mut PgConnection, f: &Filter<'_>, limit: i64, offset: i64) -> Result<(Vec<AuditEntry>, i64)> {
-    let items = sqlx::query_as!(
-        AuditEntry,
-        "SELECT id, at, actor, entity_type, entity_id, entity_key, action, before, after, version
+pub async fn list(conn: &mut PgConnection, f: &Filter<'_>, (limit, offset): (i64, i64)) -> Paged<AuditEntry> {
+    paged!(
+        conn,
+        sqlx::query_as!(
+            AuditEntry,
+            "SELECT id, at, actor, entity_type, entity_id, entity_key, action, before, after, version
          FROM audit_log
          WHERE ($1::text IS NULL OR entity_type = $1) AND ($2::text IS NULL OR entity_id = $2 OR entity_key = $2)
            AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR actor = $4)
          ORDER BY at DESC, id DESC LIMIT $5 OFFSET $6",
-        f.entity_type,
-        f.entity,
-        f.action,
-        f.actor,
-        limit,
-        offset
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM audit_log
+            f.entity_type,
+            f.entity,
+            f.action,
+            f.actor,
+            limit,
+            offset
+        ),
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM audit_log
          WHERE ($1::text IS NULL OR entity_type = $1) AND ($2::text IS NULL OR entity_id = $2 OR entity_key = $2)
            AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR actor = $4)"#,
-        f.entity_type,
-        f.entity,
-        f.action,
-        f.actor
+            f.entity_type,
+            f.entity,
+            f.action,
+            f.actor
+        )
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((items, total))
 }

@@ -2,18 +2,26 @@
 //! and `config_history` rows.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 
+use super::Paged;
 use crate::error::Result;
 
-#[derive(Debug, Clone)]
+/// A config's row. Its JSON (what the API shows with it) leaves out where it lives by id and
+/// how its value is stored: a plain value, or a secret's ciphertext.
+#[derive(Debug, Clone, Serialize)]
 pub struct ConfigRow {
     pub id: String,
+    #[serde(skip)]
     pub application_id: String,
+    #[serde(skip)]
     pub environment_id: String,
     pub key: String,
+    #[serde(skip)]
     pub value: Option<Value>,
+    #[serde(skip)]
     pub ciphertext: Option<String>,
     pub value_type: String,
     pub schema: Option<Value>,
@@ -91,27 +99,24 @@ pub async fn list(
     conn: &mut PgConnection,
     application_id: &str,
     environment_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<ConfigRow>, i64)> {
+    (limit, offset): (i64, i64),
+) -> Paged<ConfigRow> {
     let (a, e) = (application_id, environment_id);
-    let items = select!(
-        "WHERE application_id = $1 AND environment_id = $2 ORDER BY key LIMIT $3 OFFSET $4",
-        a,
-        e,
-        limit,
-        offset
+    paged!(
+        conn,
+        select!(
+            "WHERE application_id = $1 AND environment_id = $2 ORDER BY key LIMIT $3 OFFSET $4",
+            a,
+            e,
+            limit,
+            offset
+        ),
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM configs WHERE application_id = $1 AND environment_id = $2"#,
+            a,
+            e
+        )
     )
-    .fetch_all(&mut *conn)
-    .await?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM configs WHERE application_id = $1 AND environment_id = $2"#,
-        a,
-        e
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((items, total))
 }
 
 /// Where a config lives.
@@ -138,8 +143,7 @@ pub async fn locate(
     conn: &mut PgConnection,
     w: &Within<'_>,
     by_application_key: bool,
-    limit: i64,
-    offset: i64,
+    (limit, offset): (i64, i64),
 ) -> Result<Vec<Located>> {
     Ok(sqlx::query_as!(
         Located,
@@ -160,46 +164,30 @@ pub async fn locate(
     .await?)
 }
 
-pub async fn insert(
+/// Writes a config's content: a new config (`id` `None`) at `(application_id, environment_id,
+/// key)`, or the existing one `id` there, moving its version on. One statement for both, so
+/// the columns are listed once.
+pub async fn save(
     conn: &mut PgConnection,
-    application_id: &str,
-    environment_id: &str,
-    key: &str,
+    id: Option<&str>,
+    (application_id, environment_id, key): (&str, &str, &str),
     c: Content<'_>,
 ) -> Result<ConfigRow> {
     Ok(sqlx::query_as!(
         ConfigRow,
-        "INSERT INTO configs (id, application_id, environment_id, key, value, ciphertext, value_type, schema,
-                              description, secret, client_visible)
+        "INSERT INTO configs AS c (id, application_id, environment_id, key, value, ciphertext, value_type, schema,
+                                   description, secret, client_visible)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (id) DO UPDATE SET value = excluded.value, ciphertext = excluded.ciphertext,
+             value_type = excluded.value_type, schema = excluded.schema, description = excluded.description,
+             secret = excluded.secret, client_visible = excluded.client_visible, version = c.version + 1,
+             updated_at = now()
          RETURNING id, application_id, environment_id, key, value, ciphertext, value_type, schema, description,
                    secret, client_visible, version, created_at, updated_at",
-        ulid::Ulid::new().to_string(),
+        id.map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned),
         application_id,
         environment_id,
         key,
-        c.value,
-        c.ciphertext,
-        c.value_type,
-        c.schema,
-        c.description,
-        c.secret,
-        c.client_visible
-    )
-    .fetch_one(conn)
-    .await?)
-}
-
-/// Replaces a config's content, moving its version on.
-pub async fn update(conn: &mut PgConnection, id: &str, c: Content<'_>) -> Result<ConfigRow> {
-    Ok(sqlx::query_as!(
-        ConfigRow,
-        "UPDATE configs SET value = $2, ciphertext = $3, value_type = $4, schema = $5, description = $6,
-                secret = $7, client_visible = $8, version = version + 1, updated_at = now()
-         WHERE id = $1
-         RETURNING id, application_id, environment_id, key, value, ciphertext, value_type, schema, description,
-                   secret, client_visible, version, created_at, updated_at",
-        id,
         c.value,
         c.ciphertext,
         c.value_type,
@@ -237,7 +225,7 @@ pub async fn record_history(conn: &mut PgConnection, row: &ConfigRow, actor: &st
 }
 
 /// A page of a config's versions, newest first.
-pub async fn history(conn: &mut PgConnection, config_id: &str, limit: i64, offset: i64) -> Result<Vec<HistoryRow>> {
+pub async fn history(conn: &mut PgConnection, config_id: &str, (limit, offset): (i64, i64)) -> Result<Vec<HistoryRow>> {
     Ok(sqlx::query_as!(
         HistoryRow,
         "SELECT version, value, ciphertext, value_type, schema, description, actor, at

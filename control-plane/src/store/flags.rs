@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use vane_core::Flag;
 
+use super::Paged;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,35 +98,36 @@ pub async fn list(
     application_id: &str,
     tag: Option<&str>,
     archived: Option<bool>,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<FlagRow>, i64)> {
+    (limit, offset): (i64, i64),
+) -> Paged<FlagRow> {
     let tag = tag.map(|t| json!([t]));
-    let items = select!(
-        "WHERE application_id = $1 AND ($2::jsonb IS NULL OR tags @> $2) AND ($3::boolean IS NULL OR archived = $3)
+    paged!(
+        conn,
+        select!(
+            "WHERE application_id = $1 AND ($2::jsonb IS NULL OR tags @> $2) AND ($3::boolean IS NULL OR archived = $3)
          ORDER BY key LIMIT $4 OFFSET $5",
-        application_id,
-        tag,
-        archived,
-        limit,
-        offset
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM flags WHERE application_id = $1 AND ($2::jsonb IS NULL OR tags @> $2)
+            application_id,
+            tag,
+            archived,
+            limit,
+            offset
+        ),
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM flags WHERE application_id = $1 AND ($2::jsonb IS NULL OR tags @> $2)
            AND ($3::boolean IS NULL OR archived = $3)"#,
-        application_id,
-        tag,
-        archived
+            application_id,
+            tag,
+            archived
+        )
     )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((items, total))
 }
 
 /// A page of an application's live (unarchived) flags by key.
-pub async fn list_live(conn: &mut PgConnection, application_id: &str, limit: i64, offset: i64) -> Result<Vec<FlagRow>> {
+pub async fn list_live(
+    conn: &mut PgConnection,
+    application_id: &str,
+    (limit, offset): (i64, i64),
+) -> Result<Vec<FlagRow>> {
     Ok(select!(
         "WHERE application_id = $1 AND NOT archived ORDER BY key LIMIT $2 OFFSET $3",
         application_id,
@@ -382,28 +384,25 @@ pub async fn history(
     conn: &mut PgConnection,
     flag_id: &str,
     environment_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<HistoryEntry>, i64)> {
-    let items = sqlx::query_as!(
-        HistoryEntry,
-        "SELECT version, definition, actor, at FROM flag_history WHERE flag_id = $1 AND environment_id = $2
+    (limit, offset): (i64, i64),
+) -> Paged<HistoryEntry> {
+    paged!(
+        conn,
+        sqlx::query_as!(
+            HistoryEntry,
+            "SELECT version, definition, actor, at FROM flag_history WHERE flag_id = $1 AND environment_id = $2
          ORDER BY version DESC LIMIT $3 OFFSET $4",
-        flag_id,
-        environment_id,
-        limit,
-        offset
+            flag_id,
+            environment_id,
+            limit,
+            offset
+        ),
+        sqlx::query_scalar!(
+            r#"SELECT count(*) AS "n!" FROM flag_history WHERE flag_id = $1 AND environment_id = $2"#,
+            flag_id,
+            environment_id
+        )
     )
-    .fetch_all(&mut *conn)
-    .await?;
-    let total = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM flag_history WHERE flag_id = $1 AND environment_id = $2"#,
-        flag_id,
-        environment_id
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok((items, total))
 }
 
 /// The definition a flag had at `version` in one environment.

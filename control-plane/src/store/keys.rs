@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
 use vane_core::KeyScope;
 
+use super::Paged;
 use crate::error::{Error, Result};
 
 pub fn parse_scope(s: &str) -> Option<KeyScope> {
@@ -26,10 +27,11 @@ pub fn scope_str(s: KeyScope) -> &'static str {
     }
 }
 
-/// What an unrevoked key grants: its scope and binding.
-#[derive(Debug)]
+/// What an unrevoked key grants: its scope and binding (`crate::domain::authz::Caller`, which
+/// authorises with it).
+#[derive(Debug, Clone)]
 pub struct Grant {
-    pub id: String,
+    pub key_id: String,
     pub scope: KeyScope,
     pub application_id: Option<String>,
     pub environment_id: Option<String>,
@@ -47,7 +49,7 @@ pub async fn grant(conn: impl PgExecutor<'_>, hash: &str) -> Result<Option<Grant
         return Ok(None);
     };
     let scope = parse_scope(&row.scope).ok_or_else(|| Error::Internal(format!("bad scope {}", row.scope)))?;
-    Ok(Some(Grant { id: row.id, scope, application_id: row.application_id, environment_id: row.environment_id }))
+    Ok(Some(Grant { key_id: row.id, scope, application_id: row.application_id, environment_id: row.environment_id }))
 }
 
 /// A key as the API lists it (never the key itself).
@@ -86,10 +88,12 @@ pub async fn find(conn: &mut PgConnection, id: &str) -> Result<KeyInfo> {
 }
 
 /// A page of keys by id, and how many there are.
-pub async fn list(conn: &mut PgConnection, limit: i64, offset: i64) -> Result<(Vec<KeyInfo>, i64)> {
-    let items = select_info!("ORDER BY k.id LIMIT $1 OFFSET $2", limit, offset).fetch_all(&mut *conn).await?;
-    let total = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM api_keys"#).fetch_one(&mut *conn).await?;
-    Ok((items, total))
+pub async fn list(conn: &mut PgConnection, (limit, offset): (i64, i64)) -> Paged<KeyInfo> {
+    paged!(
+        conn,
+        select_info!("ORDER BY k.id LIMIT $1 OFFSET $2", limit, offset),
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM api_keys"#)
+    )
 }
 
 /// What a new key is made of.

@@ -6,6 +6,19 @@
 //! Row types are named for what they hold; each module's `select!` macro writes its column list
 //! once, so finding, locking and listing differ only in the statement's tail.
 
+/// A page of rows and how many match in all: `$page` is the page's statement (`LIMIT` and
+/// `OFFSET` bound), `$count` counts what it pages through.
+macro_rules! paged {
+    ($conn:ident, $page:expr, $count:expr) => {{
+        let items = $page.fetch_all(&mut *$conn).await?;
+        let total = $count.fetch_one(&mut *$conn).await?;
+        Ok((items, total))
+    }};
+}
+
+/// A page of rows (see `paged!`) and how many match in all.
+pub type Paged<T> = crate::error::Result<(Vec<T>, i64)>;
+
 /// The statements of a table whose rows are named by id or key (applications, environments):
 /// `find` and `lock` by either, `list` (a page by key; only `only` when given) and `delete` by
 /// id. `$select` is `SELECT <the row's columns> FROM <table>`.
@@ -35,25 +48,22 @@ macro_rules! named_rows {
         pub async fn list(
             conn: &mut PgConnection,
             only: Option<&str>,
-            limit: i64,
-            offset: i64,
-        ) -> Result<(Vec<$row>, i64)> {
-            let items = sqlx::query_as!(
-                $row,
-                $select + " WHERE ($1::text IS NULL OR id = $1) ORDER BY key LIMIT $2 OFFSET $3",
-                only,
-                limit,
-                offset
+            (limit, offset): (i64, i64),
+        ) -> crate::store::Paged<$row> {
+            paged!(
+                conn,
+                sqlx::query_as!(
+                    $row,
+                    $select + " WHERE ($1::text IS NULL OR id = $1) ORDER BY key LIMIT $2 OFFSET $3",
+                    only,
+                    limit,
+                    offset
+                ),
+                sqlx::query_scalar!(
+                    "SELECT count(*) AS \"n!\" FROM " + $table + " WHERE ($1::text IS NULL OR id = $1)",
+                    only
+                )
             )
-            .fetch_all(&mut *conn)
-            .await?;
-            let total = sqlx::query_scalar!(
-                "SELECT count(*) AS \"n!\" FROM " + $table + " WHERE ($1::text IS NULL OR id = $1)",
-                only
-            )
-            .fetch_one(&mut *conn)
-            .await?;
-            Ok((items, total))
         }
 
         pub async fn delete(conn: &mut PgConnection, id: &str) -> Result<()> {

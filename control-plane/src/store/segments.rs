@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use vane_core::Segment;
 
+use super::Paged;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,52 +56,34 @@ pub async fn by_ids(conn: &mut PgConnection, ids: &[String]) -> Result<Vec<Segme
 }
 
 /// A page of an application's segments by key, and how many there are.
-pub async fn list(
-    conn: &mut PgConnection,
-    application_id: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<SegmentRow>, i64)> {
-    let items = select!("WHERE application_id = $1 ORDER BY key LIMIT $2 OFFSET $3", application_id, limit, offset)
-        .fetch_all(&mut *conn)
-        .await?;
-    let total =
+pub async fn list(conn: &mut PgConnection, application_id: &str, (limit, offset): (i64, i64)) -> Paged<SegmentRow> {
+    paged!(
+        conn,
+        select!("WHERE application_id = $1 ORDER BY key LIMIT $2 OFFSET $3", application_id, limit, offset),
         sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM segments WHERE application_id = $1"#, application_id)
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok((items, total))
+    )
 }
 
-/// Inserts a segment (`segment` carries its key and content).
-pub async fn insert(conn: &mut PgConnection, application_id: &str, segment: &Segment) -> Result<SegmentRow> {
+/// Writes a segment (`segment` carries its key and content): a new one (`id` `None`) in
+/// `application_id`, or the existing one `id`, moving its version on. One statement for both.
+pub async fn save(
+    conn: &mut PgConnection,
+    id: Option<&str>,
+    application_id: &str,
+    segment: &Segment,
+) -> Result<SegmentRow> {
     Ok(sqlx::query_as!(
         SegmentRow,
-        r#"INSERT INTO segments (id, application_id, key, description, conditions, included, excluded)
+        r#"INSERT INTO segments AS s (id, application_id, key, description, conditions, included, excluded)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (id) DO UPDATE SET description = excluded.description, conditions = excluded.conditions,
+             included = excluded.included, excluded = excluded.excluded, version = s.version + 1,
+             updated_at = now()
          RETURNING id, application_id, key, description, conditions, included, excluded, version, created_at,
                    updated_at, xmin::text || ':' || ctid::text AS "fingerprint!""#,
-        ulid::Ulid::new().to_string(),
+        id.map_or_else(|| ulid::Ulid::new().to_string(), str::to_owned),
         application_id,
         segment.key,
-        segment.description,
-        json!(segment.conditions),
-        json!(segment.included),
-        json!(segment.excluded)
-    )
-    .fetch_one(conn)
-    .await?)
-}
-
-/// Replaces a segment's content, moving its version on.
-pub async fn update(conn: &mut PgConnection, id: &str, segment: &Segment) -> Result<SegmentRow> {
-    Ok(sqlx::query_as!(
-        SegmentRow,
-        r#"UPDATE segments SET description = $2, conditions = $3, included = $4, excluded = $5,
-                version = version + 1, updated_at = now()
-         WHERE id = $1
-         RETURNING id, application_id, key, description, conditions, included, excluded, version, created_at,
-                   updated_at, xmin::text || ':' || ctid::text AS "fingerprint!""#,
-        id,
         segment.description,
         json!(segment.conditions),
         json!(segment.included),

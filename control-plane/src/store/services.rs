@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgExecutor};
 
+use super::Paged;
 use crate::error::Result;
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,25 +66,17 @@ pub async fn checked(conn: impl PgExecutor<'_>) -> Result<Vec<Service>> {
 }
 
 /// A page of services by name (with `status` when given), and how many there are.
-pub async fn list(
-    conn: &mut PgConnection,
-    status: Option<&str>,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Service>, i64)> {
-    let items = select!(
-        "WHERE ($1::text IS NULL OR status = $1) ORDER BY service_name LIMIT $2 OFFSET $3",
-        status,
-        limit,
-        offset
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let total =
+pub async fn list(conn: &mut PgConnection, status: Option<&str>, (limit, offset): (i64, i64)) -> Paged<Service> {
+    paged!(
+        conn,
+        select!(
+            "WHERE ($1::text IS NULL OR status = $1) ORDER BY service_name LIMIT $2 OFFSET $3",
+            status,
+            limit,
+            offset
+        ),
         sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM services WHERE ($1::text IS NULL OR status = $1)"#, status)
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok((items, total))
+    )
 }
 
 /// Registers a service, or registers it again (same name): healthy until a check says otherwise.

@@ -47,6 +47,8 @@ pub struct Reply {
 #[derive(Clone)]
 pub struct Api {
     pub router: axum::Router,
+    /// The server's Vane, for domain calls beside its requests (they share its memo).
+    pub vane: vane_control_plane::domain::vane::Vane,
 }
 
 /// The encryption key the tests' servers use.
@@ -54,13 +56,17 @@ pub const TEST_ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZ
 
 impl Api {
     pub fn new(pool: &PgPool) -> Self {
-        Api { router: app(AppState::new(pool.clone())) }
+        Self::serving(AppState::new(pool.clone()))
+    }
+
+    fn serving(state: AppState) -> Self {
+        Api { vane: state.vane.clone(), router: app(state) }
     }
 
     /// A server with `VANE_ENCRYPTION_KEY` set.
     pub fn with_encryption(pool: &PgPool) -> Self {
         let cipher = vane_control_plane::crypto::Cipher::from_base64(TEST_ENCRYPTION_KEY).unwrap();
-        Api { router: app(AppState::new(pool.clone()).with_cipher(cipher)) }
+        Self::serving(AppState::new(pool.clone()).with_cipher(cipher))
     }
 }
 

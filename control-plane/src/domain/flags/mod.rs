@@ -18,9 +18,10 @@ use vane_core::{Flag, Variant};
 use super::audit;
 use super::authz::{self, Action};
 use super::batch::{Creation, QueuedChange};
+use super::collection::Collection;
 use super::paging::{List, Page};
 use super::vane::{Actor, Touched};
-use super::versions::{Expected, versioned};
+use super::versions::{Change, Expected, versioned};
 use crate::error::{Error, Result};
 use crate::publish;
 use crate::store::flags::{self as rows, HistoryEntry, StateRow};
@@ -39,36 +40,6 @@ pub struct FlagFilter {
     pub archived: Option<bool>,
 }
 
-pub async fn list(actor: &Actor, application: &str, filter: FlagFilter) -> Result<List<FlagView>> {
-    let Actor { vane, caller } = actor;
-    let page = Page { limit: filter.limit, offset: filter.offset }.resolve()?;
-    let mut conn = vane.pool.acquire().await?;
-    let app = authz::application(&mut conn, caller, Action::Read, application).await?;
-    let (rows, total) = rows::list(&mut conn, &app.id, filter.tag.as_deref(), filter.archived, page.0, page.1).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        items.push(visible(caller, view(&mut conn, row).await?));
-    }
-    Ok(List::of((items, total), page))
-}
-
-pub async fn read(actor: &Actor, application: &str, flag: &str) -> Result<FlagView> {
-    let Actor { vane, caller } = actor;
-    let mut conn = vane.pool.acquire().await?;
-    let app = authz::application(&mut conn, caller, Action::Read, application).await?;
-    let row = find(&mut conn, &app, flag, false).await?;
-    Ok(visible(caller, view(&mut conn, row).await?))
-}
-
-/// Creates a flag, disabled in every environment; committed together with other creations
-/// queued for this application.
-pub async fn create(actor: &Actor, application: &str, flag: CreateFlag) -> Result<FlagView> {
-    let Actor { vane, caller } = actor;
-    caller.permits(Action::Write)?;
-    let creation = Creation { caller: caller.clone(), flag };
-    vane.batcher.create_flag(&vane.pool, &vane.memo, application, creation).await
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlagChange {
@@ -80,75 +51,113 @@ pub struct FlagChange {
     pub version: Option<i64>,
 }
 
-/// Changes a flag's definition: validated, and its state versioned, in every environment.
-pub async fn update(
-    actor: &Actor,
-    (application, flag): (&str, &str),
-    expected: Expected,
-    change: FlagChange,
-) -> Result<FlagView> {
-    let Actor { vane, caller } = actor;
-    let mut tx = vane.begin().await?;
-    let app = authz::application(&mut tx, caller, Action::Write, application).await?;
-    let locked = find(&mut tx, &app, flag, true).await?;
-    let before = view(&mut tx, locked).await?;
-    expected.check(before.flag.version)?;
-    let mut after_row = before.flag.clone();
-    if let Some(v) = &change.variants {
-        after_row.variants = json!(v);
-    }
-    if let Some(d) = &change.description {
-        after_row.description.clone_from(d);
-    }
-    if let Some(t) = &change.tags {
-        after_row.tags = json!(t);
-    }
-    // Archived flags are not published. Archiving one that a published flag requires would make
-    // that flag answer PARSE_ERROR, so it is refused like deleting it; a flag that stays or
-    // becomes live is validated in every environment (its variants, or unarchiving it next to
-    // prerequisites that are gone).
-    let live = !change.archived.unwrap_or(before.flag.archived);
-    if !live && !before.flag.archived {
-        refuse_if_required(&mut tx, &app, &before.flag, "archived", true).await?;
-    }
-    let mut problems = Vec::new();
-    for s in before.environments.values().filter(|_| live) {
-        let candidate = rows::model(&after_row, s)?;
-        let prefix = format!("environments.{}.", s.environment);
-        match validate::change(&mut tx, &app.id, &s.environment_id, candidate, &prefix).await {
-            Ok(()) => {}
-            Err(Error::Unprocessable(found)) => problems.extend(found),
-            Err(other) => return Err(other),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(Error::Unprocessable(problems));
-    }
-    let definition = rows::Definition {
-        variants: &after_row.variants,
-        description: &after_row.description,
-        tags: &after_row.tags,
-        client_visible: change.client_visible,
-        archived: change.archived,
-    };
-    let row = rows::update_definition(&mut tx, &before.flag.id, definition).await?;
-    let after = view(&mut tx, row).await?;
-    for s in after.environments.values() {
-        write::record_history(&mut tx, caller, &after.flag, s).await?;
-    }
-    publish::publish_application(&mut tx, &app.id).await?;
-    audit::change(&mut tx, caller, "update", Some(&before), Some(&after)).await?;
-    vane.commit(tx, Touched::Streams).await?;
-    Ok(after)
-}
+/// An application's flags.
+#[derive(Debug)]
+pub struct Flags;
 
-/// Deletes a flag (refused while another flag depends on it).
-pub async fn delete(actor: &Actor, (application, flag): (&str, &str), expected: Expected) -> Result<()> {
-    let Actor { vane, caller } = actor;
-    let mut tx = vane.begin().await?;
-    let app = authz::application(&mut tx, caller, Action::Write, application).await?;
-    write::delete(&mut tx, caller, &app, flag, expected).await?;
-    vane.commit(tx, Touched::Streams).await
+impl Collection for Flags {
+    type Scope = String;
+    type Item = FlagView;
+    type Filter = FlagFilter;
+    type New = CreateFlag;
+    type Change = FlagChange;
+
+    async fn list(actor: &Actor, application: &String, filter: FlagFilter) -> Result<List<FlagView>> {
+        let Actor { vane, caller } = actor;
+        let page = Page { limit: filter.limit, offset: filter.offset }.resolve()?;
+        let mut conn = vane.pool.acquire().await?;
+        let app = authz::application(&mut conn, caller, Action::Read, application).await?;
+        let (rows, total) = rows::list(&mut conn, &app.id, filter.tag.as_deref(), filter.archived, page).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.push(visible(caller, view(&mut conn, row).await?));
+        }
+        Ok(List::of((items, total), page))
+    }
+
+    async fn read(actor: &Actor, application: &String, flag: &str) -> Result<FlagView> {
+        let Actor { vane, caller } = actor;
+        let mut conn = vane.pool.acquire().await?;
+        let app = authz::application(&mut conn, caller, Action::Read, application).await?;
+        let row = find(&mut conn, &app, flag, false).await?;
+        Ok(visible(caller, view(&mut conn, row).await?))
+    }
+
+    /// Creates a flag, disabled in every environment; committed together with other creations
+    /// queued for this application.
+    async fn create(actor: &Actor, application: &String, flag: CreateFlag) -> Result<FlagView> {
+        let Actor { vane, caller } = actor;
+        caller.permits(Action::Write)?;
+        let creation = Creation { caller: caller.clone(), flag };
+        vane.batcher.create_flag(&vane.pool, &vane.memo, application, creation).await
+    }
+
+    /// Changes a flag's definition: validated, and its state versioned, in every environment.
+    async fn update(actor: &Actor, application: &String, flag: &str, change: Change<FlagChange>) -> Result<FlagView> {
+        let Change(expected, change) = change;
+        let Actor { vane, caller } = actor;
+        let mut tx = vane.begin().await?;
+        let app = authz::application(&mut tx, caller, Action::Write, application).await?;
+        let locked = find(&mut tx, &app, flag, true).await?;
+        let before = view(&mut tx, locked).await?;
+        expected.check(before.flag.version)?;
+        let mut after_row = before.flag.clone();
+        if let Some(v) = &change.variants {
+            after_row.variants = json!(v);
+        }
+        if let Some(d) = &change.description {
+            after_row.description.clone_from(d);
+        }
+        if let Some(t) = &change.tags {
+            after_row.tags = json!(t);
+        }
+        // Archived flags are not published. Archiving one that a published flag requires would make
+        // that flag answer PARSE_ERROR, so it is refused like deleting it; a flag that stays or
+        // becomes live is validated in every environment (its variants, or unarchiving it next to
+        // prerequisites that are gone).
+        let live = !change.archived.unwrap_or(before.flag.archived);
+        if !live && !before.flag.archived {
+            refuse_if_required(&mut tx, &app, &before.flag, "archived", true).await?;
+        }
+        let mut problems = Vec::new();
+        for s in before.environments.values().filter(|_| live) {
+            let candidate = rows::model(&after_row, s)?;
+            let prefix = format!("environments.{}.", s.environment);
+            match validate::change(&mut tx, &app.id, &s.environment_id, candidate, &prefix).await {
+                Ok(()) => {}
+                Err(Error::Unprocessable(found)) => problems.extend(found),
+                Err(other) => return Err(other),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Unprocessable(problems));
+        }
+        let definition = rows::Definition {
+            variants: &after_row.variants,
+            description: &after_row.description,
+            tags: &after_row.tags,
+            client_visible: change.client_visible,
+            archived: change.archived,
+        };
+        let row = rows::update_definition(&mut tx, &before.flag.id, definition).await?;
+        let after = view(&mut tx, row).await?;
+        for s in after.environments.values() {
+            write::record_history(&mut tx, caller, &after.flag, s).await?;
+        }
+        publish::publish_application(&mut tx, &app.id).await?;
+        audit::change(&mut tx, caller, "update", Some(&before), Some(&after)).await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(after)
+    }
+
+    /// Deletes a flag (refused while another flag depends on it).
+    async fn delete(actor: &Actor, application: &String, flag: &str, expected: Expected) -> Result<()> {
+        let Actor { vane, caller } = actor;
+        let mut tx = vane.begin().await?;
+        let app = authz::application(&mut tx, caller, Action::Write, application).await?;
+        write::delete(&mut tx, caller, &app, flag, expected).await?;
+        vane.commit(tx, Touched::Streams).await
+    }
 }
 
 pub async fn read_state(actor: &Actor, (application, flag, environment): (&str, &str, &str)) -> Result<StateRow> {
@@ -161,38 +170,28 @@ pub async fn read_state(actor: &Actor, (application, flag, environment): (&str, 
 
 /// Changes a flag's state in one environment; committed together with the other changes queued
 /// for this environment, which also resolves the names and checks the key's binding.
-pub async fn update_state(
-    actor: &Actor,
-    (application, flag, environment): (&str, &str, &str),
-    expected: Expected,
-    change: StateChange,
-) -> Result<StateRow> {
+pub async fn update_state(actor: &Actor, at: (&str, &str, &str), change: Change<StateChange>) -> Result<StateRow> {
+    let (application, flag, environment) = at;
+    let Change(expected, change) = change;
     let Actor { vane, caller } = actor;
     let queued = QueuedChange { caller: caller.clone(), flag: flag.to_owned(), expected, change, action: "update" };
     vane.batcher.change_state(&vane.pool, &vane.memo, application, environment, queued).await
 }
 
 /// Every version of the flag's state in one environment, newest first.
-pub async fn history(
-    actor: &Actor,
-    (application, flag, environment): (&str, &str, &str),
-    page: Page,
-) -> Result<List<HistoryEntry>> {
+pub async fn history(actor: &Actor, at: (&str, &str, &str), page: Page) -> Result<List<HistoryEntry>> {
+    let (application, flag, environment) = at;
     let Actor { vane, caller } = actor;
     let page = page.resolve()?;
     let mut conn = vane.pool.acquire().await?;
     let (app, env) = authz::stream(&mut conn, caller, Action::Read, application, environment).await?;
     let row = find(&mut conn, &app, flag, false).await?;
-    Ok(List::of(rows::history(&mut conn, &row.id, &env.id, page.0, page.1).await?, page))
+    Ok(List::of(rows::history(&mut conn, &row.id, &env.id, page).await?, page))
 }
 
 /// Restores the state of `version` as a new version (validated like any write).
-pub async fn rollback(
-    actor: &Actor,
-    (application, flag, environment): (&str, &str, &str),
-    expected: Expected,
-    version: i64,
-) -> Result<StateRow> {
+pub async fn rollback(actor: &Actor, at: (&str, &str, &str), expected: Expected, version: i64) -> Result<StateRow> {
+    let (application, flag, environment) = at;
     let Actor { vane, caller } = actor;
     let mut tx = vane.begin().await?;
     let (app, env) = authz::stream(&mut tx, caller, Action::Write, application, environment).await?;
