@@ -8,7 +8,7 @@ use std::future::Future;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::paging::List;
+use super::paging::{List, Page};
 use super::vane::Actor;
 use super::versions::{Change, Expected, Versioned};
 use crate::error::Result;
@@ -74,6 +74,27 @@ pub trait Collection: Send + Sync + 'static {
         name: &str,
         expected: Expected,
     ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// A resource that keeps every version of an item it names by three names (the application,
+/// then the item and the environment in its path's order): the versions, newest first, and
+/// restoring one as a new version.
+pub trait Versions: Send + Sync + 'static {
+    type Item: Serialize + Send;
+    type Version: Serialize + Send;
+
+    fn history(
+        actor: &Actor,
+        at: (&str, &str, &str),
+        page: Page,
+    ) -> impl Future<Output = Result<List<Self::Version>>> + Send;
+    /// Restores `version` as a new version, `expected` the version it replaces.
+    fn rollback(
+        actor: &Actor,
+        at: (&str, &str, &str),
+        expected: Expected,
+        version: i64,
+    ) -> impl Future<Output = Result<Self::Item>> + Send;
 }
 
 #[cfg(test)]

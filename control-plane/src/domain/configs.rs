@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 
 use super::audit::{self, audited};
 use super::authz::{self, Action, Caller};
-use super::collection::Collection;
+use super::collection::{Collection, Versions};
 use super::paging::{List, Page};
 use super::vane::{Actor, Touched};
 use super::versions::{Change, Expected, versioned};
@@ -373,49 +373,54 @@ pub(crate) fn history_value(cipher: Option<&Cipher>, h: &HistoryRow) -> Result<V
     }
 }
 
-/// Every version of a config, newest first.
-pub async fn history(actor: &Actor, at: (&str, &str, &str), page: Page) -> Result<List<ConfigVersion>> {
-    let (application, environment, key) = at;
-    let Actor { vane, caller } = actor;
-    let page = page.resolve()?;
-    let mut conn = vane.pool.acquire().await?;
-    let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
-    let row = find(&mut conn, &s, key, false).await?;
-    let versions = rows::history(&mut conn, &row.id, page).await?;
-    let total = rows::history_len(&mut conn, &row.id).await?;
-    List::of((versions, total), page).try_map(|h| {
-        Ok(ConfigVersion {
-            version: h.version,
-            value: history_value(vane.cipher.as_ref(), &h)?,
-            value_type: h.value_type,
-            schema: h.schema,
-            description: h.description,
-            actor: h.actor,
-            at: h.at,
-        })
-    })
-}
+impl Versions for Configs {
+    type Item = ConfigView;
+    type Version = ConfigVersion;
 
-/// Restores version `version` as a new version (`If-Match` honoured).
-pub async fn rollback(actor: &Actor, at: (&str, &str, &str), expected: Expected, version: i64) -> Result<ConfigView> {
-    let (application, environment, key) = at;
-    let Actor { vane, caller } = actor;
-    let mut tx = vane.begin().await?;
-    let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
-    let row = find(&mut tx, &s, key, false).await?;
-    let old = rows::version(&mut tx, &row.id, version)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("config '{key}' has no version {version}")))?;
-    let cipher = vane.cipher.as_ref();
-    let change = UpdateConfig {
-        value: Some(history_value(cipher, &old)?),
-        value_type: Some(old.value_type.clone()),
-        schema: Some(old.schema.clone()),
-        description: Some(old.description.clone()),
-        secret: Some(old.ciphertext.is_some()),
-        ..UpdateConfig::default()
-    };
-    let after = apply(actor, &mut tx, (&s, key), Change(expected, change), "rollback").await?;
-    vane.commit(tx, Touched::Streams).await?;
-    Ok(after)
+    /// Every version of a config, newest first.
+    async fn history(actor: &Actor, at: (&str, &str, &str), page: Page) -> Result<List<ConfigVersion>> {
+        let (application, environment, key) = at;
+        let Actor { vane, caller } = actor;
+        let page = page.resolve()?;
+        let mut conn = vane.pool.acquire().await?;
+        let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
+        let row = find(&mut conn, &s, key, false).await?;
+        let versions = rows::history(&mut conn, &row.id, page).await?;
+        let total = rows::history_len(&mut conn, &row.id).await?;
+        List::of((versions, total), page).try_map(|h| {
+            Ok(ConfigVersion {
+                version: h.version,
+                value: history_value(vane.cipher.as_ref(), &h)?,
+                value_type: h.value_type,
+                schema: h.schema,
+                description: h.description,
+                actor: h.actor,
+                at: h.at,
+            })
+        })
+    }
+
+    /// Restores version `version` as a new version (`If-Match` honoured).
+    async fn rollback(actor: &Actor, at: (&str, &str, &str), expected: Expected, version: i64) -> Result<ConfigView> {
+        let (application, environment, key) = at;
+        let Actor { vane, caller } = actor;
+        let mut tx = vane.begin().await?;
+        let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
+        let row = find(&mut tx, &s, key, false).await?;
+        let old = rows::version(&mut tx, &row.id, version)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("config '{key}' has no version {version}")))?;
+        let cipher = vane.cipher.as_ref();
+        let change = UpdateConfig {
+            value: Some(history_value(cipher, &old)?),
+            value_type: Some(old.value_type.clone()),
+            schema: Some(old.schema.clone()),
+            description: Some(old.description.clone()),
+            secret: Some(old.ciphertext.is_some()),
+            ..UpdateConfig::default()
+        };
+        let after = apply(actor, &mut tx, (&s, key), Change(expected, change), "rollback").await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(after)
+    }
 }

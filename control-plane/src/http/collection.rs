@@ -6,10 +6,10 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 
-use super::extract::{IfMatch, Json, Path, Query};
+use super::extract::{IfMatch, Json, Path, Query, Rollback};
 use super::routes::{Resource, Routes, Update};
-use crate::domain::collection::{Collection, Scope};
-use crate::domain::paging::List;
+use crate::domain::collection::{Collection, Scope, Versions};
+use crate::domain::paging::{List, Page};
 use crate::domain::vane::Actor;
 use crate::domain::versions::Change;
 use crate::error::{Error, Result};
@@ -35,6 +35,16 @@ pub fn router<R: Collection>(d: Described) -> Routes {
         delete: remove::<R>,
     };
     Routes::new(d.tag).resource((d.base, &one), d.summaries, handlers)
+}
+
+/// `{one}/history` and `{one}/rollback` of a resource that keeps its versions; `summaries` says
+/// what each does.
+pub fn versions<R: Versions>(tag: &'static str, one: &str, [history_is, rollback_is]: [&'static str; 2]) -> Routes {
+    Routes::new(tag).get(&format!("{one}/history"), history_is, history::<R>).post(
+        &format!("{one}/rollback"),
+        rollback_is,
+        rollback::<R>,
+    )
 }
 
 /// The path parameters of a route, in order.
@@ -106,4 +116,24 @@ async fn remove<R: Collection>(
 ) -> Result<StatusCode> {
     R::delete(&actor, &scope, &name, expected).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The three names of an item that keeps its versions.
+type Three = Path<(String, String, String)>;
+
+async fn history<R: Versions>(
+    actor: Actor,
+    Path((a, b, c)): Three,
+    Query(page): Query<Page>,
+) -> Result<Reply<List<R::Version>>> {
+    Ok(Reply(R::history(&actor, (&a, &b, &c), page).await?))
+}
+
+async fn rollback<R: Versions>(
+    actor: Actor,
+    IfMatch(expected): IfMatch,
+    Path((a, b, c)): Three,
+    Json(to): Json<Rollback>,
+) -> Result<Reply<R::Item>> {
+    Ok(Reply(R::rollback(&actor, (&a, &b, &c), expected, to.version).await?))
 }

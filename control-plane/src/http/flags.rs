@@ -4,15 +4,14 @@
 
 use axum::Json as Reply;
 
-use super::collection::{Described, router as collection};
-use super::extract::{IfMatch, Json, Path, Query, Rollback};
+use super::collection::{Described, router as collection, versions};
+use super::extract::Path;
 use super::routes::Routes;
-use crate::domain::flags::{self, Flags, StateChange};
-use crate::domain::paging::{List, Page};
+use crate::domain::flags::{self, FlagStates, Flags, StateChange};
 use crate::domain::vane::Actor;
 use crate::domain::versions::Change;
 use crate::error::Result;
-use crate::store::flags::{HistoryEntry, StateRow};
+use crate::store::flags::StateRow;
 
 pub fn router() -> Routes {
     const STATE: &str = "/applications/{application}/flags/{flag}/environments/{environment}";
@@ -32,8 +31,11 @@ pub fn router() -> Routes {
     .get(STATE, "Read a flag's state in one environment", read_state)
     .put(STATE, STATE_UPDATE, update_state)
     .patch(STATE, STATE_UPDATE, update_state)
-    .get(&format!("{STATE}/history"), "Every published version of the flag's state", history)
-    .post(&format!("{STATE}/rollback"), "Restore an earlier version as a new version", rollback)
+    .merge(versions::<FlagStates>(
+        "flags",
+        STATE,
+        ["Every published version of the flag's state", "Restore an earlier version as a new version"],
+    ))
 }
 
 /// `{application}/flags/{flag}/environments/{environment}`.
@@ -49,21 +51,4 @@ async fn update_state(
     change: Change<StateChange>,
 ) -> Result<Reply<StateRow>> {
     Ok(Reply(flags::update_state(&actor, (&app, &flag, &env), change).await?))
-}
-
-async fn history(
-    actor: Actor,
-    Path((app, flag, env)): InEnvironment,
-    Query(page): Query<Page>,
-) -> Result<Reply<List<HistoryEntry>>> {
-    Ok(Reply(flags::history(&actor, (&app, &flag, &env), page).await?))
-}
-
-async fn rollback(
-    actor: Actor,
-    IfMatch(expected): IfMatch,
-    Path((app, flag, env)): InEnvironment,
-    Json(to): Json<Rollback>,
-) -> Result<Reply<StateRow>> {
-    Ok(Reply(flags::rollback(&actor, (&app, &flag, &env), expected, to.version).await?))
 }

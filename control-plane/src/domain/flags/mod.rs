@@ -18,7 +18,7 @@ use vane_core::{Flag, Variant};
 use super::audit;
 use super::authz::{self, Action};
 use super::batch::{Creation, QueuedChange};
-use super::collection::Collection;
+use super::collection::{Collection, Versions};
 use super::paging::{List, Page};
 use super::vane::{Actor, Touched};
 use super::versions::{Change, Expected, versioned};
@@ -178,38 +178,47 @@ pub async fn update_state(actor: &Actor, at: (&str, &str, &str), change: Change<
     vane.batcher.change_state(&vane.pool, &vane.memo, application, environment, queued).await
 }
 
-/// Every version of the flag's state in one environment, newest first.
-pub async fn history(actor: &Actor, at: (&str, &str, &str), page: Page) -> Result<List<HistoryEntry>> {
-    let (application, flag, environment) = at;
-    let Actor { vane, caller } = actor;
-    let page = page.resolve()?;
-    let mut conn = vane.pool.acquire().await?;
-    let (app, env) = authz::stream(&mut conn, caller, Action::Read, application, environment).await?;
-    let row = find(&mut conn, &app, flag, false).await?;
-    Ok(List::of(rows::history(&mut conn, &row.id, &env.id, page).await?, page))
-}
+/// Flags' states, one per environment, each with its versions.
+#[derive(Debug)]
+pub struct FlagStates;
 
-/// Restores the state of `version` as a new version (validated like any write).
-pub async fn rollback(actor: &Actor, at: (&str, &str, &str), expected: Expected, version: i64) -> Result<StateRow> {
-    let (application, flag, environment) = at;
-    let Actor { vane, caller } = actor;
-    let mut tx = vane.begin().await?;
-    let (app, env) = authz::stream(&mut tx, caller, Action::Write, application, environment).await?;
-    let row = find(&mut tx, &app, flag, false).await?;
-    let definition: Value = rows::definition_at(&mut tx, &row.id, &env.id, version)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("flag '{}' has no version {version} in '{}'", row.key, env.key)))?;
-    let old: Flag = serde_json::from_value(definition).map_err(|e| Error::Internal(e.to_string()))?;
-    let change = StateChange {
-        enabled: Some(old.enabled),
-        off_variant: Some(old.off_variant.map(|v| v.into_owned())),
-        rules: Some(old.rules),
-        default: Some(old.default),
-        prerequisites: Some(old.prerequisites),
-        salt: Some(old.salt),
-        version: None,
-    };
-    let after = apply_state(&mut tx, caller, &app, &row, &env, expected, change, "rollback", None).await?;
-    vane.commit(tx, Touched::Streams).await?;
-    Ok(after)
+impl Versions for FlagStates {
+    type Item = StateRow;
+    type Version = HistoryEntry;
+
+    /// Every version of the flag's state in one environment, newest first.
+    async fn history(actor: &Actor, at: (&str, &str, &str), page: Page) -> Result<List<HistoryEntry>> {
+        let (application, flag, environment) = at;
+        let Actor { vane, caller } = actor;
+        let page = page.resolve()?;
+        let mut conn = vane.pool.acquire().await?;
+        let (app, env) = authz::stream(&mut conn, caller, Action::Read, application, environment).await?;
+        let row = find(&mut conn, &app, flag, false).await?;
+        Ok(List::of(rows::history(&mut conn, &row.id, &env.id, page).await?, page))
+    }
+
+    /// Restores the state of `version` as a new version (validated like any write).
+    async fn rollback(actor: &Actor, at: (&str, &str, &str), expected: Expected, version: i64) -> Result<StateRow> {
+        let (application, flag, environment) = at;
+        let Actor { vane, caller } = actor;
+        let mut tx = vane.begin().await?;
+        let (app, env) = authz::stream(&mut tx, caller, Action::Write, application, environment).await?;
+        let row = find(&mut tx, &app, flag, false).await?;
+        let definition: Value = rows::definition_at(&mut tx, &row.id, &env.id, version)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("flag '{}' has no version {version} in '{}'", row.key, env.key)))?;
+        let old: Flag = serde_json::from_value(definition).map_err(|e| Error::Internal(e.to_string()))?;
+        let change = StateChange {
+            enabled: Some(old.enabled),
+            off_variant: Some(old.off_variant.map(|v| v.into_owned())),
+            rules: Some(old.rules),
+            default: Some(old.default),
+            prerequisites: Some(old.prerequisites),
+            salt: Some(old.salt),
+            version: None,
+        };
+        let after = apply_state(&mut tx, caller, &app, &row, &env, expected, change, "rollback", None).await?;
+        vane.commit(tx, Touched::Streams).await?;
+        Ok(after)
+    }
 }
