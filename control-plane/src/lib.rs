@@ -29,9 +29,9 @@ use crate::error::Error;
 pub use crate::http::state::AppState;
 pub use crate::store::{MIGRATOR, export};
 
-/// The whole HTTP surface.
-pub fn app(state: AppState) -> Router {
-    let routes = http::applications::router()
+/// Every documented route (all but health and the document itself).
+pub(crate) fn routes() -> http::routes::Routes {
+    http::applications::router()
         .merge(http::environments::router())
         .merge(http::flags::router())
         .merge(http::keys::router())
@@ -41,15 +41,30 @@ pub fn app(state: AppState) -> Router {
         .merge(http::registry::router())
         .merge(http::audit::router())
         .merge(http::snapshots::router())
-        .merge(http::legacy::router());
-    let (api, mut operations) = routes.into_parts();
+        .merge(http::legacy::router())
+}
+
+/// `GET /api/v1/openapi.json`'s document (also `vane openapi`).
+pub fn openapi_document() -> serde_json::Value {
+    let (_, operations) = routes().into_parts();
+    http::openapi::document(&with_document_route(operations))
+}
+
+fn with_document_route(mut operations: Vec<http::routes::Operation>) -> Vec<http::routes::Operation> {
     operations.push(http::routes::Operation {
         method: "get",
         path: "/openapi.json".into(),
         summary: "This document",
         tag: "meta",
+        shape: http::doc::Shape { reply: http::doc::Outcome::Raw, ..Default::default() },
     });
-    let document = Arc::new(http::openapi::document(&operations));
+    operations
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let (api, operations) = routes().into_parts();
+    let document = Arc::new(http::openapi::document(&with_document_route(operations)));
     let api = api.route("/openapi.json", get(move |caller| http::meta::describe(document.clone(), caller)));
     let routed = Router::new()
         .route("/health", get(http::meta::health))

@@ -43,6 +43,9 @@ enum Command {
     /// Import feature flags from another system.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Print the HTTP API's OpenAPI document (what `GET /api/v1/openapi.json` serves); needs no
+    /// database.
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +191,11 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Eval(args) => eval(args),
         Command::Export(args) => export(args).await,
         Command::Import(ImportCommand::Unleash(args)) => import_unleash(args),
+        Command::Openapi => {
+            let document = vane_control_plane::openapi_document();
+            println!("{}", serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?);
+            Ok(())
+        }
     }
 }
 

@@ -122,6 +122,7 @@ pub enum StalePolicy {
 /// The declared type of a flag; every variant value must be of this type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum FlagType {
     Boolean,
     String,
@@ -195,7 +196,9 @@ fn default_true() -> bool {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Variant {
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     pub key: Name,
     pub value: Value,
 }
@@ -203,7 +206,9 @@ pub struct Variant {
 /// What a rule or the default serves: one variant, or a weighted rollout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Serve {
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     Variant(Name),
     Rollout(Rollout),
 }
@@ -217,10 +222,12 @@ pub enum Serve {
 /// x86_32 of `group_id:value` with seed 86028157, modulo the total — so every user lands where
 /// Unleash put them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Rollout {
     /// Attributes whose first present value is hashed (JSON: one name or a list); `targetingKey`
     /// when empty. [`RANDOM_ATTRIBUTE`] reads the caller's random value, `""` without one.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "one_or_many")]
+    #[cfg_attr(feature = "schema", schema(value_type = Vec<String>))]
     pub bucket_by: Vec<Name>,
     #[serde(default, skip_serializing_if = "BucketHash::is_xxh3")]
     pub hash: BucketHash,
@@ -233,6 +240,7 @@ pub struct Rollout {
 /// How a rollout or gate turns an attribute value into a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum BucketHash {
     /// Vane's own: xxh3-64 of `salt:flagKey:value`, unbiased map to [`ROLLOUT_SCALE`].
     #[default]
@@ -256,12 +264,14 @@ pub const RANDOM_ATTRIBUTE: &str = "$random";
 /// when its conditions hold and `murmur3(group_id:value, 0) % 100 + 1 ≤ percentage`. A rule
 /// whose gate does not hold falls through to the next rule. No value → the gate does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Gate {
     /// 0 to 100.
     pub percentage: u32,
     pub group_id: String,
     /// Attributes whose first present value is hashed; `targetingKey` when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "one_or_many")]
+    #[cfg_attr(feature = "schema", schema(value_type = Vec<String>))]
     pub bucket_by: Vec<Name>,
     /// Only `unleash` for now.
     #[serde(default = "unleash_hash")]
@@ -305,10 +315,13 @@ mod one_or_many {
 pub const ROLLOUT_SCALE: u32 = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Rule {
     #[serde(default)]
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     pub id: Name,
     #[serde(default, skip_serializing_if = "str::is_empty")]
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     pub description: Name,
     /// All must hold. An empty list always holds.
     #[serde(default)]
@@ -326,7 +339,9 @@ pub struct Rule {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Condition {
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
     pub attribute: Name,
     pub operator: Operator,
     #[serde(default)]
@@ -378,6 +393,7 @@ fn is_false(b: &bool) -> bool {
 /// Every condition operator. The table with value rules is in ARCHITECTURE.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Operator {
     Eq,
     Neq,
@@ -467,6 +483,7 @@ impl Operator {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Prerequisite {
     /// Key of another flag in the same snapshot.
     pub flag: String,

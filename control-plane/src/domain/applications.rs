@@ -19,7 +19,7 @@ pub use crate::store::applications::Application;
 audited!(Application, "application");
 versioned!(ApplicationChange);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApplication {
     /// Derived from the name when absent.
@@ -29,7 +29,7 @@ pub struct NewApplication {
     pub comments: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationChange {
     pub name: Option<String>,

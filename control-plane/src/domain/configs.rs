@@ -26,7 +26,7 @@ use crate::store::environments::Environment;
 
 /// A config as the API shows it: its row, where it lives by name, and its value (secrets
 /// decrypted for the admin/read keys that may see them).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConfigView {
     #[serde(flatten)]
     pub row: ConfigRow,
@@ -36,7 +36,7 @@ pub struct ConfigView {
 }
 
 /// One version of a config as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConfigVersion {
     pub version: i64,
     pub value: Value,
@@ -171,7 +171,7 @@ fn storage(cipher: Option<&Cipher>, value: &Value, secret: bool) -> Result<(Opti
     Ok((None, Some(cipher.encrypt(&plain)?)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConfig {
     pub key: String,
@@ -280,7 +280,7 @@ pub(crate) async fn insert(actor: &Actor, tx: &mut PgConnection, s: &Scope, body
     Ok(created)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConfig {
     pub value: Option<Value>,

@@ -23,7 +23,7 @@ versioned!(EnvironmentChange);
 /// Environments that always exist.
 pub const BUILT_IN: [&str; 3] = ["development", "staging", "production"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEnvironment {
     pub key: Option<String>,
@@ -38,7 +38,7 @@ fn serve_stale() -> String {
     "serve_stale".into()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentChange {
     pub name: Option<String>,

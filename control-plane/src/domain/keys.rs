@@ -19,14 +19,14 @@ use crate::store::keys::{self as rows, KeyInfo, parse_scope, scope_str};
 use crate::store::{applications, environments};
 
 /// A freshly minted key: the only time `key` is ever shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NewKey {
     pub key: String,
     #[serde(flatten)]
     pub info: KeyInfo,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     pub scope: String,

@@ -76,7 +76,7 @@ fn required<'a>(field: &str, v: Option<&'a str>) -> Result<&'a str> {
 // /config
 
 /// A config in the original's shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LegacyConfig {
     id: String,
     key: String,
@@ -107,7 +107,7 @@ impl From<ConfigView> for LegacyConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ConfigCreate {
     key: String,
     value: Value,
@@ -140,7 +140,7 @@ pub async fn config_create(actor: &Actor, body: ConfigCreate) -> Result<LegacyCo
     Ok(created.into())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ConfigFilter {
     environment: Option<String>,
     service_name: Option<String>,
@@ -188,7 +188,7 @@ pub async fn config_list(actor: &Actor, f: ConfigFilter) -> Result<Vec<LegacyCon
     located(vane, &mut conn, caller, (within, true, page), |_, v| v.into()).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ConfigLookup {
     environment: Option<String>,
     service_name: Option<String>,
@@ -229,7 +229,7 @@ async fn config_by_id(conn: &mut PgConnection, caller: &Caller, action: Action, 
     Ok((s, row.key))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ConfigUpdate {
     value: Option<Value>,
     description: Option<String>,
@@ -262,7 +262,7 @@ pub async fn config_delete(actor: &Actor, id: &str, expected: Expected) -> Resul
 }
 
 /// One change in the original's `configuration_history` shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LegacyChange {
     id: String,
     configuration_id: String,
@@ -304,7 +304,7 @@ pub async fn config_history(actor: &Actor, id: &str, page: Page) -> Result<Vec<L
 // /feature-flags
 
 /// A flag in one environment, in the original's shape.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LegacyFlag {
     id: String,
     name: String,
@@ -393,7 +393,7 @@ fn state_change(
     Ok(change)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct FlagCreate {
     name: String,
     description: Option<String>,
@@ -431,7 +431,7 @@ pub async fn flag_create(actor: &Actor, body: FlagCreate) -> Result<LegacyFlag> 
     Ok(out)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct FlagFilter {
     environment: Option<String>,
     limit: Option<i64>,
@@ -462,7 +462,7 @@ pub async fn flag_list(actor: &Actor, f: FlagFilter) -> Result<Vec<LegacyFlag>> 
 }
 
 /// `?environment=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct EnvQuery {
     pub environment: Option<String>,
 }
@@ -478,7 +478,7 @@ pub async fn flag_read(actor: &Actor, name: &str, q: EnvQuery) -> Result<LegacyF
     legacy_flag(&flag, &s)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct FlagUpdate {
     description: Option<String>,
     is_enabled: Option<bool>,
@@ -522,7 +522,7 @@ pub async fn flag_delete(actor: &Actor, id: &str, expected: Expected) -> Result<
     vane.commit(tx, Touched::Streams).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Evaluate {
     flag_name: String,
     environment: String,
@@ -532,7 +532,7 @@ pub struct Evaluate {
     attributes: Option<serde_json::Map<String, Value>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EvaluateResponse {
     pub enabled: bool,
     pub reason: &'static str,
@@ -566,7 +566,7 @@ pub async fn flag_evaluate(
 // ---------------------------------------------------------------------------------------------
 // /configurations (seed 001)
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LegacyConfiguration {
     id: String,
     application_id: String,
@@ -595,7 +595,7 @@ fn configuration(application_id: &str, v: ConfigView) -> LegacyConfiguration {
 
 const CONFIGURATIONS_ENVIRONMENT: &str = "production";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ConfigurationCreate {
     application_id: String,
     name: String,
@@ -638,7 +638,7 @@ fn check_comments(comments: Option<&str>) -> Result<()> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ConfigurationFilter {
     application_id: Option<String>,
     environment: Option<String>,
@@ -674,7 +674,7 @@ pub async fn configuration_read(actor: &Actor, id: &str) -> Result<LegacyConfigu
     Ok(configuration(&s.application_id, configs::view(vane.cipher.as_ref(), &s, row)?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ConfigurationUpdate {
     name: Option<String>,
     comments: Option<String>,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// Which page of a list.
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     pub limit: Option<i64>,
@@ -30,7 +30,7 @@ impl Page {
     }
 }
 
-/// A page of a list.
+/// A page of a list (its OpenAPI schema is in `crate::http::doc`: one named schema per item type).
 #[derive(Debug, Serialize)]
 pub struct List<T> {
     pub items: Vec<T>,

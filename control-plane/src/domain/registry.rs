@@ -41,7 +41,7 @@ async fn find(conn: &mut PgConnection, name: &str) -> Result<Service> {
     rows::find(conn, name).await?.ok_or_else(|| Error::NotFound(format!("service '{name}' is not registered")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct StatusFilter {
     pub status: Option<String>,
@@ -72,7 +72,7 @@ pub async fn read(actor: &Actor, name: &str) -> Result<Service> {
     find(&mut *vane.pool.acquire().await?, name).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
     pub service_name: String,
@@ -125,7 +125,7 @@ async fn record(conn: &mut PgConnection, caller: Option<&Caller>, s: &Service, a
     audit::record(conn, caller, entry).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthUpdate {
     pub service_name: String,

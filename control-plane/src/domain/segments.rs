@@ -29,7 +29,7 @@ audited!(SegmentRow, "segment");
 versioned!(SegmentBody);
 
 /// A segment as written: all of it to create one, what changes to update one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentBody {
     pub key: Option<String>,

@@ -16,7 +16,7 @@ pub fn router() -> Routes {
     Routes::new("audit").get("/audit", "Query the audit log", list)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct AuditFilter {
     limit: Option<i64>,

@@ -6,6 +6,9 @@ use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 
+use utoipa::{IntoParams, ToSchema};
+
+use super::doc::Part;
 use super::extract::{IfMatch, Json, Path, Query, Rollback};
 use super::routes::{Resource, Routes, Update};
 use crate::domain::collection::{Collection, Scope, Versions};
@@ -25,7 +28,13 @@ pub struct Described {
 }
 
 /// The five routes of a collection (`PUT` and `PATCH` both update).
-pub fn router<R: Collection>(d: Described) -> Routes {
+pub fn router<R: Collection>(d: Described) -> Routes
+where
+    R::Item: ToSchema,
+    R::New: ToSchema,
+    R::Change: ToSchema,
+    R::Filter: IntoParams,
+{
     let one = format!("{}/{{{}}}", d.base, d.param);
     let handlers = Resource {
         list: list::<R>,
@@ -39,7 +48,11 @@ pub fn router<R: Collection>(d: Described) -> Routes {
 
 /// `{one}/history` and `{one}/rollback` of a resource that keeps its versions; `summaries` says
 /// what each does.
-pub fn versions<R: Versions>(tag: &'static str, one: &str, [history_is, rollback_is]: [&'static str; 2]) -> Routes {
+pub fn versions<R: Versions>(tag: &'static str, one: &str, [history_is, rollback_is]: [&'static str; 2]) -> Routes
+where
+    R::Item: ToSchema,
+    R::Version: ToSchema,
+{
     Routes::new(tag).get(&format!("{one}/history"), history_is, history::<R>).post(
         &format!("{one}/rollback"),
         rollback_is,
@@ -67,6 +80,10 @@ impl<St: Send + Sync, S: Scope> FromRequestParts<St> for Within<S> {
         Ok(Within(scope(names(parts).await?)?))
     }
 }
+
+/// Path parameters are read from the route's template.
+impl<S> Part for Within<S> {}
+impl<S> Part for Named<S> {}
 
 /// The scope and the name of one item, as its path names them.
 struct Named<S>(S, String);

@@ -3,9 +3,28 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{Error, FieldError};
+
+/// What every error answer is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `precondition_failed`, `request_timeout`,
+    /// `payload_too_large`, `validation_failed`, `unavailable`, `internal`.
+    pub code: &'static str,
+    /// What went wrong and what to fix, for people.
+    pub message: String,
+    /// With `validation_failed`: each invalid field's JSON path and what is wrong with it.
+    pub details: Option<Vec<FieldError>>,
+}
 
 fn status(e: &Error) -> StatusCode {
     match e {
@@ -43,16 +62,18 @@ fn code(e: &Error) -> &'static str {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let details: Value = match &self {
-            Error::Unprocessable(problems) => json!(problems),
-            _ => Value::Null,
-        };
         if let Error::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
         }
-        let body = json!({"error": {"code": code(&self), "message": self.to_string(), "details": details}});
-        let mut response = (status(&self), axum::Json(body)).into_response();
-        if matches!(self, Error::Unavailable) {
+        let (status, code, message) = (status(&self), code(&self), self.to_string());
+        let details = match self {
+            Error::Unprocessable(problems) => Some(problems),
+            _ => None,
+        };
+        let unavailable = status == StatusCode::SERVICE_UNAVAILABLE;
+        let mut response =
+            (status, axum::Json(ErrorBody { error: ErrorDetail { code, message, details } })).into_response();
+        if unavailable {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
         }
         response

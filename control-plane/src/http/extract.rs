@@ -264,7 +264,7 @@ fn expected(if_match: Option<&HeaderValue>, body_version: Option<i64>) -> Result
 }
 
 /// `{"version": N}`: the version a rollback restores (it becomes a new version).
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
     pub version: i64,

@@ -3,6 +3,7 @@
 
 use axum::handler::Handler;
 
+use super::doc::{Described, Shape};
 use super::state::AppState;
 
 /// One documented operation of the HTTP API.
@@ -12,6 +13,8 @@ pub struct Operation {
     pub path: String,
     pub summary: &'static str,
     pub tag: &'static str,
+    /// What it takes and gives, read from its handler's types.
+    pub shape: Shape,
 }
 
 /// A router that records what it routes, so `GET /api/v1/openapi.json` is generated from the
@@ -43,9 +46,9 @@ pub enum Update<U> {
 
 macro_rules! verb {
     ($name:ident, $filter:ident, $method:literal) => {
-        pub fn $name<H, T>(self, path: &str, summary: &'static str, handler: H) -> Self
+        pub fn $name<H, T, D>(self, path: &str, summary: &'static str, handler: H) -> Self
         where
-            H: Handler<T, AppState>,
+            H: Handler<T, AppState> + Described<D>,
             T: 'static,
         {
             self.on(axum::routing::MethodFilter::$filter, $method, path, summary, handler)
@@ -58,7 +61,7 @@ impl Routes {
         Routes { router: axum::Router::new(), tag, operations: Vec::new() }
     }
 
-    fn on<H, T>(
+    fn on<H, T, D>(
         mut self,
         filter: axum::routing::MethodFilter,
         method: &'static str,
@@ -67,11 +70,12 @@ impl Routes {
         handler: H,
     ) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState> + Described<D>,
         T: 'static,
     {
         self.router = self.router.route(path, axum::routing::on(filter, handler));
-        self.operations.push(Operation { method, path: path.to_owned(), summary, tag: self.tag });
+        let shape = H::shape();
+        self.operations.push(Operation { method, path: path.to_owned(), summary, tag: self.tag, shape });
         self
     }
 
@@ -83,18 +87,18 @@ impl Routes {
 
     /// The routes of a resource: list and create on its collection `base`; read, update and
     /// delete on one of it, `one`. `summaries` says what each does, in that order.
-    pub fn resource<L, C, R, U, D, Tl, Tc, Tr, Tu, Td>(
+    pub fn resource<L, C, R, U, D, Tl, Tc, Tr, Tu, Td, Dl, Dc, Dr, Du, Dd>(
         self,
         (base, one): (&str, &str),
         summaries: [&'static str; 5],
         handlers: Resource<L, C, R, U, D>,
     ) -> Self
     where
-        L: Handler<Tl, AppState>,
-        C: Handler<Tc, AppState>,
-        R: Handler<Tr, AppState>,
-        U: Handler<Tu, AppState>,
-        D: Handler<Td, AppState>,
+        L: Handler<Tl, AppState> + Described<Dl>,
+        C: Handler<Tc, AppState> + Described<Dc>,
+        R: Handler<Tr, AppState> + Described<Dr>,
+        U: Handler<Tu, AppState> + Described<Du>,
+        D: Handler<Td, AppState> + Described<Dd>,
         (Tl, Tc, Tr, Tu, Td): 'static,
     {
         let [list, create, read, update, delete] = summaries;

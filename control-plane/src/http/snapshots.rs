@@ -39,7 +39,7 @@ pub fn router() -> Routes {
         .get("/snapshots/{application}/{environment}/events", "Server-Sent Events announcing each version", events)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct SnapshotQuery {
     audience: Option<String>,
@@ -111,7 +111,7 @@ async fn latest(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
     audience: Option<String>,

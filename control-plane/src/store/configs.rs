@@ -11,7 +11,7 @@ use crate::error::Result;
 
 /// A config's row. Its JSON (what the API shows with it) leaves out where it lives by id and
 /// how its value is stored: a plain value, or a secret's ciphertext.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConfigRow {
     pub id: String,
     #[serde(skip)]

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Environment {
     pub id: String,
     pub key: String,

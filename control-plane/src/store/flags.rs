@@ -10,7 +10,7 @@ use vane_core::Flag;
 use super::Paged;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FlagRow {
     pub id: String,
     #[serde(skip)]
@@ -18,8 +18,10 @@ pub struct FlagRow {
     pub key: String,
     #[serde(rename = "type")]
     pub flag_type: String,
+    #[schema(value_type = Vec<vane_core::Variant>)]
     pub variants: Value,
     pub description: String,
+    #[schema(value_type = Vec<String>)]
     pub tags: Value,
     pub client_visible: bool,
     pub archived: bool,
@@ -28,7 +30,7 @@ pub struct FlagRow {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StateRow {
     #[serde(skip)]
     pub environment_id: String,
@@ -37,9 +39,12 @@ pub struct StateRow {
     pub environment: String,
     pub enabled: bool,
     pub off_variant: Option<String>,
+    #[schema(value_type = Vec<vane_core::Rule>)]
     pub rules: Value,
+    #[schema(value_type = vane_core::Serve)]
     #[serde(rename = "default")]
     pub default_serve: Value,
+    #[schema(value_type = Vec<vane_core::Prerequisite>)]
     pub prerequisites: Value,
     pub salt: String,
     pub version: i64,
@@ -371,7 +376,7 @@ pub async fn set_description(conn: &mut PgConnection, id: &str, description: &st
     .await?)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub version: i64,
     pub definition: Value,

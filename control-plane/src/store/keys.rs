@@ -53,7 +53,7 @@ pub async fn grant(conn: impl PgExecutor<'_>, hash: &str) -> Result<Option<Grant
 }
 
 /// A key as the API lists it (never the key itself).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     pub id: String,
     pub name: String,

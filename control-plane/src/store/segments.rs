@@ -9,15 +9,18 @@ use vane_core::Segment;
 use super::Paged;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SegmentRow {
     pub id: String,
     #[serde(skip)]
     pub application_id: String,
     pub key: String,
     pub description: String,
+    #[schema(value_type = Vec<vane_core::Condition>)]
     pub conditions: Value,
+    #[schema(value_type = Vec<String>)]
     pub included: Value,
+    #[schema(value_type = Vec<String>)]
     pub excluded: Value,
     pub version: i64,
     pub created_at: DateTime<Utc>,

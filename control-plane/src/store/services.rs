@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgExecutor};
 use super::Paged;
 use crate::error::Result;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Service {
     #[serde(rename = "instance_id")]
     pub id: String,

@@ -31,7 +31,7 @@ use write::{apply_state, find, refuse_if_required, view, visible};
 versioned!(FlagChange, StateChange);
 
 /// Which flags a list wants.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct FlagFilter {
     pub limit: Option<i64>,
@@ -40,7 +40,7 @@ pub struct FlagFilter {
     pub archived: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagChange {
     pub variants: Option<Vec<Variant>>,

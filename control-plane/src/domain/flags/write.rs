@@ -21,7 +21,7 @@ use crate::store::environments::Environment;
 use crate::store::flags::{self as rows, FlagRow, NewFlag, StateRow};
 
 /// A flag with its state in every environment, keyed by environment.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlagView {
     #[serde(flatten)]
     pub flag: FlagRow,
@@ -61,7 +61,7 @@ pub(crate) async fn state_in(conn: &mut PgConnection, flag: &FlagRow, env: &Envi
 }
 
 /// A new flag, as requested.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateFlag {
     pub key: String,
@@ -199,7 +199,7 @@ pub(crate) async fn refuse_if_required(
 }
 
 /// A change to a flag's state in one environment, as requested (absent fields stay).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateChange {
     pub enabled: Option<bool>,
