@@ -1498,6 +1498,55 @@ async fn openapi_lists_every_route_and_nothing_else(pool: PgPool) {
     assert!(count > 60, "only {count} operations");
 }
 
+/// The examples the document gives for request bodies are what the routes accept: each one,
+/// sent where its operation says, in an order where each finds what it needs.
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn openapi_request_examples_are_accepted(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let doc = call(&api, "GET", "/api/v1/openapi.json", Some(&admin), None).await.body;
+    let steps = [
+        ("POST", "/applications", 201),
+        ("PATCH", "/applications/checkout", 200),
+        ("POST", "/environments", 201),
+        ("PATCH", "/environments/canary", 200),
+        ("POST", "/applications/checkout/flags", 201),
+        ("PATCH", "/applications/checkout/flags/new-checkout", 200),
+        ("PATCH", "/applications/checkout/flags/new-checkout/environments/production", 200),
+        ("POST", "/applications/checkout/segments", 201),
+        ("POST", "/applications/checkout/environments/production/configs", 201),
+        ("PATCH", "/applications/checkout/environments/production/configs/checkout.timeout_ms", 200),
+        ("POST", "/api-keys", 201),
+        ("POST", "/registry/register", 201),
+    ];
+    let mut templates: Vec<(String, Value)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            templates.push((format!("{} {path}", method.to_uppercase()), op.clone()));
+        }
+    }
+    for (method, path, status) in steps {
+        // The operation whose template matches this path.
+        let (_, op) = templates
+            .iter()
+            .find(|(t, _)| {
+                let (m, template) = t.split_once(' ').unwrap();
+                let want: Vec<&str> = format!("/api/v1{path}").leak().split('/').collect();
+                let have: Vec<&str> = template.split('/').collect();
+                m == method
+                    && want.len() == have.len()
+                    && want.iter().zip(&have).all(|(w, h)| h.starts_with('{') || w == h)
+            })
+            .unwrap_or_else(|| panic!("{method} {path} is not documented"));
+        let reference = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
+        let name = reference.trim_start_matches("#/components/schemas/");
+        let example = doc["components"]["schemas"][name]["example"].clone();
+        assert!(example.is_object(), "{name} has no example");
+        let r = call(&api, method, &format!("/api/v1{path}"), Some(&admin), Some(example)).await;
+        assert_eq!(r.status.as_u16(), status, "{method} {path} with {name}'s example: {}", r.body);
+    }
+}
+
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
 async fn concurrent_state_writes_commit_together_and_fail_alone(pool: PgPool) {
     let api = setup(&pool).await;

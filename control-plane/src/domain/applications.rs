@@ -21,6 +21,7 @@ versioned!(ApplicationChange);
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "checkout", "name": "Checkout", "comments": "The checkout service and its web front end"}))]
 pub struct NewApplication {
     /// Derived from the name when absent.
     pub key: Option<String>,
@@ -31,6 +32,7 @@ pub struct NewApplication {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Checkout (EU)"}))]
 pub struct ApplicationChange {
     pub name: Option<String>,
     pub comments: Option<String>,

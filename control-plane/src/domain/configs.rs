@@ -173,6 +173,7 @@ fn storage(cipher: Option<&Cipher>, value: &Value, secret: bool) -> Result<(Opti
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "checkout.timeout_ms", "value": 2500, "value_type": "number", "schema": {"type": "integer", "minimum": 100}, "description": "How long checkout waits for the payment provider"}))]
 pub struct CreateConfig {
     pub key: String,
     pub value: Value,
@@ -282,6 +283,7 @@ pub(crate) async fn insert(actor: &Actor, tx: &mut PgConnection, s: &Scope, body
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"value": 3000}))]
 pub struct UpdateConfig {
     pub value: Option<Value>,
     pub value_type: Option<String>,

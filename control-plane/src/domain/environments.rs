@@ -25,6 +25,7 @@ pub const BUILT_IN: [&str; 3] = ["development", "staging", "production"];
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "canary", "name": "Canary", "max_staleness_s": 300, "stale_policy": "serve_stale"}))]
 pub struct NewEnvironment {
     pub key: Option<String>,
     pub name: String,
@@ -40,6 +41,7 @@ fn serve_stale() -> String {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"max_staleness_s": 600, "stale_policy": "fail_closed"}))]
 pub struct EnvironmentChange {
     pub name: Option<String>,
     pub max_staleness_s: Option<i64>,

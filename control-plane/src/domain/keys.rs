@@ -28,6 +28,7 @@ pub struct NewKey {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"scope": "edge", "name": "edge in eu-west", "application": "checkout", "environment": "production"}))]
 pub struct CreateKey {
     pub scope: String,
     #[serde(default)]

@@ -74,6 +74,7 @@ pub async fn read(actor: &Actor, name: &str) -> Result<Service> {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"service_name": "payments", "service_url": "http://payments.internal:8080", "health_check_url": "http://payments.internal:8080/health"}))]
 pub struct Register {
     pub service_name: String,
     pub service_url: String,

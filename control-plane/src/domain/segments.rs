@@ -31,6 +31,7 @@ versioned!(SegmentBody);
 /// A segment as written: all of it to create one, what changes to update one.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "beta-testers", "description": "People who opted in to betas", "conditions": [{"attribute": "email", "operator": "ends_with", "values": ["@example.com"]}], "included": ["user-42"], "excluded": ["user-7"]}))]
 pub struct SegmentBody {
     pub key: Option<String>,
     pub description: Option<String>,

@@ -751,6 +751,9 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        /** @example {
+         *       "name": "Checkout (EU)"
+         *     } */
         ApplicationChange: {
             comments?: string | null;
             name?: string | null;
@@ -863,6 +866,16 @@ export interface components {
             /** Format: int64 */
             version?: number | null;
         };
+        /** @example {
+         *       "description": "How long checkout waits for the payment provider",
+         *       "key": "checkout.timeout_ms",
+         *       "schema": {
+         *         "minimum": 100,
+         *         "type": "integer"
+         *       },
+         *       "value": 2500,
+         *       "value_type": "number"
+         *     } */
         CreateConfig: {
             client_visible?: boolean;
             description?: string;
@@ -872,7 +885,18 @@ export interface components {
             value: unknown;
             value_type?: string | null;
         };
-        /** @description A new flag, as requested. */
+        /**
+         * @description A new flag, as requested.
+         * @example {
+         *       "client_visible": true,
+         *       "description": "The one-page checkout",
+         *       "key": "new-checkout",
+         *       "tags": [
+         *         "checkout"
+         *       ],
+         *       "type": "boolean"
+         *     }
+         */
         CreateFlag: {
             client_visible?: boolean;
             description?: string;
@@ -881,6 +905,12 @@ export interface components {
             type: components["schemas"]["FlagType"];
             variants?: components["schemas"]["Variant"][];
         };
+        /** @example {
+         *       "application": "checkout",
+         *       "environment": "production",
+         *       "name": "edge in eu-west",
+         *       "scope": "edge"
+         *     } */
         CreateKey: {
             application?: string | null;
             environment?: string | null;
@@ -901,6 +931,10 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        /** @example {
+         *       "max_staleness_s": 600,
+         *       "stale_policy": "fail_closed"
+         *     } */
         EnvironmentChange: {
             /** Format: int64 */
             max_staleness_s?: number | null;
@@ -943,6 +977,13 @@ export interface components {
             message: string;
             path: string;
         };
+        /** @example {
+         *       "description": "The one-page checkout, with saved cards",
+         *       "tags": [
+         *         "checkout",
+         *         "web"
+         *       ]
+         *     } */
         FlagChange: {
             archived?: boolean | null;
             client_visible?: boolean | null;
@@ -1091,12 +1132,23 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        /** @example {
+         *       "comments": "The checkout service and its web front end",
+         *       "key": "checkout",
+         *       "name": "Checkout"
+         *     } */
         NewApplication: {
             comments?: string;
             /** @description Derived from the name when absent. */
             key?: string | null;
             name: string;
         };
+        /** @example {
+         *       "key": "canary",
+         *       "max_staleness_s": 300,
+         *       "name": "Canary",
+         *       "stale_policy": "serve_stale"
+         *     } */
         NewEnvironment: {
             key?: string | null;
             /** Format: int64 */
@@ -1119,6 +1171,11 @@ export interface components {
             /** @description The prerequisite holds when that flag resolves to one of these variants. */
             variants: string[];
         };
+        /** @example {
+         *       "health_check_url": "http://payments.internal:8080/health",
+         *       "service_name": "payments",
+         *       "service_url": "http://payments.internal:8080"
+         *     } */
         Register: {
             health_check_url?: string | null;
             metadata?: unknown;
@@ -1161,7 +1218,28 @@ export interface components {
             id?: string;
             serve: components["schemas"]["Serve"];
         };
-        /** @description A segment as written: all of it to create one, what changes to update one. */
+        /**
+         * @description A segment as written: all of it to create one, what changes to update one.
+         * @example {
+         *       "conditions": [
+         *         {
+         *           "attribute": "email",
+         *           "operator": "ends_with",
+         *           "values": [
+         *             "@example.com"
+         *           ]
+         *         }
+         *       ],
+         *       "description": "People who opted in to betas",
+         *       "excluded": [
+         *         "user-7"
+         *       ],
+         *       "included": [
+         *         "user-42"
+         *       ],
+         *       "key": "beta-testers"
+         *     }
+         */
         SegmentBody: {
             conditions?: components["schemas"]["Condition"][] | null;
             description?: string | null;
@@ -1207,7 +1285,38 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
-        /** @description A change to a flag's state in one environment, as requested (absent fields stay). */
+        /**
+         * @description A change to a flag's state in one environment, as requested (absent fields stay).
+         * @example {
+         *       "default": {
+         *         "rollout": {
+         *           "weights": {
+         *             "off": 90000,
+         *             "on": 10000
+         *           }
+         *         }
+         *       },
+         *       "enabled": true,
+         *       "rules": [
+         *         {
+         *           "conditions": [
+         *             {
+         *               "attribute": "plan",
+         *               "operator": "in",
+         *               "values": [
+         *                 "beta",
+         *                 "enterprise"
+         *               ]
+         *             }
+         *           ],
+         *           "id": "beta",
+         *           "serve": {
+         *             "variant": "on"
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
         StateChange: {
             default?: components["schemas"]["Serve"] | null;
             enabled?: boolean | null;
@@ -1231,6 +1340,9 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        /** @example {
+         *       "value": 3000
+         *     } */
         UpdateConfig: {
             client_visible?: boolean | null;
             description?: string | null;

@@ -42,6 +42,7 @@ pub struct FlagFilter {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"description": "The one-page checkout, with saved cards", "tags": ["checkout", "web"]}))]
 pub struct FlagChange {
     pub variants: Option<Vec<Variant>>,
     pub description: Option<String>,

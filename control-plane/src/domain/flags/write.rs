@@ -63,6 +63,7 @@ pub(crate) async fn state_in(conn: &mut PgConnection, flag: &FlagRow, env: &Envi
 /// A new flag, as requested.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "new-checkout", "type": "boolean", "description": "The one-page checkout", "tags": ["checkout"], "client_visible": true}))]
 pub struct CreateFlag {
     pub key: String,
     #[serde(rename = "type")]
@@ -201,6 +202,7 @@ pub(crate) async fn refuse_if_required(
 /// A change to a flag's state in one environment, as requested (absent fields stay).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": true, "rules": [{"id": "beta", "conditions": [{"attribute": "plan", "operator": "in", "values": ["beta", "enterprise"]}], "serve": {"variant": "on"}}], "default": {"rollout": {"weights": {"on": 10000, "off": 90000}}}}))]
 pub struct StateChange {
     pub enabled: Option<bool>,
     /// `null` clears it.
