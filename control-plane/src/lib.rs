@@ -42,6 +42,7 @@ pub(crate) fn routes() -> http::routes::Routes {
         .merge(http::audit::router())
         .merge(http::snapshots::router())
         .merge(http::legacy::router())
+        .merge(http::sessions::router())
 }
 
 /// `GET /api/v1/openapi.json`'s document (also `vane openapi`).

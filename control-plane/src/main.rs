@@ -103,6 +103,9 @@ struct ServeArgs {
     /// Seconds between active health-check rounds of the service registry (0 disables them).
     #[arg(long, env = "VANE_HEALTH_INTERVAL_S", default_value_t = 10)]
     health_interval_s: u64,
+    /// Seconds a console session lasts after sign-in.
+    #[arg(long, env = "VANE_SESSION_TTL_S", default_value_t = 12 * 3600, value_parser = clap::value_parser!(u64).range(60..))]
+    session_ttl_s: u64,
     /// Seconds a client has to send a request's headers (also how long an idle keep-alive
     /// connection is kept).
     #[arg(long, env = "VANE_HEADER_TIMEOUT_S", default_value_t = 10)]
@@ -291,6 +294,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(key) => state = state.with_cipher(vane_control_plane::crypto::Cipher::from_base64(key)?),
         None => tracing::warn!("VANE_ENCRYPTION_KEY is not set: secret configs are refused"),
     }
+    state.vane.session_ttl = Duration::from_secs(args.session_ttl_s);
     if args.health_interval_s > 0 {
         domain::registry::spawn_checker(state.vane.clone(), Duration::from_secs(args.health_interval_s));
     }

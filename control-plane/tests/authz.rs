@@ -33,7 +33,7 @@ const KINDS: &[Kind] = &[
 fn reach(class: Class, app: &'static str) -> (Option<&'static str>, Option<&'static str>) {
     use Class::*;
     match class {
-        Public | Describe | ReadAny => (None, None),
+        Public | Describe | ReadAny | SessionOnly => (None, None),
         ReadApp => (Some(app), None),
         ReadEnv => (None, Some("production")),
         ReadStream | WriteStream | Evaluate | FetchServer => (Some(app), Some("production")),
@@ -50,12 +50,15 @@ fn refusal(class: Class, app: &'static str, scope: Option<&str>, bound: (Option<
     if class == Public {
         return None;
     }
+    if class == SessionOnly {
+        return Some(401);
+    }
     let scope = match scope {
         None | Some("-") => return Some(401),
         Some(s) => s,
     };
     let scope_ok = match class {
-        Public | Describe => true,
+        Public | Describe | SessionOnly => true,
         ReadAny | ReadApp | ReadEnv | ReadStream | ReadAll => matches!(scope, "admin" | "read"),
         WriteApp | WriteEnv | WriteStream | WriteAll => scope == "admin",
         Evaluate => matches!(scope, "admin" | "read" | "edge"),

@@ -142,6 +142,8 @@ pub async fn revoke(actor: &Actor, id: &str) -> Result<()> {
         return Ok(());
     }
     let (application_id, environment_id) = rows::revoke(&mut tx, id).await?;
+    // Its console sessions end with it.
+    crate::store::sessions::delete_for_key(&mut tx, id).await?;
     let streams = publish::Streams::of_key(application_id.as_deref(), environment_id.as_deref());
     publish::republish_frames(&mut tx, streams).await?;
     publish::announce_keys(&mut tx).await?;

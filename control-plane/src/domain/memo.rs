@@ -58,6 +58,8 @@ struct Inner {
 /// What a committed write may have changed of what [`Memo`] remembers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Touched {
+    /// Nothing the delivery path remembers (console sessions).
+    Nothing,
     /// Published snapshot versions only.
     Streams,
     /// API keys as well (created, revoked, or gone with their application or environment).
@@ -111,6 +113,7 @@ impl Memo {
     /// A write this process committed touched `touched`.
     pub fn written(&self, touched: Touched) {
         match touched {
+            Touched::Nothing => {}
             Touched::Streams => self.bump_streams(),
             Touched::KeysAndStreams => self.bump(),
         }

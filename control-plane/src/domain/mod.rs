@@ -24,6 +24,7 @@ pub mod names;
 pub mod paging;
 pub mod registry;
 pub mod segments;
+pub mod sessions;
 pub mod snapshots;
 pub mod top_level;
 pub mod vane;

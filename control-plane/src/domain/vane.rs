@@ -24,11 +24,16 @@ pub struct Vane {
     pub cipher: Option<Cipher>,
     /// Per-stream group commit of flag-state writes, per-application of flag creation.
     pub batcher: Batcher,
+    /// How long a console session lasts (`VANE_SESSION_TTL_S`, 12 hours by default).
+    pub session_ttl: std::time::Duration,
 }
 
 impl Vane {
+    /// A console session's default length: a working day.
+    pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
     pub fn new(pool: PgPool, memo: Memo) -> Self {
-        Vane { pool, memo, cipher: None, batcher: Batcher::default() }
+        Vane { pool, memo, cipher: None, batcher: Batcher::default(), session_ttl: Self::SESSION_TTL }
     }
 
     pub async fn begin(&self) -> Result<Tx> {

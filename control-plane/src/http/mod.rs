@@ -21,6 +21,7 @@ pub mod registry;
 pub mod routes;
 pub mod segments;
 pub mod server;
+pub mod sessions;
 pub mod snapshots;
 pub mod state;
 

@@ -105,12 +105,15 @@ pub fn document(operations: &[Operation]) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Admin REST, snapshot delivery and the original config service's routes.",
         },
-        "security": [{"bearer": []}, {"apiKey": []}],
+        "security": [{"bearer": []}, {"apiKey": []}, {"session": []}],
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
                            "description": "`Authorization: ApiKey <key>`, as the original config service took it."},
+                "session": {"type": "apiKey", "in": "cookie", "name": super::sessions::COOKIE,
+                            "description": "The console's session (POST /api/v1/sessions); writes also need its CSRF \
+                                            proof in `X-CSRF-Token`."},
             },
             "schemas": schemas,
         },

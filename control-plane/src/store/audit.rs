@@ -12,7 +12,10 @@ use crate::error::Result;
 pub struct AuditEntry {
     pub id: String,
     pub at: DateTime<Utc>,
+    /// The id of the API key that made the change (`None`: the CLI, as the server's operator).
     pub actor: Option<String>,
+    /// That key's name, while the key exists.
+    pub actor_name: Option<String>,
     pub entity_type: String,
     pub entity_id: String,
     pub entity_key: String,
@@ -69,11 +72,13 @@ pub async fn list(conn: &mut PgConnection, f: &Filter<'_>, (limit, offset): (i64
         conn,
         sqlx::query_as!(
             AuditEntry,
-            "SELECT id, at, actor, entity_type, entity_id, entity_key, action, before, after, version
-         FROM audit_log
-         WHERE ($1::text IS NULL OR entity_type = $1) AND ($2::text IS NULL OR entity_id = $2 OR entity_key = $2)
-           AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR actor = $4)
-         ORDER BY at DESC, id DESC LIMIT $5 OFFSET $6",
+            r#"SELECT a.id, a.at, a.actor, k.name AS "actor_name?", a.entity_type, a.entity_id, a.entity_key,
+                a.action, a.before, a.after, a.version
+         FROM audit_log a LEFT JOIN api_keys k ON k.id = a.actor
+         WHERE ($1::text IS NULL OR a.entity_type = $1)
+           AND ($2::text IS NULL OR a.entity_id = $2 OR a.entity_key = $2)
+           AND ($3::text IS NULL OR a.action = $3) AND ($4::text IS NULL OR a.actor = $4)
+         ORDER BY a.at DESC, a.id DESC LIMIT $5 OFFSET $6"#,
             f.entity_type,
             f.entity,
             f.action,

@@ -116,6 +116,7 @@ pub mod imports;
 pub mod keys;
 pub mod segments;
 pub mod services;
+pub mod sessions;
 pub mod snapshots;
 
 /// The schema migrations, embedded at build time (no database needed to build).
