@@ -69,6 +69,7 @@ pub fn app(state: AppState) -> Router {
     let api = api.route("/openapi.json", get(move |caller| http::meta::describe(document.clone(), caller)));
     let routed = Router::new()
         .route("/health", get(http::meta::health))
+        .merge(http::console::router())
         .nest("/api/v1", api)
         .fallback(|| async { Error::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })

@@ -21,11 +21,13 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `target/` in the repository).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
 fn vane_bin() -> PathBuf {
-    std::env::var_os("VANE_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-        target.join("debug/vane")
-    })
+    std::env::var_os("VANE_BIN").map(PathBuf::from).unwrap_or_else(|| target_dir().join("debug/vane"))
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);

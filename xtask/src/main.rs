@@ -40,13 +40,14 @@ fn main() -> ExitCode {
         "bench-unleash" => bench_unleash(rest),
         "setup" => setup(),
         "sqlx-prepare" => sqlx_prepare(),
+        "console" => setup().and_then(|()| build_console()),
         "api-types" => setup().and_then(|()| {
             step("build the control plane", cargo().args(["build", "-p", "vane-control-plane", "--bin", "vane"]))?;
             api_types(false)
         }),
         "help" | "-h" | "--help" => {
             eprintln!(
-                "usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|bench-unleash|setup|sqlx-prepare|api-types>"
+                "usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|bench-unleash|setup|sqlx-prepare|api-types|console>"
             );
             Ok(())
         }
@@ -278,6 +279,7 @@ fn test() -> Result {
             "warnings",
         ]),
     )?;
+    build_console()?;
     step("build the control plane", cargo().args(["build", "-p", "vane-control-plane", "--bin", "vane"]))?;
     api_types(true)?;
     build_worker()?;
@@ -356,6 +358,12 @@ fn api_types(check: bool) -> Result {
     step(
         "type-check the console (tsc, strict)",
         Command::new(root().join("node_modules/.bin/tsc")).args(["-p", "control-plane/ui"]).current_dir(root()),
+    )?;
+    step(
+        "check the console's formatting (prettier)",
+        Command::new(root().join("node_modules/.bin/prettier"))
+            .args(["--check", "control-plane/ui/src", "control-plane/ui/index.html", "tests/web/console.test.mjs"])
+            .current_dir(root()),
     )
 }
 
@@ -397,9 +405,39 @@ fn demo(rest: &[String]) -> Result {
     )
 }
 
+/// Builds the console (`control-plane/ui`) into `control-plane/ui/dist`, which `vane` embeds
+/// (`control-plane/build.rs`): its TypeScript bundled and minified by esbuild (installed by `npm
+/// ci` with wrangler), its stylesheet minified, its page copied.
+fn build_console() -> Result {
+    let ui = root().join("control-plane/ui");
+    let dist = ui.join("dist");
+    std::fs::create_dir_all(&dist).map_err(|e| format!("{}: {e}", dist.display()))?;
+    let esbuild = root().join("node_modules/@esbuild/linux-x64/bin/esbuild");
+    step(
+        "bundle the console (esbuild)",
+        Command::new(&esbuild)
+            .arg(ui.join("src/main.tsx"))
+            .args(["--bundle", "--minify", "--format=esm", "--target=es2022", "--jsx=automatic"])
+            .args(["--jsx-import-source=preact", "--log-level=warning"])
+            .arg(format!("--outfile={}", dist.join("app.js").display()))
+            .current_dir(root()),
+    )?;
+    step(
+        "minify the console's stylesheet",
+        Command::new(&esbuild)
+            .arg(ui.join("src/app.css"))
+            .args(["--minify", "--log-level=warning"])
+            .arg(format!("--outfile={}", dist.join("app.css").display())),
+    )?;
+    let page = ui.join("index.html");
+    std::fs::copy(&page, dist.join("index.html")).map_err(|e| format!("{}: {e}", page.display()))?;
+    Ok(())
+}
+
 /// Runs the local stack until Ctrl-C.
 fn run() -> Result {
     setup()?;
+    build_console()?;
     let listen = env::var("VANE_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let pg_port: u16 = env::var("VANE_DEV_PG_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(55432);
     let postgres = pg::Postgres::start(&env::temp_dir().join("vane-dev-pg"), pg_port)?;
@@ -501,6 +539,7 @@ fn run() -> Result {
     eprintln!(
         "
 Vane is running.
+  console         http://{listen}/ui/   (sign in with the admin key below; a read key gives a read-only console)
   control plane   http://{listen}
   edge worker     http://{edge_addr}   (workerd, application demo, environment production)
   browser demo    http://127.0.0.1:{demo_port}/   (flags evaluated in the page by vane-core in WebAssembly)

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod collection;
 pub mod configs;
+pub mod console;
 pub mod doc;
 pub mod environments;
 pub mod error;

@@ -1,0 +1,540 @@
+// The Vane console: a single-page app served at /ui/ by `vane serve`. Every screen is linkable:
+// the application and environment are in the URL.
+
+import { render } from "preact";
+import type { ComponentChildren } from "preact";
+import { useEffect, useMemo, useState } from "preact/hooks";
+
+import { ApiError, api, useSession, whenSignedOut } from "./client";
+import type { Application, Environment, FlagView, Session } from "./client";
+
+// --- routing -------------------------------------------------------------------------------
+
+type Route =
+  { screen: "sign-in"; next: string } | { screen: "applications" } | { screen: "flags"; app: string; env: string };
+
+function parse(location: Location): Route {
+  const parts = location.pathname
+    .replace(/^\/ui\/?/, "")
+    .split("/")
+    .filter(Boolean)
+    .map(decodeURIComponent);
+  if (parts[0] === "sign-in")
+    return { screen: "sign-in", next: new URLSearchParams(location.search).get("next") ?? "/ui/" };
+  if (parts[0] === "a" && parts[1] && parts[2]) return { screen: "flags", app: parts[1], env: parts[2] };
+  return { screen: "applications" };
+}
+
+export function go(path: string): void {
+  history.pushState(null, "", path);
+  dispatchEvent(new PopStateEvent("popstate"));
+}
+
+function useRoute(): Route {
+  const [route, setRoute] = useState(() => parse(location));
+  useEffect(() => {
+    const update = () => setRoute(parse(location));
+    addEventListener("popstate", update);
+    return () => removeEventListener("popstate", update);
+  }, []);
+  return route;
+}
+
+const flagsPath = (app: string, env: string) => `/ui/a/${encodeURIComponent(app)}/${encodeURIComponent(env)}`;
+
+/** Internal links navigate without a reload; new tabs and modified clicks work as links do. */
+function Link(props: { href: string; children: ComponentChildren; class?: string }) {
+  const click = (e: MouseEvent) => {
+    if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+    e.preventDefault();
+    go(props.href);
+  };
+  return (
+    <a href={props.href} onClick={click} class={props.class}>
+      {props.children}
+    </a>
+  );
+}
+
+function Problem(props: { error: unknown }) {
+  if (!props.error) return null;
+  const e = props.error;
+  const message = e instanceof ApiError ? e.message : String(e);
+  const details = e instanceof ApiError ? e.details : [];
+  return (
+    <div class="problem" role="alert">
+      <p>{message}</p>
+      {details.length > 0 && (
+        <ul>
+          {details.map((d) => (
+            <li key={d.path}>
+              <code>{d.path || "(body)"}</code>: {d.message}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+// --- sign-in -------------------------------------------------------------------------------
+
+function SignIn(props: { next: string; onSignedIn: (s: Session) => void }) {
+  const [key, setKey] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const session = await api.signIn(key.trim());
+      setKey("");
+      props.onSignedIn(session);
+      go(props.next.startsWith("/ui/") ? props.next : "/ui/");
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="sign-in">
+      <form onSubmit={submit} aria-labelledby="sign-in-title">
+        <h1 id="sign-in-title">
+          <span class="mark">◆</span> Vane
+        </h1>
+        <p class="muted">Sign in with an admin key (read and write) or a read key (read only).</p>
+        <label for="key">API key</label>
+        <input
+          id="key"
+          type="password"
+          autocomplete="off"
+          spellcheck={false}
+          placeholder="vane_admin_…"
+          value={key}
+          onInput={(e) => setKey((e.target as HTMLInputElement).value)}
+          required
+        />
+        <button type="submit" disabled={busy || key.trim() === ""}>
+          {busy ? "Signing in…" : "Sign in"}
+        </button>
+        <Problem error={error} />
+        <p class="muted small">The key is exchanged for a session cookie; the browser never keeps the key.</p>
+      </form>
+    </main>
+  );
+}
+
+// --- shell ---------------------------------------------------------------------------------
+
+function Shell(props: {
+  session: Session;
+  apps: Application[];
+  envs: Environment[];
+  app?: string;
+  env?: string;
+  onSignOut: () => void;
+  children: ComponentChildren;
+}) {
+  const { session, apps, envs } = props;
+  const app = props.app ?? apps[0]?.key ?? "default";
+  const env = props.env ?? envs.find((e) => e.key === "production")?.key ?? envs[0]?.key ?? "production";
+  return (
+    <div class="shell">
+      <header>
+        <Link href="/ui/" class="brand">
+          <span class="mark">◆</span> Vane
+        </Link>
+        <nav aria-label="Application and environment">
+          <label>
+            <span class="sr-only">Application</span>
+            <select value={app} onChange={(e) => go(flagsPath((e.target as HTMLSelectElement).value, env))}>
+              {apps.map((a) => (
+                <option key={a.id} value={a.key}>
+                  {a.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            <span class="sr-only">Environment</span>
+            <select value={env} onChange={(e) => go(flagsPath(app, (e.target as HTMLSelectElement).value))}>
+              {envs.map((e) => (
+                <option key={e.id} value={e.key}>
+                  {e.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <Link href={flagsPath(app, env)}>Flags</Link>
+          <Link href="/ui/">Applications</Link>
+        </nav>
+        <div class="who">
+          <span title={`key ${session.key_id}`}>
+            {session.key_name || "unnamed key"} · {session.scope === "admin" ? "admin" : "read only"}
+          </span>
+          <button class="link" onClick={props.onSignOut}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main>{props.children}</main>
+    </div>
+  );
+}
+
+// --- applications --------------------------------------------------------------------------
+
+function Applications(props: { session: Session; apps: Application[]; envs: Environment[]; reload: () => void }) {
+  const writable = props.session.scope === "admin";
+  const [name, setName] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const env = props.envs.find((e) => e.key === "production")?.key ?? props.envs[0]?.key ?? "production";
+  const create = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      await api.createApplication({ name: name.trim(), comments: "" });
+      setName("");
+      props.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const remove = async (a: Application) => {
+    const sure = confirm(
+      `Delete the application "${a.name}"?\n\nIts flags, segments, configs, snapshots and the API keys bound to it go with it. This cannot be undone.`,
+    );
+    if (!sure) return;
+    try {
+      await api.deleteApplication(a.key);
+      props.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <section aria-labelledby="apps-title">
+      <h1 id="apps-title">Applications</h1>
+      <table class="list">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Key</th>
+            <th scope="col">Comments</th>
+            <th scope="col">Updated</th>
+            {writable && (
+              <th scope="col" class="actions">
+                <span class="sr-only">Actions</span>
+              </th>
+            )}
+          </tr>
+        </thead>
+        <tbody>
+          {props.apps.map((a) => (
+            <tr key={a.id}>
+              <td>
+                <Link href={flagsPath(a.key, env)}>{a.name}</Link>
+              </td>
+              <td>
+                <code>{a.key}</code>
+              </td>
+              <td class="muted">{a.comments}</td>
+              <td>
+                <When at={a.updated_at} />
+              </td>
+              {writable && (
+                <td class="actions">
+                  {a.key !== "default" && (
+                    <button class="danger small" onClick={() => remove(a)} aria-label={`Delete ${a.name}`}>
+                      Delete
+                    </button>
+                  )}
+                </td>
+              )}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {writable && (
+        <form class="inline" onSubmit={create}>
+          <label for="new-app">New application</label>
+          <input
+            id="new-app"
+            value={name}
+            placeholder="Checkout"
+            onInput={(e) => setName((e.target as HTMLInputElement).value)}
+            required
+          />
+          <button type="submit">Create</button>
+        </form>
+      )}
+      <Problem error={error} />
+    </section>
+  );
+}
+
+/** A time shown relative, with the absolute one on hover. */
+function When(props: { at: string }) {
+  const date = new Date(props.at);
+  const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+  const relative =
+    seconds < 60
+      ? "just now"
+      : seconds < 3600
+        ? `${Math.floor(seconds / 60)} min ago`
+        : seconds < 86400
+          ? `${Math.floor(seconds / 3600)} h ago`
+          : `${Math.floor(seconds / 86400)} d ago`;
+  return (
+    <time dateTime={props.at} title={date.toLocaleString()}>
+      {relative}
+    </time>
+  );
+}
+
+// --- flags ---------------------------------------------------------------------------------
+
+const PAGE = 100;
+
+function Flags(props: { session: Session; app: string; env: string; envs: Environment[] }) {
+  const writable = props.session.scope === "admin";
+  const [page, setPage] = useState<{ items: FlagView[]; total: number } | null>(null);
+  const [offset, setOffset] = useState(0);
+  const [search, setSearch] = useState("");
+  const [tag, setTag] = useState("");
+  const [archived, setArchived] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [newKey, setNewKey] = useState("");
+
+  const load = async () => {
+    try {
+      const p = await api.flags(props.app, { tag: tag || undefined, archived, limit: PAGE, offset });
+      setPage({ items: p.items, total: p.total });
+      setError(null);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  useEffect(() => {
+    void load();
+  }, [props.app, tag, archived, offset]);
+
+  const shown = useMemo(() => {
+    const needle = search.trim().toLowerCase();
+    const items = page?.items ?? [];
+    return needle
+      ? items.filter((f) => f.key.toLowerCase().includes(needle) || f.description.toLowerCase().includes(needle))
+      : items;
+  }, [page, search]);
+
+  const toggle = async (flag: FlagView, env: string) => {
+    const state = flag.environments[env];
+    if (!state) return;
+    try {
+      const after = await api.setEnabled(props.app, flag.key, env, !state.enabled, state.version);
+      setPage(
+        (p) =>
+          p && {
+            ...p,
+            items: p.items.map((f) =>
+              f.key === flag.key ? { ...f, environments: { ...f.environments, [env]: after } } : f,
+            ),
+          },
+      );
+    } catch (err) {
+      setError(err);
+      void load();
+    }
+  };
+  const create = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await api.createFlag(props.app, { key: newKey.trim(), type: "boolean" });
+      setNewKey("");
+      void load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+
+  return (
+    <section aria-labelledby="flags-title">
+      <h1 id="flags-title">
+        Flags <span class="muted">in {props.app}</span>
+      </h1>
+      <div class="filters">
+        <label>
+          <span class="sr-only">Search</span>
+          <input
+            type="search"
+            placeholder="Search flags"
+            value={search}
+            onInput={(e) => setSearch((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          <span class="sr-only">Tag</span>
+          <input
+            placeholder="Tag"
+            value={tag}
+            onChange={(e) => {
+              setOffset(0);
+              setTag((e.target as HTMLInputElement).value.trim());
+            }}
+          />
+        </label>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={archived}
+            onChange={(e) => {
+              setOffset(0);
+              setArchived((e.target as HTMLInputElement).checked);
+            }}
+          />{" "}
+          Archived
+        </label>
+      </div>
+      <table class="list flags">
+        <thead>
+          <tr>
+            <th scope="col">Flag</th>
+            <th scope="col">Type</th>
+            {props.envs.map((e) => (
+              <th scope="col" key={e.id} class={e.key === props.env ? "current" : ""}>
+                {e.name}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {shown.map((f) => (
+            <tr key={f.id}>
+              <td>
+                <code>{f.key}</code>
+                {f.description && <div class="muted small">{f.description}</div>}
+                {f.tags.length > 0 && (
+                  <div class="tags">
+                    {f.tags.map((t) => (
+                      <span class="tag" key={t}>
+                        {t}
+                      </span>
+                    ))}
+                  </div>
+                )}
+              </td>
+              <td class="muted">{f.type}</td>
+              {props.envs.map((e) => {
+                const state = f.environments[e.key];
+                return (
+                  <td key={e.id} class={e.key === props.env ? "current" : ""}>
+                    {state ? (
+                      <button
+                        role="switch"
+                        aria-checked={state.enabled}
+                        aria-label={`${f.key} in ${e.name}`}
+                        class={`switch ${state.enabled ? "on" : "off"}`}
+                        disabled={!writable}
+                        onClick={() => toggle(f, e.key)}
+                      >
+                        <span>{state.enabled ? "On" : "Off"}</span>
+                      </button>
+                    ) : (
+                      <span class="muted">—</span>
+                    )}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {page && page.items.length === 0 && <p class="muted">No flags here yet.</p>}
+      {page && page.total > PAGE && (
+        <div class="pager">
+          <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
+            Previous
+          </button>
+          <span class="muted">
+            {offset + 1}–{Math.min(offset + PAGE, page.total)} of {page.total}
+          </span>
+          <button disabled={offset + PAGE >= page.total} onClick={() => setOffset(offset + PAGE)}>
+            Next
+          </button>
+        </div>
+      )}
+      {writable && (
+        <form class="inline" onSubmit={create}>
+          <label for="new-flag">New boolean flag</label>
+          <input
+            id="new-flag"
+            value={newKey}
+            placeholder="new-checkout"
+            onInput={(e) => setNewKey((e.target as HTMLInputElement).value)}
+            required
+          />
+          <button type="submit">Create</button>
+        </form>
+      )}
+      <Problem error={error} />
+    </section>
+  );
+}
+
+// --- the app -------------------------------------------------------------------------------
+
+function App() {
+  const route = useRoute();
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const [apps, setApps] = useState<Application[]>([]);
+  const [envs, setEnvs] = useState<Environment[]>([]);
+
+  const signedIn = (s: Session) => {
+    useSession(s);
+    setSession(s);
+  };
+  const reload = async () => {
+    const [a, e] = await Promise.all([api.applications(), api.environments()]);
+    setApps(a.items);
+    setEnvs(e.items);
+  };
+  useEffect(() => {
+    whenSignedOut(() => {
+      setSession(null);
+      if (parse(location).screen !== "sign-in") go(`/ui/sign-in?next=${encodeURIComponent(location.pathname)}`);
+    });
+    api.session().then(signedIn, () => setSession(null));
+  }, []);
+  useEffect(() => {
+    if (session) void reload();
+  }, [session]);
+
+  if (session === undefined) return <p class="loading">Loading…</p>;
+  if (session === null || route.screen === "sign-in") {
+    const next = route.screen === "sign-in" ? route.next : location.pathname;
+    return <SignIn next={next} onSignedIn={signedIn} />;
+  }
+  const signOut = async () => {
+    await api.signOut().catch(() => undefined);
+    setSession(null);
+    go("/ui/sign-in");
+  };
+  const shell = { session, apps, envs, onSignOut: signOut };
+  if (route.screen === "flags") {
+    return (
+      <Shell {...shell} app={route.app} env={route.env}>
+        <Flags session={session} app={route.app} env={route.env} envs={envs} />
+      </Shell>
+    );
+  }
+  return (
+    <Shell {...shell}>
+      <Applications session={session} apps={apps} envs={envs} reload={() => void reload()} />
+    </Shell>
+  );
+}
+
+const root = document.getElementById("app");
+if (root) render(<App />, root);
