@@ -1498,6 +1498,33 @@ async fn openapi_lists_every_route_and_nothing_else(pool: PgPool) {
     assert!(count > 60, "only {count} operations");
 }
 
+/// The flag list's text search (`q`) finds a key or a description in any case, on the server,
+/// and counts what it finds.
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn flags_are_searched_by_key_or_description_in_any_case(pool: PgPool) {
+    let api = setup(&pool).await;
+    let admin = key(&pool, "admin", None, None).await;
+    let flags = "/api/v1/applications/default/flags";
+    for (key, description) in [("checkout-redesign", "One page"), ("dark-mode", "Night colours"), ("pager", "Paging 50%")] {
+        let body = json!({"key": key, "type": "boolean", "description": description});
+        assert_eq!(call(&api, "POST", flags, Some(&admin), Some(body)).await.status, StatusCode::CREATED);
+    }
+    for (q, want) in [
+        ("CHECK", vec!["checkout-redesign"]),
+        ("one%20PAGE", vec!["checkout-redesign"]),
+        ("pag", vec!["checkout-redesign", "pager"]),
+        ("50%25", vec!["pager"]),
+        ("_", vec![]),
+        ("nothing", vec![]),
+    ] {
+        let r = call(&api, "GET", &format!("{flags}?q={q}&limit=1"), Some(&admin), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.body);
+        assert_eq!(r.body["total"].as_u64(), Some(want.len() as u64), "{q}");
+        let first = r.body["items"][0]["key"].as_str();
+        assert_eq!(first, want.first().copied(), "{q}");
+    }
+}
+
 /// The examples the document gives for request bodies are what the routes accept: each one,
 /// sent where its operation says, in an order where each finds what it needs.
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]

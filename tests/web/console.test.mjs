@@ -126,6 +126,14 @@ test("an admin signs in, creates an application and a flag, and toggles it", asy
   await page.goto(`${base}/ui/a/demo/production`);
   await page.getByRole("switch").first().waitFor();
   await page.screenshot({ path: `${shots}/flags.png` });
+  // The search runs on the server, over keys and descriptions.
+  const rows = () => page.locator("table.flags tbody tr");
+  const all = await rows().count();
+  await page.getByPlaceholder("Search flags").fill("STATIC SWITCH");
+  await page.waitForFunction(() => document.querySelectorAll("table.flags tbody tr").length === 1);
+  assert.match(await rows().first().innerText(), /dark-mode/);
+  await page.getByPlaceholder("Search flags").fill("");
+  await page.waitForFunction((n) => document.querySelectorAll("table.flags tbody tr").length === n, all);
 
   // Audit entries made through the console name the key.
   const log = await apiAsAdmin("GET", "/audit?entity=new-checkout");

@@ -191,7 +191,7 @@ mod tests {
             .filter(|p| p["in"] == "query")
             .filter_map(|p| p["name"].as_str())
             .collect();
-        assert_eq!(query, ["limit", "offset", "tag", "archived"]);
+        assert_eq!(query, ["limit", "offset", "tag", "archived", "q"]);
         assert_eq!(schema(&list["responses"]["200"])["properties"]["items"]["items"], named("FlagView"));
 
         let state = op("/applications/{application}/flags/{flag}/environments/{environment}", "patch");

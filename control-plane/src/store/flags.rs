@@ -97,32 +97,45 @@ pub async fn find_many(conn: &mut PgConnection, application_id: &str, names: &[S
         .await?)
 }
 
-/// A page of an application's flags by key, filtered by tag and archived, and how many match.
+/// Which of an application's flags a list wants (`None` = any).
+#[derive(Debug, Default)]
+pub struct Which<'a> {
+    pub tag: Option<&'a str>,
+    pub archived: Option<bool>,
+    /// Text the key or the description contains, in any case.
+    pub text: Option<&'a str>,
+}
+
+/// A page of an application's flags by key, narrowed by `which`, and how many match.
 pub async fn list(
     conn: &mut PgConnection,
     application_id: &str,
-    tag: Option<&str>,
-    archived: Option<bool>,
+    which: &Which<'_>,
     (limit, offset): (i64, i64),
 ) -> Paged<FlagRow> {
-    let tag = tag.map(|t| json!([t]));
+    let tag = which.tag.map(|t| json!([t]));
+    let text = which.text.map(str::to_lowercase);
     paged!(
         conn,
         select!(
             "WHERE application_id = $1 AND ($2::jsonb IS NULL OR tags @> $2) AND ($3::boolean IS NULL OR archived = $3)
-         ORDER BY key LIMIT $4 OFFSET $5",
+               AND ($4::text IS NULL OR strpos(lower(key), $4) > 0 OR strpos(lower(description), $4) > 0)
+         ORDER BY key LIMIT $5 OFFSET $6",
             application_id,
             tag,
-            archived,
+            which.archived,
+            text,
             limit,
             offset
         ),
         sqlx::query_scalar!(
             r#"SELECT count(*) AS "n!" FROM flags WHERE application_id = $1 AND ($2::jsonb IS NULL OR tags @> $2)
-           AND ($3::boolean IS NULL OR archived = $3)"#,
+           AND ($3::boolean IS NULL OR archived = $3)
+           AND ($4::text IS NULL OR strpos(lower(key), $4) > 0 OR strpos(lower(description), $4) > 0)"#,
             application_id,
             tag,
-            archived
+            which.archived,
+            text
         )
     )
 }

@@ -3230,6 +3230,8 @@ export interface operations {
                 offset?: number | null;
                 tag?: string | null;
                 archived?: boolean | null;
+                /** @description Text the key or the description contains, in any case. */
+                q?: string | null;
             };
             header?: never;
             path: {

@@ -3,7 +3,7 @@
 
 import { render } from "preact";
 import type { ComponentChildren } from "preact";
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 
 import { ApiError, api, useSession, whenSignedOut } from "./client";
 import type { Application, Environment, FlagView, Session } from "./client";
@@ -308,9 +308,20 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
   const [error, setError] = useState<unknown>(null);
   const [newKey, setNewKey] = useState("");
 
+  // The search runs on the server (over every flag, not just this page), a moment after typing stops.
+  const [q, setQ] = useState("");
+  useEffect(() => {
+    const typed = search.trim();
+    const timer = setTimeout(() => {
+      setOffset(0);
+      setQ(typed);
+    }, 150);
+    return () => clearTimeout(timer);
+  }, [search]);
+
   const load = async () => {
     try {
-      const p = await api.flags(props.app, { tag: tag || undefined, archived, limit: PAGE, offset });
+      const p = await api.flags(props.app, { q: q || null, tag: tag || null, archived, limit: PAGE, offset });
       setPage({ items: p.items, total: p.total });
       setError(null);
     } catch (err) {
@@ -319,15 +330,9 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
   };
   useEffect(() => {
     void load();
-  }, [props.app, tag, archived, offset]);
+  }, [props.app, q, tag, archived, offset]);
 
-  const shown = useMemo(() => {
-    const needle = search.trim().toLowerCase();
-    const items = page?.items ?? [];
-    return needle
-      ? items.filter((f) => f.key.toLowerCase().includes(needle) || f.description.toLowerCase().includes(needle))
-      : items;
-  }, [page, search]);
+  const shown = page?.items ?? [];
 
   const toggle = async (flag: FlagView, env: string) => {
     const state = flag.environments[env];
@@ -451,7 +456,9 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
           ))}
         </tbody>
       </table>
-      {page && page.items.length === 0 && <p class="muted">No flags here yet.</p>}
+      {page && page.items.length === 0 && (
+        <p class="muted">{q || tag || archived ? "No flags match." : "No flags here yet."}</p>
+      )}
       {page && page.total > PAGE && (
         <div class="pager">
           <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>

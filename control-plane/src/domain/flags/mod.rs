@@ -38,6 +38,8 @@ pub struct FlagFilter {
     pub offset: Option<i64>,
     pub tag: Option<String>,
     pub archived: Option<bool>,
+    /// Text the key or the description contains, in any case.
+    pub q: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -68,7 +70,8 @@ impl Collection for Flags {
         let page = Page { limit: filter.limit, offset: filter.offset }.resolve()?;
         let mut conn = vane.pool.acquire().await?;
         let app = authz::application(&mut conn, caller, Action::Read, application).await?;
-        let (rows, total) = rows::list(&mut conn, &app.id, filter.tag.as_deref(), filter.archived, page).await?;
+        let which = rows::Which { tag: filter.tag.as_deref(), archived: filter.archived, text: filter.q.as_deref() };
+        let (rows, total) = rows::list(&mut conn, &app.id, &which, page).await?;
         let mut items = Vec::with_capacity(rows.len());
         for row in rows {
             items.push(visible(caller, view(&mut conn, row).await?));
