@@ -122,6 +122,17 @@ test("an admin signs in, creates an application and a flag, and toggles it", asy
   const staging = await apiAsAdmin("GET", "/applications/checkout/flags/new-checkout/environments/staging");
   assert.equal(staging.body.enabled, false, "only that environment changed");
 
+  // Live: the same flag switched off through the API flips in the open list, without a reload.
+  const off = await apiAsAdmin("PATCH", "/applications/checkout/flags/new-checkout/environments/production", {
+    enabled: false,
+  });
+  assert.equal(off.status, 200);
+  await page.waitForFunction(
+    () => document.querySelector('[aria-label="new-checkout in Production"]')?.getAttribute("aria-checked") === "false",
+    null,
+    { timeout: 5000 },
+  );
+
   // The demo application's flags, as a user would first see them.
   await page.goto(`${base}/ui/a/demo/production`);
   await page.getByRole("switch").first().waitFor();

@@ -3,7 +3,7 @@
 
 import { render } from "preact";
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 
 import { ApiError, api, useSession, whenSignedOut } from "./client";
 import type { Application, Environment, FlagView, Session } from "./client";
@@ -331,6 +331,32 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
   useEffect(() => {
     void load();
   }, [props.app, q, tag, archived, offset]);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+
+  // Live: a change made elsewhere (the API, another console) republishes this environment's
+  // snapshot, and the control plane's event stream says so; the list is read again. (Server
+  // snapshots' events are for admin keys; a read-only console reloads by hand for now.)
+  useEffect(() => {
+    if (!writable) return;
+    const events = new EventSource(
+      `/api/v1/snapshots/${encodeURIComponent(props.app)}/${encodeURIComponent(props.env)}/events`,
+    );
+    let seen = "";
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    events.addEventListener("snapshot", (e) => {
+      const version = (e as MessageEvent<string>).lastEventId;
+      if (seen !== "" && version !== seen) {
+        clearTimeout(timer);
+        timer = setTimeout(() => void loadRef.current(), 100);
+      }
+      seen = version;
+    });
+    return () => {
+      clearTimeout(timer);
+      events.close();
+    };
+  }, [props.app, props.env, writable]);
 
   const shown = page?.items ?? [];
 
