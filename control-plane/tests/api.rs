@@ -1505,7 +1505,9 @@ async fn flags_are_searched_by_key_or_description_in_any_case(pool: PgPool) {
     let api = setup(&pool).await;
     let admin = key(&pool, "admin", None, None).await;
     let flags = "/api/v1/applications/default/flags";
-    for (key, description) in [("checkout-redesign", "One page"), ("dark-mode", "Night colours"), ("pager", "Paging 50%")] {
+    for (key, description) in
+        [("checkout-redesign", "One page"), ("dark-mode", "Night colours"), ("pager", "Paging 50%")]
+    {
         let body = json!({"key": key, "type": "boolean", "description": description});
         assert_eq!(call(&api, "POST", flags, Some(&admin), Some(body)).await.status, StatusCode::CREATED);
     }

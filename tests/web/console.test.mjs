@@ -146,6 +146,37 @@ test("an admin signs in, creates an application and a flag, and toggles it", asy
   await page.getByPlaceholder("Search flags").fill("");
   await page.waitForFunction((n) => document.querySelectorAll("table.flags tbody tr").length === n, all);
 
+  // API keys: a new key is shown once, works at once, and revoking it (confirmed) ends it.
+  page.on("dialog", (dialog) => dialog.accept());
+  await page.getByRole("link", { name: "API keys" }).click();
+  await page.getByRole("heading", { name: "API keys" }).waitFor();
+  await page.getByLabel("Name").fill("edge in test");
+  await page.getByLabel("Scope").selectOption("edge");
+  await page.getByRole("button", { name: "Create key" }).click();
+  const minted = (await page.locator(".minted code").innerText()).trim();
+  assert.match(minted, /^vane_edge_[0-9a-f]{48}$/);
+  const snapshot = (key) =>
+    fetch(`${base}/api/v1/snapshots/demo/production`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal((await snapshot(minted)).status, 200);
+  await page.screenshot({ path: `${shots}/keys.png` });
+  await page.getByRole("button", { name: "Revoke edge in test" }).click();
+  await page.locator("tr.revoked").filter({ hasText: "edge in test" }).waitFor();
+  assert.equal((await snapshot(minted)).status, 401);
+
+  // The audit log: the toggle's entry, with its before and after.
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByPlaceholder("Key or id").fill("new-checkout");
+  await page.getByPlaceholder("Key or id").press("Enter");
+  // The newest first: the flag just created in Checkout (the demo application has one too).
+  await page
+    .getByRole("button", { name: /^create flag new-checkout/ })
+    .first()
+    .click();
+  const diff = page.locator("tr.diff");
+  await diff.waitFor();
+  assert.match(await diff.innerText(), /"key": "new-checkout"/);
+  await page.screenshot({ path: `${shots}/audit.png` });
+
   // Audit entries made through the console name the key.
   const log = await apiAsAdmin("GET", "/audit?entity=new-checkout");
   assert.ok(

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         "bench-control-plane" => bench_control_plane(),
         "bench-edge" => bench_edge(),
         "bench-web" => bench_web(),
+        "bench-console" => bench_console(),
         "bench-unleash" => bench_unleash(rest),
         "setup" => setup(),
         "sqlx-prepare" => sqlx_prepare(),
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
         }),
         "help" | "-h" | "--help" => {
             eprintln!(
-                "usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|bench-unleash|setup|sqlx-prepare|api-types|console>"
+                "usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|bench-console|bench-unleash|setup|sqlx-prepare|api-types|console>"
             );
             Ok(())
         }
@@ -362,7 +363,8 @@ fn api_types(check: bool) -> Result {
     step(
         "check the console's formatting (prettier)",
         Command::new(root().join("node_modules/.bin/prettier"))
-            .args(["--check", "control-plane/ui/src", "control-plane/ui/index.html", "tests/web/console.test.mjs"])
+            .args(["--check", "control-plane/ui/src", "control-plane/ui/index.html"])
+            .args(["tests/web/console.test.mjs", "tests/web/console-bench.mjs"])
             .current_dir(root()),
     )
 }
@@ -662,6 +664,19 @@ fn bench_web() -> Result {
     step(
         "browser benchmarks (Chromium)",
         Command::new("node").arg(root().join("tests/web/bench.mjs")).current_dir(root()).env("VANE_WEB_DIR", web_dir()),
+    )
+}
+
+/// Console benchmarks in Chromium (`tests/web/console-bench.mjs`) against a release `vane serve`
+/// with the console built in, on a throwaway PostgreSQL.
+fn bench_console() -> Result {
+    setup()?;
+    build_console()?;
+    step("build vane (release)", cargo().args(["build", "--release", "-p", "vane-control-plane", "--bin", "vane"]))?;
+    let stack = BenchStack::start("vane-bench-console-pg", &root().join("target/release/vane"))?;
+    step(
+        "console benchmarks (Chromium)",
+        Command::new("node").arg(root().join("tests/web/console-bench.mjs")).current_dir(root()).envs(stack.env()),
     )
 }
 

@@ -11,6 +11,11 @@ export type Environment = Schemas["Environment"];
 export type FlagView = Schemas["FlagView"];
 export type StateRow = Schemas["StateRow"];
 export type FieldError = Schemas["FieldError"];
+export type KeyInfo = Schemas["KeyInfo"];
+export type NewKey = Schemas["NewKey"];
+export type AuditEntry = Schemas["AuditEntry"];
+/** The audit log's query parameters, as the server's document defines them. */
+export type AuditQuery = NonNullable<paths["/api/v1/audit"]["get"]["parameters"]["query"]>;
 
 /** The flag list's query parameters, as the server's document defines them. */
 export type FlagQuery = NonNullable<paths["/api/v1/applications/{application}/flags"]["get"]["parameters"]["query"]>;
@@ -78,6 +83,15 @@ export async function request<T>(method: string, path: string, body?: unknown): 
   return json as T;
 }
 
+/** `query` as URL parameters, leaving out what is not set. */
+function parameters(query: Record<string, unknown>): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== "") params.set(name, String(value));
+  }
+  return params;
+}
+
 export const api = {
   signIn: (key: string) => request<Session>("POST", "/sessions", { key }),
   session: () => request<Session>("GET", "/sessions/current"),
@@ -86,13 +100,12 @@ export const api = {
   createApplication: (body: Schemas["NewApplication"]) => request<Application>("POST", "/applications", body),
   deleteApplication: (key: string) => request<void>("DELETE", `/applications/${encodeURIComponent(key)}`),
   environments: () => request<Page<Environment>>("GET", "/environments?limit=1000"),
-  flags: (app: string, query: FlagQuery) => {
-    const params = new URLSearchParams();
-    for (const [name, value] of Object.entries(query)) {
-      if (value !== undefined && value !== null && value !== "") params.set(name, String(value));
-    }
-    return request<Page<FlagView>>("GET", `/applications/${encodeURIComponent(app)}/flags?${params}`);
-  },
+  flags: (app: string, query: FlagQuery) =>
+    request<Page<FlagView>>("GET", `/applications/${encodeURIComponent(app)}/flags?${parameters(query)}`),
+  keys: () => request<Page<KeyInfo>>("GET", "/api-keys?limit=1000"),
+  createKey: (body: Schemas["CreateKey"]) => request<NewKey>("POST", "/api-keys", body),
+  revokeKey: (id: string) => request<void>("DELETE", `/api-keys/${encodeURIComponent(id)}`),
+  audit: (query: AuditQuery) => request<Page<AuditEntry>>("GET", `/audit?${parameters(query)}`),
   createFlag: (app: string, body: Schemas["CreateFlag"]) =>
     request<FlagView>("POST", `/applications/${encodeURIComponent(app)}/flags`, body),
   setEnabled: (app: string, flag: string, env: string, enabled: boolean, version: number) =>

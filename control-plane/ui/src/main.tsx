@@ -6,12 +6,16 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { ApiError, api, useSession, whenSignedOut } from "./client";
-import type { Application, Environment, FlagView, Session } from "./client";
+import type { Application, AuditEntry, Environment, FlagView, KeyInfo, NewKey, Session } from "./client";
 
 // --- routing -------------------------------------------------------------------------------
 
 type Route =
-  { screen: "sign-in"; next: string } | { screen: "applications" } | { screen: "flags"; app: string; env: string };
+  | { screen: "sign-in"; next: string }
+  | { screen: "applications" }
+  | { screen: "keys" }
+  | { screen: "audit" }
+  | { screen: "flags"; app: string; env: string };
 
 function parse(location: Location): Route {
   const parts = location.pathname
@@ -22,6 +26,8 @@ function parse(location: Location): Route {
   if (parts[0] === "sign-in")
     return { screen: "sign-in", next: new URLSearchParams(location.search).get("next") ?? "/ui/" };
   if (parts[0] === "a" && parts[1] && parts[2]) return { screen: "flags", app: parts[1], env: parts[2] };
+  if (parts[0] === "keys") return { screen: "keys" };
+  if (parts[0] === "audit") return { screen: "audit" };
   return { screen: "applications" };
 }
 
@@ -169,6 +175,10 @@ function Shell(props: {
           </label>
           <Link href={flagsPath(app, env)}>Flags</Link>
           <Link href="/ui/">Applications</Link>
+          {session.scope === "admin" && !session.application_id && !session.environment_id && (
+            <Link href="/ui/keys">API keys</Link>
+          )}
+          {!session.application_id && !session.environment_id && <Link href="/ui/audit">Audit log</Link>}
         </nav>
         <div class="who">
           <span title={`key ${session.key_id}`}>
@@ -516,6 +526,291 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
   );
 }
 
+// --- API keys ------------------------------------------------------------------------------
+
+const SCOPES: Record<string, string> = {
+  admin: "admin — reads and writes everything",
+  read: "read — reads everything, for dashboards and read-only consoles",
+  edge: "edge — fetches server snapshots (edge workers, server SDKs)",
+  client: "client — fetches client snapshots (browsers)",
+};
+
+function Keys(props: { apps: Application[]; envs: Environment[] }) {
+  const [keys, setKeys] = useState<KeyInfo[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [minted, setMinted] = useState<NewKey | null>(null);
+  const [copied, setCopied] = useState(false);
+  const [form, setForm] = useState({ name: "", scope: "edge", application: "", environment: "" });
+  const load = () => api.keys().then((p) => setKeys(p.items), setError);
+  useEffect(() => {
+    void load();
+  }, []);
+  const create = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      const key = await api.createKey({
+        name: form.name.trim(),
+        scope: form.scope,
+        application: form.application || null,
+        environment: form.environment || null,
+      });
+      setMinted(key);
+      setCopied(false);
+      setForm({ ...form, name: "" });
+      void load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const revoke = async (k: KeyInfo) => {
+    if (
+      !confirm(
+        `Revoke "${k.name || k.prefix}"? Everything using it is refused at once, consoles signed in with it too.`,
+      )
+    )
+      return;
+    try {
+      await api.revokeKey(k.id);
+      void load();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const copy = async () => {
+    if (!minted) return;
+    await navigator.clipboard.writeText(minted.key).then(() => setCopied(true), setError);
+  };
+  const set = (field: keyof typeof form) => (e: Event) =>
+    setForm({ ...form, [field]: (e.target as HTMLInputElement | HTMLSelectElement).value });
+  return (
+    <section aria-labelledby="keys-title">
+      <h1 id="keys-title">API keys</h1>
+      {minted && (
+        <div class="minted" role="status">
+          <p>
+            <strong>{minted.name || "The new key"}</strong> — copy it now; it is shown only once.
+          </p>
+          <code class="secret">{minted.key}</code>
+          <button onClick={copy}>{copied ? "Copied" : "Copy"}</button>
+          <button class="link" onClick={() => setMinted(null)}>
+            Done
+          </button>
+        </div>
+      )}
+      <table class="list">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Key</th>
+            <th scope="col">Scope</th>
+            <th scope="col">Bound to</th>
+            <th scope="col">Created</th>
+            <th scope="col" class="actions">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {keys.map((k) => (
+            <tr key={k.id} class={k.revoked_at ? "revoked" : ""}>
+              <td>{k.name || <span class="muted">unnamed</span>}</td>
+              <td>
+                <code>{k.prefix}…</code>
+              </td>
+              <td>{k.scope}</td>
+              <td class="muted">{[k.application, k.environment].filter(Boolean).join(" × ") || "everything"}</td>
+              <td>
+                <When at={k.created_at} />
+              </td>
+              <td class="actions">
+                {k.revoked_at ? (
+                  <span class="muted">
+                    revoked <When at={k.revoked_at} />
+                  </span>
+                ) : (
+                  <button class="danger small" onClick={() => revoke(k)} aria-label={`Revoke ${k.name || k.prefix}`}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form class="stacked" onSubmit={create} aria-labelledby="new-key-title">
+        <h2 id="new-key-title">New key</h2>
+        <label>
+          Name
+          <input value={form.name} onInput={set("name")} placeholder="edge in eu-west" />
+        </label>
+        <label>
+          Scope
+          <select value={form.scope} onChange={set("scope")}>
+            {Object.entries(SCOPES).map(([scope, what]) => (
+              <option key={scope} value={scope}>
+                {what}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Application
+          <select value={form.application} onChange={set("application")}>
+            <option value="">every application</option>
+            {props.apps.map((a) => (
+              <option key={a.id} value={a.key}>
+                {a.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Environment
+          <select value={form.environment} onChange={set("environment")}>
+            <option value="">every environment</option>
+            {props.envs.map((e) => (
+              <option key={e.id} value={e.key}>
+                {e.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Create key</button>
+      </form>
+      <Problem error={error} />
+    </section>
+  );
+}
+
+// --- audit log -----------------------------------------------------------------------------
+
+const AUDIT_PAGE = 50;
+const ENTITY_TYPES = [
+  "application",
+  "environment",
+  "flag",
+  "flag_state",
+  "segment",
+  "config",
+  "api_key",
+  "service",
+  "session",
+];
+
+function Audit() {
+  const [filter, setFilter] = useState({ entity_type: "", entity: "", action: "", actor: "" });
+  const [offset, setOffset] = useState(0);
+  const [page, setPage] = useState<{ items: AuditEntry[]; total: number } | null>(null);
+  const [open, setOpen] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    api
+      .audit({ ...filter, limit: AUDIT_PAGE, offset })
+      .then((p) => setPage({ items: p.items, total: p.total }), setError);
+  }, [filter, offset]);
+  const set = (field: keyof typeof filter) => (e: Event) => {
+    setOffset(0);
+    setFilter({ ...filter, [field]: (e.target as HTMLInputElement | HTMLSelectElement).value.trim() });
+  };
+  return (
+    <section aria-labelledby="audit-title">
+      <h1 id="audit-title">Audit log</h1>
+      <div class="filters">
+        <label>
+          <span class="sr-only">Entity type</span>
+          <select value={filter.entity_type} onChange={set("entity_type")}>
+            <option value="">every kind</option>
+            {ENTITY_TYPES.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          <span class="sr-only">Entity</span>
+          <input placeholder="Key or id" value={filter.entity} onChange={set("entity")} />
+        </label>
+        <label>
+          <span class="sr-only">Action</span>
+          <input placeholder="Action (create, update…)" value={filter.action} onChange={set("action")} />
+        </label>
+        <label>
+          <span class="sr-only">Actor</span>
+          <input placeholder="Actor (key id)" value={filter.actor} onChange={set("actor")} />
+        </label>
+      </div>
+      <table class="list">
+        <thead>
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">Who</th>
+            <th scope="col">What</th>
+            <th scope="col">Entity</th>
+            <th scope="col">Version</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(page?.items ?? []).map((e) => [
+            <tr key={e.id} class="expandable">
+              <td>
+                <When at={e.at} />
+              </td>
+              <td>{e.actor_name || e.actor || <span class="muted">the operator (CLI)</span>}</td>
+              <td>
+                <button
+                  class="link"
+                  aria-expanded={open === e.id}
+                  onClick={() => setOpen(open === e.id ? null : e.id)}
+                  aria-label={`${e.action} ${e.entity_type} ${e.entity_key}: before and after`}
+                >
+                  {e.action}
+                </button>
+              </td>
+              <td>
+                <span class="muted">{e.entity_type}</span> <code>{e.entity_key}</code>
+              </td>
+              <td>{e.version ?? ""}</td>
+            </tr>,
+            open === e.id && (
+              <tr key={`${e.id}-diff`} class="diff">
+                <td colSpan={5}>
+                  <div class="sides">
+                    <div>
+                      <h3>Before</h3>
+                      <pre>{e.before === undefined || e.before === null ? "—" : JSON.stringify(e.before, null, 2)}</pre>
+                    </div>
+                    <div>
+                      <h3>After</h3>
+                      <pre>{e.after === undefined || e.after === null ? "—" : JSON.stringify(e.after, null, 2)}</pre>
+                    </div>
+                  </div>
+                </td>
+              </tr>
+            ),
+          ])}
+        </tbody>
+      </table>
+      {page && page.items.length === 0 && <p class="muted">Nothing matches.</p>}
+      {page && page.total > AUDIT_PAGE && (
+        <div class="pager">
+          <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - AUDIT_PAGE))}>
+            Newer
+          </button>
+          <span class="muted">
+            {offset + 1}–{Math.min(offset + AUDIT_PAGE, page.total)} of {page.total}
+          </span>
+          <button disabled={offset + AUDIT_PAGE >= page.total} onClick={() => setOffset(offset + AUDIT_PAGE)}>
+            Older
+          </button>
+        </div>
+      )}
+      <Problem error={error} />
+    </section>
+  );
+}
+
 // --- the app -------------------------------------------------------------------------------
 
 function App() {
@@ -555,6 +850,20 @@ function App() {
     go("/ui/sign-in");
   };
   const shell = { session, apps, envs, onSignOut: signOut };
+  if (route.screen === "keys") {
+    return (
+      <Shell {...shell}>
+        <Keys apps={apps} envs={envs} />
+      </Shell>
+    );
+  }
+  if (route.screen === "audit") {
+    return (
+      <Shell {...shell}>
+        <Audit />
+      </Shell>
+    );
+  }
   if (route.screen === "flags") {
     return (
       <Shell {...shell} app={route.app} env={route.env}>
