@@ -112,6 +112,15 @@ test("an admin signs in, creates an application and a flag, and toggles it", asy
   await page.getByRole("button", { name: "Create" }).click();
   const toggle = page.getByRole("switch", { name: "new-checkout in Production" });
   await toggle.waitFor();
+  // A refusal lands on the field it names, and the text stays for the user to fix.
+  await page.getByLabel("New boolean flag").fill("Bad key!");
+  await page.getByRole("button", { name: "Create" }).click();
+  const field = page.getByLabel("New boolean flag");
+  await page.locator(".field-problem").waitFor();
+  assert.equal(await field.getAttribute("aria-invalid"), "true");
+  assert.equal(await field.inputValue(), "Bad key!");
+  assert.match(await page.locator(".field-problem").innerText(), /must match/);
+  await page.screenshot({ path: `${shots}/field-error.png` });
   assert.equal(await toggle.getAttribute("aria-checked"), "false");
   await toggle.click();
   await page.waitForFunction(
@@ -190,8 +199,9 @@ test("an admin signs in, creates an application and a flag, and toggles it", asy
   await page.getByLabel("API key").waitFor();
   const reused = await fetch(`${base}/api/v1/applications`, { headers: { cookie: `${cookie.name}=${cookie.value}` } });
   assert.equal(reused.status, 401);
+  // The refusals the test asked for (the client key, the bad flag key, the ended session) are expected.
   assert.deepEqual(
-    errors.filter((e) => !/401|403/.test(e)),
+    errors.filter((e) => !/401|403|422/.test(e)),
     [],
   );
   await context.close();

@@ -37,6 +37,19 @@ pub struct Grant {
     pub environment_id: Option<String>,
 }
 
+impl Grant {
+    /// A grant from a key's stored columns (its scope as text).
+    pub fn of(
+        key_id: String,
+        scope: &str,
+        application_id: Option<String>,
+        environment_id: Option<String>,
+    ) -> Result<Self> {
+        let scope = parse_scope(scope).ok_or_else(|| Error::Internal(format!("bad scope {scope}")))?;
+        Ok(Grant { key_id, scope, application_id, environment_id })
+    }
+}
+
 /// The unrevoked key with this hash.
 pub async fn grant(conn: impl PgExecutor<'_>, hash: &str) -> Result<Option<Grant>> {
     let Some(row) = sqlx::query!(
@@ -48,8 +61,7 @@ pub async fn grant(conn: impl PgExecutor<'_>, hash: &str) -> Result<Option<Grant
     else {
         return Ok(None);
     };
-    let scope = parse_scope(&row.scope).ok_or_else(|| Error::Internal(format!("bad scope {}", row.scope)))?;
-    Ok(Some(Grant { key_id: row.id, scope, application_id: row.application_id, environment_id: row.environment_id }))
+    Grant::of(row.id, &row.scope, row.application_id, row.environment_id).map(Some)
 }
 
 /// A key as the API lists it (never the key itself).

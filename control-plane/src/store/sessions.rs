@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::keys::{Grant, parse_scope};
-use crate::error::{Error, Result};
+use super::keys::Grant;
+use crate::error::Result;
 
 /// A live session: what its key grants, the key's name, its CSRF proof and when it ends.
 #[derive(Debug, Clone)]
@@ -52,8 +52,7 @@ pub async fn find(conn: &mut PgConnection, token_hash: &str) -> Result<Option<Li
     else {
         return Ok(None);
     };
-    let scope = parse_scope(&row.scope).ok_or_else(|| Error::Internal(format!("bad scope {}", row.scope)))?;
-    let grant = Grant { key_id: row.id, scope, application_id: row.application_id, environment_id: row.environment_id };
+    let grant = Grant::of(row.id, &row.scope, row.application_id, row.environment_id)?;
     Ok(Some(Live { grant, key_name: row.name, csrf_token: row.csrf_token, expires_at: row.expires_at }))
 }
 

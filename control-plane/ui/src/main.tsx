@@ -83,6 +83,56 @@ function Problem(props: { error: unknown }) {
   );
 }
 
+/**
+ * A one-field form that creates something. A refusal that names the field (a 422 whose detail's
+ * path is `field`) is shown on the field; any other goes below the form. The text is kept when
+ * the create fails.
+ */
+function QuickCreate(props: {
+  label: string;
+  placeholder: string;
+  field: string;
+  create: (text: string) => Promise<void>;
+}) {
+  const [text, setText] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const id = props.label.toLowerCase().replace(/\W+/g, "-");
+  const onField = error instanceof ApiError ? error.details.filter((d) => d.path === props.field) : [];
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      await props.create(text.trim());
+      setText("");
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <form class="inline" onSubmit={submit}>
+      <label for={id}>{props.label}</label>
+      <div class="field">
+        <input
+          id={id}
+          value={text}
+          placeholder={props.placeholder}
+          onInput={(e) => setText((e.target as HTMLInputElement).value)}
+          aria-invalid={onField.length > 0}
+          aria-describedby={onField.length > 0 ? `${id}-problem` : undefined}
+          required
+        />
+        {onField.length > 0 && (
+          <span class="field-problem" id={`${id}-problem`} role="alert">
+            {onField.map((d) => d.message).join("; ")}
+          </span>
+        )}
+      </div>
+      <button type="submit">Create</button>
+      {onField.length === 0 && <Problem error={error} />}
+    </form>
+  );
+}
+
 // --- sign-in -------------------------------------------------------------------------------
 
 function SignIn(props: { next: string; onSignedIn: (s: Session) => void }) {
@@ -155,23 +205,11 @@ function Shell(props: {
         <nav aria-label="Application and environment">
           <label>
             <span class="sr-only">Application</span>
-            <select value={app} onChange={(e) => go(flagsPath((e.target as HTMLSelectElement).value, env))}>
-              {apps.map((a) => (
-                <option key={a.id} value={a.key}>
-                  {a.name}
-                </option>
-              ))}
-            </select>
+            <Named value={app} onChange={(e) => go(flagsPath((e.target as HTMLSelectElement).value, env))} of={apps} />
           </label>
           <label>
             <span class="sr-only">Environment</span>
-            <select value={env} onChange={(e) => go(flagsPath(app, (e.target as HTMLSelectElement).value))}>
-              {envs.map((e) => (
-                <option key={e.id} value={e.key}>
-                  {e.name}
-                </option>
-              ))}
-            </select>
+            <Named value={env} onChange={(e) => go(flagsPath(app, (e.target as HTMLSelectElement).value))} of={envs} />
           </label>
           <Link href={flagsPath(app, env)}>Flags</Link>
           <Link href="/ui/">Applications</Link>
@@ -198,20 +236,8 @@ function Shell(props: {
 
 function Applications(props: { session: Session; apps: Application[]; envs: Environment[]; reload: () => void }) {
   const writable = props.session.scope === "admin";
-  const [name, setName] = useState("");
   const [error, setError] = useState<unknown>(null);
   const env = props.envs.find((e) => e.key === "production")?.key ?? props.envs[0]?.key ?? "production";
-  const create = async (e: Event) => {
-    e.preventDefault();
-    setError(null);
-    try {
-      await api.createApplication({ name: name.trim(), comments: "" });
-      setName("");
-      props.reload();
-    } catch (err) {
-      setError(err);
-    }
-  };
   const remove = async (a: Application) => {
     const sure = confirm(
       `Delete the application "${a.name}"?\n\nIts flags, segments, configs, snapshots and the API keys bound to it go with it. This cannot be undone.`,
@@ -268,17 +294,15 @@ function Applications(props: { session: Session; apps: Application[]; envs: Envi
         </tbody>
       </table>
       {writable && (
-        <form class="inline" onSubmit={create}>
-          <label for="new-app">New application</label>
-          <input
-            id="new-app"
-            value={name}
-            placeholder="Checkout"
-            onInput={(e) => setName((e.target as HTMLInputElement).value)}
-            required
-          />
-          <button type="submit">Create</button>
-        </form>
+        <QuickCreate
+          label="New application"
+          placeholder="Checkout"
+          field="name"
+          create={async (text) => {
+            await api.createApplication({ name: text, comments: "" });
+            props.reload();
+          }}
+        />
       )}
       <Problem error={error} />
     </section>
@@ -316,7 +340,6 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
   const [tag, setTag] = useState("");
   const [archived, setArchived] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const [newKey, setNewKey] = useState("");
 
   // The search runs on the server (over every flag, not just this page), a moment after typing stops.
   const [q, setQ] = useState("");
@@ -389,17 +412,6 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
       void load();
     }
   };
-  const create = async (e: Event) => {
-    e.preventDefault();
-    try {
-      await api.createFlag(props.app, { key: newKey.trim(), type: "boolean" });
-      setNewKey("");
-      void load();
-    } catch (err) {
-      setError(err);
-    }
-  };
-
   return (
     <section aria-labelledby="flags-title">
       <h1 id="flags-title">
@@ -509,20 +521,37 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
         </div>
       )}
       {writable && (
-        <form class="inline" onSubmit={create}>
-          <label for="new-flag">New boolean flag</label>
-          <input
-            id="new-flag"
-            value={newKey}
-            placeholder="new-checkout"
-            onInput={(e) => setNewKey((e.target as HTMLInputElement).value)}
-            required
-          />
-          <button type="submit">Create</button>
-        </form>
+        <QuickCreate
+          label="New boolean flag"
+          placeholder="new-checkout"
+          field="key"
+          create={async (text) => {
+            await api.createFlag(props.app, { key: text, type: "boolean" });
+            void load();
+          }}
+        />
       )}
       <Problem error={error} />
     </section>
+  );
+}
+
+/** A choice of one application or environment by key, shown by name (or `every` of them). */
+function Named(props: {
+  value: string;
+  onChange: (e: Event) => void;
+  of: { id: string; key: string; name: string }[];
+  every?: string;
+}) {
+  return (
+    <select value={props.value} onChange={props.onChange}>
+      {props.every !== undefined && <option value="">{props.every}</option>}
+      {props.of.map((n) => (
+        <option key={n.id} value={n.key}>
+          {n.name}
+        </option>
+      ))}
+    </select>
   );
 }
 
@@ -656,25 +685,11 @@ function Keys(props: { apps: Application[]; envs: Environment[] }) {
         </label>
         <label>
           Application
-          <select value={form.application} onChange={set("application")}>
-            <option value="">every application</option>
-            {props.apps.map((a) => (
-              <option key={a.id} value={a.key}>
-                {a.name}
-              </option>
-            ))}
-          </select>
+          <Named value={form.application} onChange={set("application")} every="every application" of={props.apps} />
         </label>
         <label>
           Environment
-          <select value={form.environment} onChange={set("environment")}>
-            <option value="">every environment</option>
-            {props.envs.map((e) => (
-              <option key={e.id} value={e.key}>
-                {e.name}
-              </option>
-            ))}
-          </select>
+          <Named value={form.environment} onChange={set("environment")} every="every environment" of={props.envs} />
         </label>
         <button type="submit">Create key</button>
       </form>
