@@ -247,3 +247,38 @@ test("a write with the cookie but without the CSRF proof is refused", async () =
   assert.ok(!apps.body.items.some((a) => a.name === "Forged"), "nothing was created");
   await context.close();
 });
+
+test("a flag's state is edited per environment, and a concurrent change is never overwritten", async () => {
+  const { context, page } = await open();
+  await signIn(page, admin);
+  const url = `${base}/ui/a/demo/production/flags/legacy-export`;
+  const path = "/applications/demo/flags/legacy-export/environments/production";
+  const production = page.getByRole("region", { name: /^Production/ });
+
+  // An edit, saved.
+  await page.goto(url);
+  await production.getByLabel("Enabled").check();
+  await production.getByRole("button", { name: "Save" }).click();
+  await page.waitForFunction(async (p) => (await (await fetch(`/api/v1${p}`)).json()).enabled === true, path);
+  let state = (await apiAsAdmin("GET", path)).body;
+  assert.equal(state.enabled, true, "the edit reached the server");
+  await page.screenshot({ path: `${shots}/flag.png` });
+
+  // Someone else changes it while the page is open: saving shows theirs and overwrites nothing.
+  await page.goto(url);
+  await production.getByLabel("Serves by default").selectOption("off");
+  const theirs = await apiAsAdmin("PATCH", path, { enabled: false });
+  assert.equal(theirs.status, 200);
+  await production.getByRole("button", { name: "Save" }).click();
+  await production.getByRole("alert").filter({ hasText: "Changed by someone else" }).waitFor();
+  state = (await apiAsAdmin("GET", path)).body;
+  assert.deepEqual([state.enabled, state.default], [false, { variant: "on" }], "nothing was overwritten");
+  await page.screenshot({ path: `${shots}/conflict.png` });
+
+  // Reapplying: the user's change (the default) on top of theirs (disabled), both kept.
+  await production.getByRole("button", { name: "Apply mine on top" }).click();
+  await page.waitForFunction(async (p) => (await (await fetch(`/api/v1${p}`)).json()).default?.variant === "off", path);
+  state = (await apiAsAdmin("GET", path)).body;
+  assert.deepEqual([state.enabled, state.default], [false, { variant: "off" }]);
+  await context.close();
+});

@@ -11,6 +11,8 @@ export type Environment = Schemas["Environment"];
 export type FlagView = Schemas["FlagView"];
 export type StateRow = Schemas["StateRow"];
 export type FieldError = Schemas["FieldError"];
+export type StateChange = Schemas["StateChange"];
+export type Serve = Schemas["Serve"];
 export type KeyInfo = Schemas["KeyInfo"];
 export type NewKey = Schemas["NewKey"];
 export type AuditEntry = Schemas["AuditEntry"];
@@ -102,6 +104,14 @@ export const api = {
   environments: () => request<Page<Environment>>("GET", "/environments?limit=1000"),
   flags: (app: string, query: FlagQuery) =>
     request<Page<FlagView>>("GET", `/applications/${encodeURIComponent(app)}/flags?${parameters(query)}`),
+  flag: (app: string, flag: string) =>
+    request<FlagView>("GET", `/applications/${encodeURIComponent(app)}/flags/${encodeURIComponent(flag)}`),
+  changeState: (app: string, flag: string, env: string, change: StateChange) =>
+    request<StateRow>(
+      "PATCH",
+      `/applications/${encodeURIComponent(app)}/flags/${encodeURIComponent(flag)}/environments/${encodeURIComponent(env)}`,
+      change,
+    ),
   keys: () => request<Page<KeyInfo>>("GET", "/api-keys?limit=1000"),
   createKey: (body: Schemas["CreateKey"]) => request<NewKey>("POST", "/api-keys", body),
   revokeKey: (id: string) => request<void>("DELETE", `/api-keys/${encodeURIComponent(id)}`),

@@ -6,7 +6,18 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { ApiError, api, useSession, whenSignedOut } from "./client";
-import type { Application, AuditEntry, Environment, FlagView, KeyInfo, NewKey, Session } from "./client";
+import type {
+  Application,
+  AuditEntry,
+  Environment,
+  FlagView,
+  KeyInfo,
+  NewKey,
+  Serve,
+  Session,
+  StateChange,
+  StateRow,
+} from "./client";
 
 // --- routing -------------------------------------------------------------------------------
 
@@ -15,7 +26,8 @@ type Route =
   | { screen: "applications" }
   | { screen: "keys" }
   | { screen: "audit" }
-  | { screen: "flags"; app: string; env: string };
+  | { screen: "flags"; app: string; env: string }
+  | { screen: "flag"; app: string; env: string; flag: string };
 
 function parse(location: Location): Route {
   const parts = location.pathname
@@ -25,6 +37,8 @@ function parse(location: Location): Route {
     .map(decodeURIComponent);
   if (parts[0] === "sign-in")
     return { screen: "sign-in", next: new URLSearchParams(location.search).get("next") ?? "/ui/" };
+  if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "flags" && parts[4])
+    return { screen: "flag", app: parts[1], env: parts[2], flag: parts[4] };
   if (parts[0] === "a" && parts[1] && parts[2]) return { screen: "flags", app: parts[1], env: parts[2] };
   if (parts[0] === "keys") return { screen: "keys" };
   if (parts[0] === "audit") return { screen: "audit" };
@@ -47,6 +61,7 @@ function useRoute(): Route {
 }
 
 const flagsPath = (app: string, env: string) => `/ui/a/${encodeURIComponent(app)}/${encodeURIComponent(env)}`;
+const flagPath = (app: string, env: string, flag: string) => `${flagsPath(app, env)}/flags/${encodeURIComponent(flag)}`;
 
 /** Internal links navigate without a reload; new tabs and modified clicks work as links do. */
 function Link(props: { href: string; children: ComponentChildren; class?: string }) {
@@ -466,7 +481,9 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
           {shown.map((f) => (
             <tr key={f.id}>
               <td>
-                <code>{f.key}</code>
+                <Link href={flagPath(props.app, props.env, f.key)}>
+                  <code>{f.key}</code>
+                </Link>
                 {f.description && <div class="muted small">{f.description}</div>}
                 {f.tags.length > 0 && (
                   <div class="tags">
@@ -532,6 +549,198 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
         />
       )}
       <Problem error={error} />
+    </section>
+  );
+}
+
+// --- one flag ------------------------------------------------------------------------------
+
+/** What a serve says, in words. */
+function served(serve: Serve): string {
+  if ("variant" in serve) return serve.variant;
+  const weights = Object.entries(serve.rollout.weights).map(([v, w]) => `${v} ${(w / 1000).toFixed(1)} %`);
+  return `rollout: ${weights.join(", ")}`;
+}
+
+/** The part of an environment's state this screen edits. */
+interface Draft {
+  enabled: boolean;
+  default: string;
+  off_variant: string;
+}
+
+const draftOf = (s: StateRow): Draft => ({
+  enabled: s.enabled,
+  default: "variant" in s.default ? s.default.variant : "",
+  off_variant: s.off_variant ?? "",
+});
+
+/**
+ * The change a draft makes to the state it was started from, `base` (only what the user changed),
+ * expecting `on`'s version: `base` itself, or — to reapply the user's change on top of someone
+ * else's — the state that is current now, whose other fields are kept.
+ */
+function changeOf(draft: Draft, base: StateRow, on: StateRow): StateChange {
+  const was = draftOf(base);
+  const change: StateChange = { version: on.version };
+  if (draft.enabled !== was.enabled) change.enabled = draft.enabled;
+  if (draft.default !== was.default && draft.default !== "") change.default = { variant: draft.default };
+  if (draft.off_variant !== was.off_variant) change.off_variant = draft.off_variant === "" ? null : draft.off_variant;
+  return change;
+}
+
+function EnvironmentState(props: {
+  app: string;
+  flag: FlagView;
+  env: Environment;
+  state: StateRow;
+  writable: boolean;
+  saved: (state: StateRow) => void;
+}) {
+  const { state } = props;
+  const [draft, setDraft] = useState<Draft>(() => draftOf(state));
+  const [base, setBase] = useState(state);
+  const [conflict, setConflict] = useState<StateRow | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const variants = props.flag.variants.map((v) => v.key);
+  const dirty = JSON.stringify(draft) !== JSON.stringify(draftOf(base));
+  const save = async (on: StateRow) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const after = await api.changeState(props.app, props.flag.key, props.env.key, changeOf(draft, base, on));
+      setBase(after);
+      setDraft(draftOf(after));
+      setConflict(null);
+      props.saved(after);
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 409 || err.status === 412)) {
+        // Someone else changed it: show theirs, keep ours, overwrite nothing.
+        const current = await api.flag(props.app, props.flag.key);
+        const theirs = current.environments[props.env.key];
+        if (theirs) setConflict(theirs);
+      } else {
+        setError(err);
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+  const set = (field: keyof Draft) => (e: Event) => {
+    const target = e.target as HTMLInputElement | HTMLSelectElement;
+    setDraft({ ...draft, [field]: field === "enabled" ? (target as HTMLInputElement).checked : target.value });
+  };
+  const id = `state-${props.env.key}`;
+  return (
+    <section class="card" aria-labelledby={id}>
+      <h2 id={id}>
+        {props.env.name} <span class="muted small">version {base.version}</span>
+      </h2>
+      <label class="check">
+        <input type="checkbox" checked={draft.enabled} onChange={set("enabled")} disabled={!props.writable} /> Enabled
+      </label>
+      <label>
+        Serves by default
+        <select value={draft.default} onChange={set("default")} disabled={!props.writable}>
+          {draft.default === "" && <option value="">{served(base.default)}</option>}
+          {variants.map((v) => (
+            <option key={v} value={v}>
+              {v}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Serves while disabled
+        <select value={draft.off_variant} onChange={set("off_variant")} disabled={!props.writable}>
+          <option value="">the caller's default</option>
+          {variants.map((v) => (
+            <option key={v} value={v}>
+              {v}
+            </option>
+          ))}
+        </select>
+      </label>
+      <p class="muted small">
+        {base.rules.length === 0 ? "No rules." : `${base.rules.length} rule${base.rules.length === 1 ? "" : "s"}.`}{" "}
+        {base.prerequisites.length > 0 && `${base.prerequisites.length} prerequisite(s).`}
+      </p>
+      {conflict && (
+        <div class="conflict" role="alert">
+          <p>
+            <strong>Changed by someone else</strong> since you opened it (now version {conflict.version}). Nothing was
+            overwritten. Theirs: {conflict.enabled ? "enabled" : "disabled"}, serving {served(conflict.default)}
+            {conflict.off_variant ? `, ${conflict.off_variant} while disabled` : ""}.
+          </p>
+          <button onClick={() => save(conflict)} disabled={busy}>
+            Apply mine on top
+          </button>
+          <button
+            class="link"
+            onClick={() => {
+              setBase(conflict);
+              setDraft(draftOf(conflict));
+              setConflict(null);
+            }}
+          >
+            Take theirs
+          </button>
+        </div>
+      )}
+      {props.writable && (
+        <button onClick={() => save(base)} disabled={!dirty || busy || conflict !== null}>
+          {busy ? "Saving…" : "Save"}
+        </button>
+      )}
+      <Problem error={error} />
+    </section>
+  );
+}
+
+function FlagDetail(props: { session: Session; app: string; env: string; flag: string; envs: Environment[] }) {
+  const [flag, setFlag] = useState<FlagView | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    api.flag(props.app, props.flag).then(setFlag, setError);
+  }, [props.app, props.flag]);
+  if (!flag) return <Problem error={error} />;
+  const writable = props.session.scope === "admin";
+  return (
+    <section aria-labelledby="flag-title">
+      <p class="small">
+        <Link href={flagsPath(props.app, props.env)}>← Flags in {props.app}</Link>
+      </p>
+      <h1 id="flag-title">
+        <code>{flag.key}</code> <span class="muted small">{flag.type}</span>
+      </h1>
+      {flag.description && <p>{flag.description}</p>}
+      <p class="muted small">
+        Variants:{" "}
+        {flag.variants.map((v) => (
+          <span class="tag" key={v.key}>
+            {v.key} = {JSON.stringify(v.value)}
+          </span>
+        ))}
+      </p>
+      <div class="cards">
+        {props.envs.map((e) => {
+          const state = flag.environments[e.key];
+          return (
+            state && (
+              <EnvironmentState
+                key={`${e.id}-${state.version}`}
+                app={props.app}
+                flag={flag}
+                env={e}
+                state={state}
+                writable={writable}
+                saved={(after) => setFlag({ ...flag, environments: { ...flag.environments, [e.key]: after } })}
+              />
+            )
+          );
+        })}
+      </div>
     </section>
   );
 }
@@ -876,6 +1085,13 @@ function App() {
     return (
       <Shell {...shell}>
         <Audit />
+      </Shell>
+    );
+  }
+  if (route.screen === "flag") {
+    return (
+      <Shell {...shell} app={route.app} env={route.env}>
+        <FlagDetail session={session} app={route.app} env={route.env} flag={route.flag} envs={envs} />
       </Shell>
     );
   }
