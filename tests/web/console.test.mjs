@@ -47,6 +47,13 @@ async function apiAsAdmin(method, path, body) {
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
+/** Polls `check` until it holds (5 s at most); the assertions after it say what was expected. */
+async function until(check) {
+  for (let waited = 0; waited < 5000 && !(await check()); waited += 50) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function open(colorScheme = "light") {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme });
   const page = await context.newPage();
@@ -259,7 +266,7 @@ test("a flag's state is edited per environment, and a concurrent change is never
   await page.goto(url);
   await production.getByLabel("Enabled").check();
   await production.getByRole("button", { name: "Save" }).click();
-  await page.waitForFunction(async (p) => (await (await fetch(`/api/v1${p}`)).json()).enabled === true, path);
+  await until(async () => (await apiAsAdmin("GET", path)).body.enabled === true);
   let state = (await apiAsAdmin("GET", path)).body;
   assert.equal(state.enabled, true, "the edit reached the server");
   await page.screenshot({ path: `${shots}/flag.png` });
@@ -277,7 +284,7 @@ test("a flag's state is edited per environment, and a concurrent change is never
 
   // Reapplying: the user's change (the default) on top of theirs (disabled), both kept.
   await production.getByRole("button", { name: "Apply mine on top" }).click();
-  await page.waitForFunction(async (p) => (await (await fetch(`/api/v1${p}`)).json()).default?.variant === "off", path);
+  await until(async () => (await apiAsAdmin("GET", path)).body.default?.variant === "off");
   state = (await apiAsAdmin("GET", path)).body;
   assert.deepEqual([state.enabled, state.default], [false, { variant: "off" }]);
   await context.close();
