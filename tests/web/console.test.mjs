@@ -289,3 +289,31 @@ test("a flag's state is edited per environment, and a concurrent change is never
   assert.deepEqual([state.enabled, state.default], [false, { variant: "off" }]);
   await context.close();
 });
+
+test("environments' staleness settings are edited, and the registry lists its services", async () => {
+  const { context, page } = await open();
+  await signIn(page, admin);
+  await page.getByRole("link", { name: "Environments" }).click();
+  await page.getByLabel("Staging: maximum staleness in seconds").fill("600");
+  await page.getByLabel("Staging: when the snapshot is too old").selectOption("fail_closed");
+  await page
+    .getByRole("row", { name: /Staging/ })
+    .getByRole("button", { name: "Save" })
+    .click();
+  await until(async () => (await apiAsAdmin("GET", "/environments/staging")).body.stale_policy === "fail_closed");
+  const staging = (await apiAsAdmin("GET", "/environments/staging")).body;
+  assert.deepEqual([staging.max_staleness_s, staging.stale_policy], [600, "fail_closed"]);
+  await page.screenshot({ path: `${shots}/environments.png` });
+
+  const registered = await apiAsAdmin("POST", "/registry/register", {
+    service_name: "payments",
+    service_url: "http://payments.internal:8080",
+  });
+  assert.equal(registered.status, 201);
+  await page.getByRole("link", { name: "Services" }).click();
+  const row = page.getByRole("row", { name: /payments/ });
+  await row.waitFor();
+  assert.match(await row.innerText(), /http:\/\/payments\.internal:8080/);
+  await page.screenshot({ path: `${shots}/services.png` });
+  await context.close();
+});

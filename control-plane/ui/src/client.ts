@@ -14,6 +14,7 @@ export type FieldError = Schemas["FieldError"];
 export type StateChange = Schemas["StateChange"];
 export type Serve = Schemas["Serve"];
 export type KeyInfo = Schemas["KeyInfo"];
+export type Service = Schemas["Service"];
 export type NewKey = Schemas["NewKey"];
 export type AuditEntry = Schemas["AuditEntry"];
 /** The audit log's query parameters, as the server's document defines them. */
@@ -112,6 +113,10 @@ export const api = {
       `/applications/${encodeURIComponent(app)}/flags/${encodeURIComponent(flag)}/environments/${encodeURIComponent(env)}`,
       change,
     ),
+  createEnvironment: (body: Schemas["NewEnvironment"]) => request<Environment>("POST", "/environments", body),
+  changeEnvironment: (key: string, change: Schemas["EnvironmentChange"]) =>
+    request<Environment>("PATCH", `/environments/${encodeURIComponent(key)}`, change),
+  services: () => request<Page<Service>>("GET", "/registry?limit=1000"),
   keys: () => request<Page<KeyInfo>>("GET", "/api-keys?limit=1000"),
   createKey: (body: Schemas["CreateKey"]) => request<NewKey>("POST", "/api-keys", body),
   revokeKey: (id: string) => request<void>("DELETE", `/api-keys/${encodeURIComponent(id)}`),

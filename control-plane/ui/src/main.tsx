@@ -14,6 +14,7 @@ import type {
   KeyInfo,
   NewKey,
   Serve,
+  Service,
   Session,
   StateChange,
   StateRow,
@@ -26,6 +27,8 @@ type Route =
   | { screen: "applications" }
   | { screen: "keys" }
   | { screen: "audit" }
+  | { screen: "environments" }
+  | { screen: "registry" }
   | { screen: "flags"; app: string; env: string }
   | { screen: "flag"; app: string; env: string; flag: string };
 
@@ -42,6 +45,8 @@ function parse(location: Location): Route {
   if (parts[0] === "a" && parts[1] && parts[2]) return { screen: "flags", app: parts[1], env: parts[2] };
   if (parts[0] === "keys") return { screen: "keys" };
   if (parts[0] === "audit") return { screen: "audit" };
+  if (parts[0] === "environments") return { screen: "environments" };
+  if (parts[0] === "registry") return { screen: "registry" };
   return { screen: "applications" };
 }
 
@@ -231,6 +236,8 @@ function Shell(props: {
           {session.scope === "admin" && !session.application_id && !session.environment_id && (
             <Link href="/ui/keys">API keys</Link>
           )}
+          <Link href="/ui/environments">Environments</Link>
+          <Link href="/ui/registry">Services</Link>
           {!session.application_id && !session.environment_id && <Link href="/ui/audit">Audit log</Link>}
         </nav>
         <div class="who">
@@ -764,6 +771,151 @@ function Named(props: {
   );
 }
 
+// --- environments and the registry -------------------------------------------------------
+
+/** An environment's staleness settings, which the edge obeys, edited in place. */
+function EnvironmentRow(props: { env: Environment; writable: boolean; saved: () => void }) {
+  const { env } = props;
+  const [staleness, setStaleness] = useState(String(env.max_staleness_s));
+  const [policy, setPolicy] = useState(env.stale_policy);
+  const [error, setError] = useState<unknown>(null);
+  const dirty = staleness !== String(env.max_staleness_s) || policy !== env.stale_policy;
+  const save = async () => {
+    setError(null);
+    try {
+      await api.changeEnvironment(env.key, {
+        max_staleness_s: Number(staleness),
+        stale_policy: policy,
+        version: env.version,
+      });
+      props.saved();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <tr>
+      <td>
+        {env.name} <code class="muted">{env.key}</code>
+        <Problem error={error} />
+      </td>
+      <td>
+        <input
+          type="number"
+          min="0"
+          class="narrow"
+          aria-label={`${env.name}: maximum staleness in seconds`}
+          value={staleness}
+          disabled={!props.writable}
+          onInput={(e) => setStaleness((e.target as HTMLInputElement).value)}
+        />{" "}
+        <span class="muted small">{env.max_staleness_s === 0 ? "(no limit)" : "s"}</span>
+      </td>
+      <td>
+        <select
+          aria-label={`${env.name}: when the snapshot is too old`}
+          value={policy}
+          disabled={!props.writable}
+          onChange={(e) => setPolicy((e.target as HTMLSelectElement).value)}
+        >
+          <option value="serve_stale">keep serving it</option>
+          <option value="fail_closed">fail closed (answer errors)</option>
+        </select>
+      </td>
+      <td class="actions">
+        {props.writable && (
+          <button class="small" disabled={!dirty} onClick={save}>
+            Save
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+function Environments(props: { session: Session; envs: Environment[]; reload: () => void }) {
+  const writable = props.session.scope === "admin";
+  const unbound = !props.session.application_id && !props.session.environment_id;
+  return (
+    <section aria-labelledby="envs-title">
+      <h1 id="envs-title">Environments</h1>
+      <p class="muted">
+        How old a snapshot the edge may serve when it cannot reach the control plane, and what it does after.
+      </p>
+      <table class="list">
+        <thead>
+          <tr>
+            <th scope="col">Environment</th>
+            <th scope="col">Maximum staleness</th>
+            <th scope="col">Then</th>
+            <th scope="col" class="actions">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.envs.map((e) => (
+            <EnvironmentRow key={`${e.id}-${e.version}`} env={e} writable={writable} saved={props.reload} />
+          ))}
+        </tbody>
+      </table>
+      {writable && unbound && (
+        <QuickCreate
+          label="New environment"
+          placeholder="Canary"
+          field="name"
+          create={async (text) => {
+            await api.createEnvironment({ name: text, max_staleness_s: 0, stale_policy: "serve_stale" });
+            props.reload();
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+function Registry() {
+  const [services, setServices] = useState<Service[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    api.services().then((p) => setServices(p.items), setError);
+  }, []);
+  return (
+    <section aria-labelledby="registry-title">
+      <h1 id="registry-title">Services</h1>
+      <p class="muted">The service registry: healthy services are published in every server snapshot.</p>
+      <table class="list">
+        <thead>
+          <tr>
+            <th scope="col">Service</th>
+            <th scope="col">URL</th>
+            <th scope="col">Status</th>
+            <th scope="col">Response time</th>
+            <th scope="col">Last check</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(services ?? []).map((s) => (
+            <tr key={s.instance_id}>
+              <td>{s.service_name}</td>
+              <td>
+                <code>{s.service_url}</code>
+              </td>
+              <td>
+                <span class={`status ${s.status}`}>{s.status}</span>
+              </td>
+              <td>{s.response_time_ms == null ? "—" : `${s.response_time_ms.toFixed(1)} ms`}</td>
+              <td>{s.last_health_check ? <When at={s.last_health_check} /> : <span class="muted">never</span>}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {services && services.length === 0 && <p class="muted">No services registered.</p>}
+      <Problem error={error} />
+    </section>
+  );
+}
+
 // --- API keys ------------------------------------------------------------------------------
 
 const SCOPES: Record<string, string> = {
@@ -1078,6 +1230,20 @@ function App() {
     return (
       <Shell {...shell}>
         <Keys apps={apps} envs={envs} />
+      </Shell>
+    );
+  }
+  if (route.screen === "environments") {
+    return (
+      <Shell {...shell}>
+        <Environments session={session} envs={envs} reload={() => void reload()} />
+      </Shell>
+    );
+  }
+  if (route.screen === "registry") {
+    return (
+      <Shell {...shell}>
+        <Registry />
       </Shell>
     );
   }
