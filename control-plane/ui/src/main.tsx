@@ -331,6 +331,51 @@ function Applications(props: { session: Session; apps: Application[]; envs: Envi
   );
 }
 
+/** A table's column headings (and an unlabelled one for row actions). */
+function Columns(props: { names: string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {props.names.map((n) => (
+          <th scope="col" key={n}>
+            {n}
+          </th>
+        ))}
+        {props.actions && (
+          <th scope="col" class="actions">
+            <span class="sr-only">Actions</span>
+          </th>
+        )}
+      </tr>
+    </thead>
+  );
+}
+
+/** Previous and next pages of a list of `total` items, `size` at a time (nothing when one page holds them). */
+function Pager(props: {
+  offset: number;
+  size: number;
+  total: number;
+  go: (offset: number) => void;
+  labels: [string, string];
+}) {
+  const { offset, size, total } = props;
+  if (total <= size) return null;
+  return (
+    <div class="pager">
+      <button disabled={offset === 0} onClick={() => props.go(Math.max(0, offset - size))}>
+        {props.labels[0]}
+      </button>
+      <span class="muted">
+        {offset + 1}–{Math.min(offset + size, total)} of {total}
+      </span>
+      <button disabled={offset + size >= total} onClick={() => props.go(offset + size)}>
+        {props.labels[1]}
+      </button>
+    </div>
+  );
+}
+
 /** A time shown relative, with the absolute one on hover. */
 function When(props: { at: string }) {
   const date = new Date(props.at);
@@ -531,19 +576,7 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
       {page && page.items.length === 0 && (
         <p class="muted">{q || tag || archived ? "No flags match." : "No flags here yet."}</p>
       )}
-      {page && page.total > PAGE && (
-        <div class="pager">
-          <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>
-            Previous
-          </button>
-          <span class="muted">
-            {offset + 1}–{Math.min(offset + PAGE, page.total)} of {page.total}
-          </span>
-          <button disabled={offset + PAGE >= page.total} onClick={() => setOffset(offset + PAGE)}>
-            Next
-          </button>
-        </div>
-      )}
+      {page && <Pager offset={offset} size={PAGE} total={page.total} go={setOffset} labels={["Previous", "Next"]} />}
       {writable && (
         <QuickCreate
           label="New boolean flag"
@@ -594,6 +627,26 @@ function changeOf(draft: Draft, base: StateRow, on: StateRow): StateChange {
   if (draft.default !== was.default && draft.default !== "") change.default = { variant: draft.default };
   if (draft.off_variant !== was.off_variant) change.off_variant = draft.off_variant === "" ? null : draft.off_variant;
   return change;
+}
+
+/** One of a flag's variants, or (`none`, valued "") something that is not one of them. */
+function VariantChoice(props: {
+  value: string;
+  onChange: (e: Event) => void;
+  disabled: boolean;
+  variants: string[];
+  none?: string | undefined;
+}) {
+  return (
+    <select value={props.value} onChange={props.onChange} disabled={props.disabled}>
+      {props.none !== undefined && <option value="">{props.none}</option>}
+      {props.variants.map((v) => (
+        <option key={v} value={v}>
+          {v}
+        </option>
+      ))}
+    </select>
+  );
 }
 
 function EnvironmentState(props: {
@@ -649,25 +702,23 @@ function EnvironmentState(props: {
       </label>
       <label>
         Serves by default
-        <select value={draft.default} onChange={set("default")} disabled={!props.writable}>
-          {draft.default === "" && <option value="">{served(base.default)}</option>}
-          {variants.map((v) => (
-            <option key={v} value={v}>
-              {v}
-            </option>
-          ))}
-        </select>
+        <VariantChoice
+          value={draft.default}
+          onChange={set("default")}
+          disabled={!props.writable}
+          variants={variants}
+          none={draft.default === "" ? served(base.default) : undefined}
+        />
       </label>
       <label>
         Serves while disabled
-        <select value={draft.off_variant} onChange={set("off_variant")} disabled={!props.writable}>
-          <option value="">the caller's default</option>
-          {variants.map((v) => (
-            <option key={v} value={v}>
-              {v}
-            </option>
-          ))}
-        </select>
+        <VariantChoice
+          value={draft.off_variant}
+          onChange={set("off_variant")}
+          disabled={!props.writable}
+          variants={variants}
+          none="the caller's default"
+        />
       </label>
       <p class="muted small">
         {base.rules.length === 0 ? "No rules." : `${base.rules.length} rule${base.rules.length === 1 ? "" : "s"}.`}{" "}
@@ -843,16 +894,7 @@ function Environments(props: { session: Session; envs: Environment[]; reload: ()
         How old a snapshot the edge may serve when it cannot reach the control plane, and what it does after.
       </p>
       <table class="list">
-        <thead>
-          <tr>
-            <th scope="col">Environment</th>
-            <th scope="col">Maximum staleness</th>
-            <th scope="col">Then</th>
-            <th scope="col" class="actions">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <Columns names={["Environment", "Maximum staleness", "Then"]} actions />
         <tbody>
           {props.envs.map((e) => (
             <EnvironmentRow key={`${e.id}-${e.version}`} env={e} writable={writable} saved={props.reload} />
@@ -885,15 +927,7 @@ function Registry() {
       <h1 id="registry-title">Services</h1>
       <p class="muted">The service registry: healthy services are published in every server snapshot.</p>
       <table class="list">
-        <thead>
-          <tr>
-            <th scope="col">Service</th>
-            <th scope="col">URL</th>
-            <th scope="col">Status</th>
-            <th scope="col">Response time</th>
-            <th scope="col">Last check</th>
-          </tr>
-        </thead>
+        <Columns names={["Service", "URL", "Status", "Response time", "Last check"]} />
         <tbody>
           {(services ?? []).map((s) => (
             <tr key={s.instance_id}>
@@ -989,18 +1023,7 @@ function Keys(props: { apps: Application[]; envs: Environment[] }) {
         </div>
       )}
       <table class="list">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Key</th>
-            <th scope="col">Scope</th>
-            <th scope="col">Bound to</th>
-            <th scope="col">Created</th>
-            <th scope="col" class="actions">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
+        <Columns names={["Name", "Key", "Scope", "Bound to", "Created"]} actions />
         <tbody>
           {keys.map((k) => (
             <tr key={k.id} class={k.revoked_at ? "revoked" : ""}>
@@ -1118,15 +1141,7 @@ function Audit() {
         </label>
       </div>
       <table class="list">
-        <thead>
-          <tr>
-            <th scope="col">When</th>
-            <th scope="col">Who</th>
-            <th scope="col">What</th>
-            <th scope="col">Entity</th>
-            <th scope="col">Version</th>
-          </tr>
-        </thead>
+        <Columns names={["When", "Who", "What", "Entity", "Version"]} />
         <tbody>
           {(page?.items ?? []).map((e) => [
             <tr key={e.id} class="expandable">
@@ -1169,18 +1184,8 @@ function Audit() {
         </tbody>
       </table>
       {page && page.items.length === 0 && <p class="muted">Nothing matches.</p>}
-      {page && page.total > AUDIT_PAGE && (
-        <div class="pager">
-          <button disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - AUDIT_PAGE))}>
-            Newer
-          </button>
-          <span class="muted">
-            {offset + 1}–{Math.min(offset + AUDIT_PAGE, page.total)} of {page.total}
-          </span>
-          <button disabled={offset + AUDIT_PAGE >= page.total} onClick={() => setOffset(offset + AUDIT_PAGE)}>
-            Older
-          </button>
-        </div>
+      {page && (
+        <Pager offset={offset} size={AUDIT_PAGE} total={page.total} go={setOffset} labels={["Newer", "Older"]} />
       )}
       <Problem error={error} />
     </section>
