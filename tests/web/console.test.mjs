@@ -224,6 +224,15 @@ test("a read key's console has no edit control, and the API refuses its writes a
   await first.waitFor();
   assert.equal(await first.isDisabled(), true);
   await page.screenshot({ path: `${shots}/flags-read-only-dark.png` });
+  // A flag's page and the audit log read, in dark mode; nothing to save.
+  await page.goto(`${base}/ui/a/demo/production/flags/dark-mode`);
+  await page.getByRole("region", { name: /^Production/ }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Save" }).count(), 0);
+  await page.screenshot({ path: `${shots}/flag-read-only-dark.png` });
+  await page.getByRole("link", { name: "Audit log" }).click();
+  await page.getByRole("heading", { name: "Audit log" }).waitFor();
+  await page.locator("table.list tbody tr").first().waitFor();
+  await page.screenshot({ path: `${shots}/audit-dark.png` });
   // Even with the session's CSRF proof, a read session cannot write.
   const refused = await page.evaluate(async () => {
     const session = await (await fetch("/api/v1/sessions/current")).json();

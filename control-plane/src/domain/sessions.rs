@@ -73,25 +73,26 @@ pub async fn sign_in(vane: &Vane, key: &str) -> Result<Opened> {
     let csrf_token = random_hex(16);
     let ttl = i64::try_from(vane.session_ttl.as_secs()).unwrap_or(i64::MAX);
     let mut tx = vane.begin().await?;
-    rows::insert(&mut tx, &api_key_hash(&token), &caller.key_id, &csrf_token, ttl).await?;
-    let live = rows::find(&mut tx, &api_key_hash(&token))
-        .await?
-        .ok_or_else(|| Error::Internal("a session just opened is not found".into()))?;
-    record(&mut tx, &caller, &live.key_name, "sign_in").await?;
+    let live = rows::insert(&mut tx, &api_key_hash(&token), caller, &csrf_token, ttl).await?;
+    record(&mut tx, &live.grant, &live.key_name, "sign_in").await?;
     vane.commit(tx, Touched::Nothing).await?;
     Ok(Opened { token, info: SessionInfo::of(live) })
 }
 
-/// The caller behind a session token and its CSRF proof; 401 once it has ended.
+/// The live session with this token; 401 once it has ended.
+async fn live(vane: &Vane, token: &str) -> Result<Live> {
+    rows::find(&mut *vane.pool.acquire().await?, &api_key_hash(token)).await?.ok_or(Error::Unauthorized)
+}
+
+/// The caller behind a session token and its CSRF proof.
 pub async fn resolve(vane: &Vane, token: &str) -> Result<(Caller, String)> {
-    let live = rows::find(&mut *vane.pool.acquire().await?, &api_key_hash(token)).await?.ok_or(Error::Unauthorized)?;
+    let live = live(vane, token).await?;
     Ok((live.grant, live.csrf_token))
 }
 
 /// Who the session with this token is.
 pub async fn current(vane: &Vane, token: &str) -> Result<SessionInfo> {
-    let live = rows::find(&mut *vane.pool.acquire().await?, &api_key_hash(token)).await?.ok_or(Error::Unauthorized)?;
-    Ok(SessionInfo::of(live))
+    Ok(SessionInfo::of(live(vane, token).await?))
 }
 
 /// Ends the session with this token (signing out twice is no error).

@@ -11,9 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::response::sse::Sse;
-use std::borrow::Cow;
 use utoipa::openapi::path::{Parameter, ParameterIn};
-
 use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Ref, RefOr, Schema};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
@@ -69,9 +67,9 @@ impl std::fmt::Debug for Shape {
     }
 }
 
-/// `List<T>` is named per item type (`List_FlagView`), so every list has its own schema, and
-/// brings its item's schema along (utoipa's derive leaves a generic argument for the caller to
-/// register). The numbers' schemas are the Rust types'.
+/// `List<T>`'s schema (inlined where it is used, like every generic type: see [`schema_of`])
+/// brings its item's schema along, which utoipa's derive leaves for the caller to register. The
+/// numbers' schemas are the Rust types'.
 impl<T: ToSchema> PartialSchema for List<T> {
     fn schema() -> RefOr<Schema> {
         let items = ArrayBuilder::new().items(RefOr::<Schema>::Ref(Ref::from_schema_name(T::name())));
@@ -90,10 +88,6 @@ impl<T: ToSchema> PartialSchema for List<T> {
 }
 
 impl<T: ToSchema> ToSchema for List<T> {
-    fn name() -> Cow<'static, str> {
-        Cow::Owned(format!("List_{}", T::name()))
-    }
-
     fn schemas(schemas: &mut Vec<Component>) {
         schemas.push((T::name().into_owned(), T::schema()));
         T::schemas(schemas);

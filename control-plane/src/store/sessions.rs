@@ -16,27 +16,28 @@ pub struct Live {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Opens a session for `key_id` lasting `ttl_s` seconds; when it ends. Sessions that have
-/// ended are cleared on the way.
+/// Opens a session for `grant`'s key lasting `ttl_s` seconds: the session, live. Sessions that
+/// have ended are cleared on the way.
 pub async fn insert(
     conn: &mut PgConnection,
     token_hash: &str,
-    key_id: &str,
+    grant: Grant,
     csrf_token: &str,
     ttl_s: i64,
-) -> Result<DateTime<Utc>> {
+) -> Result<Live> {
     sqlx::query!("DELETE FROM sessions WHERE expires_at <= now()").execute(&mut *conn).await?;
-    Ok(sqlx::query_scalar!(
-        "INSERT INTO sessions (token_hash, key_id, csrf_token, expires_at)
+    let row = sqlx::query!(
+        r#"INSERT INTO sessions (token_hash, key_id, csrf_token, expires_at)
          VALUES ($1, $2, $3, now() + make_interval(secs => $4::bigint::double precision))
-         RETURNING expires_at",
+         RETURNING expires_at, (SELECT name FROM api_keys WHERE id = $2) AS "key_name!""#,
         token_hash,
-        key_id,
+        grant.key_id,
         csrf_token,
         ttl_s
     )
     .fetch_one(conn)
-    .await?)
+    .await?;
+    Ok(Live { grant, key_name: row.key_name, csrf_token: csrf_token.to_owned(), expires_at: row.expires_at })
 }
 
 /// The live session with this token hash.

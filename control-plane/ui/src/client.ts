@@ -45,7 +45,7 @@ export class ApiError extends Error {
 let csrf = "";
 
 /** Remembers the session's CSRF proof (from sign-in or `GET /sessions/current`). */
-export function useSession(session: Session): void {
+export function rememberSession(session: Session): void {
   csrf = session.csrf_token;
 }
 

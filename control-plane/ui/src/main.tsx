@@ -5,7 +5,7 @@ import { render } from "preact";
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import { ApiError, api, useSession, whenSignedOut } from "./client";
+import { ApiError, api, rememberSession, whenSignedOut } from "./client";
 import type {
   Application,
   AuditEntry,
@@ -1201,7 +1201,7 @@ function App() {
   const [envs, setEnvs] = useState<Environment[]>([]);
 
   const signedIn = (s: Session) => {
-    useSession(s);
+    rememberSession(s);
     setSession(s);
   };
   const reload = async () => {
