@@ -1,6 +1,7 @@
 //! Embeds the console (`ui/dist`, built by `cargo xtask run`/`test`/`console`) in the `vane`
 //! binary, so `vane serve` alone serves it. Without a build, the console is a page that says how
-//! to build it: `cargo build` works in any clone.
+//! to build it: `cargo build` works in any clone. The engine (the browser package, which the
+//! console loads lazily for draft previews) is embedded when it was built beside the console.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,6 +11,11 @@ const FILES: [(&str, &str); 3] = [
     ("app.js", "text/javascript; charset=utf-8"),
     ("app.css", "text/css; charset=utf-8"),
 ];
+
+/// The engine's glue and module, copied into `ui/dist` by `cargo xtask console`; without them
+/// `/ui/engine.*` answer 404 and the console says the preview is unavailable.
+const ENGINE: [(&str, &str); 2] =
+    [("engine.js", "text/javascript; charset=utf-8"), ("engine.wasm", "application/wasm")];
 
 const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>Vane</title>\
 <p>The console is not built into this binary. Build it with <code>cargo xtask console</code> \
@@ -33,6 +39,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             placeholder
         };
         writeln!(code, "    ({name:?}, {mime:?}, include_bytes!({:?})),", source.display().to_string())?;
+    }
+    for (name, mime) in ENGINE {
+        let source = dist.join(name);
+        if built && source.is_file() {
+            writeln!(code, "    ({name:?}, {mime:?}, include_bytes!({:?})),", source.display().to_string())?;
+        }
     }
     code.push_str("];\n");
     writeln!(

@@ -280,11 +280,11 @@ fn test() -> Result {
             "warnings",
         ]),
     )?;
+    // The console embeds the browser package (built first by `build_console`).
     build_console()?;
     step("build the control plane", cargo().args(["build", "-p", "vane-control-plane", "--bin", "vane"]))?;
     api_types(true)?;
     build_worker()?;
-    build_web()?;
     // The control plane's tests each get a fresh database on this throwaway cluster.
     let data = env::temp_dir().join(format!("vane-test-pg-{}", std::process::id()));
     let postgres = pg::Postgres::start(&data, pg::free_port()?)?;
@@ -411,9 +411,16 @@ fn demo(rest: &[String]) -> Result {
 /// (`control-plane/build.rs`): its TypeScript bundled and minified by esbuild (installed by `npm
 /// ci` with wrangler), its stylesheet minified, its page copied.
 fn build_console() -> Result {
+    // The draft preview runs the browser package: its module and glue ship with the console
+    // (as `engine.wasm` and `engine.js`, loaded only when a preview is first shown).
+    build_web()?;
     let ui = root().join("control-plane/ui");
     let dist = ui.join("dist");
     std::fs::create_dir_all(&dist).map_err(|e| format!("{}: {e}", dist.display()))?;
+    for (from, to) in [("vane_web.js", "engine.js"), ("vane_web_bg.wasm", "engine.wasm")] {
+        let from = web_dir().join(from);
+        std::fs::copy(&from, dist.join(to)).map_err(|e| format!("{}: {e}", from.display()))?;
+    }
     let esbuild = root().join("node_modules/@esbuild/linux-x64/bin/esbuild");
     step(
         "bundle the console (esbuild)",
@@ -515,10 +522,7 @@ fn run() -> Result {
         }
     };
     let edge_addr = worker.addr.clone();
-    if let Err(e) = build_web() {
-        let _ = server.kill();
-        return Err(e);
-    }
+    // The browser package the demo serves was built with the console.
     let demo_port: u16 = env::var("VANE_DEMO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8788);
     let demo = Command::new("node")
         .arg(root().join("shared/web/demo/serve.mjs"))

@@ -42,5 +42,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/ui", get(|| async { file("index.html") }))
         .route("/ui/app.js", get(|| async { file("app.js") }))
         .route("/ui/app.css", get(|| async { file("app.css") }))
+        .route("/ui/engine.js", get(|| async { file("engine.js") }))
+        .route("/ui/engine.wasm", get(|| async { file("engine.wasm") }))
         .route("/ui/{*page}", get(|| async { file("index.html") }))
 }

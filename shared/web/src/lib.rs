@@ -190,6 +190,20 @@ impl Engine {
         s.evaluate_all(&self.context, now_ms as i64).map(|(_, e)| pack(&e)).collect()
     }
 
+    /// The flag at `index` (in [`Self::table`] order) for each of `keys` (targeting keys, one per
+    /// line) with the rest of the current context, packed as [`Self::evaluate_packed`] does. The
+    /// console's impact estimate: one call sweeps 100k keys without crossing the boundary per key.
+    pub fn evaluate_keys_packed(&self, index: u32, keys: &str, now_ms: f64) -> Vec<f64> {
+        let (Some(s), Some(id)) = (&self.snapshot, self.ids.get(index as usize)) else { return Vec::new() };
+        let mut context = self.context.clone();
+        keys.split('\n')
+            .map(|key| {
+                context.set(vane_core::TARGETING_KEY, key);
+                pack(&s.evaluate_id(*id, &context, now_ms as i64))
+            })
+            .collect()
+    }
+
     /// A config's value as JSON, or `null` when the snapshot has none by that key.
     pub fn config(&self, key: &str) -> String {
         self.snapshot.as_ref().and_then(|s| s.config(key)).map_or_else(|| "null".into(), |c| json::to_string(&c.value))
@@ -284,5 +298,20 @@ mod tests {
             );
         }
         assert_eq!(e.config("missing"), "null");
+    }
+
+    #[test]
+    fn sweeps_targeting_keys_over_the_rest_of_the_context() {
+        let mut e = Engine::new();
+        assert!(e.evaluate_keys_packed(0, "a", 0.0).is_empty(), "no snapshot, no answers");
+        e.load(&doc(1));
+        // The context's other attributes stay: country CA matches the rule for every key.
+        e.set_context(r#"{"targetingKey":"u","country":"CA"}"#);
+        let matched = f64::from(1 | (1 << 12) | (1 << 16));
+        assert_eq!(e.evaluate_keys_packed(0, "a\nb\nc", 0.0), vec![matched; 3]);
+        e.set_context(r#"{"country":"FR"}"#);
+        let default = f64::from(2 | (3 << 12));
+        assert_eq!(e.evaluate_keys_packed(0, "a\nb", 0.0), vec![default; 2]);
+        assert!(e.evaluate_keys_packed(9, "a", 0.0).is_empty(), "no flag at that index");
     }
 }
