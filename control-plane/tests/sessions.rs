@@ -192,3 +192,57 @@ async fn sign_out_revocation_and_expiry_end_a_session_at_once(pool: PgPool) {
     assert_eq!(actions.iter().filter(|a| **a == "sign_out").count(), 1);
     assert!(!log.text.contains(cookie.trim_start_matches("vane_session=")));
 }
+
+#[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]
+async fn a_console_session_sees_secrets_masked_until_an_audited_reveal(pool: PgPool) {
+    let api = Api::with_encryption(&pool);
+    let mut conn = pool.acquire().await.unwrap();
+    vane_control_plane::publish::publish_missing(&mut conn).await.unwrap();
+    let admin = key(&pool, "admin", None, None).await;
+    let configs = "/api/v1/applications/default/environments/production/configs";
+    let r = call(
+        &api,
+        "POST",
+        configs,
+        Some(&admin),
+        Some(json!({"key": "db.password", "value": "hunter2", "secret": true})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = call(&api, "POST", configs, Some(&admin), Some(json!({"key": "db.pool", "value": 10}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (console, id) = named_key(&api, &admin, "read", "auditor's console").await;
+    let (_, cookie) = sign_in(&api, &console, &[]).await;
+    let secret = format!("{configs}/db.password");
+
+    // Masked wherever a session reads it: the list, the config, its history, the original routes.
+    let r = with_cookie(&api, "GET", configs, &cookie, None, &[]).await;
+    let shown: Vec<(Value, Value)> =
+        r.body["items"].as_array().unwrap().iter().map(|c| (c["value"].clone(), c["masked"].clone())).collect();
+    assert_eq!(shown, [(Value::Null, json!(true)), (json!(10), json!(false))], "{}", r.body);
+    for uri in [
+        secret.clone(),
+        format!("{secret}/history"),
+        "/api/v1/config/db.password?environment=production&service_name=default".to_owned(),
+    ] {
+        let r = with_cookie(&api, "GET", &uri, &cookie, None, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}: {}", r.body);
+        assert!(!r.text.contains("hunter2"), "{uri} shows the secret to a session: {}", r.text);
+    }
+    // The key itself, sent with a request, reads it as before (automation).
+    assert_eq!(call(&api, "GET", &secret, Some(&console), None).await.body["value"], "hunter2");
+
+    // A reveal shows it, and the audit log says who looked (never what they saw).
+    let session = with_cookie(&api, "GET", "/api/v1/sessions/current", &cookie, None, &[]).await;
+    let csrf = session.body["csrf_token"].as_str().unwrap().to_owned();
+    let r = with_cookie(&api, "POST", &format!("{secret}/reveal"), &cookie, None, &[("x-csrf-token", &csrf)]).await;
+    assert_eq!((r.status, r.body["value"].as_str()), (StatusCode::OK, Some("hunter2")), "{}", r.body);
+    let audit = call(&api, "GET", "/api/v1/audit?entity_type=config&action=reveal", Some(&admin), None).await;
+    let entries = audit.body["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}", audit.body);
+    assert_eq!(
+        (entries[0]["entity_key"].as_str(), entries[0]["actor"].as_str(), entries[0]["actor_name"].as_str()),
+        (Some("db.password"), Some(id.as_str()), Some("auditor's console"))
+    );
+    assert!(!audit.text.contains("hunter2"), "the audit entry holds no value");
+}

@@ -332,8 +332,13 @@ mod tests {
         let mut conn = pool.acquire().await.unwrap();
         publish::publish_missing(&mut conn).await.unwrap();
         drop(conn);
-        let caller =
-            Caller { key_id: "test".into(), scope: KeyScope::Admin, application_id: None, environment_id: None };
+        let caller = Caller {
+            key_id: "test".into(),
+            scope: KeyScope::Admin,
+            application_id: None,
+            environment_id: None,
+            console: false,
+        };
         let mut tx = pool.begin().await.unwrap();
         let app = applications::find(&mut *tx, "default").await.unwrap();
         for i in 0..21 {

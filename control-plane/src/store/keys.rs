@@ -35,6 +35,9 @@ pub struct Grant {
     pub scope: KeyScope,
     pub application_id: Option<String>,
     pub environment_id: Option<String>,
+    /// Signed in through a console session (not a key sent with the request): secret configs
+    /// are shown masked, and only an audited reveal shows one.
+    pub console: bool,
 }
 
 impl Grant {
@@ -46,7 +49,7 @@ impl Grant {
         environment_id: Option<String>,
     ) -> Result<Self> {
         let scope = parse_scope(scope).ok_or_else(|| Error::Internal(format!("bad scope {scope}")))?;
-        Ok(Grant { key_id, scope, application_id, environment_id })
+        Ok(Grant { key_id, scope, application_id, environment_id, console: false })
     }
 }
 

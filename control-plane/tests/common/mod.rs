@@ -442,6 +442,10 @@ pub fn catalogue() -> Vec<Case> {
             let params = vec![p("application", "shop"), p("environment", "production"), p("key", "c1")];
             req(params, vec![p("limit", "5")], None)
         }),
+        case("post", &format!("{CONFIG}/reveal"), ReadStream, 200, "shop", |_, _| {
+            let params = vec![p("application", "shop"), p("environment", "production"), p("key", "c1")];
+            req(params, vec![], None)
+        }),
         case("post", &format!("{CONFIG}/rollback"), WriteStream, 200, "shop", |_, _| {
             let params = vec![p("application", "shop"), p("environment", "production"), p("key", "c1")];
             req(params, vec![], Some(json!({"version": 1})))
