@@ -26,7 +26,8 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
-fn vane_bin() -> PathBuf {
+/// The `vane` binary under test (`VANE_BIN`, or the debug build).
+pub fn vane_bin() -> PathBuf {
     std::env::var_os("VANE_BIN").map(PathBuf::from).unwrap_or_else(|| target_dir().join("debug/vane"))
 }
 

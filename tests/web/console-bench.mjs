@@ -1,7 +1,8 @@
 // Console benchmarks in Chromium with the page's clock, against a release `vane serve`
 // (`cargo xtask bench-console`): an application of 5,000 flags × 3 environments; the flag list's
 // time to interactive after navigation, a server search from keystroke to the new rows, and a
-// toggle from click to the server's confirmation.
+// toggle from click to the server's confirmation; the draft preview's refresh after an edit and
+// its impact estimate over 100,000 keys (the engine in WebAssembly, in the page).
 
 import { env } from "node:process";
 import { chromium } from "playwright-core";
@@ -108,4 +109,67 @@ for (let run = 0; run < 30; run++) {
   );
 }
 console.log(`toggle → confirmed by the server: p50 ${ms(median(toggles))}, p90 ${ms(p(toggles, 0.9))} (30 toggles)`);
+
+// The draft preview: a flag with three rules among the 5,000; an edit of a condition's values →
+// the draft's answer shown (the engine compiles the draft and evaluates it, the page renders).
+await api("POST", "/applications/bench/flags", {
+  key: "theme",
+  type: "string",
+  variants: ["classic", "modern", "bold"].map((v) => ({ key: v, value: v })),
+});
+const rule = (id, attribute, values, variant) => ({
+  id,
+  conditions: [{ attribute, operator: "in", values }],
+  serve: { variant },
+});
+await api("PATCH", "/applications/bench/flags/theme/environments/production", {
+  enabled: true,
+  rules: [
+    rule("by-country", "country", ["CA", "US"], "modern"),
+    rule("by-plan", "plan", ["pro"], "bold"),
+    {
+      id: "beta",
+      conditions: [{ attribute: "beta", operator: "eq", values: [true] }],
+      serve: { rollout: { weights: { classic: 50000, modern: 50000 } } },
+    },
+  ],
+});
+await page.goto(`${base}/ui/a/bench/production/flags/theme`);
+const box = page.getByLabel("Context (JSON)");
+await box.fill(JSON.stringify({ targetingKey: "user-7", country: "FR" }));
+await page.getByTestId("draft-variant").waitFor();
+const values = page.getByLabel("Rule 1, condition 1: values, one per line");
+const refresh = [];
+for (let run = 0; run < 21; run++) {
+  const text = run % 2 === 0 ? "CA\\nUS\\nFR" : "CA\\nUS";
+  const expected = run % 2 === 0 ? "modern" : "classic";
+  refresh.push(
+    await timed(
+      `const t = document.querySelector('textarea[aria-label="Rule 1, condition 1: values, one per line"]');` +
+        `t.value = "${text}"; t.dispatchEvent(new Event('input', { bubbles: true }));`,
+      `return document.querySelector('[data-testid=draft-variant]')?.textContent === ${JSON.stringify(expected)}`,
+    ),
+  );
+}
+await values.fill("CA\nUS");
+console.log(
+  `draft preview, edit → draft answer shown: p50 ${ms(median(refresh))}, p90 ${ms(p(refresh, 0.9))} (21 edits)`,
+);
+
+// Impact: click → the count of 100,000 sample keys that would change, shown. Each run edits the
+// draft first (an edit clears the previous estimate).
+const impact = [];
+for (let run = 0; run < 7; run++) {
+  await values.fill(run % 2 === 0 ? "CA\nUS\nFR\nDE" : "CA\nUS\nFR");
+  await page.getByTestId("impact").waitFor({ state: "detached" });
+  impact.push(
+    await timed(
+      `[...document.querySelectorAll('button')].find((b) => b.textContent.startsWith('Impact on')).click()`,
+      `return document.querySelector('[data-testid=impact]') !== null`,
+    ),
+  );
+}
+console.log(
+  `impact over 100,000 keys, click → shown: median ${ms(median(impact))} (runs ${impact.map((x) => x.toFixed(0)).join(", ")})`,
+);
 await browser.close();

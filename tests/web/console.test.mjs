@@ -226,8 +226,9 @@ test("a read key's console has no edit control, and the API refuses its writes a
   await page.screenshot({ path: `${shots}/flags-read-only-dark.png` });
   // A flag's page and the audit log read, in dark mode; nothing to save.
   await page.goto(`${base}/ui/a/demo/production/flags/dark-mode`);
-  await page.getByRole("region", { name: /^Production/ }).waitFor();
-  assert.equal(await page.getByRole("button", { name: "Save" }).count(), 0);
+  await page.getByRole("region", { name: /^Targeting in Production/ }).waitFor();
+  assert.equal(await page.getByRole("button", { name: /Save/ }).count(), 0);
+  assert.equal(await page.getByRole("button", { name: /Add a rule/ }).count(), 0);
   await page.screenshot({ path: `${shots}/flag-read-only-dark.png` });
   await page.getByRole("link", { name: "Audit log" }).click();
   await page.getByRole("heading", { name: "Audit log" }).waitFor();
@@ -269,23 +270,30 @@ test("a flag's state is edited per environment, and a concurrent change is never
   await signIn(page, admin);
   const url = `${base}/ui/a/demo/production/flags/legacy-export`;
   const path = "/applications/demo/flags/legacy-export/environments/production";
-  const production = page.getByRole("region", { name: /^Production/ });
+  const production = page.getByRole("region", { name: /^Targeting in Production/ });
+  const save = async () => {
+    await production.getByRole("button", { name: "Review and save…" }).click();
+    await production.getByRole("button", { name: "Save to Production" }).click();
+  };
 
-  // An edit, saved.
+  // An edit, reviewed and saved.
   await page.goto(url);
   await production.getByLabel("Enabled").check();
-  await production.getByRole("button", { name: "Save" }).click();
+  await production.getByRole("button", { name: "Review and save…" }).click();
+  await production.getByRole("dialog", { name: "Review the change" }).getByText('"enabled": true').waitFor();
+  await production.getByRole("button", { name: "Save to Production" }).click();
   await until(async () => (await apiAsAdmin("GET", path)).body.enabled === true);
   let state = (await apiAsAdmin("GET", path)).body;
   assert.equal(state.enabled, true, "the edit reached the server");
-  await page.screenshot({ path: `${shots}/flag.png` });
 
-  // Someone else changes it while the page is open: saving shows theirs and overwrites nothing.
+  // Someone else changes it while the page is open: the page says so at once (live), and
+  // saving shows theirs and overwrites nothing.
   await page.goto(url);
-  await production.getByLabel("Serves by default").selectOption("off");
+  await production.getByLabel("When no rule matches, serve: variant").selectOption("off");
   const theirs = await apiAsAdmin("PATCH", path, { enabled: false });
   assert.equal(theirs.status, 200);
-  await production.getByRole("button", { name: "Save" }).click();
+  await production.getByRole("status").filter({ hasText: "changed in Production while you were editing" }).waitFor();
+  await save();
   await production.getByRole("alert").filter({ hasText: "Changed by someone else" }).waitFor();
   state = (await apiAsAdmin("GET", path)).body;
   assert.deepEqual([state.enabled, state.default], [false, { variant: "on" }], "nothing was overwritten");
@@ -296,6 +304,294 @@ test("a flag's state is edited per environment, and a concurrent change is never
   await until(async () => (await apiAsAdmin("GET", path)).body.default?.variant === "off");
   state = (await apiAsAdmin("GET", path)).body;
   assert.deepEqual([state.enabled, state.default], [false, { variant: "off" }]);
+  await context.close();
+});
+
+/** A flag's answer from native vane-core (`vane eval`) on the snapshot the server publishes now. */
+async function nativeAnswers(flag, contexts) {
+  const { execFileSync } = await import("node:child_process");
+  const { writeFileSync, mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const snapshot = await apiAsAdmin("GET", "/snapshots/demo/production?audience=server");
+  const file = `${mkdtempSync(`${tmpdir()}/vane-console-`)}/snapshot.json`;
+  writeFileSync(file, JSON.stringify(snapshot.body));
+  return contexts.map((c) =>
+    JSON.parse(
+      execFileSync(env.VANE_BIN, ["eval", "--snapshot", file, "--flag", flag, "--context", JSON.stringify(c)], {
+        encoding: "utf8",
+      }),
+    ),
+  );
+}
+
+/** The edge's OFREP answer for one context. */
+async function edgeAnswer(flag, c) {
+  const r = await fetch(`${env.EDGE_URL}/ofrep/v1/evaluate/flags/${flag}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${env.EDGE_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ context: c }),
+  });
+  return r.json();
+}
+
+test("rules are drafted and previewed by the engine before saving; native vane-core and the edge agree", async () => {
+  // A flag with three variants and a segment of 10,000 keys (through the API: the segments screen
+  // is not built yet).
+  const flagKey = "button-style";
+  const created = await apiAsAdmin("POST", "/applications/demo/flags", {
+    key: flagKey,
+    type: "string",
+    variants: [
+      { key: "classic", value: "classic" },
+      { key: "modern", value: "modern" },
+      { key: "bold", value: "bold" },
+    ],
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const { context, page, errors } = await open();
+  await signIn(page, admin);
+
+  // A segment of 10,000 pasted keys, made in the console.
+  await page.goto(`${base}/ui/a/demo/production/segments`);
+  await page.getByLabel("New segment").fill("beta");
+  await page.getByRole("button", { name: "Create" }).click();
+  await page.getByRole("link", { name: "beta", exact: true }).click();
+  const included = Array.from({ length: 10_000 }, (_, i) => `beta-${i}`);
+  // Pasted as a browser pastes (one paste event carrying the text).
+  await page.getByLabel("Keys to add to always in").evaluate((area, text) => {
+    const data = new DataTransfer();
+    data.setData("text/plain", text);
+    area.focus();
+    area.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+  }, included.join("\n"));
+  await page.getByRole("button", { name: "Add 10,000 keys" }).click();
+  // And a file of keys, some already in (counted once).
+  await page
+    .getByLabel("or upload a file")
+    .first()
+    .setInputFiles({
+      name: "more.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("beta-1\nbeta-10000, beta-10001\n"),
+    });
+  await page.getByTestId("beta-included-count").filter({ hasText: "10,002" }).waitFor();
+  await page.getByLabel("Search always in").fill("beta-999");
+  await page.getByText("beta-9999", { exact: true }).waitFor();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("status").filter({ hasText: "Saved." }).waitFor();
+  const segment = (await apiAsAdmin("GET", "/applications/demo/segments/beta")).body;
+  assert.equal(segment.included.length, 10_002);
+  assert.equal(await page.getByTestId("beta-included-count").textContent(), "10,002");
+  await page.screenshot({ path: `${shots}/segment.png` });
+  await page.setViewportSize({ width: 1280, height: 1000 });
+  await page.goto(`${base}/ui/a/demo/production/flags/${flagKey}`);
+  const production = page.getByRole("region", { name: /^Targeting in Production/ });
+  const preview = page.getByRole("complementary", { name: "Preview" });
+  await preview.getByTestId("preview-answers").waitFor();
+
+  // Enabled; rule 1: country in CA/US → modern; rule 2: in segment beta → a rollout.
+  await production.getByLabel("Enabled").check();
+  await production.getByRole("button", { name: "+ Add a rule" }).click();
+  await production.getByRole("button", { name: "+ Add a condition" }).click();
+  await production.getByLabel("Rule 1, condition 1: attribute").fill("country");
+  await production.getByLabel("Rule 1, condition 1: operator").selectOption("in");
+  await production.getByLabel("Rule 1, condition 1: values, one per line").fill("CA\nUS");
+  await production.getByLabel("Rule 1 serves: variant").selectOption("modern");
+  await production.getByRole("button", { name: "+ Add a rule" }).click();
+  await production.getByRole("button", { name: "+ Add a condition" }).nth(1).click();
+  await production.getByLabel("Rule 2, condition 1: attribute").fill("targetingKey");
+  await production.getByLabel("Rule 2, condition 1: operator").selectOption("in_segment");
+  await production
+    .getByRole("group", { name: "Rule 2, condition 1: segments" })
+    .getByLabel("beta", { exact: true })
+    .check();
+  await production.getByRole("radio", { name: "a percentage rollout" }).nth(1).check();
+  await production.getByLabel("Rule 2 serves: bold (percent)").fill("70");
+  await production.getByLabel("Rule 2 serves: bold (percent)").blur();
+  // The split still adds up to 100 %: what bold gained came from the others.
+  const split = await production.getByRole("img", { name: /bold 70.0 %/ }).getAttribute("aria-label");
+  assert.match(split, /classic 0.0 %, modern 30.0 %, bold 70.0 %|classic 30.0 %, modern 0.0 %, bold 70.0 %/);
+
+  // The draft answers beside the live ones, for the context being typed.
+  const contextBox = preview.getByLabel("Context (JSON)");
+  await contextBox.fill(JSON.stringify({ targetingKey: "user-1", country: "CA" }));
+  await until(async () => (await preview.getByTestId("draft-variant").textContent()) === "modern");
+  assert.equal(await preview.getByTestId("draft-variant").textContent(), "modern");
+  assert.equal(await preview.getByTestId("live-reason").textContent(), "DISABLED");
+  await preview.getByRole("button", { name: /Impact on 100,000 keys/ }).click();
+  await preview.getByTestId("impact").waitFor();
+  assert.match(await preview.getByTestId("impact").textContent(), /of 100,000 sample keys/);
+  await production.getByText("Rule 2", { exact: true }).scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${shots}/flag-rules.png` });
+
+  // A mistake is shown on its field as it is typed (the engine compiles the draft), and the
+  // server's refusal lands there too; nothing is saved.
+  await production.getByRole("button", { name: "+ Add a rule" }).click();
+  await production.getByRole("button", { name: "+ Add a condition" }).nth(2).click();
+  await production.getByLabel("Rule 3, condition 1: attribute").fill("appVersion");
+  await production.getByLabel("Rule 3, condition 1: operator").selectOption("semver_gte");
+  await production.getByLabel("Rule 3, condition 1: value").fill("1.x");
+  const rule3 = production.getByRole("listitem").filter({ hasText: "Rule 3" });
+  await rule3.getByRole("alert").filter({ hasText: "needs a semantic version" }).waitFor();
+  const before = (await apiAsAdmin("GET", `/applications/demo/flags/${flagKey}/environments/production`)).body;
+  await production.getByRole("button", { name: "Review and save…" }).click();
+  await production.getByRole("button", { name: "Save to Production" }).click();
+  await production.getByRole("alert").filter({ hasText: "rules[2].conditions[0]" }).waitFor();
+  const after = (await apiAsAdmin("GET", `/applications/demo/flags/${flagKey}/environments/production`)).body;
+  assert.equal(after.version, before.version, "a refused save changes nothing");
+  assert.equal(await production.getByLabel("Rule 3, condition 1: value").inputValue(), "1.x", "the draft is kept");
+  await rule3.getByRole("alert").scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${shots}/flag-422.png` });
+  await production.getByRole("button", { name: "Remove Rule 3", exact: true }).click();
+
+  // Thirty contexts through the preview, kept to compare with what is served after the save.
+  const contexts = Array.from({ length: 30 }, (_, i) => ({
+    targetingKey: i % 3 === 0 ? `beta-${i * 301}` : `user-${i}`,
+    country: ["CA", "FR", "US", "DE", "JP"][i % 5],
+  }));
+  const drafted = [];
+  const answers = preview.getByTestId("preview-answers");
+  for (const c of contexts) {
+    await contextBox.fill(JSON.stringify(c));
+    await until(async () => (await answers.getAttribute("data-for")) === JSON.stringify(c));
+    drafted.push({
+      variant: await preview.getByTestId("draft-variant").textContent(),
+      reason: await preview.getByTestId("draft-reason").textContent(),
+    });
+  }
+
+  // Review: the semantic diff, then save.
+  await production.getByRole("button", { name: "Review and save…" }).click();
+  const review = production.getByRole("dialog", { name: "Review the change" });
+  await review.getByText('"operator": "in_segment"').waitFor();
+  await review.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${shots}/flag-review.png` });
+  await review.getByRole("button", { name: "Save to Production" }).click();
+  const statePath = `/applications/demo/flags/${flagKey}/environments/production`;
+  await until(async () => (await apiAsAdmin("GET", statePath)).body.rules.length === 2);
+  const saved = (await apiAsAdmin("GET", statePath)).body;
+  assert.equal(saved.rules.length, 2);
+  assert.equal(saved.enabled, true);
+
+  // Native vane-core on the published snapshot gives the preview's answers.
+  const native = await nativeAnswers(flagKey, contexts);
+  assert.deepEqual(
+    native.map((a) => ({ variant: a.variant, reason: a.reason })),
+    drafted,
+    "the preview agrees with native vane-core",
+  );
+  // And the edge serves the new version with the same answers.
+  const version = native[0].metadata.flagVersion;
+  await until(async () => (await edgeAnswer(flagKey, contexts[0])).metadata?.flagVersion === version);
+  for (const [i, c] of contexts.entries()) {
+    const served = await edgeAnswer(flagKey, c);
+    assert.equal(served.metadata?.flagVersion, version, "the edge serves the saved version");
+    assert.deepEqual({ variant: served.variant, reason: served.reason }, drafted[i], JSON.stringify(c));
+  }
+  // The segment now says which flag uses it.
+  await page.goto(`${base}/ui/a/demo/production/segments/beta`);
+  await page.getByRole("complementary", { name: "Used by" }).getByRole("link", { name: flagKey }).waitFor();
+  // No script error (the 401 before sign-in and the 422 above are answers, not errors).
+  assert.deepEqual(
+    errors.filter((e) => !e.startsWith("Failed to load resource")),
+    [],
+  );
+  await context.close();
+});
+
+test("configs: a schema checked as typed, history with rollback, a secret masked until an audited reveal", async () => {
+  const { context, page, errors } = await open();
+  await signIn(page, admin);
+  await page.goto(`${base}/ui/a/demo/production/configs`);
+  const form = page.getByRole("form", { name: "New config" });
+  const secretValue = "tok_live_7f3a9c";
+  await form.getByLabel("Key").fill("payments.token");
+  await form.getByLabel("Value").fill(secretValue);
+  await form.getByRole("checkbox", { name: /Secret/ }).check();
+  await form.getByRole("button", { name: "Create" }).click();
+  await page.getByRole("link", { name: "payments.token" }).waitFor();
+  await form.getByLabel("Key").fill("checkout.max-items");
+  await form.getByLabel("Type").selectOption("number");
+  await form.getByLabel("Value").fill("20");
+  await form.getByRole("button", { name: "Create" }).click();
+  await page.getByRole("link", { name: "checkout.max-items" }).waitFor();
+  assert.ok(!(await page.content()).includes(secretValue), "the list shows the secret masked");
+  await page.screenshot({ path: `${shots}/configs.png` });
+
+  // The value is checked against the schema as it is typed; nothing invalid can be saved.
+  await page.getByRole("link", { name: "checkout.max-items" }).click();
+  const editor = page.getByRole("region", { name: "Config", exact: true });
+  await editor.getByLabel("JSON Schema").fill('{"type": "integer", "minimum": 1, "maximum": 50}');
+  await editor.getByLabel("Value", { exact: true }).fill("80");
+  await editor.getByRole("alert").filter({ hasText: "50" }).waitFor();
+  assert.equal(await editor.getByRole("button", { name: "Save" }).isDisabled(), true);
+  await editor.getByLabel("Value", { exact: true }).fill("30");
+  await editor.getByRole("button", { name: "Save" }).click();
+  const path = "/applications/demo/environments/production/configs/checkout.max-items";
+  await until(async () => (await apiAsAdmin("GET", path)).body.value === 30);
+  assert.deepEqual((await apiAsAdmin("GET", path)).body.schema, { type: "integer", minimum: 1, maximum: 50 });
+
+  // History: the two versions compared, and the first restored as a third.
+  const history = page.getByRole("region", { name: "History" });
+  await history.getByText('"value": 30').waitFor();
+  await page.screenshot({ path: `${shots}/config.png` });
+  await history.getByRole("button", { name: "Roll back to 1" }).click();
+  await until(async () => (await apiAsAdmin("GET", path)).body.version === 3);
+  const restored = (await apiAsAdmin("GET", path)).body;
+  assert.deepEqual([restored.value, restored.version], [20, 3]);
+  await until(async () => (await editor.getByLabel("Value", { exact: true }).inputValue()) === "20");
+  assert.equal(
+    await editor.getByLabel("Value", { exact: true }).inputValue(),
+    "20",
+    "the page shows the restored value",
+  );
+
+  // A secret: masked until the user asks; the reveal is in the audit log under this key.
+  await page.goto(`${base}/ui/a/demo/production/configs/payments.token`);
+  await page.getByLabel("secret value, masked").waitFor();
+  assert.ok(!(await page.content()).includes(secretValue), "masked until revealed");
+  await page.screenshot({ path: `${shots}/config-secret.png` });
+  await page.getByRole("button", { name: /^Reveal/ }).click();
+  const revealed = page.getByRole("region", { name: "Config", exact: true }).getByLabel("Value", { exact: true });
+  await revealed.waitFor();
+  assert.equal(await revealed.inputValue(), secretValue);
+  const reveals = (await apiAsAdmin("GET", "/audit?entity_type=config&action=reveal")).body.items;
+  assert.equal(reveals.length, 1);
+  assert.equal(reveals[0].entity_key, "payments.token");
+  assert.ok(!JSON.stringify(reveals).includes(secretValue), "the audit entry holds no value");
+  assert.deepEqual(
+    errors.filter((e) => !e.startsWith("Failed to load resource")),
+    [],
+  );
+  await context.close();
+});
+
+test("flags are enabled, disabled and archived in bulk", async () => {
+  const { context, page } = await open();
+  await signIn(page, admin);
+  for (const key of ["bulk-a", "bulk-b"]) {
+    assert.equal((await apiAsAdmin("POST", "/applications/demo/flags", { key, type: "boolean" })).status, 201);
+  }
+  const state = async (key) =>
+    (await apiAsAdmin("GET", `/applications/demo/flags/${key}/environments/production`)).body.enabled;
+  await page.goto(`${base}/ui/a/demo/production`);
+  await page.getByLabel("Select bulk-a").check();
+  await page.getByLabel("Select bulk-b").check();
+  const toolbar = page.getByRole("toolbar", { name: "Change the selected flags" });
+  await toolbar.getByText("2 selected").waitFor();
+  await page.screenshot({ path: `${shots}/flags-bulk.png` });
+  await toolbar.getByRole("button", { name: "Enable in Production" }).click();
+  await page.getByRole("status").filter({ hasText: "2 flags changed." }).waitFor();
+  assert.deepEqual([await state("bulk-a"), await state("bulk-b")], [true, true]);
+  await page.getByLabel("Select bulk-a").check();
+  await page.getByLabel("Select bulk-b").check();
+  await toolbar.getByRole("button", { name: "Archive" }).click();
+  await until(async () => (await apiAsAdmin("GET", "/applications/demo/flags/bulk-b")).body.archived === true);
+  const archived = await Promise.all(
+    ["bulk-a", "bulk-b"].map(async (k) => (await apiAsAdmin("GET", `/applications/demo/flags/${k}`)).body.archived),
+  );
+  assert.deepEqual(archived, [true, true]);
+  await page.getByLabel("Select bulk-a").waitFor({ state: "detached" });
   await context.close();
 });
 

@@ -132,6 +132,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/applications/{application}/environments/{environment}/configs/{key}/reveal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reveal a config's value (a console session's only way to see a secret; audited) */
+        post: operations["postApplicationsApplicationEnvironmentsEnvironmentConfigsKeyReveal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/applications/{application}/environments/{environment}/configs/{key}/rollback": {
         parameters: {
             query?: never;
@@ -877,6 +894,8 @@ export interface components {
             /** Format: date-time */
             at: string;
             description: string;
+            /** @description A secret's value withheld from a console session (`value` is `null`). */
+            masked: boolean;
             schema?: unknown;
             value: unknown;
             value_type: string;
@@ -884,10 +903,13 @@ export interface components {
             version: number;
         };
         /** @description A config as the API shows it: its row, where it lives by name, and its value (secrets
-         *     decrypted for the admin/read keys that may see them). */
+         *     decrypted for the admin/read keys that may see them — except in a console session, where a
+         *     secret is `masked` and only an audited reveal shows it). */
         ConfigView: components["schemas"]["ConfigRow"] & {
             application: string;
             environment: string;
+            /** @description The value is a secret withheld from this caller (`value` is `null`): see `…/reveal`. */
+            masked: boolean;
             value: unknown;
         };
         ConfigurationCreate: {
@@ -1219,6 +1241,10 @@ export interface components {
             metadata?: unknown;
             service_name: string;
             service_url: string;
+        };
+        /** @description A config's value, revealed on request (`POST …/configs/{key}/reveal`). */
+        Revealed: {
+            value: unknown;
         };
         /** @description `{"version": N}`: the version a rollback restores (it becomes a new version). */
         Rollback: {
@@ -2945,6 +2971,102 @@ export interface operations {
                         /** Format: int64 */
                         total: number;
                     };
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key's scope or binding does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such entity */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflicts with the current state or a stale version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description If-Match does not match the current version */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Invalid fields; details name each path */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PostgreSQL unavailable; retry after Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApplicationsApplicationEnvironmentsEnvironmentConfigsKeyReveal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                application: string;
+                environment: string;
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revealed"];
                 };
             };
             /** @description Malformed request */

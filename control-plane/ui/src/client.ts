@@ -14,6 +14,16 @@ export type FieldError = Schemas["FieldError"];
 export type StateChange = Schemas["StateChange"];
 export type Serve = Schemas["Serve"];
 export type KeyInfo = Schemas["KeyInfo"];
+export type Rule = Schemas["Rule"];
+export type Condition = Schemas["Condition"];
+export type Operator = Schemas["Operator"];
+export type Prerequisite = Schemas["Prerequisite"];
+export type Variant = Schemas["Variant"];
+export type Rollout = Schemas["Rollout"];
+export type SegmentRow = Schemas["SegmentRow"];
+export type ConfigView = Schemas["ConfigView"];
+export type ConfigVersion = Schemas["ConfigVersion"];
+export type HistoryEntry = Schemas["HistoryEntry"];
 export type Service = Schemas["Service"];
 export type NewKey = Schemas["NewKey"];
 export type AuditEntry = Schemas["AuditEntry"];
@@ -95,6 +105,12 @@ function parameters(query: Record<string, unknown>): URLSearchParams {
   return params;
 }
 
+const statePath = (app: string, flag: string, env: string) =>
+  `/applications/${encodeURIComponent(app)}/flags/${encodeURIComponent(flag)}/environments/${encodeURIComponent(env)}`;
+const configsPath = (app: string, env: string) =>
+  `/applications/${encodeURIComponent(app)}/environments/${encodeURIComponent(env)}/configs`;
+const configPath = (app: string, env: string, key: string) => `${configsPath(app, env)}/${encodeURIComponent(key)}`;
+
 export const api = {
   signIn: (key: string) => request<Session>("POST", "/sessions", { key }),
   session: () => request<Session>("GET", "/sessions/current"),
@@ -113,6 +129,32 @@ export const api = {
       `/applications/${encodeURIComponent(app)}/flags/${encodeURIComponent(flag)}/environments/${encodeURIComponent(env)}`,
       change,
     ),
+  changeFlag: (app: string, flag: string, change: Schemas["FlagChange"]) =>
+    request<FlagView>("PATCH", `/applications/${encodeURIComponent(app)}/flags/${encodeURIComponent(flag)}`, change),
+  segment: (app: string, key: string) =>
+    request<SegmentRow>("GET", `/applications/${encodeURIComponent(app)}/segments/${encodeURIComponent(key)}`),
+  createSegment: (app: string, body: Schemas["SegmentBody"]) =>
+    request<SegmentRow>("POST", `/applications/${encodeURIComponent(app)}/segments`, body),
+  changeSegment: (app: string, key: string, body: Schemas["SegmentBody"]) =>
+    request<SegmentRow>("PATCH", `/applications/${encodeURIComponent(app)}/segments/${encodeURIComponent(key)}`, body),
+  segments: (app: string) =>
+    request<Page<SegmentRow>>("GET", `/applications/${encodeURIComponent(app)}/segments?limit=1000`),
+  stateHistory: (app: string, flag: string, env: string) =>
+    request<Page<HistoryEntry>>("GET", `${statePath(app, flag, env)}/history?limit=1000`),
+  rollbackState: (app: string, flag: string, env: string, version: number) =>
+    request<StateRow>("POST", `${statePath(app, flag, env)}/rollback`, { version }),
+  configs: (app: string, env: string) => request<Page<ConfigView>>("GET", `${configsPath(app, env)}?limit=1000`),
+  config: (app: string, env: string, key: string) => request<ConfigView>("GET", configPath(app, env, key)),
+  createConfig: (app: string, env: string, body: Schemas["CreateConfig"]) =>
+    request<ConfigView>("POST", configsPath(app, env), body),
+  changeConfig: (app: string, env: string, key: string, body: Schemas["UpdateConfig"]) =>
+    request<ConfigView>("PATCH", configPath(app, env, key), body),
+  revealConfig: (app: string, env: string, key: string) =>
+    request<Schemas["Revealed"]>("POST", `${configPath(app, env, key)}/reveal`),
+  configHistory: (app: string, env: string, key: string) =>
+    request<Page<ConfigVersion>>("GET", `${configPath(app, env, key)}/history?limit=1000`),
+  rollbackConfig: (app: string, env: string, key: string, version: number) =>
+    request<ConfigView>("POST", `${configPath(app, env, key)}/rollback`, { version }),
   createEnvironment: (body: Schemas["NewEnvironment"]) => request<Environment>("POST", "/environments", body),
   changeEnvironment: (key: string, change: Schemas["EnvironmentChange"]) =>
     request<Environment>("PATCH", `/environments/${encodeURIComponent(key)}`, change),

@@ -6,19 +6,24 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 import { ApiError, api, rememberSession, whenSignedOut } from "./client";
-import type {
-  Application,
-  AuditEntry,
-  Environment,
-  FlagView,
-  KeyInfo,
-  NewKey,
-  Serve,
-  Service,
-  Session,
-  StateChange,
-  StateRow,
-} from "./client";
+import { ConfigDetail, Configs, configsPath } from "./configs";
+import { LineDiff } from "./diff";
+import { FlagDetail } from "./flag";
+import { SegmentDetail, Segments, segmentsPath } from "./segments";
+import {
+  Columns,
+  Link,
+  Named,
+  Pager,
+  Problem,
+  QuickCreate,
+  When,
+  flagPath,
+  flagsPath,
+  go,
+  useSnapshotEvents,
+} from "./ui";
+import type { Application, AuditEntry, Environment, FlagView, KeyInfo, NewKey, Service, Session } from "./client";
 
 // --- routing -------------------------------------------------------------------------------
 
@@ -30,6 +35,10 @@ type Route =
   | { screen: "environments" }
   | { screen: "registry" }
   | { screen: "flags"; app: string; env: string }
+  | { screen: "segments"; app: string; env: string }
+  | { screen: "configs"; app: string; env: string }
+  | { screen: "config"; app: string; env: string; key: string }
+  | { screen: "segment"; app: string; env: string; segment: string }
   | { screen: "flag"; app: string; env: string; flag: string };
 
 function parse(location: Location): Route {
@@ -42,17 +51,20 @@ function parse(location: Location): Route {
     return { screen: "sign-in", next: new URLSearchParams(location.search).get("next") ?? "/ui/" };
   if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "flags" && parts[4])
     return { screen: "flag", app: parts[1], env: parts[2], flag: parts[4] };
+  if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "segments" && parts[4])
+    return { screen: "segment", app: parts[1], env: parts[2], segment: parts[4] };
+  if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "configs" && parts[4])
+    return { screen: "config", app: parts[1], env: parts[2], key: parts[4] };
+  if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "configs")
+    return { screen: "configs", app: parts[1], env: parts[2] };
+  if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "segments")
+    return { screen: "segments", app: parts[1], env: parts[2] };
   if (parts[0] === "a" && parts[1] && parts[2]) return { screen: "flags", app: parts[1], env: parts[2] };
   if (parts[0] === "keys") return { screen: "keys" };
   if (parts[0] === "audit") return { screen: "audit" };
   if (parts[0] === "environments") return { screen: "environments" };
   if (parts[0] === "registry") return { screen: "registry" };
   return { screen: "applications" };
-}
-
-export function go(path: string): void {
-  history.pushState(null, "", path);
-  dispatchEvent(new PopStateEvent("popstate"));
 }
 
 function useRoute(): Route {
@@ -63,94 +75,6 @@ function useRoute(): Route {
     return () => removeEventListener("popstate", update);
   }, []);
   return route;
-}
-
-const flagsPath = (app: string, env: string) => `/ui/a/${encodeURIComponent(app)}/${encodeURIComponent(env)}`;
-const flagPath = (app: string, env: string, flag: string) => `${flagsPath(app, env)}/flags/${encodeURIComponent(flag)}`;
-
-/** Internal links navigate without a reload; new tabs and modified clicks work as links do. */
-function Link(props: { href: string; children: ComponentChildren; class?: string }) {
-  const click = (e: MouseEvent) => {
-    if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
-    e.preventDefault();
-    go(props.href);
-  };
-  return (
-    <a href={props.href} onClick={click} class={props.class}>
-      {props.children}
-    </a>
-  );
-}
-
-function Problem(props: { error: unknown }) {
-  if (!props.error) return null;
-  const e = props.error;
-  const message = e instanceof ApiError ? e.message : String(e);
-  const details = e instanceof ApiError ? e.details : [];
-  return (
-    <div class="problem" role="alert">
-      <p>{message}</p>
-      {details.length > 0 && (
-        <ul>
-          {details.map((d) => (
-            <li key={d.path}>
-              <code>{d.path || "(body)"}</code>: {d.message}
-            </li>
-          ))}
-        </ul>
-      )}
-    </div>
-  );
-}
-
-/**
- * A one-field form that creates something. A refusal that names the field (a 422 whose detail's
- * path is `field`) is shown on the field; any other goes below the form. The text is kept when
- * the create fails.
- */
-function QuickCreate(props: {
-  label: string;
-  placeholder: string;
-  field: string;
-  create: (text: string) => Promise<void>;
-}) {
-  const [text, setText] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const id = props.label.toLowerCase().replace(/\W+/g, "-");
-  const onField = error instanceof ApiError ? error.details.filter((d) => d.path === props.field) : [];
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setError(null);
-    try {
-      await props.create(text.trim());
-      setText("");
-    } catch (err) {
-      setError(err);
-    }
-  };
-  return (
-    <form class="inline" onSubmit={submit}>
-      <label for={id}>{props.label}</label>
-      <div class="field">
-        <input
-          id={id}
-          value={text}
-          placeholder={props.placeholder}
-          onInput={(e) => setText((e.target as HTMLInputElement).value)}
-          aria-invalid={onField.length > 0}
-          aria-describedby={onField.length > 0 ? `${id}-problem` : undefined}
-          required
-        />
-        {onField.length > 0 && (
-          <span class="field-problem" id={`${id}-problem`} role="alert">
-            {onField.map((d) => d.message).join("; ")}
-          </span>
-        )}
-      </div>
-      <button type="submit">Create</button>
-      {onField.length === 0 && <Problem error={error} />}
-    </form>
-  );
 }
 
 // --- sign-in -------------------------------------------------------------------------------
@@ -232,6 +156,8 @@ function Shell(props: {
             <Named value={env} onChange={(e) => go(flagsPath(app, (e.target as HTMLSelectElement).value))} of={envs} />
           </label>
           <Link href={flagsPath(app, env)}>Flags</Link>
+          <Link href={segmentsPath(app, env)}>Segments</Link>
+          <Link href={configsPath(app, env)}>Configs</Link>
           <Link href="/ui/">Applications</Link>
           {session.scope === "admin" && !session.application_id && !session.environment_id && (
             <Link href="/ui/keys">API keys</Link>
@@ -331,70 +257,6 @@ function Applications(props: { session: Session; apps: Application[]; envs: Envi
   );
 }
 
-/** A table's column headings (and an unlabelled one for row actions). */
-function Columns(props: { names: string[]; actions?: boolean }) {
-  return (
-    <thead>
-      <tr>
-        {props.names.map((n) => (
-          <th scope="col" key={n}>
-            {n}
-          </th>
-        ))}
-        {props.actions && (
-          <th scope="col" class="actions">
-            <span class="sr-only">Actions</span>
-          </th>
-        )}
-      </tr>
-    </thead>
-  );
-}
-
-/** Previous and next pages of a list of `total` items, `size` at a time (nothing when one page holds them). */
-function Pager(props: {
-  offset: number;
-  size: number;
-  total: number;
-  go: (offset: number) => void;
-  labels: [string, string];
-}) {
-  const { offset, size, total } = props;
-  if (total <= size) return null;
-  return (
-    <div class="pager">
-      <button disabled={offset === 0} onClick={() => props.go(Math.max(0, offset - size))}>
-        {props.labels[0]}
-      </button>
-      <span class="muted">
-        {offset + 1}–{Math.min(offset + size, total)} of {total}
-      </span>
-      <button disabled={offset + size >= total} onClick={() => props.go(offset + size)}>
-        {props.labels[1]}
-      </button>
-    </div>
-  );
-}
-
-/** A time shown relative, with the absolute one on hover. */
-function When(props: { at: string }) {
-  const date = new Date(props.at);
-  const seconds = Math.round((Date.now() - date.getTime()) / 1000);
-  const relative =
-    seconds < 60
-      ? "just now"
-      : seconds < 3600
-        ? `${Math.floor(seconds / 60)} min ago`
-        : seconds < 86400
-          ? `${Math.floor(seconds / 3600)} h ago`
-          : `${Math.floor(seconds / 86400)} d ago`;
-  return (
-    <time dateTime={props.at} title={date.toLocaleString()}>
-      {relative}
-    </time>
-  );
-}
-
 // --- flags ---------------------------------------------------------------------------------
 
 const PAGE = 100;
@@ -437,28 +299,42 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
   // Live: a change made elsewhere (the API, another console) republishes this environment's
   // snapshot, and the control plane's event stream says so; the list is read again. (Server
   // snapshots' events are for admin keys; a read-only console reloads by hand for now.)
-  useEffect(() => {
-    if (!writable) return;
-    const events = new EventSource(
-      `/api/v1/snapshots/${encodeURIComponent(props.app)}/${encodeURIComponent(props.env)}/events`,
-    );
-    let seen = "";
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    events.addEventListener("snapshot", (e) => {
-      const version = (e as MessageEvent<string>).lastEventId;
-      if (seen !== "" && version !== seen) {
-        clearTimeout(timer);
-        timer = setTimeout(() => void loadRef.current(), 100);
-      }
-      seen = version;
-    });
-    return () => {
-      clearTimeout(timer);
-      events.close();
-    };
-  }, [props.app, props.env, writable]);
+  useSnapshotEvents(props.app, props.env, writable, () => void loadRef.current());
 
   const shown = page?.items ?? [];
+
+  // Bulk changes: the selected flags of this page, each changed with the version it was read at;
+  // one changed elsewhere meanwhile is left alone and counted.
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [bulkNote, setBulkNote] = useState("");
+  useEffect(() => setSelected(new Set()), [props.app, q, tag, archived, offset]);
+  const select = (key: string, on: boolean) => {
+    const next = new Set(selected);
+    if (on) next.add(key);
+    else next.delete(key);
+    setSelected(next);
+  };
+  const bulk = async (action: "enable" | "disable" | "archive" | "restore") => {
+    const chosen = shown.filter((f) => selected.has(f.key));
+    const results = await Promise.allSettled(
+      chosen.map((f) => {
+        if (action === "archive" || action === "restore")
+          return api.changeFlag(props.app, f.key, { archived: action === "archive", version: f.version });
+        const state = f.environments[props.env];
+        if (!state) return Promise.resolve(null);
+        return api.setEnabled(props.app, f.key, props.env, action === "enable", state.version);
+      }),
+    );
+    const failed = results.filter((r) => r.status === "rejected").length;
+    setBulkNote(
+      failed === 0
+        ? `${chosen.length} flag${chosen.length === 1 ? "" : "s"} changed.`
+        : `${chosen.length - failed} changed; ${failed} not (changed elsewhere meanwhile, or refused): reload and try again.`,
+    );
+    setSelected(new Set());
+    void load();
+  };
+  const current = props.envs.find((e) => e.key === props.env)?.name ?? props.env;
 
   const toggle = async (flag: FlagView, env: string) => {
     const state = flag.environments[env];
@@ -517,9 +393,43 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
           Archived
         </label>
       </div>
+      {writable && selected.size > 0 && (
+        <div class="bulk" role="toolbar" aria-label="Change the selected flags">
+          <strong>{selected.size} selected</strong>
+          <button onClick={() => bulk("enable")}>Enable in {current}</button>
+          <button onClick={() => bulk("disable")}>Disable in {current}</button>
+          {archived ? (
+            <button onClick={() => bulk("restore")}>Restore</button>
+          ) : (
+            <button class="danger" onClick={() => bulk("archive")}>
+              Archive
+            </button>
+          )}
+          <button class="link" onClick={() => setSelected(new Set())}>
+            Clear
+          </button>
+        </div>
+      )}
+      {bulkNote && (
+        <p class="muted" role="status">
+          {bulkNote}
+        </p>
+      )}
       <table class="list flags">
         <thead>
           <tr>
+            {writable && (
+              <th scope="col" class="select">
+                <input
+                  type="checkbox"
+                  aria-label="Select every flag on this page"
+                  checked={shown.length > 0 && shown.every((f) => selected.has(f.key))}
+                  onChange={(e) =>
+                    setSelected((e.target as HTMLInputElement).checked ? new Set(shown.map((f) => f.key)) : new Set())
+                  }
+                />
+              </th>
+            )}
             <th scope="col">Flag</th>
             <th scope="col">Type</th>
             {props.envs.map((e) => (
@@ -532,6 +442,16 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
         <tbody>
           {shown.map((f) => (
             <tr key={f.id}>
+              {writable && (
+                <td class="select">
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${f.key}`}
+                    checked={selected.has(f.key)}
+                    onChange={(e) => select(f.key, (e.target as HTMLInputElement).checked)}
+                  />
+                </td>
+              )}
               <td>
                 <Link href={flagPath(props.app, props.env, f.key)}>
                   <code>{f.key}</code>
@@ -590,235 +510,6 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
       )}
       <Problem error={error} />
     </section>
-  );
-}
-
-// --- one flag ------------------------------------------------------------------------------
-
-/** What a serve says, in words. */
-function served(serve: Serve): string {
-  if ("variant" in serve) return serve.variant;
-  const weights = Object.entries(serve.rollout.weights).map(([v, w]) => `${v} ${(w / 1000).toFixed(1)} %`);
-  return `rollout: ${weights.join(", ")}`;
-}
-
-/** The part of an environment's state this screen edits. */
-interface Draft {
-  enabled: boolean;
-  default: string;
-  off_variant: string;
-}
-
-const draftOf = (s: StateRow): Draft => ({
-  enabled: s.enabled,
-  default: "variant" in s.default ? s.default.variant : "",
-  off_variant: s.off_variant ?? "",
-});
-
-/**
- * The change a draft makes to the state it was started from, `base` (only what the user changed),
- * expecting `on`'s version: `base` itself, or — to reapply the user's change on top of someone
- * else's — the state that is current now, whose other fields are kept.
- */
-function changeOf(draft: Draft, base: StateRow, on: StateRow): StateChange {
-  const was = draftOf(base);
-  const change: StateChange = { version: on.version };
-  if (draft.enabled !== was.enabled) change.enabled = draft.enabled;
-  if (draft.default !== was.default && draft.default !== "") change.default = { variant: draft.default };
-  if (draft.off_variant !== was.off_variant) change.off_variant = draft.off_variant === "" ? null : draft.off_variant;
-  return change;
-}
-
-/** One of a flag's variants, or (`none`, valued "") something that is not one of them. */
-function VariantChoice(props: {
-  value: string;
-  onChange: (e: Event) => void;
-  disabled: boolean;
-  variants: string[];
-  none?: string | undefined;
-}) {
-  return (
-    <select value={props.value} onChange={props.onChange} disabled={props.disabled}>
-      {props.none !== undefined && <option value="">{props.none}</option>}
-      {props.variants.map((v) => (
-        <option key={v} value={v}>
-          {v}
-        </option>
-      ))}
-    </select>
-  );
-}
-
-function EnvironmentState(props: {
-  app: string;
-  flag: FlagView;
-  env: Environment;
-  state: StateRow;
-  writable: boolean;
-  saved: (state: StateRow) => void;
-}) {
-  const { state } = props;
-  const [draft, setDraft] = useState<Draft>(() => draftOf(state));
-  const [base, setBase] = useState(state);
-  const [conflict, setConflict] = useState<StateRow | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const variants = props.flag.variants.map((v) => v.key);
-  const dirty = JSON.stringify(draft) !== JSON.stringify(draftOf(base));
-  const save = async (on: StateRow) => {
-    setBusy(true);
-    setError(null);
-    try {
-      const after = await api.changeState(props.app, props.flag.key, props.env.key, changeOf(draft, base, on));
-      setBase(after);
-      setDraft(draftOf(after));
-      setConflict(null);
-      props.saved(after);
-    } catch (err) {
-      if (err instanceof ApiError && (err.status === 409 || err.status === 412)) {
-        // Someone else changed it: show theirs, keep ours, overwrite nothing.
-        const current = await api.flag(props.app, props.flag.key);
-        const theirs = current.environments[props.env.key];
-        if (theirs) setConflict(theirs);
-      } else {
-        setError(err);
-      }
-    } finally {
-      setBusy(false);
-    }
-  };
-  const set = (field: keyof Draft) => (e: Event) => {
-    const target = e.target as HTMLInputElement | HTMLSelectElement;
-    setDraft({ ...draft, [field]: field === "enabled" ? (target as HTMLInputElement).checked : target.value });
-  };
-  const id = `state-${props.env.key}`;
-  return (
-    <section class="card" aria-labelledby={id}>
-      <h2 id={id}>
-        {props.env.name} <span class="muted small">version {base.version}</span>
-      </h2>
-      <label class="check">
-        <input type="checkbox" checked={draft.enabled} onChange={set("enabled")} disabled={!props.writable} /> Enabled
-      </label>
-      <label>
-        Serves by default
-        <VariantChoice
-          value={draft.default}
-          onChange={set("default")}
-          disabled={!props.writable}
-          variants={variants}
-          none={draft.default === "" ? served(base.default) : undefined}
-        />
-      </label>
-      <label>
-        Serves while disabled
-        <VariantChoice
-          value={draft.off_variant}
-          onChange={set("off_variant")}
-          disabled={!props.writable}
-          variants={variants}
-          none="the caller's default"
-        />
-      </label>
-      <p class="muted small">
-        {base.rules.length === 0 ? "No rules." : `${base.rules.length} rule${base.rules.length === 1 ? "" : "s"}.`}{" "}
-        {base.prerequisites.length > 0 && `${base.prerequisites.length} prerequisite(s).`}
-      </p>
-      {conflict && (
-        <div class="conflict" role="alert">
-          <p>
-            <strong>Changed by someone else</strong> since you opened it (now version {conflict.version}). Nothing was
-            overwritten. Theirs: {conflict.enabled ? "enabled" : "disabled"}, serving {served(conflict.default)}
-            {conflict.off_variant ? `, ${conflict.off_variant} while disabled` : ""}.
-          </p>
-          <button onClick={() => save(conflict)} disabled={busy}>
-            Apply mine on top
-          </button>
-          <button
-            class="link"
-            onClick={() => {
-              setBase(conflict);
-              setDraft(draftOf(conflict));
-              setConflict(null);
-            }}
-          >
-            Take theirs
-          </button>
-        </div>
-      )}
-      {props.writable && (
-        <button onClick={() => save(base)} disabled={!dirty || busy || conflict !== null}>
-          {busy ? "Saving…" : "Save"}
-        </button>
-      )}
-      <Problem error={error} />
-    </section>
-  );
-}
-
-function FlagDetail(props: { session: Session; app: string; env: string; flag: string; envs: Environment[] }) {
-  const [flag, setFlag] = useState<FlagView | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  useEffect(() => {
-    api.flag(props.app, props.flag).then(setFlag, setError);
-  }, [props.app, props.flag]);
-  if (!flag) return <Problem error={error} />;
-  const writable = props.session.scope === "admin";
-  return (
-    <section aria-labelledby="flag-title">
-      <p class="small">
-        <Link href={flagsPath(props.app, props.env)}>← Flags in {props.app}</Link>
-      </p>
-      <h1 id="flag-title">
-        <code>{flag.key}</code> <span class="muted small">{flag.type}</span>
-      </h1>
-      {flag.description && <p>{flag.description}</p>}
-      <p class="muted small">
-        Variants:{" "}
-        {flag.variants.map((v) => (
-          <span class="tag" key={v.key}>
-            {v.key} = {JSON.stringify(v.value)}
-          </span>
-        ))}
-      </p>
-      <div class="cards">
-        {props.envs.map((e) => {
-          const state = flag.environments[e.key];
-          return (
-            state && (
-              <EnvironmentState
-                key={`${e.id}-${state.version}`}
-                app={props.app}
-                flag={flag}
-                env={e}
-                state={state}
-                writable={writable}
-                saved={(after) => setFlag({ ...flag, environments: { ...flag.environments, [e.key]: after } })}
-              />
-            )
-          );
-        })}
-      </div>
-    </section>
-  );
-}
-
-/** A choice of one application or environment by key, shown by name (or `every` of them). */
-function Named(props: {
-  value: string;
-  onChange: (e: Event) => void;
-  of: { id: string; key: string; name: string }[];
-  every?: string;
-}) {
-  return (
-    <select value={props.value} onChange={props.onChange}>
-      {props.every !== undefined && <option value="">{props.every}</option>}
-      {props.of.map((n) => (
-        <option key={n.id} value={n.key}>
-          {n.name}
-        </option>
-      ))}
-    </select>
   );
 }
 
@@ -1082,6 +773,9 @@ function Keys(props: { apps: Application[]; envs: Environment[] }) {
   );
 }
 
+/** An entry's before or after as the diff compares it ("" when there is none: a create, a delete). */
+const auditText = (v: unknown) => (v === undefined || v === null ? "" : JSON.stringify(v, null, 2));
+
 // --- audit log -----------------------------------------------------------------------------
 
 const AUDIT_PAGE = 50;
@@ -1167,16 +861,7 @@ function Audit() {
             open === e.id && (
               <tr key={`${e.id}-diff`} class="diff">
                 <td colSpan={5}>
-                  <div class="sides">
-                    <div>
-                      <h3>Before</h3>
-                      <pre>{e.before === undefined || e.before === null ? "—" : JSON.stringify(e.before, null, 2)}</pre>
-                    </div>
-                    <div>
-                      <h3>After</h3>
-                      <pre>{e.after === undefined || e.after === null ? "—" : JSON.stringify(e.after, null, 2)}</pre>
-                    </div>
-                  </div>
+                  <LineDiff before={auditText(e.before)} after={auditText(e.after)} />
                 </td>
               </tr>
             ),
@@ -1263,6 +948,46 @@ function App() {
     return (
       <Shell {...shell} app={route.app} env={route.env}>
         <FlagDetail session={session} app={route.app} env={route.env} flag={route.flag} envs={envs} />
+      </Shell>
+    );
+  }
+  if (route.screen === "configs") {
+    return (
+      <Shell {...shell} app={route.app} env={route.env}>
+        <Configs key={`${route.app}/${route.env}`} session={session} app={route.app} env={route.env} />
+      </Shell>
+    );
+  }
+  if (route.screen === "config") {
+    return (
+      <Shell {...shell} app={route.app} env={route.env}>
+        <ConfigDetail
+          key={`${route.app}/${route.env}/${route.key}`}
+          session={session}
+          app={route.app}
+          env={route.env}
+          configKey={route.key}
+        />
+      </Shell>
+    );
+  }
+  if (route.screen === "segments") {
+    return (
+      <Shell {...shell} app={route.app} env={route.env}>
+        <Segments key={route.app} session={session} app={route.app} env={route.env} />
+      </Shell>
+    );
+  }
+  if (route.screen === "segment") {
+    return (
+      <Shell {...shell} app={route.app} env={route.env}>
+        <SegmentDetail
+          key={`${route.app}/${route.segment}`}
+          session={session}
+          app={route.app}
+          env={route.env}
+          segment={route.segment}
+        />
       </Shell>
     );
   }

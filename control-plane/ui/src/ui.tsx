@@ -1,0 +1,209 @@
+// Pieces every screen uses: navigation, links, problems, lists and times.
+
+import type { ComponentChildren } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+
+import { ApiError } from "./client";
+
+export function go(path: string): void {
+  history.pushState(null, "", path);
+  dispatchEvent(new PopStateEvent("popstate"));
+}
+
+export const flagsPath = (app: string, env: string) => `/ui/a/${encodeURIComponent(app)}/${encodeURIComponent(env)}`;
+export const flagPath = (app: string, env: string, flag: string) =>
+  `${flagsPath(app, env)}/flags/${encodeURIComponent(flag)}`;
+
+/** Internal links navigate without a reload; new tabs and modified clicks work as links do. */
+export function Link(props: { href: string; children: ComponentChildren; class?: string }) {
+  const click = (e: MouseEvent) => {
+    if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+    e.preventDefault();
+    go(props.href);
+  };
+  return (
+    <a href={props.href} onClick={click} class={props.class}>
+      {props.children}
+    </a>
+  );
+}
+
+export function Problem(props: { error: unknown }) {
+  if (!props.error) return null;
+  const e = props.error;
+  const message = e instanceof ApiError ? e.message : String(e);
+  const details = e instanceof ApiError ? e.details : [];
+  return (
+    <div class="problem" role="alert">
+      <p>{message}</p>
+      {details.length > 0 && (
+        <ul>
+          {details.map((d) => (
+            <li key={d.path}>
+              <code>{d.path || "(body)"}</code>: {d.message}
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+/**
+ * A one-field form that creates something. A refusal that names the field (a 422 whose detail's
+ * path is `field`) is shown on the field; any other goes below the form. The text is kept when
+ * the create fails.
+ */
+export function QuickCreate(props: {
+  label: string;
+  placeholder: string;
+  field: string;
+  create: (text: string) => Promise<void>;
+}) {
+  const [text, setText] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const id = props.label.toLowerCase().replace(/\W+/g, "-");
+  const onField = error instanceof ApiError ? error.details.filter((d) => d.path === props.field) : [];
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      await props.create(text.trim());
+      setText("");
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return (
+    <form class="inline" onSubmit={submit}>
+      <label for={id}>{props.label}</label>
+      <div class="field">
+        <input
+          id={id}
+          value={text}
+          placeholder={props.placeholder}
+          onInput={(e) => setText((e.target as HTMLInputElement).value)}
+          aria-invalid={onField.length > 0}
+          aria-describedby={onField.length > 0 ? `${id}-problem` : undefined}
+          required
+        />
+        {onField.length > 0 && (
+          <span class="field-problem" id={`${id}-problem`} role="alert">
+            {onField.map((d) => d.message).join("; ")}
+          </span>
+        )}
+      </div>
+      <button type="submit">Create</button>
+      {onField.length === 0 && <Problem error={error} />}
+    </form>
+  );
+}
+
+export function Columns(props: { names: string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {props.names.map((n) => (
+          <th scope="col" key={n}>
+            {n}
+          </th>
+        ))}
+        {props.actions && (
+          <th scope="col" class="actions">
+            <span class="sr-only">Actions</span>
+          </th>
+        )}
+      </tr>
+    </thead>
+  );
+}
+
+/** Previous and next pages of a list of `total` items, `size` at a time (nothing when one page holds them). */
+export function Pager(props: {
+  offset: number;
+  size: number;
+  total: number;
+  go: (offset: number) => void;
+  labels: [string, string];
+}) {
+  const { offset, size, total } = props;
+  if (total <= size) return null;
+  return (
+    <div class="pager">
+      <button disabled={offset === 0} onClick={() => props.go(Math.max(0, offset - size))}>
+        {props.labels[0]}
+      </button>
+      <span class="muted">
+        {offset + 1}–{Math.min(offset + size, total)} of {total}
+      </span>
+      <button disabled={offset + size >= total} onClick={() => props.go(offset + size)}>
+        {props.labels[1]}
+      </button>
+    </div>
+  );
+}
+
+/** A time shown relative, with the absolute one on hover. */
+export function When(props: { at: string }) {
+  const date = new Date(props.at);
+  const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+  const relative =
+    seconds < 60
+      ? "just now"
+      : seconds < 3600
+        ? `${Math.floor(seconds / 60)} min ago`
+        : seconds < 86400
+          ? `${Math.floor(seconds / 3600)} h ago`
+          : `${Math.floor(seconds / 86400)} d ago`;
+  return (
+    <time dateTime={props.at} title={date.toLocaleString()}>
+      {relative}
+    </time>
+  );
+}
+
+/** A choice of one application or environment by key, shown by name (or `every` of them). */
+export function Named(props: {
+  value: string;
+  onChange: (e: Event) => void;
+  of: { id: string; key: string; name: string }[];
+  every?: string;
+}) {
+  return (
+    <select value={props.value} onChange={props.onChange}>
+      {props.every !== undefined && <option value="">{props.every}</option>}
+      {props.of.map((n) => (
+        <option key={n.id} value={n.key}>
+          {n.name}
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/**
+ * Follows an environment's server-snapshot events (admin sessions): `changed` is called, a moment
+ * later and once for a burst, after each new version — a change made anywhere.
+ */
+export function useSnapshotEvents(app: string, env: string, enabled: boolean, changed: () => void) {
+  const callback = useRef(changed);
+  callback.current = changed;
+  useEffect(() => {
+    if (!enabled) return;
+    const events = new EventSource(`/api/v1/snapshots/${encodeURIComponent(app)}/${encodeURIComponent(env)}/events`);
+    let seen = "";
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    events.addEventListener("snapshot", (e) => {
+      const version = (e as MessageEvent<string>).lastEventId;
+      if (seen !== "" && version !== seen) {
+        clearTimeout(timer);
+        timer = setTimeout(() => callback.current(), 100);
+      }
+      seen = version;
+    });
+    return () => {
+      clearTimeout(timer);
+      events.close();
+    };
+  }, [app, env, enabled]);
+}
