@@ -110,6 +110,12 @@ test("an admin signs in, creates an application and a flag, and toggles it", asy
   await page.getByLabel("New application").fill("Checkout");
   await page.getByRole("button", { name: "Create" }).click();
   await page.getByRole("link", { name: "Checkout" }).waitFor();
+  // Renamed in place (the key, and every URL, stay).
+  await page.getByRole("button", { name: "Rename Checkout" }).click();
+  await page.getByLabel("New name for Checkout").fill("Checkout web");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("link", { name: "Checkout web" }).waitFor();
+  assert.equal((await apiAsAdmin("GET", "/applications/checkout")).body.name, "Checkout web");
   await page.screenshot({ path: `${shots}/applications.png` });
 
   await page.getByRole("link", { name: "Checkout" }).click();
@@ -488,9 +494,42 @@ test("rules are drafted and previewed by the engine before saving; native vane-c
     assert.equal(served.metadata?.flagVersion, version, "the edge serves the saved version");
     assert.deepEqual({ variant: served.variant, reason: served.reason }, drafted[i], JSON.stringify(c));
   }
+  // The playground: every flag for a context, and why, rule by rule (the engine's own verdicts).
+  await page.getByRole("link", { name: "Playground" }).click();
+  const playground = page.getByTestId("playground");
+  await page.getByLabel("Context (JSON)").fill(JSON.stringify({ targetingKey: "user-1", country: "FR" }));
+  await until(async () => (await playground.getByTestId(`variant-${flagKey}`).textContent()) === "classic");
+  await page.getByLabel("Name for this context").fill("French visitor");
+  await page.getByRole("button", { name: "Save context" }).click();
+  await page.getByLabel("Context (JSON)").fill(JSON.stringify({ targetingKey: "beta-7", country: "CA" }));
+  await until(async () => (await playground.getByTestId(`variant-${flagKey}`).textContent()) === "modern");
+  await playground.getByRole("button", { name: `Why does ${flagKey} answer modern?` }).click();
+  const why = playground.locator(".why");
+  await why.getByText("Rule 1").waitFor();
+  const explained = await why.innerText();
+  assert.match(explained, /Rule 1[^\n]*— matched/);
+  assert.match(explained, /country in CA, US/);
+  assert.match(explained, /Rule 2[^\n]*— not reached/);
+  await page.screenshot({ path: `${shots}/playground.png` });
+  await page.getByLabel("Saved contexts").selectOption("French visitor");
+  await until(async () => (await playground.getByTestId(`variant-${flagKey}`).textContent()) === "classic");
+  // The explanation follows the context.
+  await why.getByText("No rule matched").waitFor();
+
   // The segment now says which flag uses it.
   await page.goto(`${base}/ui/a/demo/production/segments/beta`);
   await page.getByRole("complementary", { name: "Used by" }).getByRole("link", { name: flagKey }).waitFor();
+  // A draft of the segment, estimated before saving: eleven members taken out now get the default.
+  await page.getByLabel("Search always in").fill("beta-999");
+  await page.getByRole("button", { name: "Remove the 11 shown" }).click();
+  const impact = page.getByTestId("segment-impact");
+  await impact.getByRole("button", { name: "Estimate" }).click();
+  await impact.getByText("would change").waitFor();
+  const estimated = await impact.innerText();
+  assert.match(estimated, new RegExp(`${flagKey}: 11 would change`), estimated);
+  assert.match(estimated, /Over 10,002 members/);
+  await page.screenshot({ path: `${shots}/segment-impact.png` });
+
   // No script error (the 401 before sign-in and the 422 above are answers, not errors).
   assert.deepEqual(
     errors.filter((e) => !e.startsWith("Failed to load resource")),

@@ -117,6 +117,8 @@ export const api = {
   signOut: () => request<void>("DELETE", "/sessions/current"),
   applications: () => request<Page<Application>>("GET", "/applications?limit=1000"),
   createApplication: (body: Schemas["NewApplication"]) => request<Application>("POST", "/applications", body),
+  changeApplication: (key: string, change: Schemas["ApplicationChange"]) =>
+    request<Application>("PATCH", `/applications/${encodeURIComponent(key)}`, change),
   deleteApplication: (key: string) => request<void>("DELETE", `/applications/${encodeURIComponent(key)}`),
   environments: () => request<Page<Environment>>("GET", "/environments?limit=1000"),
   flags: (app: string, query: FlagQuery) =>

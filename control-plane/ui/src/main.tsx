@@ -9,6 +9,7 @@ import { ApiError, api, rememberSession, whenSignedOut } from "./client";
 import { ConfigDetail, Configs, configsPath } from "./configs";
 import { LineDiff } from "./diff";
 import { FlagDetail } from "./flag";
+import { PlaygroundScreen, playgroundPath } from "./playground";
 import { SegmentDetail, Segments, segmentsPath } from "./segments";
 import {
   Columns,
@@ -37,6 +38,7 @@ type Route =
   | { screen: "flags"; app: string; env: string }
   | { screen: "segments"; app: string; env: string }
   | { screen: "configs"; app: string; env: string }
+  | { screen: "playground"; app: string; env: string }
   | { screen: "config"; app: string; env: string; key: string }
   | { screen: "segment"; app: string; env: string; segment: string }
   | { screen: "flag"; app: string; env: string; flag: string };
@@ -53,6 +55,8 @@ function parse(location: Location): Route {
     return { screen: "flag", app: parts[1], env: parts[2], flag: parts[4] };
   if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "segments" && parts[4])
     return { screen: "segment", app: parts[1], env: parts[2], segment: parts[4] };
+  if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "playground")
+    return { screen: "playground", app: parts[1], env: parts[2] };
   if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "configs" && parts[4])
     return { screen: "config", app: parts[1], env: parts[2], key: parts[4] };
   if (parts[0] === "a" && parts[1] && parts[2] && parts[3] === "configs")
@@ -158,6 +162,7 @@ function Shell(props: {
           <Link href={flagsPath(app, env)}>Flags</Link>
           <Link href={segmentsPath(app, env)}>Segments</Link>
           <Link href={configsPath(app, env)}>Configs</Link>
+          <Link href={playgroundPath(app, env)}>Playground</Link>
           <Link href="/ui/">Applications</Link>
           {session.scope === "admin" && !session.application_id && !session.environment_id && (
             <Link href="/ui/keys">API keys</Link>
@@ -186,6 +191,18 @@ function Applications(props: { session: Session; apps: Application[]; envs: Envi
   const writable = props.session.scope === "admin";
   const [error, setError] = useState<unknown>(null);
   const env = props.envs.find((e) => e.key === "production")?.key ?? props.envs[0]?.key ?? "production";
+  const [renaming, setRenaming] = useState<{ key: string; name: string; version: number } | null>(null);
+  const rename = async (e: Event) => {
+    e.preventDefault();
+    if (!renaming) return;
+    try {
+      await api.changeApplication(renaming.key, { name: renaming.name.trim(), version: renaming.version });
+      setRenaming(null);
+      props.reload();
+    } catch (err) {
+      setError(err);
+    }
+  };
   const remove = async (a: Application) => {
     const sure = confirm(
       `Delete the application "${a.name}"?\n\nIts flags, segments, configs, snapshots and the API keys bound to it go with it. This cannot be undone.`,
@@ -219,7 +236,22 @@ function Applications(props: { session: Session; apps: Application[]; envs: Envi
           {props.apps.map((a) => (
             <tr key={a.id}>
               <td>
-                <Link href={flagsPath(a.key, env)}>{a.name}</Link>
+                {renaming?.key === a.key ? (
+                  <form class="inline" onSubmit={rename}>
+                    <input
+                      aria-label={`New name for ${a.name}`}
+                      value={renaming.name}
+                      required
+                      onInput={(e) => setRenaming({ ...renaming, name: (e.target as HTMLInputElement).value })}
+                    />
+                    <button type="submit">Save</button>
+                    <button type="button" class="link" onClick={() => setRenaming(null)}>
+                      Cancel
+                    </button>
+                  </form>
+                ) : (
+                  <Link href={flagsPath(a.key, env)}>{a.name}</Link>
+                )}
               </td>
               <td>
                 <code>{a.key}</code>
@@ -230,6 +262,13 @@ function Applications(props: { session: Session; apps: Application[]; envs: Envi
               </td>
               {writable && (
                 <td class="actions">
+                  <button
+                    class="link small"
+                    onClick={() => setRenaming({ key: a.key, name: a.name, version: a.version })}
+                    aria-label={`Rename ${a.name}`}
+                  >
+                    Rename
+                  </button>
                   {a.key !== "default" && (
                     <button class="danger small" onClick={() => remove(a)} aria-label={`Delete ${a.name}`}>
                       Delete
@@ -948,6 +987,13 @@ function App() {
     return (
       <Shell {...shell} app={route.app} env={route.env}>
         <FlagDetail session={session} app={route.app} env={route.env} flag={route.flag} envs={envs} />
+      </Shell>
+    );
+  }
+  if (route.screen === "playground") {
+    return (
+      <Shell {...shell} app={route.app} env={route.env}>
+        <PlaygroundScreen key={`${route.app}/${route.env}`} session={session} app={route.app} env={route.env} />
       </Shell>
     );
   }

@@ -5,6 +5,8 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 
 import { ApiError, api } from "./client";
 import type { Condition, FlagView, SegmentRow, Session } from "./client";
+import { liveSnapshot, sampleKeys, segmentImpact } from "./engine";
+import type { Impact } from "./engine";
 import { ConditionEditor, problemsOf } from "./flag";
 import { Columns, Link, Problem, QuickCreate, flagPath } from "./ui";
 
@@ -237,6 +239,13 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [saved, setSaved] = useState(false);
+  const [impacts, setImpacts] = useState<{
+    keys: number;
+    members: boolean;
+    by: { flag: string; impact: Impact }[];
+  } | null>(null);
+  const [estimating, setEstimating] = useState(false);
+  useEffect(() => setImpacts(null), [draft]);
   const writable = props.session.scope === "admin";
   useEffect(() => {
     api.segment(props.app, props.segment).then((s) => {
@@ -271,6 +280,26 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
     }
   };
   const uses = usesOf(segment.key, flags);
+  // The draft's impact in this environment, on the real engine: the segment's members (or a
+  // sample of 100,000 keys when it lists none) through every flag that names it, live vs draft.
+  const estimate = async () => {
+    setEstimating(true);
+    try {
+      const snapshot = await liveSnapshot(props.app, props.env);
+      const members = [...new Set([...segment.included, ...draft.included, ...draft.excluded])];
+      const keys = members.length > 0 ? members : sampleKeys(100_000);
+      const context = sessionStorage.getItem("vane.preview.context") ?? "{}";
+      setImpacts({
+        keys: keys.length,
+        members: members.length > 0,
+        by: await segmentImpact(snapshot, segment.key, draft, keys, context),
+      });
+    } catch (err) {
+      setError(err);
+    } finally {
+      setEstimating(false);
+    }
+  };
   const set = (change: Partial<SegmentDraft>) => {
     setSaved(false);
     setDraft({ ...draft, ...change });
@@ -329,6 +358,9 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
             problems={on("included")}
             onChange={(included) => set({ included })}
           />
+          <p class="muted small">
+            A key in both lists is in: "always in" wins, then "always out", then the conditions.
+          </p>
           <KeyList
             title="Always out"
             name={`${segment.key}-excluded`}
@@ -388,6 +420,31 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
                 </li>
               ))}
             </ul>
+          )}
+          {writable && uses.length > 0 && (
+            <div class="impact" data-testid="segment-impact">
+              <h2>Impact of this draft in {props.env}</h2>
+              <button type="button" onClick={estimate} disabled={estimating}>
+                {estimating ? "Estimating…" : "Estimate"}
+              </button>
+              {impacts && (
+                <>
+                  <p class="small muted">
+                    Over {impacts.keys.toLocaleString()} {impacts.members ? "members (kept or listed)" : "sample keys"}:
+                  </p>
+                  {impacts.by.length === 0 && <p class="small">No flag here names this segment.</p>}
+                  <ul class="small">
+                    {impacts.by.map(({ flag, impact }) => (
+                      <li key={flag}>
+                        <code>{flag}</code>: {impact.changed.toLocaleString()} would change
+                        {impact.moves.length > 0 &&
+                          ` (${impact.moves.map(([m, n]) => `${m}: ${n.toLocaleString()}`).join("; ")})`}
+                      </li>
+                    ))}
+                  </ul>
+                </>
+              )}
+            </div>
           )}
         </aside>
       </div>
