@@ -784,6 +784,23 @@ async fn flag_history_and_rollback_as_a_new_version(pool: PgPool) {
 
     let r = call(&api, "GET", "/api/v1/audit?entity_type=flag_state&action=rollback", Some(&admin), None).await;
     assert_eq!(r.body["total"].as_i64(), Some(1));
+
+    // A flag's key finds its definition's entries and its states' (keyed `promo/production`).
+    let r = call(&api, "GET", "/api/v1/audit?entity=promo", Some(&admin), None).await;
+    let kinds: std::collections::BTreeSet<&str> =
+        r.body["items"].as_array().unwrap().iter().filter_map(|e| e["entity_type"].as_str()).collect();
+    assert_eq!(kinds, ["flag", "flag_state"].into(), "{}", r.body);
+    // Time: entries from an instant on, and before one.
+    let all = r.body["total"].as_i64().unwrap();
+    let newest = r.body["items"][0]["at"].as_str().unwrap().to_owned();
+    let since = |at: &str| format!("/api/v1/audit?entity=promo&since={}", at.replace('+', "%2B"));
+    let r = call(&api, "GET", &since(&newest), Some(&admin), None).await;
+    assert_eq!(r.body["total"].as_i64(), Some(1), "{}", r.body);
+    let until = format!("/api/v1/audit?entity=promo&until={}", newest.replace('+', "%2B"));
+    let r = call(&api, "GET", &until, Some(&admin), None).await;
+    assert_eq!(r.body["total"].as_i64(), Some(all - 1), "{}", r.body);
+    let r = call(&api, "GET", "/api/v1/audit?since=yesterday", Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 }
 
 #[sqlx::test(migrator = "vane_control_plane::MIGRATOR")]

@@ -36,7 +36,7 @@ fn reach(class: Class, app: &'static str) -> (Option<&'static str>, Option<&'sta
         Public | Describe | ReadAny | SessionOnly => (None, None),
         ReadApp => (Some(app), None),
         ReadEnv => (None, Some("production")),
-        ReadStream | WriteStream | Evaluate | FetchServer => (Some(app), Some("production")),
+        ReadStream | WriteStream | Evaluate | FetchServer | WatchServer => (Some(app), Some("production")),
         WriteApp => (Some(app), Some("*")),
         WriteEnv => (Some("*"), Some("production")),
         ReadAll | WriteAll => (Some("*"), Some("*")),
@@ -63,6 +63,7 @@ fn refusal(class: Class, app: &'static str, scope: Option<&str>, bound: (Option<
         WriteApp | WriteEnv | WriteStream | WriteAll => scope == "admin",
         Evaluate => matches!(scope, "admin" | "read" | "edge"),
         FetchServer => matches!(scope, "admin" | "edge"),
+        WatchServer => matches!(scope, "admin" | "read" | "edge"),
     };
     if !scope_ok {
         return Some(403);

@@ -198,6 +198,14 @@ test("an admin signs in, creates an application and a flag, and toggles it", asy
   await diff.waitFor();
   assert.match(await diff.innerText(), /"key": "new-checkout"/);
   await page.screenshot({ path: `${shots}/audit.png` });
+  // By time: nothing from the future; the entries come back when the bound goes.
+  await page.getByLabel("From (your time)").fill("2999-01-01T00:00");
+  await page.getByText("Nothing matches.").waitFor();
+  await page.getByLabel("From (your time)").fill("");
+  await page
+    .getByRole("button", { name: /^create flag new-checkout/ })
+    .first()
+    .waitFor();
 
   // Audit entries made through the console name the key.
   const log = await apiAsAdmin("GET", "/audit?entity=new-checkout");
@@ -229,6 +237,15 @@ test("a read key's console has no edit control, and the API refuses its writes a
   const first = page.getByRole("switch").first();
   await first.waitFor();
   assert.equal(await first.isDisabled(), true);
+  // Live for a read session too: a toggle made elsewhere flips here without a reload.
+  const holiday = page.getByRole("switch", { name: "holiday-banner in Production" });
+  const was = await holiday.getAttribute("aria-checked");
+  const statePath = "/applications/demo/flags/holiday-banner/environments/production";
+  const toggled = await apiAsAdmin("PATCH", statePath, { enabled: was !== "true" });
+  assert.equal(toggled.status, 200);
+  await until(async () => (await holiday.getAttribute("aria-checked")) !== was);
+  assert.notEqual(await holiday.getAttribute("aria-checked"), was, "the list followed the change");
+  await apiAsAdmin("PATCH", statePath, { enabled: was === "true" });
   await page.screenshot({ path: `${shots}/flags-read-only-dark.png` });
   // A flag's page and the audit log read, in dark mode; nothing to save.
   await page.goto(`${base}/ui/a/demo/production/flags/dark-mode`);
@@ -565,8 +582,17 @@ test("configs: a schema checked as typed, history with rollback, a secret masked
   await editor.getByRole("alert").filter({ hasText: "50" }).waitFor();
   assert.equal(await editor.getByRole("button", { name: "Save" }).isDisabled(), true);
   await editor.getByLabel("Value", { exact: true }).fill("30");
-  await editor.getByRole("button", { name: "Save" }).click();
+  // The network fails on the first try: the page says so and keeps the draft; the second saves.
   const path = "/applications/demo/environments/production/configs/checkout.max-items";
+  await page.route(`**/api/v1${path}`, (route) =>
+    route.request().method() === "PATCH" ? route.abort("connectionrefused") : route.continue(),
+  );
+  await editor.getByRole("button", { name: "Save" }).click();
+  await editor.getByRole("alert").filter({ hasText: "cannot be reached; nothing was saved" }).waitFor();
+  assert.equal(await editor.getByLabel("Value", { exact: true }).inputValue(), "30", "the draft is kept");
+  assert.equal((await apiAsAdmin("GET", path)).body.value, 20);
+  await page.unroute(`**/api/v1${path}`);
+  await editor.getByRole("button", { name: "Save" }).click();
   await until(async () => (await apiAsAdmin("GET", path)).body.value === 30);
   assert.deepEqual((await apiAsAdmin("GET", path)).body.schema, { type: "integer", minimum: 1, maximum: 50 });
 

@@ -3,7 +3,8 @@
 //! [`Memo`]), else from PostgreSQL.
 //!
 //! Server snapshots need an `edge` (or `admin`) key, client snapshots an `edge`, `client` or
-//! `admin` key, bound (if at all) to this application and environment.
+//! `admin` key, bound (if at all) to this application and environment. Their versions (the events
+//! route) may also be followed by `read` keys.
 
 use std::sync::Arc;
 
@@ -35,18 +36,37 @@ impl Stream {
 
 /// The stream `application` × `environment` × `audience` (`server` when absent) names, with its
 /// current `(version, etag)`, if the caller may fetch it.
-pub async fn fetch(
+pub async fn fetch(actor: &Actor, at: (&str, &str), audience: Option<&str>) -> Result<(Stream, i64, String)> {
+    let audience = audience_of(audience)?;
+    locate(actor, at, audience, Action::Fetch(audience)).await
+}
+
+/// [`fetch`]'s stream for a caller that only follows its versions (the events route). The events
+/// carry versions and content hashes, never content, so a key that may read the stream's
+/// resources (admin, read: the console's live updates) may follow them, as may one that may
+/// fetch the stream.
+pub async fn watch(actor: &Actor, at: (&str, &str), audience: Option<&str>) -> Result<(Stream, i64, String)> {
+    let audience = audience_of(audience)?;
+    let action = if actor.caller.permits(Action::Read).is_ok() { Action::Read } else { Action::Fetch(audience) };
+    locate(actor, at, audience, action).await
+}
+
+fn audience_of(audience: Option<&str>) -> Result<Audience> {
+    match audience.unwrap_or("server") {
+        "server" => Ok(Audience::Server),
+        "client" => Ok(Audience::Client),
+        other => Err(Error::BadRequest(format!("audience must be \"server\" or \"client\", got \"{other}\""))),
+    }
+}
+
+/// The stream, with its current `(version, etag)`, if the caller may do `action` on it.
+async fn locate(
     actor: &Actor,
     (application, environment): (&str, &str),
-    audience: Option<&str>,
+    audience: Audience,
+    action: Action,
 ) -> Result<(Stream, i64, String)> {
     let Actor { vane, caller } = actor;
-    let audience = match audience.unwrap_or("server") {
-        "server" => Audience::Server,
-        "client" => Audience::Client,
-        other => return Err(Error::BadRequest(format!("audience must be \"server\" or \"client\", got \"{other}\""))),
-    };
-    let action = Action::Fetch(audience);
     caller.permits(action)?;
     let audience = publish::audience_str(audience);
     let tag = match vane.memo.stream(application, environment, audience) {

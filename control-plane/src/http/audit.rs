@@ -1,7 +1,9 @@
-//! `GET /api/v1/audit`: the audit log, newest first, filtered by entity type, entity id or key,
-//! action and actor (key id). Admin and read keys that are not bound to anything.
+//! `GET /api/v1/audit`: the audit log, newest first, filtered by entity type, entity id or key (a
+//! flag's key finds its states' entries too), action, actor (key id) and time (`since`, `until`:
+//! RFC 3339). Admin and read keys that are not bound to anything.
 
 use axum::Json as Reply;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::extract::Query;
@@ -25,6 +27,10 @@ struct AuditFilter {
     entity: Option<String>,
     action: Option<String>,
     actor: Option<String>,
+    /// Entries at or after this instant (RFC 3339).
+    since: Option<DateTime<Utc>>,
+    /// Entries before this instant (RFC 3339).
+    until: Option<DateTime<Utc>>,
 }
 
 async fn list(actor: Actor, Query(f): Query<AuditFilter>) -> Result<Reply<List<AuditEntry>>> {
@@ -33,6 +39,8 @@ async fn list(actor: Actor, Query(f): Query<AuditFilter>) -> Result<Reply<List<A
         entity: f.entity.as_deref(),
         action: f.action.as_deref(),
         actor: f.actor.as_deref(),
+        since: f.since,
+        until: f.until,
     };
     let page = Page { limit: f.limit, offset: f.offset };
     Ok(Reply(audit_log::list(&actor, &filter, page).await?))

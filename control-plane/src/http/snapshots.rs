@@ -124,7 +124,7 @@ async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>> {
     let announcements = state.notifier.subscribe();
-    let (stream, version, etag) = fetch(&actor, (&application, &environment), q.audience.as_deref()).await?;
+    let (stream, version, etag) = snapshots::watch(&actor, (&application, &environment), q.audience.as_deref()).await?;
     let first = Announcement {
         application: stream.application.clone(),
         environment: stream.environment.clone(),

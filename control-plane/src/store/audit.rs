@@ -60,10 +60,14 @@ pub async fn insert(conn: &mut PgConnection, actor: Option<&str>, e: Entry<'_>) 
 #[derive(Debug, Default)]
 pub struct Filter<'a> {
     pub entity_type: Option<&'a str>,
-    /// An entity's id or key.
+    /// An entity's id or key; a flag's key also finds its states' entries (keyed `flag/environment`).
     pub entity: Option<&'a str>,
     pub action: Option<&'a str>,
     pub actor: Option<&'a str>,
+    /// Entries at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Entries before this instant.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// A page of matching entries, newest first, and how many match.
@@ -76,24 +80,31 @@ pub async fn list(conn: &mut PgConnection, f: &Filter<'_>, (limit, offset): (i64
                 a.action, a.before, a.after, a.version
          FROM audit_log a LEFT JOIN api_keys k ON k.id = a.actor
          WHERE ($1::text IS NULL OR a.entity_type = $1)
-           AND ($2::text IS NULL OR a.entity_id = $2 OR a.entity_key = $2)
+           AND ($2::text IS NULL OR a.entity_id = $2 OR a.entity_key = $2 OR starts_with(a.entity_key, $2 || '/'))
            AND ($3::text IS NULL OR a.action = $3) AND ($4::text IS NULL OR a.actor = $4)
-         ORDER BY a.at DESC, a.id DESC LIMIT $5 OFFSET $6"#,
+           AND ($5::timestamptz IS NULL OR a.at >= $5) AND ($6::timestamptz IS NULL OR a.at < $6)
+         ORDER BY a.at DESC, a.id DESC LIMIT $7 OFFSET $8"#,
             f.entity_type,
             f.entity,
             f.action,
             f.actor,
+            f.since,
+            f.until,
             limit,
             offset
         ),
         sqlx::query_scalar!(
             r#"SELECT count(*) AS "n!" FROM audit_log
-         WHERE ($1::text IS NULL OR entity_type = $1) AND ($2::text IS NULL OR entity_id = $2 OR entity_key = $2)
-           AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR actor = $4)"#,
+         WHERE ($1::text IS NULL OR entity_type = $1)
+           AND ($2::text IS NULL OR entity_id = $2 OR entity_key = $2 OR starts_with(entity_key, $2 || '/'))
+           AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR actor = $4)
+           AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)"#,
             f.entity_type,
             f.entity,
             f.action,
-            f.actor
+            f.actor,
+            f.since,
+            f.until
         )
     )
 }

@@ -213,6 +213,8 @@ pub enum Class {
     Evaluate,
     /// Fetching the target stream's server snapshot.
     FetchServer,
+    /// Follow a server snapshot's versions (its events): what may fetch it, and read keys.
+    WatchServer,
     /// The console's session routes: sign-in is authenticated by the key in its body, the others
     /// by the session cookie; an `Authorization` header grants nothing there (the matrix sends an
     /// unknown key in the sign-in body: always 401; `tests/sessions.rs` covers the rest).
@@ -466,7 +468,7 @@ pub fn catalogue() -> Vec<Case> {
         case("get", "/api/v1/snapshots/{application}/{environment}", FetchServer, 200, "shop", |_, _| {
             req(shop_production(), vec![p("audience", "server")], None)
         }),
-        case("get", "/api/v1/snapshots/{application}/{environment}/events", FetchServer, 200, "shop", |_, _| {
+        case("get", "/api/v1/snapshots/{application}/{environment}/events", WatchServer, 200, "shop", |_, _| {
             req(shop_production(), vec![p("audience", "server")], None)
         }),
         // the original service's /config

@@ -5066,6 +5066,10 @@ export interface operations {
                 entity?: string | null;
                 action?: string | null;
                 actor?: string | null;
+                /** @description Entries at or after this instant (RFC 3339). */
+                since?: string | null;
+                /** @description Entries before this instant (RFC 3339). */
+                until?: string | null;
             };
             header?: never;
             path?: never;

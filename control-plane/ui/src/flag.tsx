@@ -1431,11 +1431,11 @@ export function FlagDetail(props: { session: Session; app: string; env: string; 
     if (!writable) return;
     liveSnapshot(props.app, props.env).then(setSnapshot, setError);
   }, [props.app, props.env, writable]);
-  // Live: a change made elsewhere republishes the snapshot; the flag and the preview's live side
-  // are read again.
-  useSnapshotEvents(props.app, props.env, writable, () => {
+  // Live: a change made elsewhere republishes the snapshot; the flag (and, for the preview of
+  // an admin session, the live side) is read again.
+  useSnapshotEvents(props.app, props.env, true, () => {
     void load();
-    liveSnapshot(props.app, props.env).then(setSnapshot, setError);
+    if (writable) liveSnapshot(props.app, props.env).then(setSnapshot, setError);
   });
   if (!flag) return <Problem error={error} />;
   const env = props.envs.find((e) => e.key === props.env);

@@ -336,9 +336,8 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
   loadRef.current = load;
 
   // Live: a change made elsewhere (the API, another console) republishes this environment's
-  // snapshot, and the control plane's event stream says so; the list is read again. (Server
-  // snapshots' events are for admin keys; a read-only console reloads by hand for now.)
-  useSnapshotEvents(props.app, props.env, writable, () => void loadRef.current());
+  // snapshot, and the control plane's event stream says so; the list is read again.
+  useSnapshotEvents(props.app, props.env, true, () => void loadRef.current());
 
   const shown = page?.items ?? [];
 
@@ -831,14 +830,16 @@ const ENTITY_TYPES = [
 ];
 
 function Audit() {
-  const [filter, setFilter] = useState({ entity_type: "", entity: "", action: "", actor: "" });
+  const [filter, setFilter] = useState({ entity_type: "", entity: "", action: "", actor: "", since: "", until: "" });
   const [offset, setOffset] = useState(0);
   const [page, setPage] = useState<{ items: AuditEntry[]; total: number } | null>(null);
   const [open, setOpen] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
+    // The time bounds are typed in the user's time zone and sent as instants.
+    const instant = (local: string) => (local === "" ? null : new Date(local).toISOString());
     api
-      .audit({ ...filter, limit: AUDIT_PAGE, offset })
+      .audit({ ...filter, since: instant(filter.since), until: instant(filter.until), limit: AUDIT_PAGE, offset })
       .then((p) => setPage({ items: p.items, total: p.total }), setError);
   }, [filter, offset]);
   const set = (field: keyof typeof filter) => (e: Event) => {
@@ -871,6 +872,14 @@ function Audit() {
         <label>
           <span class="sr-only">Actor</span>
           <input placeholder="Actor (key id)" value={filter.actor} onChange={set("actor")} />
+        </label>
+        <label>
+          from{" "}
+          <input type="datetime-local" aria-label="From (your time)" value={filter.since} onChange={set("since")} />
+        </label>
+        <label>
+          until{" "}
+          <input type="datetime-local" aria-label="Until (your time)" value={filter.until} onChange={set("until")} />
         </label>
       </div>
       <table class="list">

@@ -182,7 +182,7 @@ export function Named(props: {
 }
 
 /**
- * Follows an environment's server-snapshot events (admin sessions): `changed` is called, a moment
+ * Follows an environment's server-snapshot events (versions only; admin and read sessions): `changed` is called, a moment
  * later and once for a burst, after each new version — a change made anywhere.
  */
 export function useSnapshotEvents(app: string, env: string, enabled: boolean, changed: () => void) {
