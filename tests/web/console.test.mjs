@@ -545,6 +545,15 @@ test("rules are drafted and previewed by the engine before saving; native vane-c
   const estimated = await impact.innerText();
   assert.match(estimated, new RegExp(`${flagKey}: 11 would change`), estimated);
   assert.match(estimated, /Over 10,002 members/);
+  // One context, live and with the draft: a key the draft takes out.
+  const member = page.getByTestId("segment-member");
+  await member.getByLabel("Context (JSON)").fill('{"targetingKey": "beta-9990"}');
+  const answered = async () =>
+    (await member.getByTestId("member-live").textContent()) === "member" &&
+    (await member.getByTestId("member-draft").textContent()) === "not a member";
+  await until(answered);
+  assert.equal(await member.getByTestId("member-live").textContent(), "member");
+  assert.equal(await member.getByTestId("member-draft").textContent(), "not a member");
   await page.screenshot({ path: `${shots}/segment-impact.png` });
 
   // No script error (the 401 before sign-in and the 422 above are answers, not errors).
@@ -647,7 +656,10 @@ test("flags are enabled, disabled and archived in bulk", async () => {
   await page.screenshot({ path: `${shots}/flags-bulk.png` });
   await toolbar.getByRole("button", { name: "Enable in Production" }).click();
   await page.getByRole("status").filter({ hasText: "2 flags changed." }).waitFor();
-  assert.deepEqual([await state("bulk-a"), await state("bulk-b")], [true, true]);
+  await until(async () => (await state("bulk-a")) && (await state("bulk-b")));
+  const enabled = [await state("bulk-a"), await state("bulk-b")];
+  const trail = (await apiAsAdmin("GET", "/audit?entity=bulk-a")).body.items.map((e) => [e.action, e.at, e.version]);
+  assert.deepEqual(enabled, [true, true], `bulk-a's audit trail: ${JSON.stringify(trail)}`);
   await page.getByLabel("Select bulk-a").check();
   await page.getByLabel("Select bulk-b").check();
   await toolbar.getByRole("button", { name: "Archive" }).click();

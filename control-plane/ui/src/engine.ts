@@ -389,3 +389,43 @@ export interface Explanation {
     gate: boolean | null;
   }[];
 }
+
+/**
+ * Whether a context is a member of a segment, as the live snapshot has the segment and as a draft
+ * of it would: one probe flag (`targetingKey` in the segment) evaluated by the engine on each.
+ */
+export async function membership(
+  snapshot: SnapshotDocument,
+  segment: string,
+  draft: { conditions: Schemas["Condition"][]; included: string[]; excluded: string[] },
+  context: string,
+  now = Date.now(),
+): Promise<{ live: boolean; draft: boolean }> {
+  const module = await engineModule();
+  const probe = {
+    key: "member",
+    type: "boolean",
+    rules: [
+      {
+        id: "member",
+        conditions: [{ attribute: "targetingKey", operator: "in_segment", values: [segment] }],
+        serve: { variant: "on" },
+      },
+    ],
+    default: { variant: "off" },
+  };
+  const member = (segments: SnapshotDocument["segments"]) => {
+    const engine = new module.Engine();
+    try {
+      engine.load(JSON.stringify({ ...snapshot, flags: [probe], configs: [], segments }));
+      engine.set_context(context);
+      return (JSON.parse(engine.evaluate("member", now)) as Answer).variant === "on";
+    } finally {
+      engine.free();
+    }
+  };
+  return {
+    live: member(snapshot.segments),
+    draft: member(snapshot.segments.map((s) => (s.key === segment ? { ...s, ...draft } : s))),
+  };
+}

@@ -359,7 +359,7 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
         if (action === "archive" || action === "restore")
           return api.changeFlag(props.app, f.key, { archived: action === "archive", version: f.version });
         const state = f.environments[props.env];
-        if (!state) return Promise.resolve(null);
+        if (!state) return Promise.reject(new Error(`${f.key} has no state in ${props.env}`));
         return api.setEnabled(props.app, f.key, props.env, action === "enable", state.version);
       }),
     );

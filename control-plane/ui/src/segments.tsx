@@ -5,8 +5,8 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 
 import { ApiError, api } from "./client";
 import type { Condition, FlagView, SegmentRow, Session } from "./client";
-import { liveSnapshot, sampleKeys, segmentImpact } from "./engine";
-import type { Impact } from "./engine";
+import { liveSnapshot, membership, sampleKeys, segmentImpact } from "./engine";
+import type { Impact, SnapshotDocument } from "./engine";
 import { ConditionEditor, problemsOf } from "./flag";
 import { Columns, Link, Problem, QuickCreate, flagPath } from "./ui";
 
@@ -246,6 +246,36 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
   } | null>(null);
   const [estimating, setEstimating] = useState(false);
   useEffect(() => setImpacts(null), [draft]);
+  // Is a context a member, live and with the draft? (Admin sessions: the engine needs the
+  // server snapshot.) Recomputed when the draft's membership or the context changes.
+  const [snapshot, setSnapshot] = useState<SnapshotDocument | null>(null);
+  const [context, setContext] = useState(
+    () => sessionStorage.getItem("vane.preview.context") ?? '{"targetingKey": "user-1"}',
+  );
+  const [member, setMember] = useState<{ live: boolean; draft: boolean } | string | null>(null);
+  useEffect(() => {
+    if (props.session.scope !== "admin") return;
+    liveSnapshot(props.app, props.env).then(setSnapshot, setError);
+  }, [props.app, props.env, segment?.version]);
+  useEffect(() => {
+    if (!snapshot || !draft || !segment) return;
+    try {
+      JSON.parse(context);
+    } catch {
+      setMember("The context is not JSON.");
+      return;
+    }
+    const { conditions, included, excluded } = draft;
+    // An answer for an older draft or context may arrive after a newer one: only the newest counts.
+    let newest = true;
+    membership(snapshot, segment.key, { conditions, included, excluded }, context).then(
+      (m) => newest && setMember(m),
+      setError,
+    );
+    return () => {
+      newest = false;
+    };
+  }, [snapshot, draft?.conditions, draft?.included, draft?.excluded, context]);
   const writable = props.session.scope === "admin";
   useEffect(() => {
     api.segment(props.app, props.segment).then((s) => {
@@ -420,6 +450,32 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
                 </li>
               ))}
             </ul>
+          )}
+          {writable && (
+            <div class="impact" data-testid="segment-member">
+              <h2>Is this context a member?</h2>
+              <textarea
+                class="code"
+                rows={3}
+                spellcheck={false}
+                aria-label="Context (JSON)"
+                value={context}
+                onInput={(e) => {
+                  const text = (e.target as HTMLTextAreaElement).value;
+                  setContext(text);
+                  sessionStorage.setItem("vane.preview.context", text);
+                }}
+              />
+              {typeof member === "string" && <span class="field-problem">{member}</span>}
+              {member && typeof member !== "string" && (
+                <p>
+                  Live: <strong data-testid="member-live">{member.live ? "member" : "not a member"}</strong> · Draft:{" "}
+                  <strong data-testid="member-draft" class={member.live !== member.draft ? "changed" : ""}>
+                    {member.draft ? "member" : "not a member"}
+                  </strong>
+                </p>
+              )}
+            </div>
           )}
           {writable && uses.length > 0 && (
             <div class="impact" data-testid="segment-impact">
