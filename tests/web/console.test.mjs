@@ -412,6 +412,16 @@ test("rules are drafted and previewed by the engine before saving; native vane-c
   const preview = page.getByRole("complementary", { name: "Preview" });
   await preview.getByTestId("preview-answers").waitFor();
 
+  // The definition: a description and a tag, saved on their own.
+  const definition = page.getByRole("region", { name: /^Definition/ });
+  await definition.getByLabel("Description").fill("How the checkout button looks");
+  await definition.getByLabel(/^Tags/).fill("checkout, ui");
+  await definition.getByRole("button", { name: "Save definition" }).click();
+  const flagUrl = `/applications/demo/flags/${flagKey}`;
+  await until(async () => (await apiAsAdmin("GET", flagUrl)).body.tags.length === 2);
+  const defined = (await apiAsAdmin("GET", flagUrl)).body;
+  assert.deepEqual([defined.description, defined.tags], ["How the checkout button looks", ["checkout", "ui"]]);
+
   // Enabled; rule 1: country in CA/US → modern; rule 2: in segment beta → a rollout.
   await production.getByLabel("Enabled").check();
   await production.getByRole("button", { name: "+ Add a rule" }).click();

@@ -8,36 +8,13 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, api } from "./client";
 import type { ConfigView, Session } from "./client";
 import { History } from "./history";
-import { Columns, Link, Problem, When } from "./ui";
+import { Columns, Conflict, Link, Problem, When, readValue, useVersionedSave, valueText } from "./ui";
 
 export const configsPath = (app: string, env: string) =>
   `/ui/a/${encodeURIComponent(app)}/${encodeURIComponent(env)}/configs`;
 const configPath = (app: string, env: string, key: string) => `${configsPath(app, env)}/${encodeURIComponent(key)}`;
 
 const TYPES = ["string", "number", "boolean", "json"] as const;
-
-/** A value as the user types it, read by its type. */
-function parse(type: string, text: string): { value?: unknown; problem?: string } {
-  switch (type) {
-    case "number": {
-      const n = Number(text);
-      return text.trim() !== "" && Number.isFinite(n) ? { value: n } : { problem: "a number" };
-    }
-    case "boolean":
-      return text === "true" || text === "false" ? { value: text === "true" } : { problem: "true or false" };
-    case "json":
-      try {
-        return { value: JSON.parse(text) as unknown };
-      } catch (e) {
-        return { problem: `not JSON: ${e instanceof Error ? e.message : String(e)}` };
-      }
-    default:
-      return { value: text };
-  }
-}
-
-const textOf = (type: string, value: unknown) =>
-  type === "string" ? String(value ?? "") : type === "json" ? JSON.stringify(value, null, 2) : JSON.stringify(value);
 
 /** What a JSON Schema says about a value: each problem with where it is (`/port`). */
 function againstSchema(schemaText: string, value: unknown): { schema?: unknown; problems: string[] } {
@@ -141,7 +118,7 @@ export function Configs(props: { session: Session; app: string; env: string }) {
   useEffect(() => {
     void load();
   }, [props.app, props.env]);
-  const parsed = parse(draft.type, draft.text);
+  const parsed = readValue(draft.type, draft.text);
   const problems = error instanceof ApiError ? error.details : [];
   const create = async (e: Event) => {
     e.preventDefault();
@@ -251,13 +228,11 @@ export function ConfigDetail(props: { session: Session; app: string; env: string
   const [text, setText] = useState("");
   const [schema, setSchema] = useState("");
   const [description, setDescription] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const [conflict, setConflict] = useState<ConfigView | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, conflict, setConflict, save: versioned } = useVersionedSave<ConfigView>();
   const writable = props.session.scope === "admin";
   const start = (c: ConfigView, value?: { value: unknown }) => {
     setConfig(c);
-    setText(c.masked && !value ? "" : textOf(c.value_type, value ? value.value : c.value));
+    setText(c.masked && !value ? "" : valueText(c.value_type, value ? value.value : c.value));
     setSchema(c.schema === undefined || c.schema === null ? "" : JSON.stringify(c.schema, null, 2));
     setDescription(c.description);
   };
@@ -266,7 +241,7 @@ export function ConfigDetail(props: { session: Session; app: string; env: string
   }, [props.app, props.env, props.configKey]);
   if (!config) return <Problem error={error} />;
   const hidden = config.masked && !revealed;
-  const parsed = parse(config.value_type, text);
+  const parsed = readValue(config.value_type, text);
   const checked = parsed.problem === undefined ? againstSchema(schema, parsed.value) : { problems: [] };
   const server = error instanceof ApiError ? error.details : [];
   const onField = (path: string) => server.filter((d) => d.path === path || d.path.startsWith(`${path}/`));
@@ -275,27 +250,20 @@ export function ConfigDetail(props: { session: Session; app: string; env: string
     ...checked.problems,
     ...onField("value").map((d) => `${d.path}: ${d.message}`),
   ];
-  const save = async (version: number) => {
-    setBusy(true);
-    setError(null);
-    try {
-      const body: Record<string, unknown> = { version, description };
-      if (!hidden) body.value = parsed.value;
-      body.schema = schema.trim() === "" ? null : (JSON.parse(schema) as unknown);
-      const after = await api.changeConfig(props.app, props.env, config.key, body);
-      setConflict(null);
-      setRevealed(null);
-      start(after);
-    } catch (err) {
-      if (err instanceof ApiError && (err.status === 409 || err.status === 412)) {
-        setConflict(await api.config(props.app, props.env, config.key));
-      } else {
-        setError(err);
-      }
-    } finally {
-      setBusy(false);
-    }
-  };
+  const save = (version: number) =>
+    versioned(
+      () => {
+        const body: Record<string, unknown> = { version, description };
+        if (!hidden) body.value = parsed.value;
+        body.schema = schema.trim() === "" ? null : (JSON.parse(schema) as unknown);
+        return api.changeConfig(props.app, props.env, config.key, body);
+      },
+      () => api.config(props.app, props.env, config.key),
+      (after) => {
+        setRevealed(null);
+        start(after);
+      },
+    );
   return (
     <section aria-labelledby="config-title">
       <p class="small">
@@ -324,7 +292,7 @@ export function ConfigDetail(props: { session: Session; app: string; env: string
                 config={config}
                 revealed={(value) => {
                   setRevealed({ value });
-                  setText(textOf(config.value_type, value));
+                  setText(valueText(config.value_type, value));
                 }}
               />
             ) : (
@@ -363,25 +331,17 @@ export function ConfigDetail(props: { session: Session; app: string; env: string
             </span>
           )}
           {conflict && (
-            <div class="conflict" role="alert">
-              <p>
-                <strong>Changed by someone else</strong> since you opened it (now version {conflict.version}). Nothing
-                was overwritten.
-              </p>
-              <button onClick={() => save(conflict.version)} disabled={busy}>
-                Apply mine on top
-              </button>
-              <button
-                class="link"
-                onClick={() => {
-                  setConflict(null);
-                  setRevealed(null);
-                  start(conflict);
-                }}
-              >
-                Take theirs
-              </button>
-            </div>
+            <Conflict
+              version={conflict.version}
+              theirs={conflict.masked ? "a new secret value" : `the value ${JSON.stringify(conflict.value)}`}
+              busy={busy}
+              mine={() => save(conflict.version)}
+              take={() => {
+                setConflict(null);
+                setRevealed(null);
+                start(conflict);
+              }}
+            />
           )}
           {writable && (
             <button

@@ -23,7 +23,17 @@ import { Preview, liveSnapshot, sampleKeys } from "./engine";
 import type { Answer, DraftProblem, FlagDraft, Impact, SnapshotDocument, SnapshotFlag } from "./engine";
 import { LineDiff } from "./diff";
 import { History } from "./history";
-import { Link, Problem, flagPath, flagsPath, useSnapshotEvents } from "./ui";
+import {
+  Conflict,
+  Link,
+  Problem,
+  flagPath,
+  flagsPath,
+  readValue,
+  useSnapshotEvents,
+  useVersionedSave,
+  valueText,
+} from "./ui";
 
 /** Rollout weights are parts of this (vane-core's `ROLLOUT_SCALE`): 100 % = 100000. */
 const SCALE = 100_000;
@@ -72,29 +82,6 @@ const typed = (number: boolean) => (number ? { type: "number" as const, step: "a
 
 // --- values of variants ---------------------------------------------------------------------
 
-/** A variant's value as the user edits it: text, parsed by the flag's type. */
-function parseValue(type: string, text: string): { value?: unknown; problem?: string } {
-  switch (type) {
-    case "boolean":
-      return text === "true" || text === "false" ? { value: text === "true" } : { problem: "true or false" };
-    case "number": {
-      const n = Number(text);
-      return text.trim() !== "" && Number.isFinite(n) ? { value: n } : { problem: "a number" };
-    }
-    case "json":
-      try {
-        return { value: JSON.parse(text) as unknown };
-      } catch (e) {
-        return { problem: `not JSON: ${e instanceof Error ? e.message : String(e)}` };
-      }
-    default:
-      return { value: text };
-  }
-}
-
-const textOf = (type: string, value: unknown) =>
-  type === "json" ? JSON.stringify(value, null, 2) : type === "string" ? String(value ?? "") : JSON.stringify(value);
-
 interface VariantDraft {
   key: string;
   text: string;
@@ -104,47 +91,31 @@ interface VariantDraft {
 function Definition(props: { app: string; flag: FlagView; writable: boolean; saved: (f: FlagView) => void }) {
   const { flag } = props;
   const start = (f: FlagView) => ({
-    variants: f.variants.map((v) => ({ key: v.key, text: textOf(f.type, v.value) })),
+    variants: f.variants.map((v) => ({ key: v.key, text: valueText(f.type, v.value) })),
     description: f.description,
     tags: f.tags.join(", "),
   });
   const [draft, setDraft] = useState(() => start(flag));
-  const [error, setError] = useState<unknown>(null);
-  const [conflict, setConflict] = useState<FlagView | null>(null);
-  const [busy, setBusy] = useState(false);
-  const parsed = draft.variants.map((v) => parseValue(flag.type, v.text));
+  const { busy, error, conflict, setConflict, save: versioned } = useVersionedSave<FlagView>();
+  const parsed = draft.variants.map((v) => readValue(flag.type, v.text));
   const invalid = parsed.some((p) => p.problem !== undefined) || draft.variants.some((v) => v.key.trim() === "");
   const dirty = JSON.stringify(draft) !== JSON.stringify(start(flag));
   const problems = error instanceof ApiError ? problemsOf(error.details) : new Map<string, string[]>();
   const setVariant = (i: number, change: Partial<VariantDraft>) =>
     setDraft({ ...draft, variants: draft.variants.map((v, j) => (j === i ? { ...v, ...change } : v)) });
-  const save = async (version: number) => {
-    setBusy(true);
-    setError(null);
-    try {
-      const variants: Variant[] = draft.variants.map((v, i) => ({ key: v.key.trim(), value: parsed[i]?.value }));
-      const tags = draft.tags
-        .split(",")
-        .map((t) => t.trim())
-        .filter(Boolean);
-      const after = await api.changeFlag(props.app, flag.key, {
-        variants,
-        description: draft.description,
-        tags,
-        version,
-      });
-      setConflict(null);
-      props.saved(after);
-    } catch (err) {
-      if (err instanceof ApiError && (err.status === 409 || err.status === 412)) {
-        setConflict(await api.flag(props.app, flag.key));
-      } else {
-        setError(err);
-      }
-    } finally {
-      setBusy(false);
-    }
-  };
+  const save = (version: number) =>
+    versioned(
+      () => {
+        const variants: Variant[] = draft.variants.map((v, i) => ({ key: v.key.trim(), value: parsed[i]?.value }));
+        const tags = draft.tags
+          .split(",")
+          .map((t) => t.trim())
+          .filter(Boolean);
+        return api.changeFlag(props.app, flag.key, { variants, description: draft.description, tags, version });
+      },
+      () => api.flag(props.app, flag.key),
+      props.saved,
+    );
   return (
     <section class="card wide" aria-labelledby="definition">
       <h2 id="definition">
@@ -271,24 +242,6 @@ function Definition(props: { app: string; flag: FlagView; writable: boolean; sav
       )}
       <Problem error={error} />
     </section>
-  );
-}
-
-/** Someone else saved first: what they saved, and the two ways on. Nothing was overwritten. */
-function Conflict(props: { version: number; theirs: string; busy: boolean; mine: () => void; take: () => void }) {
-  return (
-    <div class="conflict" role="alert">
-      <p>
-        <strong>Changed by someone else</strong> since you opened it (now version {props.version}). Nothing was
-        overwritten. Theirs: {props.theirs}.
-      </p>
-      <button onClick={props.mine} disabled={props.busy}>
-        Apply mine on top
-      </button>
-      <button class="link" onClick={props.take}>
-        Take theirs
-      </button>
-    </div>
   );
 }
 
@@ -1078,9 +1031,8 @@ function EnvironmentTargeting(props: {
   const { flag } = props;
   const [base, setBase] = useState(props.state);
   const [draft, setDraft] = useState<Draft>(() => draftOf(props.state));
-  const [conflict, setConflict] = useState<StateRow | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, conflict, setConflict, save: versioned } = useVersionedSave<StateRow>();
+  const [copying, setCopying] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const [copyTo, setCopyTo] = useState("");
   const variants = flag.variants.map((v) => v.key);
@@ -1159,36 +1111,23 @@ function EnvironmentTargeting(props: {
   const problems = problemsOf([...serverProblems, ...problemsFromEngine]);
 
   const save = async (on: StateRow) => {
-    setBusy(true);
-    setError(null);
-    try {
-      const after = await api.changeState(props.app, flag.key, props.env.key, changeOf(draft, base, on));
-      setBase(after);
-      setDraft(draftOf(after));
-      setConflict(null);
-      setUnderneath(null);
-      setConfirming(false);
-      props.saved(props.env.key, after);
-    } catch (err) {
-      setConfirming(false);
-      if (err instanceof ApiError && (err.status === 409 || err.status === 412)) {
-        // Someone else changed it: show theirs, keep ours, overwrite nothing.
-        const current = await api.flag(props.app, flag.key);
-        const theirs = current.environments[props.env.key];
-        if (theirs) setConflict(theirs);
-      } else {
-        // A refusal or a network failure: the draft stays as it is, to fix or to try again.
-        setError(err);
-      }
-    } finally {
-      setBusy(false);
-    }
+    setConfirming(false);
+    await versioned(
+      () => api.changeState(props.app, flag.key, props.env.key, changeOf(draft, base, on)),
+      async () => (await api.flag(props.app, flag.key)).environments[props.env.key],
+      (after) => {
+        setBase(after);
+        setDraft(draftOf(after));
+        setUnderneath(null);
+        props.saved(props.env.key, after);
+      },
+    );
   };
 
   const copy = async () => {
     const target = flag.environments[copyTo];
     if (!target) return;
-    setBusy(true);
+    setCopying(true);
     setError(null);
     try {
       const after = await api.changeState(props.app, flag.key, copyTo, {
@@ -1203,7 +1142,7 @@ function EnvironmentTargeting(props: {
     } catch (err) {
       setError(err);
     } finally {
-      setBusy(false);
+      setCopying(false);
     }
   };
   const targeting = (d: Draft) =>
@@ -1387,7 +1326,7 @@ function EnvironmentTargeting(props: {
                   What {copyTo} would get (rules, default, prerequisites, off variant; its on/off switch and salt stay):
                 </p>
                 <LineDiff before={targeting(draftOf(flag.environments[copyTo] as StateRow))} after={targeting(draft)} />
-                <button onClick={copy} disabled={busy}>
+                <button onClick={copy} disabled={copying}>
                   Copy to {copyTo}
                 </button>
               </>

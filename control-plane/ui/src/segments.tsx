@@ -8,7 +8,7 @@ import type { Condition, FlagView, SegmentRow, Session } from "./client";
 import { liveSnapshot, membership, sampleKeys, segmentImpact } from "./engine";
 import type { Impact, SnapshotDocument } from "./engine";
 import { ConditionEditor, problemsOf } from "./flag";
-import { Columns, Link, Problem, QuickCreate, flagPath } from "./ui";
+import { Columns, Conflict, Link, Problem, QuickCreate, flagPath, useVersionedSave } from "./ui";
 
 export const segmentsPath = (app: string, env: string) =>
   `/ui/a/${encodeURIComponent(app)}/${encodeURIComponent(env)}/segments`;
@@ -235,9 +235,7 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
   const [draft, setDraft] = useState<SegmentDraft | null>(null);
   const [flags, setFlags] = useState<FlagView[]>([]);
   const [segments, setSegments] = useState<SegmentRow[]>([]);
-  const [conflict, setConflict] = useState<SegmentRow | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, conflict, setConflict, save: versioned } = useVersionedSave<SegmentRow>();
   const [saved, setSaved] = useState(false);
   const [impacts, setImpacts] = useState<{
     keys: number;
@@ -289,25 +287,17 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
   const dirty = JSON.stringify(draft) !== JSON.stringify(draftOf(segment));
   const problems = problemsOf(error instanceof ApiError ? error.details : []);
   const on = (path: string) => [...problems.entries()].filter(([p]) => p.startsWith(path)).flatMap(([, m]) => m);
-  const save = async (version: number) => {
-    setBusy(true);
-    setError(null);
+  const save = (version: number) => {
     setSaved(false);
-    try {
-      const after = await api.changeSegment(props.app, segment.key, { ...draft, version });
-      setSegment(after);
-      setDraft(draftOf(after));
-      setConflict(null);
-      setSaved(true);
-    } catch (err) {
-      if (err instanceof ApiError && (err.status === 409 || err.status === 412)) {
-        setConflict(await api.segment(props.app, segment.key));
-      } else {
-        setError(err);
-      }
-    } finally {
-      setBusy(false);
-    }
+    return versioned(
+      () => api.changeSegment(props.app, segment.key, { ...draft, version }),
+      () => api.segment(props.app, segment.key),
+      (after) => {
+        setSegment(after);
+        setDraft(draftOf(after));
+        setSaved(true);
+      },
+    );
   };
   const uses = usesOf(segment.key, flags);
   // The draft's impact in this environment, on the real engine: the segment's members (or a
@@ -400,26 +390,17 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
             onChange={(excluded) => set({ excluded })}
           />
           {conflict && (
-            <div class="conflict" role="alert">
-              <p>
-                <strong>Changed by someone else</strong> since you opened it (now version {conflict.version}). Nothing
-                was overwritten. Theirs: {conflict.included.length.toLocaleString()} keys always in,{" "}
-                {conflict.conditions.length} condition(s).
-              </p>
-              <button onClick={() => save(conflict.version)} disabled={busy}>
-                Apply mine on top
-              </button>
-              <button
-                class="link"
-                onClick={() => {
-                  setSegment(conflict);
-                  setDraft(draftOf(conflict));
-                  setConflict(null);
-                }}
-              >
-                Take theirs
-              </button>
-            </div>
+            <Conflict
+              version={conflict.version}
+              theirs={`${conflict.included.length.toLocaleString()} keys always in, ${conflict.conditions.length} condition(s)`}
+              busy={busy}
+              mine={() => save(conflict.version)}
+              take={() => {
+                setSegment(conflict);
+                setDraft(draftOf(conflict));
+                setConflict(null);
+              }}
+            />
           )}
           {writable && (
             <div class="actions-row">

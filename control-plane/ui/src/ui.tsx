@@ -207,3 +207,86 @@ export function useSnapshotEvents(app: string, env: string, enabled: boolean, ch
     };
   }, [app, env, enabled]);
 }
+
+/** Someone else saved first: what they saved, and the two ways on. Nothing was overwritten. */
+export function Conflict(props: {
+  version: number;
+  theirs: string;
+  busy: boolean;
+  mine: () => void;
+  take: () => void;
+}) {
+  return (
+    <div class="conflict" role="alert">
+      <p>
+        <strong>Changed by someone else</strong> since you opened it (now version {props.version}). Nothing was
+        overwritten. Theirs: {props.theirs}.
+      </p>
+      <button onClick={props.mine} disabled={props.busy}>
+        Apply mine on top
+      </button>
+      <button class="link" onClick={props.take}>
+        Take theirs
+      </button>
+    </div>
+  );
+}
+
+/** A typed value (a flag variant's, a config's) as the user types it, read by its type. */
+export function readValue(type: string, text: string): { value?: unknown; problem?: string } {
+  switch (type) {
+    case "boolean":
+      return text === "true" || text === "false" ? { value: text === "true" } : { problem: "true or false" };
+    case "number": {
+      const n = Number(text);
+      return text.trim() !== "" && Number.isFinite(n) ? { value: n } : { problem: "a number" };
+    }
+    case "json":
+      try {
+        return { value: JSON.parse(text) as unknown };
+      } catch (e) {
+        return { problem: `not JSON: ${e instanceof Error ? e.message : String(e)}` };
+      }
+    default:
+      return { value: text };
+  }
+}
+
+/** A typed value as text to edit: strings as they are, JSON pretty-printed. */
+export const valueText = (type: string, value: unknown) =>
+  type === "json" ? JSON.stringify(value, null, 2) : type === "string" ? String(value ?? "") : JSON.stringify(value);
+
+/**
+ * Saving a draft that expects a version. `save(send, theirs, saved)`: `send` writes; a 409/412
+ * means someone else saved first, and `theirs` reads what they saved — shown as the conflict,
+ * nothing overwritten; any other failure (a refusal, the network) is the error, and the draft
+ * stays as it is, to fix or to send again; `saved` gets the server's answer.
+ */
+export function useVersionedSave<T>() {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [conflict, setConflict] = useState<T | null>(null);
+  const save = async (send: () => Promise<T>, theirs: () => Promise<T | undefined>, saved: (after: T) => void) => {
+    setBusy(true);
+    setError(null);
+    try {
+      const after = await send();
+      setConflict(null);
+      saved(after);
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 409 || err.status === 412)) {
+        try {
+          const current = await theirs();
+          if (current !== undefined) setConflict(current);
+        } catch (again) {
+          setError(again);
+        }
+      } else {
+        setError(err);
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, conflict, setConflict, save };
+}
