@@ -596,7 +596,10 @@ test("configs: a schema checked as typed, history with rollback, a secret masked
   // The value is checked against the schema as it is typed; nothing invalid can be saved.
   await page.getByRole("link", { name: "checkout.max-items" }).click();
   const editor = page.getByRole("region", { name: "Config", exact: true });
-  await editor.getByLabel("JSON Schema").fill('{"type": "integer", "minimum": 1, "maximum": 50}');
+  // The schema is typed into the JSON editor once it has loaded (a textarea stands in until then).
+  const schemaEditor = editor.locator(".cm-content");
+  await schemaEditor.waitFor();
+  await schemaEditor.fill('{"type": "integer", "minimum": 1, "maximum": 50}');
   await editor.getByLabel("Value", { exact: true }).fill("80");
   await editor.getByRole("alert").filter({ hasText: "50" }).waitFor();
   assert.equal(await editor.getByRole("button", { name: "Save" }).isDisabled(), true);
@@ -679,6 +682,16 @@ test("flags are enabled, disabled and archived in bulk", async () => {
   );
   assert.deepEqual(archived, [true, true]);
   await page.getByLabel("Select bulk-a").waitFor({ state: "detached" });
+
+  // A JSON flag's variants are edited in the JSON editor; broken JSON is caught as it is typed.
+  await page.goto(`${base}/ui/a/demo/production/flags/checkout-theme`);
+  const definition = page.getByRole("region", { name: /^Definition/ });
+  const json = definition.locator(".cm-content").first();
+  await json.waitFor();
+  assert.equal(await json.getAttribute("aria-label"), "Variant 1 value (JSON)");
+  await json.fill('{"color": "#1f6feb", "layout": ');
+  await definition.getByRole("alert").filter({ hasText: "not JSON" }).waitFor();
+  assert.equal(await definition.getByRole("button", { name: "Save definition" }).isDisabled(), true);
   await context.close();
 });
 

@@ -416,6 +416,8 @@ fn build_console() -> Result {
     build_web()?;
     let ui = root().join("control-plane/ui");
     let dist = ui.join("dist");
+    // Chunks are named by their content: the last build's must not linger (build.rs embeds all).
+    let _ = std::fs::remove_dir_all(&dist);
     std::fs::create_dir_all(&dist).map_err(|e| format!("{}: {e}", dist.display()))?;
     for (from, to) in [("vane_web.js", "engine.js"), ("vane_web_bg.wasm", "engine.wasm")] {
         let from = web_dir().join(from);
@@ -428,7 +430,9 @@ fn build_console() -> Result {
             .arg(ui.join("src/main.tsx"))
             .args(["--bundle", "--minify", "--format=esm", "--target=es2022", "--jsx=automatic"])
             .args(["--jsx-import-source=preact", "--log-level=warning"])
-            .arg(format!("--outfile={}", dist.join("app.js").display()))
+            // What is imported lazily (the JSON editor) becomes chunks of its own, fetched on use.
+            .args(["--splitting", "--entry-names=app", "--chunk-names=chunk-[hash]"])
+            .arg(format!("--outdir={}", dist.display()))
             .current_dir(root()),
     )?;
     step(

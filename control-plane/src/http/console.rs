@@ -4,6 +4,7 @@
 //! `frame-ancestors 'none'`, `nosniff` and no referrer. `/` leads to it.
 
 use axum::Router;
+use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -35,14 +36,24 @@ fn file(name: &str) -> Response {
     response
 }
 
-/// `/` → `/ui/`, and the console's files and pages.
+/// `/` → `/ui/`, and the console's files and pages: a name the build embedded (`app.js`,
+/// `chunk-….js`, `engine.wasm`, …) is that file; any other path under `/ui/` is the page, which
+/// routes itself.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui", get(|| async { file("index.html") }))
-        .route("/ui/app.js", get(|| async { file("app.js") }))
-        .route("/ui/app.css", get(|| async { file("app.css") }))
-        .route("/ui/engine.js", get(|| async { file("engine.js") }))
-        .route("/ui/engine.wasm", get(|| async { file("engine.wasm") }))
-        .route("/ui/{*page}", get(|| async { file("index.html") }))
+        .route("/ui/", get(|| async { file("index.html") }))
+        .route("/ui/{*page}", get(|Path(page): Path<String>| async move { page_or_file(&page) }))
+}
+
+fn page_or_file(page: &str) -> Response {
+    if embedded::FILES.iter().any(|(name, _, _)| *name == page) {
+        file(page)
+    } else if !page.contains('/') && page.contains('.') {
+        // A file this build does not have (the engine when it was not built): not the page.
+        StatusCode::NOT_FOUND.into_response()
+    } else {
+        file("index.html")
+    }
 }

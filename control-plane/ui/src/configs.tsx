@@ -8,7 +8,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, api } from "./client";
 import type { ConfigView, Session } from "./client";
 import { History } from "./history";
-import { Columns, Conflict, Link, Problem, When, readValue, useVersionedSave, valueText } from "./ui";
+import { Columns, Conflict, JsonField, Link, Problem, When, readValue, useVersionedSave, valueText } from "./ui";
 
 export const configsPath = (app: string, env: string) =>
   `/ui/a/${encodeURIComponent(app)}/${encodeURIComponent(env)}/configs`;
@@ -63,15 +63,12 @@ function ValueInput(props: {
     );
   if (props.type === "json")
     return (
-      <textarea
-        class="code"
-        rows={Math.min(16, props.text.split("\n").length + 1)}
-        aria-label={props.label}
-        aria-invalid={props.invalid}
-        spellcheck={false}
+      <JsonField
+        label={props.label}
+        invalid={props.invalid}
         value={props.text}
         disabled={props.disabled}
-        onInput={(e) => props.onInput((e.target as HTMLTextAreaElement).value)}
+        onInput={props.onInput}
       />
     );
   return (
@@ -311,18 +308,12 @@ export function ConfigDetail(props: { session: Session; app: string; env: string
               </span>
             )}
           </div>
-          <label>
-            JSON Schema <span class="muted small">(optional; the value is checked against it as you type)</span>
-            <textarea
-              class="code"
-              rows={Math.min(14, schema.split("\n").length + 1)}
-              spellcheck={false}
-              value={schema}
-              disabled={!writable}
-              placeholder='{"type": "integer", "minimum": 1}'
-              onInput={(e) => setSchema((e.target as HTMLTextAreaElement).value)}
-            />
-          </label>
+          <div class="field">
+            <span class="label">
+              JSON Schema <span class="muted small">(optional; the value is checked against it as you type)</span>
+            </span>
+            <JsonField label="JSON Schema" value={schema} disabled={!writable} onInput={setSchema} />
+          </div>
           {onField("schema").length > 0 && (
             <span class="field-problem" role="alert">
               {onField("schema")

@@ -25,6 +25,7 @@ import { LineDiff } from "./diff";
 import { History } from "./history";
 import {
   Conflict,
+  JsonField,
   Link,
   Problem,
   flagPath,
@@ -161,15 +162,12 @@ function Definition(props: { app: string; flag: FlagView; writable: boolean; sav
                   <option value="false">false</option>
                 </select>
               ) : flag.type === "json" ? (
-                <textarea
-                  class="code"
-                  rows={Math.min(12, v.text.split("\n").length + 1)}
-                  aria-label={`Variant ${i + 1} value (JSON)`}
-                  aria-invalid={problem !== undefined}
-                  spellcheck={false}
+                <JsonField
+                  label={`Variant ${i + 1} value (JSON)`}
+                  invalid={problem !== undefined}
                   value={v.text}
                   disabled={!props.writable}
-                  onInput={(e) => setVariant(i, { text: (e.target as HTMLTextAreaElement).value })}
+                  onInput={(text) => setVariant(i, { text })}
                 />
               ) : (
                 <input

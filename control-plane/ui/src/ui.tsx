@@ -290,3 +290,62 @@ export function useVersionedSave<T>() {
   };
   return { busy, error, setError, conflict, setConflict, save };
 }
+
+/**
+ * A JSON field: CodeMirror (loaded on first use) over a textarea that stands in until it is
+ * loaded, or if it cannot be. `onInput` gets the text as it is typed.
+ */
+export function JsonField(props: {
+  value: string;
+  label: string;
+  disabled: boolean;
+  invalid?: boolean;
+  onInput: (text: string) => void;
+}) {
+  const host = useRef<HTMLDivElement>(null);
+  const editor = useRef<import("./json-editor").JsonEditor | null>(null);
+  const latest = useRef(props.onInput);
+  latest.current = props.onInput;
+  // What was typed in the stand-in while the editor loaded is what the editor starts with.
+  const text = useRef(props.value);
+  text.current = props.value;
+  const [ready, setReady] = useState(false);
+  useEffect(() => {
+    let gone = false;
+    import("./json-editor").then(
+      (m) => {
+        if (gone || !host.current) return;
+        editor.current = m.mount(host.current, text.current, {
+          label: props.label,
+          readOnly: props.disabled,
+          changed: (text) => latest.current(text),
+        });
+        setReady(true);
+      },
+      () => {},
+    );
+    return () => {
+      gone = true;
+      editor.current?.destroy();
+      editor.current = null;
+    };
+  }, [props.disabled]);
+  useEffect(() => editor.current?.set(props.value), [props.value]);
+  return (
+    <div class={`json-field${props.invalid ? " invalid" : ""}`}>
+      <div ref={host} />
+      {!ready && (
+        <textarea
+          class="code"
+          rows={Math.min(12, props.value.split("\n").length + 1)}
+          aria-label={props.label}
+          aria-invalid={props.invalid}
+          spellcheck={false}
+          value={props.value}
+          disabled={props.disabled}
+          onInput={(e) => props.onInput((e.target as HTMLTextAreaElement).value)}
+        />
+      )}
+    </div>
+  );
+}
