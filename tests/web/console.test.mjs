@@ -668,7 +668,7 @@ test("flags are enabled, disabled and archived in bulk", async () => {
   await toolbar.getByText("2 selected").waitFor();
   await page.screenshot({ path: `${shots}/flags-bulk.png` });
   await toolbar.getByRole("button", { name: "Enable in Production" }).click();
-  await page.getByRole("status").filter({ hasText: "2 flags changed." }).waitFor();
+  await page.getByRole("status").filter({ hasText: "2 flags enabled in Production." }).waitFor();
   await until(async () => (await state("bulk-a")) && (await state("bulk-b")));
   const enabled = [await state("bulk-a"), await state("bulk-b")];
   const trail = (await apiAsAdmin("GET", "/audit?entity=bulk-a")).body.items.map((e) => [e.action, e.at, e.version]);
@@ -676,7 +676,12 @@ test("flags are enabled, disabled and archived in bulk", async () => {
   await page.getByLabel("Select bulk-a").check();
   await page.getByLabel("Select bulk-b").check();
   await toolbar.getByRole("button", { name: "Archive" }).click();
-  await until(async () => (await apiAsAdmin("GET", "/applications/demo/flags/bulk-b")).body.archived === true);
+  // The note comes once both writes have answered.
+  await page.getByRole("status").filter({ hasText: "2 flags archived." }).waitFor();
+  const archivedBoth = async () =>
+    (await apiAsAdmin("GET", "/applications/demo/flags/bulk-a")).body.archived === true &&
+    (await apiAsAdmin("GET", "/applications/demo/flags/bulk-b")).body.archived === true;
+  await until(archivedBoth);
   const archived = await Promise.all(
     ["bulk-a", "bulk-b"].map(async (k) => (await apiAsAdmin("GET", `/applications/demo/flags/${k}`)).body.archived),
   );

@@ -24,7 +24,17 @@ import {
   go,
   useSnapshotEvents,
 } from "./ui";
-import type { Application, AuditEntry, Environment, FlagView, KeyInfo, NewKey, Service, Session } from "./client";
+import type {
+  Application,
+  AuditEntry,
+  Environment,
+  FlagView,
+  KeyInfo,
+  NewKey,
+  Service,
+  Session,
+  StateRow,
+} from "./client";
 
 // --- routing -------------------------------------------------------------------------------
 
@@ -341,6 +351,7 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
 
   const shown = page?.items ?? [];
 
+  const current = props.envs.find((e) => e.key === props.env)?.name ?? props.env;
   // Bulk changes: the selected flags of this page, each changed with the version it was read at;
   // one changed elsewhere meanwhile is left alone and counted.
   const [selected, setSelected] = useState<Set<string>>(new Set());
@@ -354,6 +365,7 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
   };
   const bulk = async (action: "enable" | "disable" | "archive" | "restore") => {
     const chosen = shown.filter((f) => selected.has(f.key));
+    setBulkNote("");
     const results = await Promise.allSettled(
       chosen.map((f) => {
         if (action === "archive" || action === "restore")
@@ -363,16 +375,39 @@ function Flags(props: { session: Session; app: string; env: string; envs: Enviro
         return api.setEnabled(props.app, f.key, props.env, action === "enable", state.version);
       }),
     );
+    // What the server answered replaces what the list showed, so the next action starts from it.
+    const answered = new Map<string, FlagView | StateRow>();
+    results.forEach((r, i) => {
+      const key = chosen[i]?.key;
+      if (r.status === "fulfilled" && key !== undefined) answered.set(key, r.value);
+    });
+    setPage(
+      (p) =>
+        p && {
+          ...p,
+          items: p.items.map((f) => {
+            const after = answered.get(f.key);
+            if (!after) return f;
+            return "key" in after ? after : { ...f, environments: { ...f.environments, [props.env]: after } };
+          }),
+        },
+    );
     const failed = results.filter((r) => r.status === "rejected").length;
     setBulkNote(
       failed === 0
-        ? `${chosen.length} flag${chosen.length === 1 ? "" : "s"} changed.`
+        ? `${chosen.length} flag${chosen.length === 1 ? "" : "s"} ${
+            {
+              enable: `enabled in ${current}`,
+              disable: `disabled in ${current}`,
+              archive: "archived",
+              restore: "restored",
+            }[action]
+          }.`
         : `${chosen.length - failed} changed; ${failed} not (changed elsewhere meanwhile, or refused): reload and try again.`,
     );
     setSelected(new Set());
     void load();
   };
-  const current = props.envs.find((e) => e.key === props.env)?.name ?? props.env;
 
   const toggle = async (flag: FlagView, env: string) => {
     const state = flag.environments[env];
