@@ -237,6 +237,23 @@ async fn a_console_session_sees_secrets_masked_until_an_audited_reveal(pool: PgP
     let csrf = session.body["csrf_token"].as_str().unwrap().to_owned();
     let r = with_cookie(&api, "POST", &format!("{secret}/reveal"), &cookie, None, &[("x-csrf-token", &csrf)]).await;
     assert_eq!((r.status, r.body["value"].as_str()), (StatusCode::OK, Some("hunter2")), "{}", r.body);
+    // A session's write answers masked too, and an update that leaves the value alone keeps it.
+    let (_, admin_cookie) = sign_in(&api, &admin, &[]).await;
+    let admin_session = with_cookie(&api, "GET", "/api/v1/sessions/current", &admin_cookie, None, &[]).await;
+    let admin_csrf = admin_session.body["csrf_token"].as_str().unwrap().to_owned();
+    let r = with_cookie(
+        &api,
+        "PATCH",
+        &secret,
+        &admin_cookie,
+        Some(json!({"description": "rotated monthly"})),
+        &[("x-csrf-token", &admin_csrf)],
+    )
+    .await;
+    assert_eq!((r.status, r.body["masked"].as_bool()), (StatusCode::OK, Some(true)), "{}", r.body);
+    assert!(!r.text.contains("hunter2"), "{}", r.text);
+    assert_eq!(call(&api, "GET", &secret, Some(&admin), None).await.body["value"], "hunter2");
+
     let audit = call(&api, "GET", "/api/v1/audit?entity_type=config&action=reveal", Some(&admin), None).await;
     let entries = audit.body["items"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{}", audit.body);

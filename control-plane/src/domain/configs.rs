@@ -166,7 +166,9 @@ pub(crate) fn view(cipher: Option<&Cipher>, s: &Scope, row: ConfigRow) -> Result
 }
 
 /// `view` as `caller` may see it: a console session sees secrets masked (a reveal is an
-/// explicit, audited request); a key sent with the request sees what its scope allows.
+/// explicit, audited request); a key sent with the request sees what its scope allows. Applied
+/// where a view leaves the domain (every answer), not in [`view`]: writes read the unmasked
+/// value (an update that leaves the value alone keeps it) and audit entries redact on their own.
 pub(crate) fn shown(caller: &Caller, mut view: ConfigView) -> ConfigView {
     if caller.console && view.row.secret {
         view.value = Value::Null;

@@ -137,7 +137,7 @@ pub async fn config_create(actor: &Actor, body: ConfigCreate) -> Result<LegacyCo
     };
     let created = configs::insert(actor, &mut tx, &s, new).await?;
     vane.commit(tx, Touched::Streams).await?;
-    Ok(created.into())
+    Ok(configs::shown(&actor.caller, created).into())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -249,7 +249,7 @@ pub async fn config_update(actor: &Actor, id: &str, change: Change<ConfigUpdate>
     };
     let after = configs::apply(actor, &mut tx, (&s, &key), Change(expected, change), "update").await?;
     vane.commit(tx, Touched::Streams).await?;
-    Ok(after.into())
+    Ok(configs::shown(&actor.caller, after).into())
 }
 
 /// Deletes a config by id (`/config/{id}` and `/configurations/{id}`).
@@ -627,7 +627,7 @@ pub async fn configuration_create(
     };
     let created = configs::insert(actor, &mut tx, &s, new).await?;
     vane.commit(tx, Touched::Streams).await?;
-    Ok(configuration(&s.application_id, created))
+    Ok(configuration(&s.application_id, configs::shown(&actor.caller, created)))
 }
 
 /// A configuration's comments: at most 1024 characters, as the original service allowed.
@@ -703,7 +703,7 @@ pub async fn configuration_update(
     };
     let after = configs::apply(actor, &mut tx, (&s, &key), Change(expected, change), "update").await?;
     vane.commit(tx, Touched::Streams).await?;
-    Ok(configuration(&s.application_id, after))
+    Ok(configuration(&s.application_id, configs::shown(&actor.caller, after)))
 }
 
 #[cfg(test)]
