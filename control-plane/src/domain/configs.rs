@@ -170,11 +170,16 @@ pub(crate) fn view(cipher: Option<&Cipher>, s: &Scope, row: ConfigRow) -> Result
 /// where a view leaves the domain (every answer), not in [`view`]: writes read the unmasked
 /// value (an update that leaves the value alone keeps it) and audit entries redact on their own.
 pub(crate) fn shown(caller: &Caller, mut view: ConfigView) -> ConfigView {
-    if caller.console && view.row.secret {
+    if masks(caller, view.row.secret) {
         view.value = Value::Null;
         view.masked = true;
     }
     view
+}
+
+/// Whether `caller` is shown a secret (`secret`) config's value masked: in a console session.
+fn masks(caller: &Caller, secret: bool) -> bool {
+    caller.console && secret
 }
 
 /// A config's value, shown to someone who may read it and recorded in the audit log as a
@@ -442,7 +447,7 @@ impl Versions for Configs {
         let versions = rows::history(&mut conn, &row.id, page).await?;
         let total = rows::history_len(&mut conn, &row.id).await?;
         List::of((versions, total), page).try_map(|h| {
-            let masked = caller.console && h.ciphertext.is_some();
+            let masked = masks(caller, h.ciphertext.is_some());
             Ok(ConfigVersion {
                 version: h.version,
                 value: if masked { Value::Null } else { history_value(vane.cipher.as_ref(), &h)? },

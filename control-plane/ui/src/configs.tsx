@@ -192,15 +192,20 @@ export function Configs(props: { session: Session; app: string; env: string }) {
               ))}
             </select>
           </label>
-          <ValueInput
-            type={draft.type}
-            text={draft.text}
-            label="Value"
-            invalid={draft.text !== "" && parsed.problem !== undefined}
-            disabled={false}
-            onInput={(text) => setDraft({ ...draft, text })}
-          />
-          {draft.text !== "" && parsed.problem && <span class="field-problem">{parsed.problem}</span>}
+          <div class="field">
+            <span class="label" aria-hidden="true">
+              Value
+            </span>
+            <ValueInput
+              type={draft.type}
+              text={draft.text}
+              label="Value"
+              invalid={draft.text !== "" && parsed.problem !== undefined}
+              disabled={false}
+              onInput={(text) => setDraft({ ...draft, text })}
+            />
+            {draft.text !== "" && parsed.problem && <span class="field-problem">{parsed.problem}</span>}
+          </div>
           <label class="check">
             <input
               type="checkbox"

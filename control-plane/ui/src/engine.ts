@@ -182,6 +182,33 @@ function compare(flag: string, before: Side, after: Side, keys: string[], contex
   return { total: was.length, changed, moves: [...moves.entries()].sort((a, b) => b[1] - a[1]) };
 }
 
+/** Whether `rules` name `segment` (`in_segment` or `not_in_segment`). */
+export function namesSegment(rules: Schemas["Rule"][], segment: string): boolean {
+  return rules.some((r) =>
+    (r.conditions ?? []).some(
+      (c) => (c.operator === "in_segment" || c.operator === "not_in_segment") && (c.values ?? []).includes(segment),
+    ),
+  );
+}
+
+/** The snapshot's segments with `segment` in its drafted form. */
+function segmentsWith(snapshot: SnapshotDocument, segment: string, draft: object): SnapshotDocument["segments"] {
+  return snapshot.segments.map((s) => (s.key === segment ? { ...s, ...draft } : s));
+}
+
+/**
+ * A boolean flag whose one rule (`rule`: its conditions, schedule or gate) serves `on` when it
+ * holds, else `off`: how the engine is asked about one part of a definition.
+ */
+function probeFlag(key: string, rule: Record<string, unknown>) {
+  return {
+    key,
+    type: "boolean",
+    rules: [{ id: "probe", serve: { variant: "on" }, ...rule }],
+    default: { variant: "off" },
+  };
+}
+
 /**
  * What a draft of a segment changes: for each flag of the snapshot whose rules name it, how many
  * of `keys` would get another variant.
@@ -195,20 +222,10 @@ export async function segmentImpact(
   now = Date.now(),
 ): Promise<{ flag: string; impact: Impact }[]> {
   const module = await engineModule();
-  const users = snapshot.flags.filter((f) =>
-    f.rules.some((r) =>
-      (r.conditions ?? []).some(
-        (c) => (c.operator === "in_segment" || c.operator === "not_in_segment") && (c.values ?? []).includes(segment),
-      ),
-    ),
-  );
+  const users = snapshot.flags.filter((f) => namesSegment(f.rules, segment));
   if (users.length === 0) return [];
   const live = new Side(module, { ...snapshot, configs: [] });
-  const drafted = new Side(module, {
-    ...snapshot,
-    configs: [],
-    segments: snapshot.segments.map((s) => (s.key === segment ? { ...s, ...draft } : s)),
-  });
+  const drafted = new Side(module, { ...snapshot, configs: [], segments: segmentsWith(snapshot, segment, draft) });
   try {
     return users.map((f) => ({ flag: f.key, impact: compare(f.key, live, drafted, keys, context, now) }));
   } finally {
@@ -320,12 +337,7 @@ export class Playground {
     const flags: unknown[] = [];
     const probe = (p: Probe, rule: Record<string, unknown>) => {
       probes.push(p);
-      flags.push({
-        key: `why-${probes.length}`,
-        type: "boolean",
-        rules: [{ id: "probe", serve: { variant: "on" }, ...rule }],
-        default: { variant: "off" },
-      });
+      flags.push(probeFlag(`why-${probes.length}`, rule));
     };
     flag.rules.forEach((r, i) => {
       (r.conditions ?? []).forEach((c, j) => probe({ rule: i, part: "condition", index: j }, { conditions: [c] }));
@@ -402,18 +414,9 @@ export async function membership(
   now = Date.now(),
 ): Promise<{ live: boolean; draft: boolean }> {
   const module = await engineModule();
-  const probe = {
-    key: "member",
-    type: "boolean",
-    rules: [
-      {
-        id: "member",
-        conditions: [{ attribute: "targetingKey", operator: "in_segment", values: [segment] }],
-        serve: { variant: "on" },
-      },
-    ],
-    default: { variant: "off" },
-  };
+  const probe = probeFlag("member", {
+    conditions: [{ attribute: "targetingKey", operator: "in_segment", values: [segment] }],
+  });
   const member = (segments: SnapshotDocument["segments"]) => {
     const engine = new module.Engine();
     try {
@@ -426,6 +429,6 @@ export async function membership(
   };
   return {
     live: member(snapshot.segments),
-    draft: member(snapshot.segments.map((s) => (s.key === segment ? { ...s, ...draft } : s))),
+    draft: member(segmentsWith(snapshot, segment, draft)),
   };
 }

@@ -31,6 +31,7 @@ import {
   flagPath,
   flagsPath,
   readValue,
+  usePreviewContext,
   useSnapshotEvents,
   useVersionedSave,
   valueText,
@@ -42,7 +43,7 @@ const SCALE = 100_000;
 const percent = (weight: number) => `${(weight / (SCALE / 100)).toFixed(1)} %`;
 
 /** What a serve says, in words. */
-export function served(serve: Serve): string {
+function served(serve: Serve): string {
   if ("variant" in serve) return serve.variant;
   const weights = Object.entries(serve.rollout.weights).map(([v, w]) => `${v} ${percent(w)}`);
   return `rollout: ${weights.join(", ")}`;
@@ -257,7 +258,7 @@ function evenly(variants: string[]): Record<string, number> {
  * Sets `variant`'s weight and keeps the total at 100 %: what it gains is taken from the variants
  * after it (in order, wrapping around), what it gives up goes to the next one.
  */
-export function rebalance(weights: Record<string, number>, order: string[], variant: string, weight: number) {
+function rebalance(weights: Record<string, number>, order: string[], variant: string, weight: number) {
   const next: Record<string, number> = {};
   for (const v of order) next[v] = weights[v] ?? 0;
   const target = Math.max(0, Math.min(SCALE, Math.round(weight)));
@@ -431,7 +432,7 @@ function cidr(text: string): boolean {
 }
 
 /** What is wrong with one value of an operator of this kind, checked as it is typed. */
-export function checkValue(kind: Kind, text: string, strictSemver = false): string | null {
+function checkValue(kind: Kind, text: string, strictSemver = false): string | null {
   switch (kind) {
     case "number":
       return text.trim() !== "" && Number.isFinite(Number(text)) ? null : "a number";
@@ -914,7 +915,6 @@ const asFlagDraft = (d: Draft, variants: Variant[]): FlagDraft => ({
 /** The targeting as compared for a copy or a save: pretty JSON of what a change sets. */
 const shown = (d: Draft) => JSON.stringify(d, null, 2);
 
-const CONTEXT_KEY = "vane.preview.context";
 const SAMPLE = 100_000;
 
 /** The draft against the live definition, for one context, and its impact on many keys. */
@@ -1052,7 +1052,7 @@ function EnvironmentTargeting(props: {
   // The preview: the live flag from the published snapshot, the draft compiled beside it.
   const [preview, setPreview] = useState<Preview | null>(null);
   const [unavailable, setUnavailable] = useState<string | null>(null);
-  const [context, setContext] = useState(() => sessionStorage.getItem(CONTEXT_KEY) ?? '{"targetingKey": "user-1"}');
+  const [context, setContext] = usePreviewContext();
   const [impact, setImpact] = useState<Impact | null>(null);
   const [estimating, setEstimating] = useState(false);
   useEffect(() => {
@@ -1094,7 +1094,6 @@ function EnvironmentTargeting(props: {
     contextProblem = `not JSON: ${e instanceof Error ? e.message : String(e)}`;
   }
   const answers = preview && contextProblem === null ? preview.answers(context) : null;
-  useEffect(() => sessionStorage.setItem(CONTEXT_KEY, context), [context]);
   const estimate = () => {
     if (!preview || contextProblem !== null) return;
     setEstimating(true);
@@ -1196,7 +1195,11 @@ function EnvironmentTargeting(props: {
           </select>
         </label>
         <h3>Rules</h3>
-        <p class="muted small">In order: the first rule that matches decides.</p>
+        <p class="muted small">
+          {draft.rules.length === 0
+            ? "No rules: the default below decides."
+            : "In order: the first rule that matches decides."}
+        </p>
         <ol class="rules">
           {draft.rules.map((r, i) => (
             <RuleEditor

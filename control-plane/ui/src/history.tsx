@@ -67,24 +67,17 @@ export function History(props: {
               <td class="muted actor" title={v.actor ?? ""}>
                 {v.actor ?? "—"}
               </td>
-              <td>
-                <input
-                  type="radio"
-                  name="history-from"
-                  aria-label={`Compare from version ${v.version}`}
-                  checked={from === v.version}
-                  onChange={() => setFrom(v.version)}
-                />
-              </td>
-              <td>
-                <input
-                  type="radio"
-                  name="history-to"
-                  aria-label={`Compare to version ${v.version}`}
-                  checked={to === v.version}
-                  onChange={() => setTo(v.version)}
-                />
-              </td>
+              {(["from", "to"] as const).map((side) => (
+                <td key={side}>
+                  <input
+                    type="radio"
+                    name={`history-${side}`}
+                    aria-label={`Compare ${side} version ${v.version}`}
+                    checked={(side === "from" ? from : to) === v.version}
+                    onChange={() => (side === "from" ? setFrom : setTo)(v.version)}
+                  />
+                </td>
+              ))}
               {props.rollback && (
                 <td>
                   {v.version !== latest && (

@@ -6,7 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { Session } from "./client";
 import { Playground as Engine, liveSnapshot } from "./engine";
 import type { Answer, Explanation } from "./engine";
-import { Problem, flagPath, Link } from "./ui";
+import { Link, Problem, flagPath, usePreviewContext } from "./ui";
 
 export const playgroundPath = (app: string, env: string) =>
   `/ui/a/${encodeURIComponent(app)}/${encodeURIComponent(env)}/playground`;
@@ -82,9 +82,7 @@ function Why(props: { explanation: Explanation; answer: Answer; context: Record<
 export function PlaygroundScreen(props: { session: Session; app: string; env: string }) {
   const [engine, setEngine] = useState<Engine | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [context, setContext] = useState(
-    () => sessionStorage.getItem("vane.preview.context") ?? '{"targetingKey": "user-1"}',
-  );
+  const [context, setContext] = usePreviewContext();
   const [saved, setSaved] = useState(savedContexts);
   const [name, setName] = useState("");
   const [open, setOpen] = useState<string | null>(null);

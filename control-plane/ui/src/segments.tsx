@@ -5,10 +5,10 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 
 import { ApiError, api } from "./client";
 import type { Condition, FlagView, SegmentRow, Session } from "./client";
-import { liveSnapshot, membership, sampleKeys, segmentImpact } from "./engine";
+import { liveSnapshot, membership, namesSegment, sampleKeys, segmentImpact } from "./engine";
 import type { Impact, SnapshotDocument } from "./engine";
 import { ConditionEditor, problemsOf } from "./flag";
-import { Columns, Conflict, Link, Problem, QuickCreate, flagPath, useVersionedSave } from "./ui";
+import { Columns, Conflict, Link, Problem, QuickCreate, flagPath, usePreviewContext, useVersionedSave } from "./ui";
 
 export const segmentsPath = (app: string, env: string) =>
   `/ui/a/${encodeURIComponent(app)}/${encodeURIComponent(env)}/segments`;
@@ -19,12 +19,7 @@ function usesOf(segment: string, flags: FlagView[]): { flag: string; env: string
   const uses: { flag: string; env: string }[] = [];
   for (const f of flags) {
     for (const [env, state] of Object.entries(f.environments)) {
-      const named = state.rules.some((r) =>
-        (r.conditions ?? []).some(
-          (c) => (c.operator === "in_segment" || c.operator === "not_in_segment") && (c.values ?? []).includes(segment),
-        ),
-      );
-      if (named) uses.push({ flag: f.key, env });
+      if (namesSegment(state.rules, segment)) uses.push({ flag: f.key, env });
     }
   }
   return uses;
@@ -247,9 +242,7 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
   // Is a context a member, live and with the draft? (Admin sessions: the engine needs the
   // server snapshot.) Recomputed when the draft's membership or the context changes.
   const [snapshot, setSnapshot] = useState<SnapshotDocument | null>(null);
-  const [context, setContext] = useState(
-    () => sessionStorage.getItem("vane.preview.context") ?? '{"targetingKey": "user-1"}',
-  );
+  const [context, setContext] = usePreviewContext();
   const [member, setMember] = useState<{ live: boolean; draft: boolean } | string | null>(null);
   useEffect(() => {
     if (props.session.scope !== "admin") return;
@@ -305,14 +298,13 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
   const estimate = async () => {
     setEstimating(true);
     try {
-      const snapshot = await liveSnapshot(props.app, props.env);
+      const live = snapshot ?? (await liveSnapshot(props.app, props.env));
       const members = [...new Set([...segment.included, ...draft.included, ...draft.excluded])];
       const keys = members.length > 0 ? members : sampleKeys(100_000);
-      const context = sessionStorage.getItem("vane.preview.context") ?? "{}";
       setImpacts({
         keys: keys.length,
         members: members.length > 0,
-        by: await segmentImpact(snapshot, segment.key, draft, keys, context),
+        by: await segmentImpact(live, segment.key, draft, keys, context),
       });
     } catch (err) {
       setError(err);
@@ -441,11 +433,7 @@ export function SegmentDetail(props: { session: Session; app: string; env: strin
                 spellcheck={false}
                 aria-label="Context (JSON)"
                 value={context}
-                onInput={(e) => {
-                  const text = (e.target as HTMLTextAreaElement).value;
-                  setContext(text);
-                  sessionStorage.setItem("vane.preview.context", text);
-                }}
+                onInput={(e) => setContext((e.target as HTMLTextAreaElement).value)}
               />
               {typeof member === "string" && <span class="field-problem">{member}</span>}
               {member && typeof member !== "string" && (

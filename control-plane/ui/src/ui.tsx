@@ -349,3 +349,18 @@ export function JsonField(props: {
     </div>
   );
 }
+
+const PREVIEW_CONTEXT = "vane.preview.context";
+
+/**
+ * The context the previews evaluate (a flag's, a segment's, the playground's): JSON text, shared
+ * by every screen for the tab's session.
+ */
+export function usePreviewContext(): [string, (text: string) => void] {
+  const [context, setContext] = useState(() => sessionStorage.getItem(PREVIEW_CONTEXT) ?? '{"targetingKey": "user-1"}');
+  const set = (text: string) => {
+    sessionStorage.setItem(PREVIEW_CONTEXT, text);
+    setContext(text);
+  };
+  return [context, set];
+}
