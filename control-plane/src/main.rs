@@ -1,6 +1,7 @@
 //! `vane`: the control plane's command line. `serve` runs the HTTP server, `migrate` applies
 //! the schema, `key create` mints an API key, `eval` evaluates a snapshot file offline, `export`
-//! prints every definition as JSON, `import unleash` turns Unleash's flags into a snapshot.
+//! prints every definition as JSON, `import unleash` turns Unleash's flags into a snapshot,
+//! `edge` runs the self-hosted edge.
 //! Every option can also come from the environment variable named in `--help`.
 #![allow(clippy::print_stdout)] // a command-line tool prints its results
 
@@ -46,6 +47,43 @@ enum Command {
     /// Print the HTTP API's OpenAPI document (what `GET /api/v1/openapi.json` serves); needs no
     /// database.
     Openapi,
+    /// Run the self-hosted edge: OFREP, the original service's evaluate/config/registry routes
+    /// and client snapshots (with push) from snapshots kept in memory, as the Cloudflare Worker
+    /// serves them; needs no database, only a control plane to follow.
+    Edge(EdgeArgs),
+}
+
+/// The Worker's settings, by the same names (flags or environment variables).
+#[derive(Debug, Args)]
+struct EdgeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VANE_EDGE_LISTEN", default_value = "127.0.0.1:8789")]
+    listen: SocketAddr,
+    /// The control plane to follow (plain HTTP).
+    #[arg(long, env = "VANE_CONTROL_PLANE_URL", default_value = "http://127.0.0.1:8080")]
+    control_plane_url: String,
+    /// An `edge` key (admin and read keys work too) for fetching snapshots.
+    #[arg(long, env = "VANE_EDGE_KEY", hide_env_values = true)]
+    edge_key: String,
+    /// The application OFREP requests without `X-Vane-Application` read.
+    #[arg(long, env = "VANE_DEFAULT_APPLICATION", default_value = "demo")]
+    application: String,
+    /// The environment OFREP requests without `X-Vane-Environment` read.
+    #[arg(long, env = "VANE_DEFAULT_ENVIRONMENT", default_value = "production")]
+    environment: String,
+    /// A snapshot used by requests is confirmed with the control plane once it is this old (ms).
+    #[arg(long, env = "VANE_REFRESH_MS", default_value_t = 1_000)]
+    refresh_ms: u64,
+    /// Each long-poll waits this long for a new version (s; 0 turns the long-poll off).
+    #[arg(long, env = "VANE_WATCH_S", default_value_t = 20)]
+    watch_s: u64,
+    /// Requests per API key and second (0: unlimited).
+    #[arg(long, env = "VANE_RATE_LIMIT_RPS", default_value_t = 0)]
+    rate_limit_rps: u32,
+    /// Where last known good snapshots are kept, so a restart while the control plane is away
+    /// still serves (`none`: keep none).
+    #[arg(long, env = "VANE_EDGE_DATA_DIR", default_value = "vane-edge-data")]
+    data_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +232,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Eval(args) => eval(args),
         Command::Export(args) => export(args).await,
         Command::Import(ImportCommand::Unleash(args)) => import_unleash(args),
+        Command::Edge(args) => edge(args).await,
         Command::Openapi => {
             let document = vane_control_plane::openapi_document();
             println!("{}", serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?);
@@ -305,6 +344,30 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     vane_control_plane::http::server::serve(listener, app(state), limits, shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))
+}
+
+async fn edge(args: EdgeArgs) -> Result<(), String> {
+    let EdgeArgs { control_plane_url, edge_key, application, environment, .. } = &args;
+    let (refresh, watch, rate) =
+        (args.refresh_ms.to_string(), args.watch_s.to_string(), args.rate_limit_rps.to_string());
+    let settings = vane_edge::cache::Settings::from_lookup(|name| {
+        Some(
+            match name {
+                "VANE_CONTROL_PLANE_URL" => control_plane_url,
+                "VANE_EDGE_KEY" => edge_key,
+                "VANE_DEFAULT_APPLICATION" => application,
+                "VANE_DEFAULT_ENVIRONMENT" => environment,
+                "VANE_REFRESH_MS" => &refresh,
+                "VANE_WATCH_S" => &watch,
+                "VANE_RATE_LIMIT_RPS" => &rate,
+                _ => return None,
+            }
+            .clone(),
+        )
+    });
+    let data_dir = Some(args.data_dir).filter(|d| d.as_os_str() != "none");
+    let options = vane_edge::native::Options { settings, listen: args.listen, data_dir };
+    vane_edge::native::serve(options, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

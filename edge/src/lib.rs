@@ -17,11 +17,15 @@
 //! these functions and [`reply::Reply`] into responses.
 
 pub mod auth;
+pub mod cache;
 #[cfg(target_arch = "wasm32")]
 mod glue;
 pub mod legacy;
 pub mod lifecycle;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub mod native;
 pub mod ofrep;
+pub mod pipeline;
 pub mod ratelimit;
 pub mod reply;
 pub mod router;

@@ -9,7 +9,7 @@
 use vane_core::{Audience, CompiledSnapshot, StalePolicy};
 
 /// The stream a snapshot must belong to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamId {
     pub application: String,
     pub environment: String,

@@ -29,6 +29,9 @@ pub enum Route<'a> {
     Healthy,
     /// `GET /api/v1/snapshots/{application}/{environment}`: the stored snapshot bytes.
     Snapshot { application: &'a str, environment: &'a str },
+    /// `GET /api/v1/snapshots/{application}/{environment}/events`: Server-Sent Events announcing
+    /// each version (hosts that can hold streams open; see [`crate::pipeline::Answer::Push`]).
+    SnapshotEvents { application: &'a str, environment: &'a str },
     /// A known path with another method: 405 with `Allow`.
     MethodNotAllowed { allow: &'static str, ofrep: bool },
     /// No such path (`ofrep`: under `/ofrep/`).
@@ -70,11 +73,14 @@ pub fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
             } else if let Some(key) = path.strip_prefix("/api/v1/config/").filter(|k| !k.is_empty() && !k.contains('/'))
             {
                 ("GET", Route::Config(key))
-            } else if let Some((application, environment)) =
+            } else if let Some((application, rest)) =
                 path.strip_prefix("/api/v1/snapshots/").and_then(|rest| rest.split_once('/'))
-                && !environment.contains('/')
             {
-                ("GET", Route::Snapshot { application, environment })
+                match rest.split_once('/') {
+                    None => ("GET", Route::Snapshot { application, environment: rest }),
+                    Some((environment, "events")) => ("GET", Route::SnapshotEvents { application, environment }),
+                    Some(_) => return Route::NotFound { ofrep: false },
+                }
             } else {
                 return Route::NotFound { ofrep: is_ofrep_path(path) };
             }
@@ -142,7 +148,9 @@ struct LegacyTarget {
 /// else application `default` and the default environment. `Err` is the reply to send.
 pub fn target(route: &Route<'_>, sel: &Selectors<'_>, defaults: &Defaults) -> Result<(String, String), Reply> {
     let (app, env) = match route {
-        Route::Snapshot { application, environment } => ((*application).to_owned(), (*environment).to_owned()),
+        Route::Snapshot { application, environment } | Route::SnapshotEvents { application, environment } => {
+            ((*application).to_owned(), (*environment).to_owned())
+        }
         Route::OfrepSingle(_) | Route::OfrepBulk => (
             sel.application.unwrap_or(&defaults.application).to_owned(),
             sel.environment.unwrap_or(&defaults.environment).to_owned(),
@@ -190,14 +198,19 @@ pub fn audience(route: &Route<'_>, access: Access, query: &str) -> Result<Audien
         (Route::LegacyEvaluate | Route::Config(_) | Route::Healthy, Access::Client) => {
             forbidden("read server-side flags, configs or services")
         }
-        (Route::Snapshot { .. }, _) => match (query_param(query, "audience").unwrap_or("server"), access) {
-            ("client", _) => Ok(Audience::Client),
-            ("server", Access::Server) => Ok(Audience::Server),
-            ("server", Access::Client) => forbidden("read the server snapshot"),
-            (other, _) => {
-                Err(error(route, 400, "bad_request", format!("audience must be 'server' or 'client', not '{other}'")))
+        (Route::Snapshot { .. } | Route::SnapshotEvents { .. }, _) => {
+            match (query_param(query, "audience").unwrap_or("server"), access) {
+                ("client", _) => Ok(Audience::Client),
+                ("server", Access::Server) => Ok(Audience::Server),
+                ("server", Access::Client) => forbidden("read the server snapshot"),
+                (other, _) => Err(error(
+                    route,
+                    400,
+                    "bad_request",
+                    format!("audience must be 'server' or 'client', not '{other}'"),
+                )),
             }
-        },
+        }
         _ => Ok(Audience::Server),
     }
 }
@@ -273,10 +286,17 @@ pub fn answer(route: &Route<'_>, from: &Answering<'_>, body: &[u8], if_none_matc
             let reply = if current { Reply::empty(304) } else { Reply::json(200, from.stored.as_bytes().to_vec()) };
             reply.with("ETag", etag).with("Cache-Control", "no-cache")
         }
+        Route::SnapshotEvents { .. } => push_unsupported(),
         Route::Preflight | Route::MethodNotAllowed { .. } | Route::Health | Route::NotFound { .. } => {
             without_snapshot(route).unwrap_or_else(|| error(route, 404, "not_found", "no such route"))
         }
     }
+}
+
+/// The answer to `GET …/events` from a host that cannot hold streams open (the Worker).
+pub fn push_unsupported() -> Reply {
+    let route = Route::SnapshotEvents { application: "", environment: "" };
+    error(&route, 404, "not_found", "this edge does not push snapshot versions: poll the snapshot with If-None-Match")
 }
 
 /// The answer to routes that need no snapshot (preflight, unknown paths, wrong methods).
@@ -305,6 +325,11 @@ mod tests {
         assert_eq!(route("GET", "/api/v1/config/db.url"), Route::Config("db.url"));
         assert_eq!(route("GET", "/api/v1/snapshots/a/b"), Route::Snapshot { application: "a", environment: "b" });
         assert_eq!(route("GET", "/api/v1/snapshots/a/b/c"), Route::NotFound { ofrep: false });
+        assert_eq!(
+            route("GET", "/api/v1/snapshots/a/b/events"),
+            Route::SnapshotEvents { application: "a", environment: "b" }
+        );
+        assert_eq!(route("GET", "/api/v1/snapshots/a/b/events/x"), Route::NotFound { ofrep: false });
         assert_eq!(route("OPTIONS", "/whatever"), Route::Preflight);
         assert_eq!(route("GET", "/nope"), Route::NotFound { ofrep: false });
         assert_eq!(normalise_path("//ofrep/v1//evaluate/flags/"), Some("/ofrep/v1/evaluate/flags".into()));

@@ -142,15 +142,18 @@ pub struct EdgeOptions {
     pub edge_key: String,
     pub application: String,
     pub environment: String,
-    /// Where KV persists across restarts; `None` keeps it in memory.
+    /// Where KV (the Worker) or the copies on disk (`vane edge`) persist across restarts;
+    /// `None` keeps none.
     pub kv_dir: Option<PathBuf>,
     pub refresh_ms: u64,
     pub watch_s: u64,
     pub rate_limit_rps: u32,
     /// Listen on this port (default: a free one).
     pub port: Option<u16>,
-    /// Miniflare (KV, cron; what tests and `cargo xtask run` use) or bare `workerd serve`.
+    /// Miniflare (KV, cron), bare `workerd serve`, or the self-hosted edge (`vane edge`).
     pub runtime: Runtime,
+    /// The `vane` binary `Runtime::Native` runs (default: [`vane_bin`]).
+    pub vane: Option<PathBuf>,
 }
 
 /// How the worker is hosted locally.
@@ -161,6 +164,15 @@ pub enum Runtime {
     /// `workerd serve` with a generated config: the runtime alone, as in production, without
     /// Miniflare's entry worker — and without KV or cron.
     Workerd,
+    /// `vane edge`: the same modules on a native server, copies on disk, push to browsers.
+    Native,
+}
+
+impl Runtime {
+    /// Whether this host is the Worker (under Miniflare or workerd).
+    pub fn is_worker(self) -> bool {
+        self != Runtime::Native
+    }
 }
 
 impl EdgeOptions {
@@ -176,7 +188,13 @@ impl EdgeOptions {
             rate_limit_rps: 0,
             port: None,
             runtime: Runtime::Miniflare,
+            vane: None,
         }
+    }
+
+    /// The same options on another host.
+    pub fn on(self, runtime: Runtime) -> EdgeOptions {
+        EdgeOptions { runtime, ..self }
     }
 }
 
@@ -197,8 +215,10 @@ impl Edge {
     }
 
     fn launch(&mut self) -> Result {
-        if self.options.runtime == Runtime::Workerd {
-            return self.launch_workerd();
+        match self.options.runtime {
+            Runtime::Workerd => return self.launch_workerd(),
+            Runtime::Native => return self.launch_native(),
+            Runtime::Miniflare => {}
         }
         let o = &self.options;
         let script = root().join("edge/build/index.js");
@@ -295,11 +315,46 @@ impl Edge {
         .ok_or_else(|| "workerd did not start within 30 s".to_owned())
     }
 
-    /// Stops workerd (closing its stdin lets Miniflare dispose of it cleanly).
+    fn launch_native(&mut self) -> Result {
+        let o = &self.options;
+        let port = match o.port {
+            Some(p) => p,
+            None => pg::free_port()?,
+        };
+        let vane = o.vane.clone().unwrap_or_else(vane_bin);
+        let child = Command::new(&vane)
+            .arg("edge")
+            .env("VANE_EDGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("VANE_CONTROL_PLANE_URL", &o.control_plane)
+            .env("VANE_EDGE_KEY", &o.edge_key)
+            .env("VANE_DEFAULT_APPLICATION", &o.application)
+            .env("VANE_DEFAULT_ENVIRONMENT", &o.environment)
+            .env("VANE_REFRESH_MS", o.refresh_ms.to_string())
+            .env("VANE_WATCH_S", o.watch_s.to_string())
+            .env("VANE_RATE_LIMIT_RPS", o.rate_limit_rps.to_string())
+            .env("VANE_EDGE_DATA_DIR", o.kv_dir.as_deref().unwrap_or(Path::new("none")))
+            .env("VANE_LOG", std::env::var("VANE_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("{} edge: {e} (cargo build -p vane-control-plane)", vane.display()))?;
+        self.child = Some(child);
+        self.addr = format!("127.0.0.1:{port}");
+        let addr = self.addr.clone();
+        wait_for(Duration::from_secs(30), || {
+            http::send(&addr, "GET", "/health", &[], None).ok().filter(|r| r.status == 200)
+        })
+        .map(drop)
+        .ok_or_else(|| "vane edge did not start within 30 s".to_owned())
+    }
+
+    /// Stops the edge: `vane edge` and workerd are killed (neither has children), Miniflare is
+    /// asked to dispose of workerd by closing its stdin.
     pub fn stop(&mut self) {
         drop(self.stdin.take());
         if let Some(mut child) = self.child.take() {
-            if self.options.runtime == Runtime::Workerd {
+            if self.options.runtime != Runtime::Miniflare {
                 // workerd has no children of its own: stopping it is enough.
                 let _ = child.kill();
                 let _ = child.wait();
@@ -323,8 +378,11 @@ impl Edge {
         self.launch()
     }
 
-    /// Runs the cron handler once.
+    /// Runs the Worker's cron handler once.
     pub fn cron(&self) -> Result<u16> {
+        if !self.options.runtime.is_worker() {
+            return Err("vane edge has no cron: its streams refresh themselves".into());
+        }
         http::send(&self.addr, "GET", "/cdn-cgi/handler/scheduled?cron=*+*+*+*+*", &[], None).map(|r| r.status)
     }
 }

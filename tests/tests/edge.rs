@@ -1,5 +1,6 @@
-//! The edge worker end to end: a real PostgreSQL, `vane serve`, the worker under local workerd
-//! (Miniflare), real OpenFeature clients (Python and Node).
+//! The edge end to end, on both hosts: a real PostgreSQL, `vane serve`, the edge — the Worker
+//! under local workerd (Miniflare, module `worker`) and the self-hosted `vane edge` (module
+//! `native`) — and real OpenFeature clients (Python and Node). Every test runs on both.
 //!
 //! These need the worker build and the `vane` binary; `cargo xtask test` builds both and runs
 //! them with `--ignored --test-threads=1`.
@@ -10,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use vane_e2e::http;
-use vane_e2e::stack::{ControlPlane, Edge, EdgeOptions, Fault, Proxy, root, scratch, seed, wait_for};
+use vane_e2e::stack::{ControlPlane, Edge, EdgeOptions, Fault, Proxy, Runtime, root, scratch, seed, wait_for};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -243,11 +244,9 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-#[test]
-#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
-fn real_openfeature_clients_get_what_vane_core_computes() -> Result {
+fn real_openfeature_clients_get_what_vane_core_computes(runtime: Runtime) -> Result {
     let cp = control_plane()?;
-    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo"))?;
+    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo").on(runtime))?;
     let stored = get(&cp.addr, "/api/v1/snapshots/demo/production", Some(&cp.edge))?;
     let (snapshot, _) = vane_core::compile_json(&stored.body).map_err(|e| e.to_string())?;
     let cases = cases();
@@ -291,11 +290,9 @@ fn real_openfeature_clients_get_what_vane_core_computes() -> Result {
     Ok(())
 }
 
-#[test]
-#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
-fn every_route_answers_in_its_shape_and_bad_input_gets_clear_errors() -> Result {
+fn every_route_answers_in_its_shape_and_bad_input_gets_clear_errors(runtime: Runtime) -> Result {
     let cp = control_plane()?;
-    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo"))?;
+    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo").on(runtime))?;
     let (a, key) = (edge.addr.as_str(), Some(cp.edge.as_str()));
     let single = "/ofrep/v1/evaluate/flags/new-checkout";
     let r = post(a, single, key, r#"{"context":{"targetingKey":"user-ada"}}"#)?;
@@ -435,7 +432,8 @@ fn every_route_answers_in_its_shape_and_bad_input_gets_clear_errors() -> Result 
     assert_eq!(edge_version(&edge, &cp.edge)?, control_plane_version(&cp)?);
 
     // Rate limiting, when configured: 429 with Retry-After.
-    let limited = Edge::start(EdgeOptions { rate_limit_rps: 3, ..EdgeOptions::new(&cp.addr, &cp.edge, "demo") })?;
+    let limited =
+        Edge::start(EdgeOptions { rate_limit_rps: 3, ..EdgeOptions::new(&cp.addr, &cp.edge, "demo").on(runtime) })?;
     let statuses: Vec<(u16, Option<String>)> = (0..10)
         .map(|_| {
             post(&limited.addr, single, key, r#"{"context":{}}"#)
@@ -447,11 +445,9 @@ fn every_route_answers_in_its_shape_and_bad_input_gets_clear_errors() -> Result 
     Ok(())
 }
 
-#[test]
-#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
-fn admin_writes_reach_the_edge() -> Result {
+fn admin_writes_reach_the_edge(runtime: Runtime) -> Result {
     let cp = control_plane()?;
-    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo"))?;
+    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo").on(runtime))?;
     edge_version(&edge, &cp.edge)?;
     for i in 0..50 {
         toggle(&cp, "dark-mode", i % 2 == 1)?;
@@ -462,21 +458,146 @@ fn admin_writes_reach_the_edge() -> Result {
     let r = post(&edge.addr, "/ofrep/v1/evaluate/flags/dark-mode", Some(&cp.edge), r#"{"context":{}}"#)?;
     assert_eq!(json_of(&r)["value"], json!(true), "the last write enabled dark-mode: {}", r.body);
 
-    // Without the long-poll and with a long refresh interval, the cron trigger refreshes.
-    let slow =
-        Edge::start(EdgeOptions { watch_s: 0, refresh_ms: 3_600_000, ..EdgeOptions::new(&cp.addr, &cp.edge, "demo") })?;
-    let before = edge_version(&slow, &cp.edge)?;
-    toggle(&cp, "dark-mode", false)?;
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(edge_version(&slow, &cp.edge)?, before, "no refresh was due");
-    assert_eq!(slow.cron()?, 200);
-    assert_eq!(edge_version(&slow, &cp.edge)?, control_plane_version(&cp)?);
+    let events = "/api/v1/snapshots/demo/production/events?audience=client";
+    if runtime.is_worker() {
+        // Without the long-poll and with a long refresh interval, the cron trigger refreshes.
+        let slow = Edge::start(EdgeOptions {
+            watch_s: 0,
+            refresh_ms: 3_600_000,
+            ..EdgeOptions::new(&cp.addr, &cp.edge, "demo").on(runtime)
+        })?;
+        let before = edge_version(&slow, &cp.edge)?;
+        toggle(&cp, "dark-mode", false)?;
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(edge_version(&slow, &cp.edge)?, before, "no refresh was due");
+        assert_eq!(slow.cron()?, 200);
+        assert_eq!(edge_version(&slow, &cp.edge)?, control_plane_version(&cp)?);
+        // A Worker does not push: browsers poll (the JS client falls back on this 404).
+        let r = get(&edge.addr, events, Some(&cp.client))?;
+        assert_eq!((r.status, json_of(&r)["error"]["code"].clone()), (404, json!("not_found")), "{}", r.body);
+        return Ok(());
+    }
+    // The self-hosted edge pushes each new client-snapshot version to every subscriber, from its
+    // one upstream long-poll.
+    let mut browsers =
+        vec![EventReader::open(&edge.addr, events, &cp.client)?, EventReader::open(&edge.addr, events, &cp.client)?];
+    let client_version = || -> Result<u64> {
+        let r = get(&cp.addr, "/api/v1/snapshots/demo/production?audience=client", Some(&cp.client))?;
+        json_of(&r)["version"].as_u64().ok_or_else(|| format!("no version in {}", r.body))
+    };
+    let first = client_version()?;
+    for browser in &mut browsers {
+        let e = browser.next(Duration::from_secs(5)).ok_or("no first event")?;
+        assert_eq!((e.event.as_str(), e.id), ("snapshot", Some(first)), "{e:?}");
+        assert_eq!(e.data["audience"], "client");
+    }
+    for enabled in [false, true, false] {
+        toggle(&cp, "dark-mode", enabled)?;
+        let want = client_version()?;
+        // Each browser hears of the new version within a second (a slow reader may skip an
+        // intermediate one; it only needs to fetch the latest).
+        for (i, browser) in browsers.iter_mut().enumerate() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(1);
+            while browser.last < want {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let e = browser.next(left).ok_or(format!("browser {i} did not hear of version {want} within 1 s"))?;
+                assert_eq!(e.event, "snapshot", "{e:?}");
+            }
+            assert_eq!(browser.last, want, "browser {i}");
+        }
+    }
+    // Keys are checked as for the snapshot itself.
+    assert_eq!(get(&edge.addr, events, None)?.status, 401);
+    assert_eq!(get(&edge.addr, "/api/v1/snapshots/demo/production/events", Some(&cp.client))?.status, 403);
     Ok(())
 }
 
-#[test]
-#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
-fn the_edge_survives_control_plane_outages_and_bad_snapshots() -> Result {
+/// A Server-Sent Events reader over a raw connection (what a browser's `fetch` stream sees).
+struct EventReader {
+    stream: std::net::TcpStream,
+    buffer: String,
+    /// The highest version announced so far.
+    last: u64,
+}
+
+#[derive(Debug)]
+struct Event {
+    event: String,
+    id: Option<u64>,
+    data: Value,
+}
+
+impl EventReader {
+    fn open(addr: &str, path: &str, key: &str) -> Result<EventReader> {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .map_err(|e| e.to_string())?;
+        let mut reader = EventReader { stream, buffer: String::new(), last: 0 };
+        // The head, then the body (chunked: chunk sizes are skipped as non-field lines).
+        let head_end = loop {
+            if let Some(i) = reader.buffer.find("\r\n\r\n") {
+                break i;
+            }
+            if !reader.fill(Duration::from_secs(5)) {
+                return Err(format!("no response head: {:?}", reader.buffer));
+            }
+        };
+        let head = reader.buffer[..head_end].to_owned();
+        if !head.starts_with("HTTP/1.1 200") || !head.to_ascii_lowercase().contains("content-type: text/event-stream") {
+            return Err(format!("not an event stream: {head}"));
+        }
+        reader.buffer.drain(..head_end + 4);
+        Ok(reader)
+    }
+
+    fn fill(&mut self, timeout: Duration) -> bool {
+        use std::io::Read;
+        let _ = self.stream.set_read_timeout(Some(timeout));
+        let mut buf = [0u8; 4096];
+        match self.stream.read(&mut buf) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buffer.push_str(&String::from_utf8_lossy(&buf[..n]));
+                true
+            }
+        }
+    }
+
+    /// The next event (keep-alive comments skipped), within `timeout`.
+    fn next(&mut self, timeout: Duration) -> Option<Event> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = Event { event: "message".into(), id: None, data: Value::Null };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        (event.event, any) = (v.to_owned(), true);
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        event.id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        event.data = serde_json::from_str(v).unwrap_or(Value::Null);
+                    }
+                }
+                if any {
+                    self.last = self.last.max(event.id.unwrap_or(0));
+                    return Some(event);
+                }
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || !self.fill(left) {
+                return None;
+            }
+        }
+    }
+}
+
+fn the_edge_survives_control_plane_outages_and_bad_snapshots(runtime: Runtime) -> Result {
     let mut cp = control_plane()?;
     let proxy = Proxy::start(&cp.addr)?;
     let kv = scratch("kv");
@@ -485,7 +606,7 @@ fn the_edge_survives_control_plane_outages_and_bad_snapshots() -> Result {
         kv_dir: Some(kv.clone()),
         refresh_ms: 100,
         watch_s: 0,
-        ..EdgeOptions::new(&proxy.addr, &cp.edge, "demo")
+        ..EdgeOptions::new(&proxy.addr, &cp.edge, "demo").on(runtime)
     };
     let mut edge = Edge::start(options)?;
     let v1 = edge_version(&edge, &cp.edge)?;
@@ -544,14 +665,15 @@ fn the_edge_survives_control_plane_outages_and_bad_snapshots() -> Result {
     Ok(())
 }
 
-#[test]
-#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
-fn fail_closed_environments_answer_503_once_the_snapshot_is_too_old() -> Result {
+fn fail_closed_environments_answer_503_once_the_snapshot_is_too_old(runtime: Runtime) -> Result {
     let cp = control_plane()?;
     cp.admin("PATCH", "/environments/production", Some(r#"{"max_staleness_s":2,"stale_policy":"fail_closed"}"#))?;
     let proxy = Proxy::start(&cp.addr)?;
-    let edge =
-        Edge::start(EdgeOptions { watch_s: 0, refresh_ms: 200, ..EdgeOptions::new(&proxy.addr, &cp.edge, "demo") })?;
+    let edge = Edge::start(EdgeOptions {
+        watch_s: 0,
+        refresh_ms: 200,
+        ..EdgeOptions::new(&proxy.addr, &cp.edge, "demo").on(runtime)
+    })?;
     let single = "/ofrep/v1/evaluate/flags/dark-mode";
     assert_eq!(post(&edge.addr, single, Some(&cp.edge), r#"{"context":{}}"#)?.status, 200);
     // Idle past max_staleness_s with the control plane up: the first request refreshes
@@ -587,9 +709,7 @@ fn fail_closed_environments_answer_503_once_the_snapshot_is_too_old() -> Result 
     Ok(())
 }
 
-#[test]
-#[ignore = "needs the worker build and the vane binary: cargo xtask test"]
-fn many_streams_are_served_and_deleted_ones_are_let_go() -> Result {
+fn many_streams_are_served_and_deleted_ones_are_let_go(runtime: Runtime) -> Result {
     // More applications than the edge once held (64): none may be crowded out.
     let cp = ControlPlane::start()?;
     for i in 0..80 {
@@ -600,7 +720,7 @@ fn many_streams_are_served_and_deleted_ones_are_let_go() -> Result {
             Some(r#"{"key":"f","type":"boolean","client_visible":true}"#),
         )?;
     }
-    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "app-0"))?;
+    let edge = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "app-0").on(runtime))?;
     let bulk = |app: &str, key: &str| -> Result<http::Response> {
         let auth = format!("Bearer {key}");
         http::send(
@@ -635,3 +755,36 @@ fn many_streams_are_served_and_deleted_ones_are_let_go() -> Result {
     }
     Ok(())
 }
+
+/// Each test, once per host.
+macro_rules! on_both_hosts {
+    ($($test:ident),* $(,)?) => {
+        mod worker {
+            $(
+                #[test]
+                #[ignore = "needs the worker build and the vane binary: cargo xtask test"]
+                fn $test() -> super::Result {
+                    super::$test(super::Runtime::Miniflare)
+                }
+            )*
+        }
+        mod native {
+            $(
+                #[test]
+                #[ignore = "needs the worker build and the vane binary: cargo xtask test"]
+                fn $test() -> super::Result {
+                    super::$test(super::Runtime::Native)
+                }
+            )*
+        }
+    };
+}
+
+on_both_hosts!(
+    real_openfeature_clients_get_what_vane_core_computes,
+    every_route_answers_in_its_shape_and_bad_input_gets_clear_errors,
+    admin_writes_reach_the_edge,
+    the_edge_survives_control_plane_outages_and_bad_snapshots,
+    fail_closed_environments_answer_503_once_the_snapshot_is_too_old,
+    many_streams_are_served_and_deleted_ones_are_let_go,
+);

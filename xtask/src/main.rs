@@ -526,6 +526,25 @@ fn run() -> Result {
         }
     };
     let edge_addr = worker.addr.clone();
+    // The self-hosted edge beside it, following the same control plane (copies on disk, push).
+    let native_port: u16 = env::var("VANE_SELF_HOSTED_EDGE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8789);
+    let native_data = target_dir().join("vane-dev-edge-data");
+    let _ = std::fs::remove_dir_all(&native_data);
+    let native = vane_e2e::stack::Edge::start(vane_e2e::stack::EdgeOptions {
+        kv_dir: Some(native_data),
+        port: Some(native_port),
+        runtime: vane_e2e::stack::Runtime::Native,
+        vane: Some(vane.clone()),
+        ..vane_e2e::stack::EdgeOptions::new(&listen, &edge, "demo")
+    });
+    let native = match native {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = server.kill();
+            return Err(format!("starting vane edge: {e}"));
+        }
+    };
+    let native_addr = native.addr.clone();
     // The browser package the demo serves was built with the console.
     let demo_port: u16 = env::var("VANE_DEMO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8788);
     let demo = Command::new("node")
@@ -533,7 +552,8 @@ fn run() -> Result {
         .current_dir(root())
         .env("PORT", demo_port.to_string())
         .env("VANE_WEB_DIR", web_dir())
-        .env("EDGE_URL", format!("http://{edge_addr}"))
+        // The self-hosted edge pushes new versions to the page (a Worker would be polled).
+        .env("EDGE_URL", format!("http://{native_addr}"))
         .env("CLIENT_KEY", &client)
         .env("VANE_APPLICATION", "demo")
         .stdin(std::process::Stdio::piped())
@@ -551,8 +571,9 @@ fn run() -> Result {
 Vane is running.
   console         http://{listen}/ui/   (sign in with the admin key below; a read key gives a read-only console)
   control plane   http://{listen}
-  edge worker     http://{edge_addr}   (workerd, application demo, environment production)
-  browser demo    http://127.0.0.1:{demo_port}/   (flags evaluated in the page by vane-core in WebAssembly)
+  edge worker     http://{edge_addr}   (the Cloudflare Worker under workerd; application demo, environment production)
+  vane edge       http://{native_addr}   (the self-hosted edge: the same routes natively, copies on disk, push to browsers)
+  browser demo    http://127.0.0.1:{demo_port}/   (flags evaluated in the page by vane-core in WebAssembly, pushed by vane edge)
   PostgreSQL      {url}
   admin key       {admin}
   edge key        {edge}
@@ -575,7 +596,11 @@ At the edge (OFREP; a client key sees client-visible flags only):
   curl -s -H 'Authorization: Bearer {edge}' -d '{{\"flag_name\":\"new-checkout\",\"service_name\":\"demo\",\"user_id\":\"user-ada\"}}' \\
        http://{edge_addr}/api/v1/feature-flags/evaluate
   curl -s http://{edge_addr}/health
-Flip a flag and watch the edge follow:
+The self-hosted edge answers the same routes (and pushes client-snapshot versions):
+  curl -s -H 'Authorization: Bearer {edge}' -d '{{\"context\":{{\"targetingKey\":\"user-ada\"}}}}' \\
+       http://{native_addr}/ofrep/v1/evaluate/flags
+  curl -sN -H 'Authorization: Bearer {client}' 'http://{native_addr}/api/v1/snapshots/demo/production/events?audience=client'
+Flip a flag and watch both edges follow:
   curl -s -X PATCH -H 'Authorization: Bearer {admin}' -H 'Content-Type: application/json' -d '{{\"enabled\":false}}' \\
        http://{listen}/api/v1/applications/demo/flags/dark-mode/environments/production
 
@@ -584,6 +609,7 @@ Press Ctrl-C to stop.",
     );
     let status = server.wait().map_err(|e| e.to_string())?;
     drop(worker);
+    drop(native);
     drop(demo);
     drop(postgres);
     if status.success() { Ok(()) } else { Err(format!("vane serve exited with {status}")) }

@@ -23,8 +23,10 @@ export interface VaneClientOptions {
   clientKey: string;
   application?: string;
   environment?: string;
-  /** ETag polling interval in ms; 0 = never. Default 1000. */
+  /** ETag polling interval in ms; 0 = never refresh (no polling, no push). Default 1000. */
   pollMs?: number;
+  /** Follow the edge's event stream when it has one (`vane edge`); else poll. Default true. */
+  push?: boolean;
   /** An inline snapshot for server-rendered pages. */
   bootstrap?: string | object;
   /** Where the last snapshot is kept; default localStorage, null = nowhere. */
@@ -48,6 +50,8 @@ export declare class VaneClient extends EventTarget {
   readonly version: number;
   readonly source: "none" | "bootstrap" | "edge" | "storage";
   readonly lastError: string | null;
+  /** How the snapshot is kept fresh now. */
+  readonly transport: "push" | "poll" | "none";
   start(context?: EvaluationContext): Promise<{ ok: true; version: number; source: string } | { ok: false; error: string | null }>;
   stop(): void;
   resume(): void;

@@ -1,5 +1,5 @@
-// Vane's browser client: fetches the client snapshot from the edge, keeps it fresh (ETag
-// polling), evaluates flags locally with vane-core compiled to WebAssembly, and falls back to
+// Vane's browser client: fetches the client snapshot from the edge, keeps it fresh (pushed
+// versions from a self-hosted edge's event stream, else ETag polling), evaluates flags locally with vane-core compiled to WebAssembly, and falls back to
 // the last snapshot it stored (localStorage) when the edge cannot be reached at start-up.
 //
 //   import { VaneClient } from "./vane.js";
@@ -45,7 +45,10 @@ export class VaneClient extends EventTarget {
    * @param {string} options.clientKey      a `client` API key
    * @param {string} [options.application]  default "default"
    * @param {string} [options.environment]  default "production"
-   * @param {number} [options.pollMs]       ETag polling interval, default 1000 (0 = never)
+   * @param {number} [options.pollMs]       ETag polling interval, default 1000 (0 = never refresh)
+   * @param {boolean} [options.push]        follow the edge's event stream when it offers one
+   *                                        (`vane edge` does; a Worker answers 404 and the client
+   *                                        polls), default true
    * @param {string|object} [options.bootstrap] an inline snapshot (server-rendered pages)
    * @param {Storage|null} [options.storage] where the last snapshot is kept (default localStorage)
    * @param {Function} [options.fetch]       fetch implementation (default globalThis.fetch)
@@ -59,6 +62,11 @@ export class VaneClient extends EventTarget {
     this.application = options.application ?? "default";
     this.environment = options.environment ?? "production";
     this.pollMs = options.pollMs ?? 1000;
+    this.push = options.push ?? true;
+    /** How the snapshot is kept fresh now: "push", "poll" or "none". */
+    this.transport = "none";
+    this.listening = null;
+    this.pushRetry = null;
     this.bootstrap = options.bootstrap;
     this.storage = options.storage === undefined ? globalThis.localStorage ?? null : options.storage;
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
@@ -112,21 +120,126 @@ export class VaneClient extends EventTarget {
     return this.version > 0 ? { ok: true, version: this.version, source: this.source } : { ok: false, error: this.lastError };
   }
 
-  /** (Re)starts polling (after `stop()`); a tick is skipped while a refresh is in flight. */
+  /**
+   * (Re)starts keeping the snapshot fresh (after `stop()`): the edge's event stream when it has
+   * one, else polling (a tick is skipped while a refresh is in flight).
+   */
   resume() {
-    if (this.timer === null && this.pollMs > 0 && this.engine) {
+    if (!this.engine || this.pollMs <= 0 || this.transport !== "none") return;
+    if (this.push) {
+      this.#listen();
+    } else {
+      this.#poll();
+    }
+  }
+
+  /** Stops refreshing. */
+  stop() {
+    this.#stopPolling();
+    clearTimeout(this.pushRetry);
+    this.pushRetry = null;
+    this.listening?.abort();
+    this.listening = null;
+    this.transport = "none";
+  }
+
+  #poll() {
+    if (this.timer === null) {
+      this.transport = "poll";
       this.timer = setInterval(() => {
         if (!this.inFlight) this.refresh();
       }, this.pollMs);
     }
   }
 
-  /** Stops polling. */
-  stop() {
+  #stopPolling() {
     if (this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;
     }
+  }
+
+  /**
+   * Follows `GET …/events?audience=client` (Server-Sent Events, read with fetch so the key goes
+   * in a header): each `snapshot` event whose content hash differs from ours triggers one
+   * conditional GET. An edge without the route (404) is polled from then on; a dropped stream is
+   * polled until it is opened again a few seconds later.
+   */
+  async #listen() {
+    const abort = new AbortController();
+    this.listening = abort;
+    const app = encodeURIComponent(this.application);
+    const env = encodeURIComponent(this.environment);
+    const url = `${this.edgeUrl}/api/v1/snapshots/${app}/${env}/events?audience=client`;
+    let response;
+    try {
+      response = await this.fetchImpl(url, {
+        headers: { Authorization: `Bearer ${this.clientKey}`, Accept: "text/event-stream" },
+        cache: "no-store",
+        signal: abort.signal,
+      });
+    } catch {
+      response = null;
+    }
+    if (this.listening !== abort) return; // stopped meanwhile
+    const streams = response?.ok && (response.headers.get("Content-Type") ?? "").startsWith("text/event-stream");
+    if (!streams) {
+      if (response?.status === 404) this.push = false; // this edge does not push: poll for good
+      this.listening = null;
+      this.#poll();
+      if (this.push) this.pushRetry = setTimeout(() => this.#reopen(), 5000);
+      return;
+    }
+    this.#stopPolling();
+    this.transport = "push";
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          this.#onEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch {
+      // Dropped (or stopped): handled below.
+    }
+    if (this.listening !== abort) return;
+    this.listening = null;
+    this.transport = "none";
+    this.#poll();
+    this.pushRetry = setTimeout(() => this.#reopen(), 5000);
+  }
+
+  #reopen() {
+    this.pushRetry = null;
+    if (this.transport !== "poll" || !this.push) return;
+    this.#stopPolling();
+    this.transport = "none";
+    this.#listen();
+  }
+
+  #onEvent(block) {
+    let event = "message";
+    let data = "";
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event:")) event = line.slice(6).trim();
+      else if (line.startsWith("data:")) data += line.slice(5).trim();
+    }
+    if (event !== "snapshot" && event !== "deleted") return;
+    let etag = null;
+    try {
+      etag = JSON.parse(data).etag ?? null;
+    } catch {
+      // Not ours: fetch to be sure.
+    }
+    const ours = (this.etag ?? "").replace(/^W\//, "").replaceAll('"', "");
+    if (event === "deleted" || etag !== ours) this.refresh();
   }
 
   /** One conditional GET of the client snapshot; true when the edge answered (200 or 304). */
