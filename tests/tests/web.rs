@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use vane_e2e::http;
-use vane_e2e::stack::{ControlPlane, Edge, EdgeOptions, root, scratch, seed};
+use vane_e2e::stack::{ControlPlane, Edge, EdgeOptions, Runtime, root, scratch, seed};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -22,6 +22,7 @@ fn the_js_client_and_web_provider_agree_with_vane_core() -> Result {
     let doc: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
     seed(&cp.addr, &cp.admin, "demo", "production", &doc)?;
     let edge = Edge::start(EdgeOptions { refresh_ms: 50, ..EdgeOptions::new(&cp.addr, &cp.edge, "demo") })?;
+    let native = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "demo").on(Runtime::Native))?;
 
     // Each file first compares with what vane-core computes natively from the current client
     // snapshot, then changes flags: the expectations are recomputed before each file.
@@ -33,6 +34,7 @@ fn the_js_client_and_web_provider_agree_with_vane_core() -> Result {
             .current_dir(root())
             .env("VANE_WEB_DIR", &web)
             .env("EDGE_URL", format!("http://{}", edge.addr))
+            .env("PUSH_EDGE_URL", format!("http://{}", native.addr))
             .env("CLIENT_KEY", &cp.client)
             .env("CONTROL_PLANE_URL", format!("http://{}", cp.addr))
             .env("ADMIN_KEY", &cp.admin)

@@ -1,6 +1,7 @@
 // Node tests of Vane's browser client and OpenFeature web provider against a real edge worker.
 // Run by tests/tests/web.rs, which starts PostgreSQL, `vane serve` and the edge, and passes:
-//   VANE_WEB_DIR (the built package), EDGE_URL, CLIENT_KEY, CONTROL_PLANE_URL, ADMIN_KEY,
+//   VANE_WEB_DIR (the built package), EDGE_URL (the Worker), PUSH_EDGE_URL (`vane edge`),
+//   CLIENT_KEY, CONTROL_PLANE_URL, ADMIN_KEY,
 //   EXPECTED (a JSON file: {now, contexts, results} computed natively by vane-core).
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -79,6 +80,42 @@ test("an admin write reaches the client as a change event, without reload", asyn
   const now = client.evaluate("dark-mode");
   assert.equal(now.value === true, !wasOn, JSON.stringify(now));
   assert.ok(storage.getItem("vane:demo:production"), "the new snapshot is stored for offline starts");
+});
+
+test("a self-hosted edge pushes new versions; a Worker is polled", async () => {
+  // Polling every minute: only the push can bring a change within a second.
+  const pushed = new VaneClient(options({ edgeUrl: env.PUSH_EDGE_URL, pollMs: 60_000 }));
+  const polled = new VaneClient(options({ pollMs: 60_000 }));
+  await pushed.start({ targetingKey: "someone" });
+  await polled.start({ targetingKey: "someone" });
+  const until = async (check, ms) => {
+    for (const end = Date.now() + ms; Date.now() < end; ) {
+      if (check()) return true;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return check();
+  };
+  assert.ok(await until(() => pushed.transport === "push", 5000), `transport ${pushed.transport}`);
+  assert.ok(await until(() => polled.transport === "poll", 5000), `transport ${polled.transport}`);
+  for (let i = 0; i < 3; i++) {
+    const before = pushed.version;
+    const wasOn = pushed.evaluate("dark-mode").value;
+    const started = Date.now();
+    const changed = new Promise((resolve) => pushed.addEventListener("change", (e) => resolve(e.detail), { once: true }));
+    const res = await fetch(`${env.CONTROL_PLANE_URL}/api/v1/applications/demo/flags/dark-mode/environments/production`, {
+      method: "PATCH",
+      headers: { Authorization: `Bearer ${env.ADMIN_KEY}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ enabled: !wasOn }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    const detail = await Promise.race([changed, new Promise((r) => setTimeout(() => r(null), 1000))]);
+    assert.ok(detail && detail.version > before, `no change within 1 s of the write (${JSON.stringify(detail)})`);
+    assert.equal(pushed.evaluate("dark-mode").value === true, !wasOn);
+    assert.ok(Date.now() - started < 1000);
+  }
+  pushed.stop();
+  polled.stop();
+  assert.equal(pushed.transport, "none");
 });
 
 test("with the edge down at start-up the stored snapshot serves; a bad one is refused", async () => {

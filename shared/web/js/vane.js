@@ -65,8 +65,6 @@ export class VaneClient extends EventTarget {
     this.push = options.push ?? true;
     /** How the snapshot is kept fresh now: "push", "poll" or "none". */
     this.transport = "none";
-    this.listening = null;
-    this.pushRetry = null;
     this.bootstrap = options.bootstrap;
     this.storage = options.storage === undefined ? globalThis.localStorage ?? null : options.storage;
     this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
@@ -126,120 +124,68 @@ export class VaneClient extends EventTarget {
    */
   resume() {
     if (!this.engine || this.pollMs <= 0 || this.transport !== "none") return;
-    if (this.push) {
-      this.#listen();
-    } else {
-      this.#poll();
-    }
+    if (this.push) this.#listen();
+    else this.#poll();
   }
 
   /** Stops refreshing. */
   stop() {
-    this.#stopPolling();
+    clearInterval(this.timer);
     clearTimeout(this.pushRetry);
-    this.pushRetry = null;
     this.listening?.abort();
     this.listening = null;
     this.transport = "none";
   }
 
   #poll() {
-    if (this.timer === null) {
-      this.transport = "poll";
-      this.timer = setInterval(() => {
-        if (!this.inFlight) this.refresh();
-      }, this.pollMs);
-    }
+    clearInterval(this.timer);
+    this.transport = "poll";
+    this.timer = setInterval(() => this.inFlight || this.refresh(), this.pollMs);
   }
 
-  #stopPolling() {
-    if (this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
-    }
+  #url(suffix) {
+    const app = encodeURIComponent(this.application);
+    const env = encodeURIComponent(this.environment);
+    return `${this.edgeUrl}/api/v1/snapshots/${app}/${env}${suffix}?audience=client`;
   }
 
   /**
    * Follows `GET …/events?audience=client` (Server-Sent Events, read with fetch so the key goes
-   * in a header): each `snapshot` event whose content hash differs from ours triggers one
-   * conditional GET. An edge without the route (404) is polled from then on; a dropped stream is
-   * polled until it is opened again a few seconds later.
+   * in a header): an event that does not carry our content hash triggers one conditional GET.
+   * An edge without the route (a Worker: 404) is polled from then on; a dropped stream is polled
+   * until it is opened again five seconds later.
    */
   async #listen() {
-    const abort = new AbortController();
-    this.listening = abort;
-    const app = encodeURIComponent(this.application);
-    const env = encodeURIComponent(this.environment);
-    const url = `${this.edgeUrl}/api/v1/snapshots/${app}/${env}/events?audience=client`;
-    let response;
+    const abort = (this.listening = new AbortController());
     try {
-      response = await this.fetchImpl(url, {
-        headers: { Authorization: `Bearer ${this.clientKey}`, Accept: "text/event-stream" },
+      const response = await this.fetchImpl(this.#url("/events"), {
+        headers: { Authorization: `Bearer ${this.clientKey}` },
         cache: "no-store",
         signal: abort.signal,
       });
-    } catch {
-      response = null;
-    }
-    if (this.listening !== abort) return; // stopped meanwhile
-    const streams = response?.ok && (response.headers.get("Content-Type") ?? "").startsWith("text/event-stream");
-    if (!streams) {
-      if (response?.status === 404) this.push = false; // this edge does not push: poll for good
-      this.listening = null;
-      this.#poll();
-      if (this.push) this.pushRetry = setTimeout(() => this.#reopen(), 5000);
-      return;
-    }
-    this.#stopPolling();
-    this.transport = "push";
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let end;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          this.#onEvent(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-        }
+      if (response.status === 404) this.push = false;
+      if (!response.ok) throw response.status;
+      clearInterval(this.timer);
+      this.transport = "push";
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (let buffer = "", chunk; !(chunk = await reader.read()).done; ) {
+        const events = (buffer += chunk.value).split("\n\n");
+        buffer = events.pop();
+        const ours = this.etag?.replace(/W\/|"/g, "");
+        if (events.some((e) => e.includes("data:") && !(ours && e.includes(ours)))) this.refresh();
       }
     } catch {
-      // Dropped (or stopped): handled below.
+      // Refused, unreachable, dropped or stopped: see below.
     }
-    if (this.listening !== abort) return;
+    if (this.listening !== abort) return; // stopped
     this.listening = null;
-    this.transport = "none";
     this.#poll();
-    this.pushRetry = setTimeout(() => this.#reopen(), 5000);
-  }
-
-  #reopen() {
-    this.pushRetry = null;
-    if (this.transport !== "poll" || !this.push) return;
-    this.#stopPolling();
-    this.transport = "none";
-    this.#listen();
-  }
-
-  #onEvent(block) {
-    let event = "message";
-    let data = "";
-    for (const line of block.split("\n")) {
-      if (line.startsWith("event:")) event = line.slice(6).trim();
-      else if (line.startsWith("data:")) data += line.slice(5).trim();
+    if (this.push) {
+      this.pushRetry = setTimeout(() => {
+        this.stop();
+        this.resume();
+      }, 5000);
     }
-    if (event !== "snapshot" && event !== "deleted") return;
-    let etag = null;
-    try {
-      etag = JSON.parse(data).etag ?? null;
-    } catch {
-      // Not ours: fetch to be sure.
-    }
-    const ours = (this.etag ?? "").replace(/^W\//, "").replaceAll('"', "");
-    if (event === "deleted" || etag !== ours) this.refresh();
   }
 
   /** One conditional GET of the client snapshot; true when the edge answered (200 or 304). */
@@ -253,9 +199,7 @@ export class VaneClient extends EventTarget {
   }
 
   async #refresh() {
-    const app = encodeURIComponent(this.application);
-    const env = encodeURIComponent(this.environment);
-    const url = `${this.edgeUrl}/api/v1/snapshots/${app}/${env}?audience=client`;
+    const url = this.#url("");
     const headers = { Authorization: `Bearer ${this.clientKey}` };
     if (this.etag) headers["If-None-Match"] = this.etag;
     const abort = new AbortController();
