@@ -84,6 +84,9 @@ struct EdgeArgs {
     /// still serves (`none`: keep none).
     #[arg(long, env = "VANE_EDGE_DATA_DIR", default_value = "vane-edge-data")]
     data_dir: PathBuf,
+    /// Worker threads (default: one per core). Fewer leave cores to what shares the machine.
+    #[arg(long, env = "VANE_EDGE_THREADS")]
+    threads: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,7 +208,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Edge(EdgeArgs { threads: Some(n), .. }) = &cli.command {
+        builder.worker_threads((*n).max(1));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vane: cannot start the runtime: {e}");

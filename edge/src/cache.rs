@@ -10,14 +10,19 @@
 //! an upstream answer does to a slot, the cold-start order, the fail-closed retry — is here, so
 //! the Worker and the native server cannot drift apart.
 //!
-//! The types are `Send + Sync` (atomics and mutexes), which costs the single-threaded Worker
-//! nothing measurable and lets the native server share one cache between its threads. No lock is
-//! held across an `.await`.
+//! The types are `Send + Sync`, which costs the single-threaded Worker nothing measurable and lets
+//! the native server share one cache between its threads. A request takes no lock: the map of
+//! slots and each slot's snapshot are read through `arc-swap` (a thread preempted while holding a
+//! lock would stall every other request for an OS time slice — milliseconds of tail latency when
+//! the server shares its cores). Writers (a stream added or let go, a new version) are rare; the
+//! map is copied on write. No lock is ever held across an `.await`.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -150,7 +155,7 @@ pub struct SavedMeta {
 /// One stream held.
 #[derive(Debug, Default)]
 pub struct Slot {
-    current: Mutex<Option<Arc<Served>>>,
+    current: ArcSwapOption<Served>,
     /// When a request last used it (streams are let go least recently used first).
     last_used: AtomicI64,
     /// Background work running (see [`Slot::claim`]).
@@ -166,11 +171,11 @@ pub struct Slot {
 
 impl Slot {
     pub fn current(&self) -> Option<Arc<Served>> {
-        lock(&self.current).clone()
+        self.current.load_full()
     }
 
     fn set(&self, served: Option<Arc<Served>>) {
-        *lock(&self.current) = served;
+        self.current.store(served);
     }
 
     pub fn last_used(&self) -> i64 {
@@ -199,7 +204,7 @@ impl Slot {
 
     /// Estimated memory (see [`streams::footprint`]).
     fn bytes(&self) -> usize {
-        streams::footprint(lock(&self.current).as_ref().map_or(0, |c| c.body.len()))
+        streams::footprint(self.current.load().as_ref().map_or(0, |c| c.body.len()))
     }
 
     /// Records how the last refresh went; `Some(error)` when it is new (the host logs it once).
@@ -238,7 +243,10 @@ impl Slot {
 
     /// `None` when `work` is already running for this slot.
     pub fn claim(self: &Arc<Self>, work: Work) -> Option<Claim> {
-        (!self.running(work).swap(true, Ordering::AcqRel)).then(|| Claim { slot: self.clone(), work })
+        // Every request asks; nearly always it is running: a read, not a write, then.
+        let running = self.running(work);
+        (!running.load(Ordering::Acquire) && !running.swap(true, Ordering::AcqRel))
+            .then(|| Claim { slot: self.clone(), work })
     }
 }
 
@@ -251,13 +259,24 @@ impl Drop for Claim {
 /// Every stream an edge holds, within a [`Budget`].
 #[derive(Debug)]
 pub struct Streams {
-    slots: Mutex<HashMap<StreamId, Arc<Slot>>>,
+    slots: ArcSwap<HashMap<StreamId, Arc<Slot>>>,
+    /// Serialises writers of `slots` (readers never wait).
+    writing: Mutex<()>,
     budget: Budget,
 }
 
 impl Streams {
     pub fn new(budget: Budget) -> Streams {
-        Streams { slots: Mutex::new(HashMap::new()), budget }
+        Streams { slots: ArcSwap::default(), writing: Mutex::new(()), budget }
+    }
+
+    /// Changes the map of slots: a copy, changed and swapped in.
+    fn update<R>(&self, change: impl FnOnce(&mut HashMap<StreamId, Arc<Slot>>) -> R) -> R {
+        let _writer = lock(&self.writing);
+        let mut slots = HashMap::clone(&self.slots.load());
+        let out = change(&mut slots);
+        self.slots.store(Arc::new(slots));
+        out
     }
 
     pub fn budget(&self) -> &Budget {
@@ -265,11 +284,11 @@ impl Streams {
     }
 
     pub fn get(&self, key: &StreamId) -> Option<Arc<Slot>> {
-        lock(&self.slots).get(key).cloned()
+        self.slots.load().get(key).cloned()
     }
 
     pub fn keys(&self) -> Vec<StreamId> {
-        lock(&self.slots).keys().cloned().collect()
+        self.slots.load().keys().cloned().collect()
     }
 
     /// The slot of `key`, made (and room made for it) on first use; marked used at `now` when a
@@ -282,7 +301,7 @@ impl Streams {
             None => {
                 self.make_room(None, streams::footprint(0), now);
                 let new = Arc::new(Slot::default());
-                lock(&self.slots).entry(key.clone()).or_insert(new).clone()
+                self.update(|slots| slots.entry(key.clone()).or_insert(new).clone())
             }
         };
         if used || slot.last_used() == 0 {
@@ -294,33 +313,44 @@ impl Streams {
     /// Lets go of streams (idle ones, then the least recently used) until those left, plus
     /// `incoming` bytes for `growing` (a held stream about to grow) or a new stream, fit.
     fn make_room(&self, growing: Option<&StreamId>, incoming: usize, now: i64) {
-        let mut slots = lock(&self.slots);
-        let held: Vec<Held<StreamId>> = slots
+        let held: Vec<Held<StreamId>> = self
+            .slots
+            .load()
             .iter()
             .filter(|(k, _)| Some(*k) != growing)
             .map(|(k, slot)| Held { key: k.clone(), last_used_ms: slot.last_used(), bytes: slot.bytes() })
             .collect();
-        for key in streams::to_release(&held, Some(incoming), now, &self.budget) {
-            slots.remove(&key);
+        let release = streams::to_release(&held, Some(incoming), now, &self.budget);
+        if !release.is_empty() {
+            self.update(|slots| {
+                for key in &release {
+                    slots.remove(key);
+                }
+            });
         }
     }
 
     /// Whether `slot` is still the one held for `key` (background work for a stream let go stops).
     pub fn is_held(&self, key: &StreamId, slot: &Arc<Slot>) -> bool {
-        lock(&self.slots).get(key).is_some_and(|held| Arc::ptr_eq(held, slot))
+        self.slots.load().get(key).is_some_and(|held| Arc::ptr_eq(held, slot))
     }
 
     /// Lets go of `key` if `slot` is still the one held for it.
     pub fn release(&self, key: &StreamId, slot: &Arc<Slot>) {
-        let mut slots = lock(&self.slots);
-        if slots.get(key).is_some_and(|held| Arc::ptr_eq(held, slot)) {
-            slots.remove(key);
+        if self.is_held(key, slot) {
+            self.update(|slots| {
+                if slots.get(key).is_some_and(|held| Arc::ptr_eq(held, slot)) {
+                    slots.remove(key);
+                }
+            });
         }
     }
 
     /// Lets go of both audiences of a stream the control plane no longer has.
     fn release_deleted(&self, key: &StreamId) {
-        lock(&self.slots).retain(|k, _| !(k.application == key.application && k.environment == key.environment));
+        self.update(|slots| {
+            slots.retain(|k, _| !(k.application == key.application && k.environment == key.environment))
+        });
     }
 
     /// The snapshot of `key` if it is held and loaded.
@@ -330,7 +360,7 @@ impl Streams {
 
     /// `/health`: every stream held, with its version, age and last error.
     pub fn health(&self, now: i64) -> Reply {
-        let slots: Vec<(StreamId, Arc<Slot>)> = lock(&self.slots).iter().map(|(k, s)| (k.clone(), s.clone())).collect();
+        let slots: Vec<(StreamId, Arc<Slot>)> = self.slots.load().iter().map(|(k, s)| (k.clone(), s.clone())).collect();
         let mut streams: Vec<serde_json::Value> = slots
             .iter()
             .map(|(key, slot)| {

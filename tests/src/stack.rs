@@ -154,6 +154,8 @@ pub struct EdgeOptions {
     pub runtime: Runtime,
     /// The `vane` binary `Runtime::Native` runs (default: [`vane_bin`]).
     pub vane: Option<PathBuf>,
+    /// `vane edge`'s worker threads (default: one per core).
+    pub threads: Option<usize>,
 }
 
 /// How the worker is hosted locally.
@@ -189,6 +191,7 @@ impl EdgeOptions {
             port: None,
             runtime: Runtime::Miniflare,
             vane: None,
+            threads: None,
         }
     }
 
@@ -322,7 +325,11 @@ impl Edge {
             None => pg::free_port()?,
         };
         let vane = o.vane.clone().unwrap_or_else(vane_bin);
-        let child = Command::new(&vane)
+        let mut command = Command::new(&vane);
+        if let Some(n) = o.threads {
+            command.env("VANE_EDGE_THREADS", n.to_string());
+        }
+        let child = command
             .arg("edge")
             .env("VANE_EDGE_LISTEN", format!("127.0.0.1:{port}"))
             .env("VANE_CONTROL_PLANE_URL", &o.control_plane)
@@ -376,6 +383,11 @@ impl Edge {
     pub fn restart(&mut self) -> Result {
         self.stop();
         self.launch()
+    }
+
+    /// The process serving (workerd under Miniflare is a child of Node: its Node process).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Runs the Worker's cron handler once.

@@ -12,6 +12,7 @@
 //! * `cargo xtask bench-control-plane` — the control plane's (PostgreSQL, release `vane`, wrk).
 //! * `cargo xtask bench-edge` — the edge worker's (propagation, OFREP single and bulk, workerd).
 //! * `cargo xtask bench-web` — the browser package's (size, in-page load and evaluation, Chromium).
+//! * `cargo xtask bench-edges` — `vane edge` and the Worker beside Unleash Edge (same flags, one run).
 //! * `cargo xtask bench-unleash` — vane-core vs unleash-yggdrasil on the same Unleash flags.
 //! * `cargo xtask setup` — installs the toolchain pieces the other tasks need.
 //! * `cargo xtask sqlx-prepare` — rewrites the offline SQL data (`.sqlx/`) after a statement or a
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         "bench-control-plane" => bench_control_plane(),
         "bench-edge" => bench_edge(),
+        "bench-edges" => bench_edges(),
         "bench-web" => bench_web(),
         "bench-console" => bench_console(),
         "bench-unleash" => bench_unleash(rest),
@@ -48,7 +50,7 @@ fn main() -> ExitCode {
         }),
         "help" | "-h" | "--help" => {
             eprintln!(
-                "usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-web|bench-console|bench-unleash|setup|sqlx-prepare|api-types|console>"
+                "usage: cargo xtask <test|run|demo|bench|bench-control-plane|bench-edge|bench-edges|bench-web|bench-console|bench-unleash|setup|sqlx-prepare|api-types|console>"
             );
             Ok(())
         }
@@ -674,6 +676,54 @@ fn bench_edge() -> Result {
         "edge benchmarks",
         Command::new(target_dir().join("release/examples/bench_edge"))
             .env("VANE_BIN", target_dir().join("release/vane"))
+            .current_dir(root()),
+    )
+}
+
+/// Unleash Edge, pinned, built once into `target/unleash-edge/` (never in CI: only this
+/// benchmark runs it).
+const UNLEASH_EDGE_VERSION: &str = "20.1.0";
+
+/// `vane edge` and the Worker beside Unleash Edge on the same 350 (and 10,000) Unleash features
+/// (`tests/examples/bench_edges.rs`).
+fn bench_edges() -> Result {
+    setup()?;
+    ensure_wrk()?;
+    let unleash_root = target_dir().join("unleash-edge");
+    let unleash_bin = unleash_root.join("bin/unleash-edge");
+    if !unleash_bin.exists() {
+        step(
+            &format!("install Unleash Edge {UNLEASH_EDGE_VERSION} from crates.io (once; several minutes)"),
+            cargo()
+                .args(["install", "unleash-edge", "--version", &format!("={UNLEASH_EDGE_VERSION}")])
+                .args(["--no-default-features", "--locked", "--root"])
+                .arg(&unleash_root)
+                .arg("--target-dir")
+                .arg(unleash_root.join("build")),
+        )?;
+        let _ = std::fs::remove_dir_all(unleash_root.join("build"));
+    }
+    step(
+        "build release binaries",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "vane-control-plane",
+            "--bin",
+            "vane",
+            "-p",
+            "vane-e2e",
+            "--example",
+            "bench_edges",
+        ]),
+    )?;
+    build_worker()?;
+    step(
+        "vane edge, the Worker and Unleash Edge side by side",
+        Command::new(target_dir().join("release/examples/bench_edges"))
+            .env("VANE_BIN", target_dir().join("release/vane"))
+            .env("UNLEASH_EDGE_BIN", &unleash_bin)
             .current_dir(root()),
     )
 }
