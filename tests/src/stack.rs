@@ -195,6 +195,19 @@ impl EdgeOptions {
         }
     }
 
+    /// The settings every host reads, by the names both read them.
+    fn vars(&self) -> [(&'static str, String); 7] {
+        [
+            ("VANE_CONTROL_PLANE_URL", self.control_plane.clone()),
+            ("VANE_EDGE_KEY", self.edge_key.clone()),
+            ("VANE_DEFAULT_APPLICATION", self.application.clone()),
+            ("VANE_DEFAULT_ENVIRONMENT", self.environment.clone()),
+            ("VANE_REFRESH_MS", self.refresh_ms.to_string()),
+            ("VANE_WATCH_S", self.watch_s.to_string()),
+            ("VANE_RATE_LIMIT_RPS", self.rate_limit_rps.to_string()),
+        ]
+    }
+
     /// The same options on another host.
     pub fn on(self, runtime: Runtime) -> EdgeOptions {
         EdgeOptions { runtime, ..self }
@@ -236,13 +249,7 @@ impl Edge {
         cmd.arg(root().join("tests/edge/host.mjs"))
             .current_dir(root())
             .env("PORT", port.to_string())
-            .env("VANE_CONTROL_PLANE_URL", &o.control_plane)
-            .env("VANE_EDGE_KEY", &o.edge_key)
-            .env("VANE_DEFAULT_APPLICATION", &o.application)
-            .env("VANE_DEFAULT_ENVIRONMENT", &o.environment)
-            .env("VANE_REFRESH_MS", o.refresh_ms.to_string())
-            .env("VANE_WATCH_S", o.watch_s.to_string())
-            .env("VANE_RATE_LIMIT_RPS", o.rate_limit_rps.to_string())
+            .envs(o.vars())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -290,14 +297,8 @@ impl Edge {
              \x20 sockets = [(name = \"http\", address = \"127.0.0.1:{port}\", http = (), service = \"main\")],\n);\n\
              const edge :Workerd.Worker = (\n  modules = [\n    (name = \"index.js\", esModule = embed \"index.js\"),\n\
              \x20   (name = \"index_bg.wasm\", wasm = embed \"index_bg.wasm\"),\n  ],\n\
-             \x20 compatibilityDate = \"2026-04-20\",\n  globalOutbound = \"internet\",\n  bindings = [\n{}{}{}{}{}{}{}  ],\n);\n",
-            text("VANE_CONTROL_PLANE_URL", &o.control_plane),
-            text("VANE_EDGE_KEY", &o.edge_key),
-            text("VANE_DEFAULT_APPLICATION", &o.application),
-            text("VANE_DEFAULT_ENVIRONMENT", &o.environment),
-            text("VANE_REFRESH_MS", &o.refresh_ms.to_string()),
-            text("VANE_WATCH_S", &o.watch_s.to_string()),
-            text("VANE_RATE_LIMIT_RPS", &o.rate_limit_rps.to_string()),
+             \x20 compatibilityDate = \"2026-04-20\",\n  globalOutbound = \"internet\",\n  bindings = [\n{}  ],\n);\n",
+            o.vars().iter().map(|(name, value)| text(name, value)).collect::<String>(),
         );
         std::fs::write(dir.join("edge.capnp"), config).map_err(|e| e.to_string())?;
         let child = Command::new(root().join("node_modules/.bin/workerd"))
@@ -308,6 +309,11 @@ impl Edge {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("workerd: {e} (npm ci)"))?;
+        self.serving(child, port, "workerd")
+    }
+
+    /// Keeps `child`, listening on `port`, once its `/health` answers (30 s at most).
+    fn serving(&mut self, child: Child, port: u16, what: &str) -> Result {
         self.child = Some(child);
         self.addr = format!("127.0.0.1:{port}");
         let addr = self.addr.clone();
@@ -315,7 +321,7 @@ impl Edge {
             http::send(&addr, "GET", "/health", &[], None).ok().filter(|r| r.status == 200)
         })
         .map(drop)
-        .ok_or_else(|| "workerd did not start within 30 s".to_owned())
+        .ok_or_else(|| format!("{what} did not start within 30 s"))
     }
 
     fn launch_native(&mut self) -> Result {
@@ -332,13 +338,7 @@ impl Edge {
         let child = command
             .arg("edge")
             .env("VANE_EDGE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("VANE_CONTROL_PLANE_URL", &o.control_plane)
-            .env("VANE_EDGE_KEY", &o.edge_key)
-            .env("VANE_DEFAULT_APPLICATION", &o.application)
-            .env("VANE_DEFAULT_ENVIRONMENT", &o.environment)
-            .env("VANE_REFRESH_MS", o.refresh_ms.to_string())
-            .env("VANE_WATCH_S", o.watch_s.to_string())
-            .env("VANE_RATE_LIMIT_RPS", o.rate_limit_rps.to_string())
+            .envs(o.vars())
             .env("VANE_EDGE_DATA_DIR", o.kv_dir.as_deref().unwrap_or(Path::new("none")))
             .env("VANE_LOG", std::env::var("VANE_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
@@ -346,14 +346,7 @@ impl Edge {
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("{} edge: {e} (cargo build -p vane-control-plane)", vane.display()))?;
-        self.child = Some(child);
-        self.addr = format!("127.0.0.1:{port}");
-        let addr = self.addr.clone();
-        wait_for(Duration::from_secs(30), || {
-            http::send(&addr, "GET", "/health", &[], None).ok().filter(|r| r.status == 200)
-        })
-        .map(drop)
-        .ok_or_else(|| "vane edge did not start within 30 s".to_owned())
+        self.serving(child, port, "vane edge")
     }
 
     /// Stops the edge: `vane edge` and workerd are killed (neither has children), Miniflare is

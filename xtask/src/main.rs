@@ -656,28 +656,24 @@ fn random_key_base64() -> String {
 fn bench_edge() -> Result {
     setup()?;
     ensure_wrk()?;
-    step(
-        "build release binaries",
-        cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "vane-control-plane",
-            "--bin",
-            "vane",
-            "-p",
-            "vane-e2e",
-            "--example",
-            "bench_edge",
-        ]),
-    )?;
-    build_worker()?;
+    build_for_edge_bench("bench_edge")?;
     step(
         "edge benchmarks",
         Command::new(target_dir().join("release/examples/bench_edge"))
             .env("VANE_BIN", target_dir().join("release/vane"))
             .current_dir(root()),
     )
+}
+
+/// The release `vane`, the benchmark example `example` and the worker.
+fn build_for_edge_bench(example: &str) -> Result {
+    step(
+        "build release binaries",
+        cargo()
+            .args(["build", "--release", "-p", "vane-control-plane", "--bin", "vane", "-p", "vane-e2e", "--example"])
+            .arg(example),
+    )?;
+    build_worker()
 }
 
 /// Unleash Edge, pinned, built once into `target/unleash-edge/` (never in CI: only this
@@ -703,22 +699,7 @@ fn bench_edges() -> Result {
         )?;
         let _ = std::fs::remove_dir_all(unleash_root.join("build"));
     }
-    step(
-        "build release binaries",
-        cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "vane-control-plane",
-            "--bin",
-            "vane",
-            "-p",
-            "vane-e2e",
-            "--example",
-            "bench_edges",
-        ]),
-    )?;
-    build_worker()?;
+    build_for_edge_bench("bench_edges")?;
     step(
         "vane edge, the Worker and Unleash Edge side by side",
         Command::new(target_dir().join("release/examples/bench_edges"))
