@@ -378,6 +378,23 @@ impl Edge {
         self.launch()
     }
 
+    /// Asks the edge to stop as an orchestrator does (`SIGTERM`) and waits for it (at most
+    /// `limit`): its exit status, or `None` if it had to be killed.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// The process serving (workerd under Miniflare is a child of Node: its Node process).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -512,6 +512,42 @@ fn admin_writes_reach_the_edge(runtime: Runtime) -> Result {
     Ok(())
 }
 
+/// `vane edge` stops as an orchestrator asks it to: SIGTERM ends the push streams, lets the
+/// requests in flight finish, saves every stream's copy and exits 0 — and a restart with the
+/// control plane gone serves from those copies at once, with their true age.
+#[test]
+#[ignore = "needs the vane binary: cargo xtask test"]
+fn vane_edge_shuts_down_gracefully_and_restarts_from_its_copies() -> Result {
+    let mut cp = control_plane()?;
+    let data = scratch("edge-data");
+    let options =
+        EdgeOptions { kv_dir: Some(data.clone()), ..EdgeOptions::new(&cp.addr, &cp.edge, "demo").on(Runtime::Native) };
+    let mut edge = Edge::start(options)?;
+    let version = edge_version(&edge, &cp.edge)?;
+    let events = "/api/v1/snapshots/demo/production/events?audience=client";
+    let mut browser = EventReader::open(&edge.addr, events, &cp.client)?;
+    browser.next(Duration::from_secs(5)).ok_or("no first event")?;
+    let started = std::time::Instant::now();
+    let status = edge.terminate(Duration::from_secs(15)).ok_or("vane edge did not stop within 15 s of SIGTERM")?;
+    assert!(status.success(), "vane edge exited with {status}");
+    assert!(started.elapsed() < Duration::from_secs(5), "stopping took {:?}", started.elapsed());
+    assert!(browser.next(Duration::from_secs(2)).is_none(), "the push stream ended");
+    for audience in ["server", "client"] {
+        let copy = data.join(format!("demo/production/{audience}.snapshot"));
+        assert!(copy.is_file(), "{} was not saved", copy.display());
+    }
+    cp.halt();
+    let mut edge = Edge::start(edge.options.clone())?;
+    assert_eq!(edge_version(&edge, &cp.edge)?, version, "served from the copy on disk");
+    let r = post(&edge.addr, "/ofrep/v1/evaluate/flags/dark-mode", Some(&cp.edge), r#"{"context":{}}"#)?;
+    let age: u64 = r.header("X-Vane-Snapshot-Age").and_then(|a| a.parse().ok()).ok_or("no age")?;
+    assert!(age < 60, "the copy's confirmation time was saved at shutdown (age {age} s)");
+    edge.stop();
+    cp.resume()?;
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(())
+}
+
 /// A Server-Sent Events reader over a raw connection (what a browser's `fetch` stream sees).
 struct EventReader {
     stream: std::net::TcpStream,
