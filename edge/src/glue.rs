@@ -228,6 +228,14 @@ impl Incoming for WorkerRequest {
 
     async fn read_body(&mut self) -> Result<Vec<u8>, String> {
         use futures_util::StreamExt;
+        // A body whose declared length is within the limit is read in one call (one promise);
+        // reading it as a stream costs a promise per chunk.
+        let declared = self.header("Content-Length").and_then(|v| v.trim().parse::<usize>().ok());
+        if declared.is_some_and(|n| n <= crate::ofrep::MAX_BODY) {
+            let mut body = self.0.bytes().await.map_err(|e| e.to_string())?;
+            body.truncate(crate::ofrep::MAX_BODY + 1);
+            return Ok(body);
+        }
         let mut stream = match self.0.stream() {
             Ok(s) => s,
             Err(_) => return Ok(Vec::new()), // no body

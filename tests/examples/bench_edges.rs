@@ -40,8 +40,20 @@ struct Target {
     unleash: bool,
 }
 
-/// The Lua for wrk: a POST whose user varies per request, and one line of figures at the end.
-fn wrk(target: &Target, bulk: bool) -> Result<(f64, f64, f64)> {
+/// CPU time (user + system) the process `pid` has used, in µs (from `/proc`, in clock ticks of
+/// 10 ms: over a 10 s run that is fine enough).
+fn cpu_us(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) * 10_000.0
+}
+
+/// The Lua for wrk: a POST whose user varies per request, and one line of figures at the end:
+/// req/s, p50 and p99 (ms), and the server's CPU time per request (µs).
+fn wrk(target: &Target, bulk: bool) -> Result<(f64, f64, f64, f64)> {
     let script = scratch("wrk").with_extension("lua");
     // Equivalent contexts: Unleash's shape for Unleash Edge; the flat attributes Vane's Unleash
     // import reads (every field and property by its Unleash name) for Vane.
@@ -61,32 +73,53 @@ request = function()
   return wrk.format(nil, nil, nil, string.format({body}, {format_args}))
 end
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.1f %.3f %.3f %d\n", summary.requests / (summary.duration / 1e6),
+  io.write(string.format("RESULT %.1f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
     latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.requests))
 end
 "#,
         auth = target.auth,
     );
     std::fs::write(&script, lua).map_err(|e| e.to_string())?;
     let path = if bulk { &target.bulk_path } else { &target.single_path };
+    let cpu_before = cpu_us(target.pid);
     let out = Command::new("wrk")
         .args(["-t1", "-c8", "-d10s", "-s"])
         .arg(&script)
         .arg(format!("http://{}{path}", target.addr))
         .output()
         .map_err(|e| format!("wrk: {e} (apt-get install wrk)"))?;
+    let cpu = cpu_us(target.pid) - cpu_before;
     let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find_map(|l| l.strip_prefix("RESULT ")).ok_or_else(|| format!("wrk: {text}"))?;
     let f: Vec<f64> = line.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-    if f.len() != 4 {
+    if f.len() != 5 {
         return Err(format!("wrk: {line}"));
     }
     if f[3] > 0.0 {
         return Err(format!("{}: {} errors under load", target.name, f[3]));
     }
-    Ok((f[0], f[1], f[2]))
+    Ok((f[0], f[1], f[2], cpu / f[4].max(1.0)))
+}
+
+/// `GET /health` (no snapshot read, no evaluation) under the same load: the host's own cost per
+/// request, req/s and CPU µs per request.
+fn floor(target: &Target) -> Result<(f64, f64)> {
+    let before = cpu_us(target.pid);
+    let out = Command::new("wrk")
+        .args(["-t1", "-c8", "-d10s"])
+        .arg(format!("http://{}/health", target.addr))
+        .output()
+        .map_err(|e| format!("wrk: {e}"))?;
+    let cpu = cpu_us(target.pid) - before;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let requests: f64 = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ").and_then(|(n, _)| n.trim().parse().ok()))
+        .ok_or_else(|| format!("wrk: {text}"))?;
+    Ok((requests / 10.0, cpu / requests.max(1.0)))
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -258,10 +291,27 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// `BENCH_EDGES_WORKER=1`: the Worker alone, one round of each case and the floor (a quick loop
+/// while working on the Worker's own time).
+fn worker_only(cp: &ControlPlane) -> Result {
+    let worker = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "bench").on(Runtime::Workerd))?;
+    let t = vane_target("Vane Worker (workerd)", &worker, &cp.edge)?;
+    for (what, bulk) in [("bulk", true), ("one flag", false)] {
+        let r = wrk(&t, bulk)?;
+        println!("{what}: {:.0} req/s p50 {:.2} ms p99 {:.2} ms, CPU {:.0} µs/request", r.0, r.1, r.2, r.3);
+    }
+    let (rate, cpu) = floor(&t)?;
+    println!("floor: {rate:.0} req/s, CPU {cpu:.0} µs/request");
+    Ok(())
+}
+
 fn main() -> Result {
     let features_350 = unleash::state((0..350).map(unleash::mixed).collect());
     let cp = ControlPlane::start()?;
     import(&cp, "bench", &features_350)?;
+    if std::env::var_os("BENCH_EDGES_WORKER").is_some() {
+        return worker_only(&cp);
+    }
     let native = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "bench").on(Runtime::Native))?;
     let worker = Edge::start(EdgeOptions::new(&cp.addr, &cp.edge, "bench").on(Runtime::Workerd))?;
     let unleash_edge = UnleashEdge::start(&features_350, None)?;
@@ -299,11 +349,14 @@ fn main() -> Result {
     }
 
     for (what, bulk) in [("bulk, every flag for a context", true), ("one flag", false)] {
-        let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); targets.len()];
+        let mut runs: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); targets.len()];
         for round in 0..ROUNDS {
             for (i, t) in targets.iter().enumerate() {
                 let r = wrk(t, bulk)?;
-                eprintln!("  round {round} {}: {:.0} req/s p50 {:.2} ms p99 {:.2} ms", t.name, r.0, r.1, r.2);
+                eprintln!(
+                    "  round {round} {}: {:.0} req/s p50 {:.2} ms p99 {:.2} ms, {:.0} µs CPU per request",
+                    t.name, r.0, r.1, r.2, r.3
+                );
                 runs[i].push(r);
             }
         }
@@ -314,15 +367,21 @@ fn main() -> Result {
             let rate = median(r.iter().map(|x| x.0).collect());
             let rounds: Vec<String> = r.iter().map(|x| format!("{:.0}/{:.2}/{:.2}", x.0, x.1, x.2)).collect();
             println!(
-                "  {:<28} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({:.2}× Unleash Edge)  rounds req/s/p50/p99: {}",
+                "  {:<28} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU {:>5.0} µs/request  ({:.2}× Unleash Edge)  rounds req/s/p50/p99: {}",
                 t.name,
                 rate,
                 median(r.iter().map(|x| x.1).collect()),
                 median(r.iter().map(|x| x.2).collect()),
+                median(r.iter().map(|x| x.3).collect()),
                 rate / base,
                 rounds.join(", ")
             );
         }
+    }
+    println!("\nfloor, GET /health (no evaluation; wrk -t1 -c8 -d10s):");
+    for t in &targets[1..3] {
+        let (rate, cpu) = floor(t)?;
+        println!("  {:<28} {:>8.0} req/s  CPU {:>5.0} µs/request", t.name, rate, cpu);
     }
     println!("\nresident memory after the load, 350 features:");
     for t in &targets[..3] {
