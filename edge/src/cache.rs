@@ -543,6 +543,29 @@ pub async fn load<H: Host>(host: &H, key: &StreamId, used: bool) -> Result<(Arc<
     }
     // Cold: the last known good copy first, so the control plane can answer 304 and an older
     // version from it is refused.
+    restore(host, key, &slot).await;
+    let etag = slot.current().map(|c| c.etag.clone());
+    let fetched = host.fetch(key, etag.as_deref(), 0, FETCH_TIMEOUT_MS).await;
+    let outcome = fetched.and_then(|u| {
+        if matches!(u, Upstream::Missing) {
+            slot.set(None);
+        }
+        apply(host, &slot, key, u)
+    });
+    settle(host, &slot, key, outcome).await;
+    match slot.current() {
+        Some(current) => Ok((slot, current)),
+        None => {
+            let why = slot.last_error().unwrap_or_else(|| "no snapshot".to_owned());
+            host.streams().release(key, &slot);
+            if why.contains("has no stream") { Err(Unavailable::Missing(why)) } else { Err(Unavailable::Down(why)) }
+        }
+    }
+}
+
+/// Serves the saved copy of `key` in `slot` if the slot has no snapshot yet and the copy is
+/// intact (no control plane involved).
+async fn restore<H: Host>(host: &H, key: &StreamId, slot: &Slot) {
     if let Some((body, meta)) = host.saved(key).await
         && slot.current().is_none()
     {
@@ -562,21 +585,18 @@ pub async fn load<H: Host>(host: &H, key: &StreamId, used: bool) -> Result<(Arc<
             }
         }
     }
-    let etag = slot.current().map(|c| c.etag.clone());
-    let fetched = host.fetch(key, etag.as_deref(), 0, FETCH_TIMEOUT_MS).await;
-    let outcome = fetched.and_then(|u| {
-        if matches!(u, Upstream::Missing) {
-            slot.set(None);
-        }
-        apply(host, &slot, key, u)
-    });
-    settle(host, &slot, key, outcome).await;
+}
+
+/// A restart's first step: the saved copy of `key` served at once, without asking the control
+/// plane (the caller refreshes it afterwards). `None` when there is no usable copy.
+pub async fn restore_saved<H: Host>(host: &H, key: &StreamId) -> Option<(Arc<Slot>, Arc<Served>)> {
+    let slot = host.streams().slot(key, false, host.now_ms());
+    restore(host, key, &slot).await;
     match slot.current() {
-        Some(current) => Ok((slot, current)),
+        Some(served) => Some((slot, served)),
         None => {
-            let why = slot.last_error().unwrap_or_else(|| "no snapshot".to_owned());
             host.streams().release(key, &slot);
-            if why.contains("has no stream") { Err(Unavailable::Missing(why)) } else { Err(Unavailable::Down(why)) }
+            None
         }
     }
 }

@@ -684,8 +684,13 @@ fn the_edge_survives_control_plane_outages_and_bad_snapshots(runtime: Runtime) -
     assert_eq!(edge_version(&edge, &cp.edge)?, v2);
     edge.restart()?;
     assert_eq!(edge_version(&edge, &cp.edge)?, v2, "cold start from KV");
-    let h = json_of(&get(&edge.addr, "/health", None)?);
-    assert!(h["streams"][0]["last_error"].as_str().is_some_and(|e| e.contains("unreachable")), "{h}");
+    // `vane edge` serves its copies before it asks the control plane (in the background): the
+    // outage shows in /health once that attempt has failed.
+    let unreachable = wait_for(Duration::from_secs(5), || {
+        let h = json_of(&get(&edge.addr, "/health", None).ok()?);
+        h["streams"][0]["last_error"].as_str().is_some_and(|e| e.contains("unreachable")).then_some(())
+    });
+    assert!(unreachable.is_some(), "{}", get(&edge.addr, "/health", None)?.body);
     // No KV copy for a stream never seen: 503 with Retry-After, not a crash.
     let auth = format!("Bearer {}", cp.edge);
     let r = http::send(

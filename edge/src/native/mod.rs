@@ -80,11 +80,17 @@ impl NativeHost {
         &self.0.push
     }
 
-    /// Loads every stream with a copy on disk and starts its tasks, so a restart serves at once
-    /// (from the copy when the control plane is away).
+    /// Serves every stream with a copy on disk at once, then confirms each with the control
+    /// plane in the background (its refresh and watch loops): a restart while the control plane
+    /// is away, or slow to answer, serves from the first request without waiting for it.
     pub async fn warm(&self) {
         for key in self.0.disk.streams() {
-            if let Ok((slot, served)) = cache::load(self, &key, false).await {
+            if let Some((slot, served)) = cache::restore_saved(self, &key).await {
+                // Confirmed (or replaced) now, not only once a request uses it.
+                let (host, key2, slot2) = (self.clone(), key.clone(), slot.clone());
+                tokio::spawn(async move {
+                    cache::refresh(&host, &key2, &slot2, 0).await;
+                });
                 self.keep_fresh(&key, &slot, &served);
             }
         }
