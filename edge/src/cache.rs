@@ -360,8 +360,9 @@ impl Streams {
 
     /// `/health`: every stream held, with its version, age and last error.
     pub fn health(&self, now: i64) -> Reply {
-        let slots: Vec<(StreamId, Arc<Slot>)> = self.slots.load().iter().map(|(k, s)| (k.clone(), s.clone())).collect();
-        let mut streams: Vec<serde_json::Value> = slots
+        let mut streams: Vec<serde_json::Value> = self
+            .slots
+            .load()
             .iter()
             .map(|(key, slot)| {
                 let current = slot.current();

@@ -68,9 +68,8 @@ fn response(reply: Reply) -> Response {
 
 async fn answer(host: NativeHost, req: hyper::Request<Body>) -> Result<Response, Infallible> {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path();
-    let query = parts.uri.query().unwrap_or("");
-    let mut incoming = NativeRequest { headers: parts.headers.clone(), body: Some(body) };
+    let mut incoming = NativeRequest { headers: parts.headers, body: Some(body) };
+    let (path, query) = (parts.uri.path(), parts.uri.query().unwrap_or(""));
     Ok(match pipeline::handle(&host, parts.method.as_str(), path, query, &mut incoming).await {
         Answer::Reply(reply) => response(reply),
         Answer::Push { key, served, headers } => {
